@@ -1,0 +1,128 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/appcitas/appcitas/internal/config"
+	"github.com/appcitas/appcitas/internal/migrate"
+	"github.com/appcitas/appcitas/internal/pgserver"
+	"github.com/appcitas/appcitas/internal/tenancy"
+)
+
+// app is what every command shares: configuration, output, and the database, opened on demand.
+type app struct {
+	cfg    config.Config
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	log    *slog.Logger
+
+	embedded *pgserver.Server
+	manager  *tenancy.Manager
+	// tenantMigrations overrides the tenant migration set (tests).
+	tenantMigrations *migrate.Set
+}
+
+// databaseURL returns DATABASE_URL, or starts (or attaches to) the embedded cluster under DataDir.
+func (a *app) databaseURL(ctx context.Context) (string, error) {
+	if a.cfg.DatabaseURL != "" {
+		return a.cfg.DatabaseURL, nil
+	}
+	if a.embedded == nil {
+		srv, err := pgserver.Start(ctx, pgserver.Options{DataDir: a.cfg.DataDir, Logger: a.log})
+		if err != nil {
+			return "", fmt.Errorf("starting the embedded PostgreSQL (set DATABASE_URL to use your own server): %w", err)
+		}
+		a.embedded = srv
+	}
+	return a.embedded.URL(), nil
+}
+
+// open returns the tenancy manager, connecting to the configured servers.
+func (a *app) open(ctx context.Context) (*tenancy.Manager, error) {
+	if a.manager != nil {
+		return a.manager, nil
+	}
+	url, err := a.databaseURL(ctx)
+	if err != nil {
+		return nil, err
+	}
+	servers := map[string]string{tenancy.DefaultServer: url}
+	for name, u := range a.cfg.Servers {
+		servers[name] = u
+	}
+	m, err := tenancy.New(tenancy.Config{
+		Servers:          servers,
+		Pool:             tenancy.PoolOptions{LogSQL: a.cfg.LogSQL, Logger: a.log},
+		Migrations:       migrate.Options{LockTimeout: a.cfg.LockTimeout, StatementTimeout: a.cfg.StatementTimeout},
+		TenantMigrations: a.tenantMigrations,
+		Logger:           a.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := m.Servers().Ping(pingCtx, tenancy.DefaultServer); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("cannot reach the database: %w", err)
+	}
+	a.manager = m
+	return m, nil
+}
+
+// openMigrated is open plus a check that public is fully migrated, with a clear hint when not.
+func (a *app) openMigrated(ctx context.Context) (*tenancy.Manager, error) {
+	m, err := a.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := m.Servers().Shared(ctx, tenancy.DefaultServer)
+	if err != nil {
+		return nil, err
+	}
+	v, err := migrate.PublicVersion(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	if latest := migrate.Public().Latest(); v < latest {
+		return nil, fmt.Errorf("the public schema is at version %d of %d: run `appcitas migrate` first", v, latest)
+	}
+	return m, nil
+}
+
+// close releases the pools and stops the embedded cluster if this process started it.
+func (a *app) close() {
+	if a.manager != nil {
+		a.manager.Close()
+		a.manager = nil
+	}
+	if a.embedded != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := a.embedded.Stop(ctx); err != nil {
+			a.log.Error("stopping the embedded PostgreSQL", "err", err)
+		}
+		a.embedded = nil
+	}
+}
+
+// userError marks errors caused by the command line itself (exit status 2).
+type userError struct{ error }
+
+func usageErrorf(format string, args ...any) error {
+	return userError{fmt.Errorf(format, args...)}
+}
+
+func exitCode(err error) int {
+	var ue userError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}

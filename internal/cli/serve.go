@@ -1,0 +1,115 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/spf13/cobra"
+
+	"github.com/appcitas/appcitas/internal/api"
+)
+
+func serveCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the HTTP API (on the embedded PostgreSQL when DATABASE_URL is not set)",
+		Long: `Run the HTTP API. Pending public migrations are applied at start. Without DATABASE_URL a private
+PostgreSQL cluster is started under $APPCITAS_DATA (default ./.appcitas) and stopped on exit.
+SIGINT or SIGTERM shut down gracefully.`,
+		Example: `  appcitas serve
+  APPCITAS_ADDR=0.0.0.0:8080 DATABASE_URL=postgres://app@db/appcitas appcitas serve
+  appcitas serve --addr 127.0.0.1:9000`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			m, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			if err := migratePublic(cmd, a, m); err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", a.cfg.Addr)
+			if err != nil {
+				return userError{fmt.Errorf("listening on %s: %w", a.cfg.Addr, err)}
+			}
+			srv := &http.Server{
+				Handler:           api.New(m, a.log),
+				ReadHeaderTimeout: 10 * time.Second,
+				ReadTimeout:       30 * time.Second,
+				WriteTimeout:      60 * time.Second,
+				IdleTimeout:       2 * time.Minute,
+			}
+			a.log.Info("appcitas listening", "addr", "http://"+ln.Addr().String(), "embedded_postgres", a.embedded != nil)
+			errc := make(chan error, 1)
+			go func() { errc <- srv.Serve(ln) }()
+			select {
+			case err := <-errc:
+				return fmt.Errorf("serving: %w", err)
+			case <-ctx.Done():
+			}
+			a.log.Info("shutting down")
+			shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(shutdownCtx); err != nil {
+				return fmt.Errorf("shutting down: %w", err)
+			}
+			if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&a.cfg.Addr, "addr", a.cfg.Addr, "address to listen on (env APPCITAS_ADDR)")
+	return cmd
+}
+
+func dbshellCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "dbshell [-- psql arguments]",
+		Short: "Open psql on the configured database (embedded or DATABASE_URL)",
+		Long: `Open psql connected to the configured database, the embedded cluster included, so the guide's psql
+steps work as written. Arguments after -- go to psql.`,
+		Example: `  appcitas dbshell
+  appcitas dbshell -- -c '\dn'
+  appcitas dbshell -- -c 'SET search_path TO tenant_barberia_juan_1a2b3c4d, public; SELECT * FROM citas_cita'`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			url, err := a.databaseURL(cmd.Context())
+			if err != nil {
+				return err
+			}
+			cfg, err := pgconn.ParseConfig(url)
+			if err != nil {
+				return fmt.Errorf("reading the database URL: %w", err)
+			}
+			psql := "psql"
+			if a.embedded != nil {
+				psql = a.embedded.PsqlPath()
+			}
+			if _, err := exec.LookPath(psql); err != nil {
+				return fmt.Errorf("psql not found (apt-get install postgresql-client): %w", err)
+			}
+			// The password travels in the environment, not on the command line where ps shows it.
+			c := exec.Command(psql, args...)
+			c.Stdin, c.Stdout, c.Stderr = a.stdin, a.stdout, a.stderr
+			c.Env = append(os.Environ(),
+				"PGHOST="+cfg.Host, fmt.Sprintf("PGPORT=%d", cfg.Port), "PGUSER="+cfg.User,
+				"PGPASSWORD="+cfg.Password, "PGDATABASE="+cfg.Database)
+			if err := c.Run(); err != nil {
+				var exit *exec.ExitError
+				if errors.As(err, &exit) {
+					return exitStatus(exit.ExitCode())
+				}
+				return fmt.Errorf("running psql: %w", err)
+			}
+			return nil
+		},
+	}
+}

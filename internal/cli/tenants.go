@@ -1,0 +1,269 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/appcitas/appcitas/internal/tenancy"
+)
+
+func createOrganizationCmd(a *app) *cobra.Command {
+	var n tenancy.NewOrganization
+	cmd := &cobra.Command{
+		Use:   "create_organization",
+		Short: "Create an organization and its schema (the guide's Opción A)",
+		Long: `Create an organization (a customer business) in organizacion_organizacion, give it a schema name
+(tenant_<slug, 20 characters at most>_<8 hex>) and provision its schema right away: its role, the
+schema and every tenant migration, in one transaction. Without --slug one is made from the name.`,
+		Example: `  appcitas create_organization --nombre "Barbería Juan"
+  appcitas create_organization --nombre "Clínica Dental" --slug clinica-dental --time-zone America/Bogota`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if strings.TrimSpace(n.Name) == "" {
+				return usageErrorf("--nombre is required (see `appcitas create_organization --help`)")
+			}
+			m, err := a.openMigrated(cmd.Context())
+			if err != nil {
+				return err
+			}
+			org, err := m.CreateOrganization(cmd.Context(), n)
+			if err != nil {
+				return asUserError(err)
+			}
+			fmt.Fprintf(a.stdout, "✓ Organización creada: %s (id: %d, slug: %s)\n", org.Name, org.ID, org.Slug)
+			fmt.Fprintf(a.stdout, "✓ Schema %s creado y migrado (versión %d, servidor %s)\n", org.SchemaName, m.TenantMigrations().Latest(), org.DatabaseName)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&n.Name, "nombre", "", "the organization's name (required)")
+	cmd.Flags().StringVar(&n.Slug, "slug", "", "URL-friendly unique name (default: made from --nombre)")
+	cmd.Flags().StringVar(&n.TimeZone, "time-zone", tenancy.DefaultTimeZone, "IANA time zone")
+	cmd.Flags().StringVar(&n.Server, "server", tenancy.DefaultServer, "configured PostgreSQL server that holds the schema (APPCITAS_SERVERS)")
+	return cmd
+}
+
+// organizationFlags selects one organization by --organization_id or --slug.
+type organizationFlags struct {
+	id   int64
+	slug string
+}
+
+func (f *organizationFlags) add(cmd *cobra.Command) {
+	cmd.Flags().Int64Var(&f.id, "organization_id", 0, "the organization's id")
+	cmd.Flags().StringVar(&f.slug, "slug", "", "the organization's slug")
+}
+
+func (f *organizationFlags) validate() error {
+	switch {
+	case f.id != 0 && f.slug != "":
+		return usageErrorf("give --organization_id or --slug, not both")
+	case f.id == 0 && f.slug == "":
+		return usageErrorf("give --organization_id=N or --slug=S")
+	case f.id < 0:
+		return usageErrorf("--organization_id must be positive, got %d", f.id)
+	case f.slug != "":
+		if err := tenancy.ValidateSlug(f.slug); err != nil {
+			return userError{err}
+		}
+	}
+	return nil
+}
+
+func (f *organizationFlags) lookup(ctx context.Context, m *tenancy.Manager) (tenancy.Organization, error) {
+	var org tenancy.Organization
+	var err error
+	if f.slug != "" {
+		org, err = m.OrganizationBySlug(ctx, f.slug)
+	} else {
+		org, err = m.Organization(ctx, f.id)
+	}
+	return org, asUserError(err)
+}
+
+// asUserError marks errors caused by the input (unknown organization, invalid names, conflicts).
+func asUserError(err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, target := range []error{tenancy.ErrNotFound, tenancy.ErrInvalidName, tenancy.ErrConflict, tenancy.ErrNoSchemaName, tenancy.ErrUnknownServer} {
+		if errors.Is(err, target) {
+			return userError{err}
+		}
+	}
+	return err
+}
+
+func createTenantSchemaCmd(a *app) *cobra.Command {
+	var f organizationFlags
+	cmd := &cobra.Command{
+		Use:   "create_tenant_schema",
+		Short: "Create (or complete) the schema of an existing organization",
+		Long: `Create the schema of an existing organization, or complete one left behind: its role, the schema and
+any pending tenant migration, in one transaction. Safe to run again: a complete schema is left as it is.`,
+		Example: `  appcitas create_tenant_schema --organization_id=1
+  appcitas create_tenant_schema --slug=nueva-peluqueria`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.validate(); err != nil {
+				return err
+			}
+			m, err := a.openMigrated(cmd.Context())
+			if err != nil {
+				return err
+			}
+			org, err := f.lookup(cmd.Context(), m)
+			if err != nil {
+				return err
+			}
+			res, err := m.EnsureSchema(cmd.Context(), org)
+			if err != nil {
+				return asUserError(err)
+			}
+			switch {
+			case res.Created:
+				fmt.Fprintf(a.stdout, "✓ Schema %s creado para %s (versión %d)\n", org.SchemaName, org.Name, res.To)
+			case res.From < res.To:
+				fmt.Fprintf(a.stdout, "✓ Schema %s de %s completado (versión %d → %d)\n", org.SchemaName, org.Name, res.From, res.To)
+			default:
+				fmt.Fprintf(a.stdout, "✓ Schema %s de %s ya existe y está al día (versión %d)\n", org.SchemaName, org.Name, res.To)
+			}
+			return nil
+		},
+	}
+	f.add(cmd)
+	return cmd
+}
+
+func assignSchemaNamesCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "assign_schema_names",
+		Short: "Give a schema_name to organizations that have none (the guide's step 2)",
+		Long: `Give every organization without a schema_name one (tenant_<slug, 20 characters>_<8 hex>) and mark it
+active, as the guide's step 2 does. Schemas are then created by create_tenant_schema or
+migrate_all_tenants.`,
+		Example: "  appcitas assign_schema_names\n  appcitas migrate_all_tenants",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, err := a.openMigrated(cmd.Context())
+			if err != nil {
+				return err
+			}
+			changed, err := m.AssignSchemaNames(cmd.Context())
+			if err != nil {
+				return err
+			}
+			for _, o := range changed {
+				fmt.Fprintf(a.stdout, "✓ %s → %s\n", o.Name, o.SchemaName)
+			}
+			if len(changed) == 0 {
+				fmt.Fprintln(a.stdout, "Todas las organizaciones ya tienen schema_name.")
+			}
+			return nil
+		},
+	}
+}
+
+func listTenantsCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list_tenants",
+		Short: "List registered tenants and the schemas found in PostgreSQL",
+		Long: `List the registered tenants (id, name, schema, state, migration version against the latest, server)
+and the schemas found on every configured PostgreSQL server, flagging orphan schemas (no organization)
+and organizations whose schema is missing.`,
+		Example: "  appcitas list_tenants",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, err := a.openMigrated(cmd.Context())
+			if err != nil {
+				return err
+			}
+			statuses, err := m.TenantStatuses(cmd.Context())
+			if err != nil {
+				return err
+			}
+			schemas, errs := m.Schemas(cmd.Context())
+			printTenants(a.stdout, statuses, schemas, errs, m.TenantMigrations().Latest(), len(m.Servers().Names()) > 1)
+			return nil
+		},
+	}
+}
+
+func printTenants(out io.Writer, statuses []tenancy.TenantStatus, schemas []tenancy.SchemaInfo, errs map[string]error, latest int, multiServer bool) {
+	const width = 80
+	rule := strings.Repeat("=", width)
+	type key struct{ server, name string }
+	exists := map[key]bool{}
+	for _, s := range schemas {
+		exists[key{s.Server, s.Name}] = true
+	}
+	owner := map[key]string{}
+	schemaW, nameW := 30, 30
+	for _, s := range statuses {
+		if s.SchemaName != "" {
+			owner[key{s.DatabaseName, s.SchemaName}] = s.Name
+		}
+		schemaW = max(schemaW, len(s.SchemaName)+2)
+		nameW = max(nameW, min(len([]rune(s.Name))+2, 40))
+	}
+
+	fmt.Fprintf(out, "%s\n  TENANTS REGISTRADOS\n%s\n", rule, rule)
+	fmt.Fprintf(out, "%-6s%-*s%-*s%-14s%-10s%s\n", "ID", nameW, "Nombre", schemaW, "Schema", "Estado", "Versión", "Servidor")
+	fmt.Fprintln(out, strings.Repeat("-", width))
+	var warnings []string
+	for _, s := range statuses {
+		state := "✓ Activo"
+		if !s.IsActive {
+			state = "✗ Inactivo"
+		}
+		version := fmt.Sprintf("%d/%d", s.Version, latest)
+		switch {
+		case s.SchemaName == "":
+			version = "-"
+			warnings = append(warnings, fmt.Sprintf("⚠ %s (id %d) no tiene schema_name: appcitas assign_schema_names", s.Name, s.ID))
+		case errs[s.DatabaseName] != nil:
+			version += " ?"
+		case !exists[key{s.DatabaseName, s.SchemaName}]:
+			version = "sin schema"
+			warnings = append(warnings, fmt.Sprintf("⚠ falta el schema %s de %s: appcitas create_tenant_schema --organization_id=%d", s.SchemaName, s.Name, s.ID))
+		case s.Version < latest:
+			version += " ⚠"
+			warnings = append(warnings, fmt.Sprintf("⚠ %s está en la versión %d de %d: appcitas migrate_all_tenants", s.SchemaName, s.Version, latest))
+		}
+		name := s.Name
+		if r := []rune(name); len(r) > nameW-2 {
+			name = string(r[:nameW-3]) + "…"
+		}
+		fmt.Fprintf(out, "%-6d%-*s%-*s%-14s%-10s%s\n", s.ID, nameW, name, schemaW, s.SchemaName, state, version, s.DatabaseName)
+	}
+	if len(statuses) == 0 {
+		fmt.Fprintln(out, "(ninguna organización: appcitas create_organization --nombre \"...\")")
+	}
+
+	fmt.Fprintf(out, "\n%s\n  SCHEMAS EN POSTGRESQL\n%s\n", rule, rule)
+	for _, s := range schemas {
+		label := s.Name
+		if multiServer {
+			label = s.Server + ":" + s.Name
+		}
+		switch {
+		case s.Name == "public":
+			fmt.Fprintf(out, "✓ %-43s→ (Schema compartido)\n", label)
+		case owner[key{s.Server, s.Name}] != "":
+			fmt.Fprintf(out, "✓ %-43s→ %s\n", label, owner[key{s.Server, s.Name}])
+		default:
+			fmt.Fprintf(out, "⚠ %-43s→ (huérfano: ninguna organización lo usa)\n", label)
+		}
+	}
+	for server, err := range errs {
+		fmt.Fprintf(out, "✗ servidor %s no responde: %v\n", server, err)
+	}
+	fmt.Fprintln(out, rule)
+	for _, w := range warnings {
+		fmt.Fprintln(out, w)
+	}
+}

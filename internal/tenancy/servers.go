@@ -1,0 +1,275 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/tracelog"
+)
+
+// DefaultServer is the name of the server that holds public (DATABASE_URL).
+const DefaultServer = "default"
+
+// ErrUnknownServer is returned for a database_name that the configuration does not name.
+var ErrUnknownServer = errors.New("unknown database server")
+
+// PoolOptions sizes the connection pools of every server.
+type PoolOptions struct {
+	// Shards is how many slices a server's tenant pool is cut into; a tenant is served by one slice
+	// (by a hash of its schema) unless that slice is busy. Defaults to 4.
+	Shards int
+	// ConnsPerShard is the size of each slice. Defaults to 4.
+	ConnsPerShard int
+	// SharedConns sizes the pool for non-tenant SQL (the catalog, logins). Defaults to 4.
+	SharedConns int
+	// MaxConnLifetime bounds how long a connection lives, so that no backend's catalog cache grows
+	// without bound. Defaults to 30m.
+	MaxConnLifetime time.Duration
+	// LogSQL logs every statement, with its tenant (APPCITAS_LOG_SQL=1).
+	LogSQL bool
+	// Logger receives SQL logs. Defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+func (o PoolOptions) withDefaults() PoolOptions {
+	if o.Shards <= 0 {
+		o.Shards = 4
+	}
+	if o.ConnsPerShard <= 0 {
+		o.ConnsPerShard = 4
+	}
+	if o.SharedConns <= 0 {
+		o.SharedConns = 4
+	}
+	if o.MaxConnLifetime <= 0 {
+		o.MaxConnLifetime = 30 * time.Minute
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// Servers owns the connection pools of every configured PostgreSQL server, opened when first used.
+type Servers struct {
+	urls map[string]string
+	opts PoolOptions
+
+	mu    sync.Mutex
+	pools map[string]*serverPools
+}
+
+type serverPools struct {
+	shared *pgxpool.Pool
+	shards []*pgxpool.Pool
+}
+
+// NewServers prepares pools for the servers named in urls (name → connection string). urls must
+// name DefaultServer. Nothing connects until a pool is first used.
+func NewServers(urls map[string]string, opts PoolOptions) (*Servers, error) {
+	if _, ok := urls[DefaultServer]; !ok {
+		return nil, fmt.Errorf("no %q server configured", DefaultServer)
+	}
+	copied := make(map[string]string, len(urls))
+	for name, url := range urls {
+		if err := ValidateServerName(name); err != nil {
+			return nil, err
+		}
+		if _, err := pgxpool.ParseConfig(url); err != nil {
+			return nil, fmt.Errorf("server %s: %w", name, err)
+		}
+		copied[name] = url
+	}
+	return &Servers{urls: copied, opts: opts.withDefaults(), pools: map[string]*serverPools{}}, nil
+}
+
+// Names returns the configured server names, sorted, DefaultServer first.
+func (s *Servers) Names() []string {
+	names := make([]string, 0, len(s.urls))
+	for n := range s.urls {
+		if n != DefaultServer {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return append([]string{DefaultServer}, names...)
+}
+
+// Has reports whether name is a configured server.
+func (s *Servers) Has(name string) bool {
+	_, ok := s.urls[name]
+	return ok
+}
+
+// URL returns the connection string of a configured server.
+func (s *Servers) URL(name string) (string, error) {
+	u, ok := s.urls[name]
+	if !ok {
+		return "", fmt.Errorf("%w %q (configured: %v)", ErrUnknownServer, name, s.Names())
+	}
+	return u, nil
+}
+
+// Shared returns the pool for non-tenant SQL on a server (the catalog lives on DefaultServer).
+func (s *Servers) Shared(ctx context.Context, server string) (*pgxpool.Pool, error) {
+	p, err := s.open(ctx, server)
+	if err != nil {
+		return nil, err
+	}
+	return p.shared, nil
+}
+
+// tenantPool picks the pool slice that serves schema on server: its own slice by hash, or, when
+// that slice has no idle connection and is full, the slice with the most room.
+func (s *Servers) tenantPool(ctx context.Context, server, schema string) (*pgxpool.Pool, error) {
+	p, err := s.open(ctx, server)
+	if err != nil {
+		return nil, err
+	}
+	h := fnv.New32a()
+	h.Write([]byte(schema))
+	home := p.shards[int(h.Sum32()%uint32(len(p.shards)))]
+	st := home.Stat()
+	if st.IdleConns() > 0 || st.TotalConns() < st.MaxConns() {
+		return home, nil
+	}
+	best, room := home, int32(0)
+	for _, c := range p.shards {
+		cs := c.Stat()
+		if r := cs.MaxConns() - cs.AcquiredConns(); r > room {
+			best, room = c, r
+		}
+	}
+	return best, nil
+}
+
+func (s *Servers) open(ctx context.Context, server string) (*serverPools, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.pools[server]; ok {
+		return p, nil
+	}
+	url, err := s.URL(server)
+	if err != nil {
+		return nil, err
+	}
+	shared, err := s.newPool(ctx, url, int32(s.opts.SharedConns))
+	if err != nil {
+		return nil, fmt.Errorf("server %s: %w", server, err)
+	}
+	p := &serverPools{shared: shared}
+	for range s.opts.Shards {
+		shard, err := s.newPool(ctx, url, int32(s.opts.ConnsPerShard))
+		if err != nil {
+			p.close()
+			return nil, fmt.Errorf("server %s: %w", server, err)
+		}
+		p.shards = append(p.shards, shard)
+	}
+	s.pools[server] = p
+	return p, nil
+}
+
+func (s *Servers) newPool(ctx context.Context, url string, size int32) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	cfg.MaxConns = size
+	cfg.MinConns = 0
+	cfg.MaxConnLifetime = s.opts.MaxConnLifetime
+	cfg.MaxConnLifetimeJitter = s.opts.MaxConnLifetime / 10
+	cfg.MaxConnIdleTime = 5 * time.Minute
+	// Exec mode: no statement cache keyed by SQL text, so tenants on different migration versions
+	// cannot poison each other's cached plans, and PgBouncer in transaction mode works.
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+	if s.opts.LogSQL {
+		cfg.ConnConfig.Tracer = &tracelog.TraceLog{Logger: sqlLogger{s.opts.Logger}, LogLevel: tracelog.LogLevelDebug}
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("opening pool: %w", err)
+	}
+	return pool, nil
+}
+
+// Ping checks that a server answers.
+func (s *Servers) Ping(ctx context.Context, server string) error {
+	p, err := s.Shared(ctx, server)
+	if err != nil {
+		return err
+	}
+	if err := p.Ping(ctx); err != nil {
+		return fmt.Errorf("server %s unreachable: %w", server, err)
+	}
+	return nil
+}
+
+// Stats returns the pool statistics of every opened server: name → slices, the shared pool first.
+func (s *Servers) Stats() map[string][]*pgxpool.Stat {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string][]*pgxpool.Stat, len(s.pools))
+	for name, p := range s.pools {
+		stats := []*pgxpool.Stat{p.shared.Stat()}
+		for _, c := range p.shards {
+			stats = append(stats, c.Stat())
+		}
+		out[name] = stats
+	}
+	return out
+}
+
+// Close closes every opened pool.
+func (s *Servers) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, p := range s.pools {
+		p.close()
+		delete(s.pools, name)
+	}
+}
+
+func (p *serverPools) close() {
+	if p.shared != nil {
+		p.shared.Close()
+	}
+	for _, c := range p.shards {
+		c.Close()
+	}
+}
+
+type logTenantKey struct{}
+
+// withLogTenant marks ctx so that SQL logs name the tenant. Only logging reads it: SQL never
+// depends on it.
+func withLogTenant(ctx context.Context, schema string) context.Context {
+	return context.WithValue(ctx, logTenantKey{}, schema)
+}
+
+type sqlLogger struct{ log *slog.Logger }
+
+func (l sqlLogger) Log(ctx context.Context, level tracelog.LogLevel, msg string, data map[string]any) {
+	attrs := make([]slog.Attr, 0, len(data)+1)
+	tenant, _ := ctx.Value(logTenantKey{}).(string)
+	if tenant == "" {
+		tenant = "public"
+	}
+	attrs = append(attrs, slog.String("tenant", tenant))
+	for k, v := range data {
+		attrs = append(attrs, slog.Any(k, v))
+	}
+	lvl := slog.LevelInfo
+	if level <= tracelog.LogLevelError {
+		lvl = slog.LevelError
+	}
+	l.log.LogAttrs(ctx, lvl, "sql "+msg, attrs...)
+}
