@@ -1,0 +1,39 @@
+package api
+
+import (
+	"context"
+
+	"github.com/appcitas/appcitas/internal/tenancy"
+)
+
+// Member is the caller's profile (usuarios_perfilusuario) in the routed organization.
+type Member struct {
+	ProfileID int64
+	UserID    int64
+	// Role is admin, staff or receptionist.
+	Role string
+}
+
+// Caller is who sent a request: the token's user and, on tenant routes, the organization the
+// request is routed to.
+type Caller struct {
+	UserID      int64
+	Username    string
+	IsSuperuser bool
+	// Org and Tenant are set on tenant routes (X-Organization-ID or the token's org claim).
+	Org    tenancy.Organization
+	Tenant tenancy.Tenant
+}
+
+type callerKey struct{}
+
+// withCaller returns ctx carrying c, for the handlers after the auth middleware.
+func withCaller(ctx context.Context, c Caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+// callerFrom returns the caller that the auth middleware put on the request's context.
+func callerFrom(ctx context.Context) (Caller, bool) {
+	c, ok := ctx.Value(callerKey{}).(Caller)
+	return c, ok
+}
