@@ -216,25 +216,38 @@ func (m *Manager) CreateOrganizationTx(ctx context.Context, tx pgx.Tx, n NewOrga
 	if err := n.normalize(m.servers); err != nil {
 		return Organization{}, err
 	}
-	slug := n.Slug
-	if slug == "" {
-		var err error
-		if slug, err = freeSlug(ctx, tx, Slugify(n.Name)); err != nil {
+	// A slug made from the name is retried with the next free variant when a concurrent creation
+	// takes it first; ON CONFLICT DO NOTHING waits for that competitor and keeps tx usable.
+	var org Organization
+	for attempt := 0; ; attempt++ {
+		slug := n.Slug
+		if slug == "" {
+			var err error
+			if slug, err = freeSlug(ctx, tx, Slugify(n.Name)); err != nil {
+				return Organization{}, err
+			}
+		}
+		schema, err := NewSchemaName(slug)
+		if err != nil {
 			return Organization{}, err
 		}
-	}
-	schema, err := NewSchemaName(slug)
-	if err != nil {
-		return Organization{}, err
-	}
-	org, err := scanOrganization(tx.QueryRow(ctx, `INSERT INTO public.organizacion_organizacion
-		(nombre, slug, schema_name, database_name, zona_horaria) VALUES ($1, $2, $3, $4, $5)
-		RETURNING `+orgColumns, n.Name, slug, schema, n.Server, n.TimeZone))
-	if err != nil {
-		if sqlState(err) == "23505" {
-			return Organization{}, fmt.Errorf("%w: slug %q is already used", ErrConflict, slug)
+		org, err = scanOrganization(tx.QueryRow(ctx, `INSERT INTO public.organizacion_organizacion
+			(nombre, slug, schema_name, database_name, zona_horaria) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (slug) DO NOTHING
+			RETURNING `+orgColumns, n.Name, slug, schema, n.Server, n.TimeZone))
+		if errors.Is(err, pgx.ErrNoRows) {
+			if n.Slug != "" || attempt >= 10 {
+				return Organization{}, fmt.Errorf("%w: slug %q is already used", ErrConflict, slug)
+			}
+			continue
 		}
-		return Organization{}, fmt.Errorf("creating organization: %w", err)
+		if err != nil {
+			if sqlState(err) == "23505" {
+				return Organization{}, fmt.Errorf("%w: slug %q or its schema name is already used", ErrConflict, slug)
+			}
+			return Organization{}, fmt.Errorf("creating organization: %w", err)
+		}
+		break
 	}
 	if org.DatabaseName == DefaultServer {
 		if _, err := m.migrateTenantTx(ctx, tx, org.SchemaName, DefaultServer, m.tenantSet, true); err != nil {

@@ -65,8 +65,9 @@ func (m *Manager) RunWith(ctx context.Context, t Tenant, opts RunOptions, fn fun
 	if err != nil {
 		return fmt.Errorf("opening scope of %s: %w", t.Schema, translateScopeError(err))
 	}
+	// Roll back on every way out, a panic in fn included; after Commit it is a no-op.
+	defer func() { _ = tx.Rollback(ctx) }()
 	if err := fn(tx); err != nil {
-		_ = tx.Rollback(ctx)
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
