@@ -164,7 +164,11 @@ func (n *NewOrganization) normalize(s *Servers) error {
 
 // freeSlug returns base if no organization has it, else base-2, base-3, ...
 func freeSlug(ctx context.Context, db catalogDB, base string) (string, error) {
-	rows, err := db.Query(ctx, `SELECT slug FROM public.organizacion_organizacion WHERE slug = $1 OR slug LIKE $2`, base, base+"-%")
+	// The LIKE branch (a scan) runs only when base itself is taken; the common case is one index probe.
+	rows, err := db.Query(ctx, `SELECT slug FROM public.organizacion_organizacion WHERE slug = $1
+		UNION ALL
+		SELECT slug FROM public.organizacion_organizacion
+		WHERE slug LIKE $2 AND EXISTS (SELECT 1 FROM public.organizacion_organizacion WHERE slug = $1)`, base, base+"-%")
 	if err != nil {
 		return "", fmt.Errorf("finding a free slug: %w", err)
 	}

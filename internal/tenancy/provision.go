@@ -33,7 +33,7 @@ type Migration struct {
 // and applies its pending migrations, inside tx, a transaction on the tenant's server that the
 // caller commits. It takes the per-schema advisory lock first, so two runners on one schema wait
 // for each other. When ledgerHere, the ledger row (public, default server) is written in tx too.
-// Round trips: settings+lock, catalog probe, version (if the schema exists), one script.
+// Round trips: settings+lock+catalog probe (one batch), version (if the schema exists), one script.
 func (m *Manager) migrateTenantTx(ctx context.Context, tx pgx.Tx, schema, server string, set migrate.Set, ledgerHere bool) (Migration, error) {
 	start := time.Now()
 	q, err := Ident(schema)
@@ -44,20 +44,27 @@ func (m *Manager) migrateTenantTx(ctx context.Context, tx pgx.Tx, schema, server
 		return Migration{}, err
 	}
 	res := Migration{Schema: schema, Server: server}
+	// One round trip (a pipelined batch, one statement each, run in order): the settings, the
+	// advisory lock, then, in a statement of its own (a snapshot taken after the lock), what exists.
 	// schema and server are validated ([a-z0-9_] only), so they are safe as literals here.
-	if _, err := tx.Exec(ctx, m.migOpts.LocalSettings()+
-		fmt.Sprintf("SELECT pg_advisory_xact_lock(%d, hashtext('%s'))", tenantLockKey, schema)); err != nil {
-		return res, fmt.Errorf("locking %s: %w", schema, err)
+	batch := &pgx.Batch{}
+	for _, stmt := range strings.Split(m.migOpts.LocalSettings(), ";") {
+		if stmt = strings.TrimSpace(stmt); stmt != "" {
+			batch.Queue(stmt)
+		}
 	}
+	batch.Queue(fmt.Sprintf("SELECT pg_advisory_xact_lock(%d, hashtext('%s'))", tenantLockKey, schema))
 	var roleExists, member, schemaExists, tableExists bool
-	err = tx.QueryRow(ctx, `SELECT r.oid IS NOT NULL,
+	batch.Queue(`SELECT r.oid IS NOT NULL,
 			coalesce(pg_has_role(current_user, r.oid, 'MEMBER'), false),
 			EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1),
 			to_regclass($2) IS NOT NULL
 		FROM (SELECT (SELECT oid FROM pg_roles WHERE rolname = $1) AS oid) r`,
-		schema, q+"."+versionTable).Scan(&roleExists, &member, &schemaExists, &tableExists)
-	if err != nil {
-		return res, fmt.Errorf("inspecting %s: %w", schema, err)
+		schema, q+"."+versionTable).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&roleExists, &member, &schemaExists, &tableExists)
+	})
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return res, fmt.Errorf("locking and inspecting %s: %w", schema, err)
 	}
 	if tableExists {
 		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM `+q+`.`+versionTable).Scan(&res.From); err != nil {

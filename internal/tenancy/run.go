@@ -67,6 +67,10 @@ func (m *Manager) RunWith(ctx context.Context, t Tenant, opts RunOptions, fn fun
 	}
 	// Roll back on every way out, a panic in fn included; after Commit it is a no-op.
 	defer func() { _ = tx.Rollback(ctx) }()
+	if m.servers.opts.LogSQL {
+		m.servers.runConns.Store(tx.Conn(), t.Schema)
+		defer m.servers.runConns.Delete(tx.Conn())
+	}
 	if err := fn(tx); err != nil {
 		return err
 	}

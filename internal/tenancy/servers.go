@@ -65,6 +65,9 @@ type Servers struct {
 
 	mu    sync.Mutex
 	pools map[string]*serverPools
+	// runConns maps each connection inside a Run transaction to its tenant schema, so that SQL logs
+	// name the tenant whatever context the caller passes to its statements.
+	runConns sync.Map
 }
 
 type serverPools struct {
@@ -192,7 +195,7 @@ func (s *Servers) newPool(ctx context.Context, url string, size int32) (*pgxpool
 	// cannot poison each other's cached plans, and PgBouncer in transaction mode works.
 	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
 	if s.opts.LogSQL {
-		cfg.ConnConfig.Tracer = &tracelog.TraceLog{Logger: sqlLogger{s.opts.Logger}, LogLevel: tracelog.LogLevelDebug}
+		cfg.ConnConfig.Tracer = tenantTracer{TraceLog: &tracelog.TraceLog{Logger: sqlLogger{s.opts.Logger}, LogLevel: tracelog.LogLevelDebug}, conns: &s.runConns}
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -272,4 +275,18 @@ func (l sqlLogger) Log(ctx context.Context, level tracelog.LogLevel, msg string,
 		lvl = slog.LevelError
 	}
 	l.log.LogAttrs(ctx, lvl, "sql "+msg, attrs...)
+}
+
+// tenantTracer marks each statement run on a connection inside Run with its tenant, for sqlLogger.
+type tenantTracer struct {
+	*tracelog.TraceLog
+	conns *sync.Map // *pgx.Conn → schema
+}
+
+// TraceQueryStart names the connection's tenant in ctx, then logs as tracelog does.
+func (t tenantTracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	if schema, ok := t.conns.Load(conn); ok {
+		ctx = withLogTenant(ctx, schema.(string))
+	}
+	return t.TraceLog.TraceQueryStart(ctx, conn, data)
 }
