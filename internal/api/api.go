@@ -9,26 +9,124 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/appcitas/appcitas/internal/auth"
+	"github.com/appcitas/appcitas/internal/billing"
 	"github.com/appcitas/appcitas/internal/migrate"
+	"github.com/appcitas/appcitas/internal/onboarding"
 	"github.com/appcitas/appcitas/internal/tenancy"
 )
+
+// Config configures the API. JWTSecret is required; every other field has a default.
+type Config struct {
+	// JWTSecret signs access tokens (HS256); at least auth.MinSecretLen bytes.
+	JWTSecret []byte
+	// AccessTTL is the access tokens' lifetime. Defaults to auth.DefaultAccessTTL (15m).
+	AccessTTL time.Duration
+	// RefreshTTL is the refresh tokens' lifetime. Defaults to auth.DefaultRefreshTTL (30 days).
+	RefreshTTL time.Duration
+	// MaxBodyBytes bounds request bodies (413 beyond). Defaults to 1 MiB.
+	MaxBodyBytes int64
+	// OrgCacheTTL is how long an organization lookup is reused. Defaults to 10s.
+	OrgCacheTTL time.Duration
+	// LoginPerAccount limits login attempts per username or email. Defaults to a burst of 5, then
+	// one a minute (a successful login resets it).
+	LoginPerAccount auth.LimitOptions
+	// LoginPerIP limits login attempts per client address. Defaults to a burst of 30, then one
+	// every 2s.
+	LoginPerIP auth.LimitOptions
+	// PasswordHash is the argon2id cost of new hashes. Defaults to auth.DefaultHashParams().
+	PasswordHash auth.HashParams
+	// Now defaults to time.Now (tests move the clock).
+	Now func() time.Time
+	// Billing serves /api/plans and /api/billing/*, and answers 402 on the tenant routes of a
+	// suspended or cancelled organization (billing excepted). Defaults to nil: no billing.
+	Billing *billing.Service
+	// Signup serves POST /api/signup. Defaults to nil: no signup route.
+	Signup *onboarding.Service
+	// SignupPerIP limits signups per client address. Defaults to a burst of 10, then one a minute.
+	SignupPerIP auth.LimitOptions
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = defaultMaxBodyBytes
+	}
+	if c.OrgCacheTTL <= 0 {
+		c.OrgCacheTTL = defaultOrgCacheTTL
+	}
+	if c.LoginPerAccount.Burst <= 0 {
+		c.LoginPerAccount = auth.LimitOptions{Burst: 5, Every: time.Minute}
+	}
+	if c.LoginPerIP.Burst <= 0 {
+		c.LoginPerIP = auth.LimitOptions{Burst: 30, Every: 2 * time.Second}
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
 
 // Server holds what the handlers need.
 type Server struct {
 	tenancy *tenancy.Manager
 	log     *slog.Logger
+	cfg     Config
+
+	users        *auth.Store
+	tokens       *auth.Tokens
+	accountLimit *auth.Limiter
+	ipLimit      *auth.Limiter
+	signupLimit  *auth.Limiter
+	orgs         *orgCache
+	metrics      *metrics
+
+	// extraRoutes are appended to the route table (tests).
+	extraRoutes []route
+	// Filled by handler(): the mux, the patterns registered on it, and the OpenAPI document.
+	mux        *http.ServeMux
+	registered []string
+	openapiDoc []byte
 }
 
-// New returns the HTTP handler of the API.
-func New(m *tenancy.Manager, log *slog.Logger) http.Handler {
-	s := &Server{tenancy: m, log: log}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "no route for "+r.Method+" "+r.URL.Path)
-	})
-	return mux
+// New returns the HTTP handler of the API. It opens the pool of the default server (where public
+// lives) without waiting for a connection.
+func New(ctx context.Context, m *tenancy.Manager, log *slog.Logger, cfg Config) (http.Handler, error) {
+	s, err := newServer(ctx, m, log, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return s.handler(), nil
+}
+
+func newServer(ctx context.Context, m *tenancy.Manager, log *slog.Logger, cfg Config) (*Server, error) {
+	cfg = cfg.withDefaults()
+	if log == nil {
+		log = slog.Default()
+	}
+	tokens, err := auth.NewTokens(cfg.JWTSecret, cfg.AccessTTL, cfg.Now)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := m.Servers().Shared(ctx, tenancy.DefaultServer)
+	if err != nil {
+		return nil, err
+	}
+	met, err := newMetrics(m)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{
+		tenancy:      m,
+		log:          log,
+		cfg:          cfg,
+		users:        auth.NewStore(pool, auth.StoreOptions{Hash: cfg.PasswordHash, RefreshTTL: cfg.RefreshTTL, Now: cfg.Now}),
+		tokens:       tokens,
+		accountLimit: auth.NewLimiter(cfg.LoginPerAccount, cfg.Now),
+		ipLimit:      auth.NewLimiter(cfg.LoginPerIP, cfg.Now),
+		signupLimit:  auth.NewLimiter(signupLimitOptions(cfg.SignupPerIP), cfg.Now),
+		orgs:         newOrgCache(m, cfg.OrgCacheTTL, cfg.Now),
+		metrics:      met,
+	}, nil
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
@@ -64,7 +162,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
 }
 
 // writeError writes the API's error shape: {"error": {"code": ..., "message": ...}}.

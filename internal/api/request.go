@@ -8,6 +8,7 @@ import (
 
 // Member is the caller's profile (usuarios_perfilusuario) in the routed organization.
 type Member struct {
+	// ProfileID is the usuarios_perfilusuario id; 0 for a superuser acting without a profile.
 	ProfileID int64
 	UserID    int64
 	// Role is admin, staff or receptionist.
@@ -20,6 +21,8 @@ type Caller struct {
 	UserID      int64
 	Username    string
 	IsSuperuser bool
+	// DefaultOrg is the token's org claim (0: none), used when X-Organization-ID is absent.
+	DefaultOrg int64
 	// Org and Tenant are set on tenant routes (X-Organization-ID or the token's org claim).
 	Org    tenancy.Organization
 	Tenant tenancy.Tenant

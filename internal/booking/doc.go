@@ -1,5 +1,38 @@
 // Package booking is the appointment business inside one tenant: branches (organizacion_sede),
-// services (citas_servicio), members (usuarios_perfilusuario), working hours, appointments
-// (citas_cita) and availability. Every function takes a pgx.Tx opened by tenancy's scoped
-// transaction ([tenancy.Manager.Run]); nothing here chooses a schema.
+// services (citas_servicio), members (usuarios_perfilusuario), working hours (citas_horario,
+// citas_descanso, citas_excepcion), appointments (citas_cita) and availability. Every function
+// takes a pgx.Tx opened by tenancy's scoped transaction ([tenancy.Manager.Run]); nothing here
+// chooses a schema.
+//
+// # Rules
+//
+//   - No double booking: citas_cita's exclusion constraint refuses two live (not cancelled)
+//     appointments of one staff member whose busy blocks (bloqueo_inicio, bloqueo_fin: the
+//     appointment plus the service's buffers) overlap, even from concurrent transactions. The
+//     loser's error is an [Error] of kind [ErrConflict], code "double_booking", message
+//     [MsgDoubleBooking]. Back-to-back blocks do not overlap; cancelling frees the time.
+//   - An appointment must start in the future and lie inside the staff member's working hours at
+//     the branch on its local day (weekly hours minus breaks, with the day's exceptions), unless an
+//     admin forces it.
+//   - States: pendiente → confirmada | cancelada | no_asistio | completada; confirmada →
+//     completada | cancelada | no_asistio; the others are final. A refused change is an
+//     [ErrConflict] that also matches [ErrInvalidTransition] ("cannot complete a cancelled
+//     appointment"). Cancelling needs a reason.
+//   - Staff ([RoleStaff]) see and change only their own appointments; another's is not found.
+//
+// # Time
+//
+// Times are instants (timestamptz). Working hours and exceptions are wall-clock times of the
+// branch's IANA time zone; [FreeSlots] walks local days with Go's time package and turns wall
+// times into instants with [WallInstant]: a wall time skipped by a daylight-saving jump maps to
+// the jump, a repeated one to its first occurrence. Slots are stepped in real time from the start
+// of each open span, so no slot falls in a skipped hour and the repeated hour yields distinct
+// instants (two "01:30" slots, at -04:00 and -05:00).
+//
+// # Errors
+//
+// Database errors are translated once, by SQLSTATE: exclusion (23P01) and unique (23505)
+// violations to [ErrConflict], foreign keys (23503) and checks (23514) to [ErrInvalid],
+// pgx.ErrNoRows to [ErrNotFound]. Every error the API should show is an *[Error] carrying a code,
+// a message and, for bad input, the field.
 package booking

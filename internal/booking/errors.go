@@ -1,9 +1,6 @@
 package booking
 
-import (
-	"errors"
-	"fmt"
-)
+import "errors"
 
 // Errors the booking store returns; the API maps each to one HTTP status in one place.
 var (
@@ -17,7 +14,8 @@ var (
 	ErrForbidden = errors.New("forbidden")
 )
 
-// Invalid returns an ErrInvalid naming the field and what is wrong with it.
+// Invalid returns an ErrInvalid naming the field and what is wrong with it (an *[Error] with code
+// "invalid_input" and Field set).
 func Invalid(field, format string, args ...any) error {
-	return fmt.Errorf("%w: %s: %s", ErrInvalid, field, fmt.Sprintf(format, args...))
+	return invalidField(field, format, args...)
 }

@@ -26,6 +26,8 @@ type app struct {
 	manager  *tenancy.Manager
 	// tenantMigrations overrides the tenant migration set (tests).
 	tenantMigrations *migrate.Set
+	// billingRT is serve's billing, signup and job queue (billing.go).
+	billingRT *billingRuntime
 }
 
 // databaseURL returns DATABASE_URL, or starts (or attaches to) the embedded cluster under DataDir.

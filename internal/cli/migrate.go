@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/appcitas/appcitas/internal/jobs"
 	"github.com/appcitas/appcitas/internal/migrate"
 	"github.com/appcitas/appcitas/internal/tenancy"
 )
@@ -39,6 +40,10 @@ func migratePublic(cmd *cobra.Command, a *app, m *tenancy.Manager) error {
 	}
 	applied, err := migrate.ApplyPublic(ctx, pool, migrate.Public(), migrate.Options{LockTimeout: a.cfg.LockTimeout, StatementTimeout: a.cfg.StatementTimeout})
 	if err != nil {
+		return err
+	}
+	// River's tables (the job queue) in their own schema, river.
+	if err := jobs.Migrate(ctx, pool); err != nil {
 		return err
 	}
 	if len(applied) == 0 {

@@ -12,8 +12,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/spf13/cobra"
-
-	"github.com/appcitas/appcitas/internal/api"
 )
 
 func serveCmd(a *app) *cobra.Command {
@@ -29,6 +27,10 @@ SIGINT or SIGTERM shut down gracefully.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			secret, err := a.jwtSecret()
+			if err != nil {
+				return err
+			}
 			m, err := a.open(ctx)
 			if err != nil {
 				return err
@@ -36,12 +38,21 @@ SIGINT or SIGTERM shut down gracefully.`,
 			if err := migratePublic(cmd, a, m); err != nil {
 				return err
 			}
+			// Billing, signup and the job queue (billing.go); stopped when serve returns.
+			defer a.stopBilling()
+			if err := a.startBilling(ctx, m); err != nil {
+				return err
+			}
+			handler, err := a.apiHandler(ctx, m, secret)
+			if err != nil {
+				return err
+			}
 			ln, err := net.Listen("tcp", a.cfg.Addr)
 			if err != nil {
 				return userError{fmt.Errorf("listening on %s: %w", a.cfg.Addr, err)}
 			}
 			srv := &http.Server{
-				Handler:           api.New(m, a.log),
+				Handler:           handler,
 				ReadHeaderTimeout: 10 * time.Second,
 				ReadTimeout:       30 * time.Second,
 				WriteTimeout:      60 * time.Second,

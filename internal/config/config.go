@@ -3,6 +3,7 @@ package config
 
 import (
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +32,28 @@ type Config struct {
 	// StatementTimeout (APPCITAS_MIGRATION_STATEMENT_TIMEOUT) bounds each migration statement.
 	// Defaults to 5m.
 	StatementTimeout time.Duration
+	// JWTSecret (APPCITAS_JWT_SECRET, at least 32 bytes) signs access tokens. serve refuses to start
+	// without it unless on the embedded database, where one is generated under DataDir.
+	JWTSecret string
+	// AccessTokenTTL (APPCITAS_ACCESS_TOKEN_TTL, a Go duration) is the access tokens' lifetime.
+	// Defaults to 15m.
+	AccessTokenTTL time.Duration
+	// RefreshTokenTTL (APPCITAS_REFRESH_TOKEN_TTL) is the refresh tokens' lifetime. Defaults to 720h.
+	RefreshTokenTTL time.Duration
+	// BackupDir (APPCITAS_BACKUP_DIR) holds per-tenant backups, as <schema>/<timestamp>.appcitas-backup.
+	// Defaults to $APPCITAS_DATA/backups.
+	BackupDir string
+	// BackupEvery (APPCITAS_BACKUP_EVERY, a Go duration; 0 switches scheduled backups off) is how
+	// often serve backs up every active tenant, spread over the period. Defaults to 24h.
+	BackupEvery time.Duration
+	// BackupKeepDaily (APPCITAS_BACKUP_KEEP_DAILY) is how many daily backups per tenant are kept.
+	// Defaults to 7.
+	BackupKeepDaily int
+	// BackupKeepWeekly (APPCITAS_BACKUP_KEEP_WEEKLY) is how many weekly backups (the newest of each
+	// ISO week beyond the daily ones) per tenant are kept. Defaults to 4.
+	BackupKeepWeekly int
+	// Billing configures Wompi and owner notifications (see billing.go).
+	Billing Billing
 }
 
 // FromEnv reads the configuration through getenv (os.Getenv in main, a map in tests).
@@ -42,6 +65,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		LogLevel:         strings.ToLower(getenv("APPCITAS_LOG_LEVEL")),
 		LockTimeout:      10 * time.Second,
 		StatementTimeout: 5 * time.Minute,
+		JWTSecret:        strings.TrimSpace(getenv("APPCITAS_JWT_SECRET")),
+		AccessTokenTTL:   15 * time.Minute,
+		RefreshTokenTTL:  720 * time.Hour,
 	}
 	if c.DataDir == "" {
 		c.DataDir = ".appcitas"
@@ -66,7 +92,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	for _, d := range []struct {
 		name string
 		dst  *time.Duration
-	}{{"APPCITAS_MIGRATION_LOCK_TIMEOUT", &c.LockTimeout}, {"APPCITAS_MIGRATION_STATEMENT_TIMEOUT", &c.StatementTimeout}} {
+	}{{"APPCITAS_MIGRATION_LOCK_TIMEOUT", &c.LockTimeout}, {"APPCITAS_MIGRATION_STATEMENT_TIMEOUT", &c.StatementTimeout},
+		{"APPCITAS_ACCESS_TOKEN_TTL", &c.AccessTokenTTL}, {"APPCITAS_REFRESH_TOKEN_TTL", &c.RefreshTokenTTL}} {
 		if v := getenv(d.name); v != "" {
 			dur, err := time.ParseDuration(v)
 			if err != nil || dur <= 0 {
@@ -74,6 +101,12 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			}
 			*d.dst = dur
 		}
+	}
+	if err := c.readBackupSettings(getenv); err != nil {
+		return Config{}, err
+	}
+	if err := c.readBillingSettings(getenv); err != nil {
+		return Config{}, err
 	}
 	servers, err := ParseServers(getenv("APPCITAS_SERVERS"))
 	if err != nil {
@@ -106,4 +139,32 @@ func ParseServers(s string) (map[string]string, error) {
 		out[name] = url
 	}
 	return out, nil
+}
+
+func (c *Config) readBackupSettings(getenv func(string) string) error {
+	c.BackupDir = getenv("APPCITAS_BACKUP_DIR")
+	if c.BackupDir == "" {
+		c.BackupDir = filepath.Join(c.DataDir, "backups")
+	}
+	c.BackupEvery, c.BackupKeepDaily, c.BackupKeepWeekly = 24*time.Hour, 7, 4
+	if v := getenv("APPCITAS_BACKUP_EVERY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || (d > 0 && d < time.Minute) {
+			return fmt.Errorf("APPCITAS_BACKUP_EVERY=%q: want a duration of at least 1m such as 24h, or 0 to switch scheduled backups off", v)
+		}
+		c.BackupEvery = d
+	}
+	for _, k := range []struct {
+		name string
+		dst  *int
+	}{{"APPCITAS_BACKUP_KEEP_DAILY", &c.BackupKeepDaily}, {"APPCITAS_BACKUP_KEEP_WEEKLY", &c.BackupKeepWeekly}} {
+		if v := getenv(k.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 10000 {
+				return fmt.Errorf("%s=%q: want a number of backups such as 7", k.name, v)
+			}
+			*k.dst = n
+		}
+	}
+	return nil
 }

@@ -1,0 +1,456 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/appcitas/appcitas/internal/billing"
+	"github.com/appcitas/appcitas/internal/booking"
+)
+
+// appointmentRequest is the body of POST /api/citas.
+type appointmentRequest struct {
+	SedeID        int64 `json:"sede_id"`
+	ServicioID    int64 `json:"servicio_id"`
+	ProfesionalID int64 `json:"profesional_id"`
+	// Inicio is RFC 3339, e.g. 2026-03-02T15:00:00-05:00.
+	Inicio          string `json:"inicio"`
+	ClienteNombre   string `json:"cliente_nombre"`
+	ClienteTelefono string `json:"cliente_telefono"`
+	ClienteEmail    string `json:"cliente_email"`
+	Notas           string `json:"notas"`
+	// Forzar books outside working hours or in the past (admins only).
+	Forzar bool `json:"forzar"`
+}
+
+// rescheduleRequest is the body of POST /api/citas/{id}/reprogramar.
+type rescheduleRequest struct {
+	Inicio        string `json:"inicio"`
+	ProfesionalID *int64 `json:"profesional_id"`
+	Forzar        bool   `json:"forzar"`
+}
+
+// cancelRequest is the body of POST /api/citas/{id}/cancelar.
+type cancelRequest struct {
+	Motivo string `json:"motivo"`
+}
+
+// exceptionRequest is the body of POST /api/excepciones.
+type exceptionRequest struct {
+	// ProfesionalID empty: the whole branch.
+	ProfesionalID *int64 `json:"profesional_id"`
+	// SedeID empty: the staff member at every branch (a day off only).
+	SedeID *int64 `json:"sede_id"`
+	// Fecha is YYYY-MM-DD.
+	Fecha string `json:"fecha"`
+	// HoraInicio and HoraFin ("HH:MM"), both or neither: open only then that day; neither: closed.
+	HoraInicio *string `json:"hora_inicio"`
+	HoraFin    *string `json:"hora_fin"`
+	Motivo     string  `json:"motivo"`
+}
+
+func invalidQuery(field, msg string) error {
+	return &booking.Error{Kind: booking.ErrInvalid, Code: "invalid_input", Field: field, Message: field + ": " + msg}
+}
+
+// queryOf parses r's query, refusing parameters not in allowed and repeated ones.
+func queryOf(r *http.Request, allowed ...string) (url.Values, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, invalidQuery("query", "malformed query string")
+	}
+	for k, v := range q {
+		if !slices.Contains(allowed, k) {
+			return nil, invalidQuery(k, "unknown query parameter")
+		}
+		if len(v) > 1 {
+			return nil, invalidQuery(k, "given more than once")
+		}
+		if !utf8.ValidString(v[0]) || strings.ContainsRune(v[0], 0) {
+			return nil, invalidQuery(k, "must be valid UTF-8 text without NUL characters")
+		}
+	}
+	return q, nil
+}
+
+// queryID reads an optional positive integer parameter (0 when absent).
+func queryID(q url.Values, name string) (int64, error) {
+	v := q.Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	id, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, invalidQuery(name, "must be a positive integer")
+	}
+	return id, nil
+}
+
+// queryDate reads an optional YYYY-MM-DD parameter (zero when absent).
+func queryDate(q url.Values, name string) (booking.Date, error) {
+	v := q.Get(name)
+	if v == "" {
+		return booking.Date{}, nil
+	}
+	d, err := booking.ParseDate(v)
+	if err != nil {
+		return booking.Date{}, invalidQuery(name, "must be a date YYYY-MM-DD, got "+strconv.Quote(v))
+	}
+	return d, nil
+}
+
+// parseInstant reads an RFC 3339 time of a body field.
+func parseInstant(field, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, invalidQuery(field, "is required (RFC 3339, e.g. 2026-03-02T15:00:00-05:00)")
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, invalidQuery(field, "must be RFC 3339 with a UTC offset, e.g. 2026-03-02T15:00:00-05:00; got "+strconv.Quote(v))
+	}
+	return t, nil
+}
+
+// --- working hours and exceptions ---
+
+func (s *Server) getHours(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
+		hours, err := booking.WeeklyHours(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, hoursBody{Hours: hours})
+		return nil
+	})
+}
+
+func (s *Server) putHours(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var in hoursBody
+	if err := s.decodeJSON(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
+		if err := requireRole(m, booking.RoleAdmin); err != nil {
+			return err
+		}
+		hours, err := booking.SetWeeklyHours(ctx, tx, id, in.Hours)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, hoursBody{Hours: hours})
+		return nil
+	})
+}
+
+func (s *Server) listExceptions(w http.ResponseWriter, r *http.Request) {
+	q, err := queryOf(r, "desde", "hasta", "sede_id", "profesional_id")
+	var f booking.ExceptionFilter
+	if err == nil {
+		f.From, err = queryDate(q, "desde")
+	}
+	if err == nil {
+		f.To, err = queryDate(q, "hasta")
+	}
+	if err == nil {
+		f.BranchID, err = queryID(q, "sede_id")
+	}
+	if err == nil {
+		f.StaffID, err = queryID(q, "profesional_id")
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
+		es, err := booking.ListExceptions(ctx, tx, f)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, listOf[booking.Exception]{Items: es})
+		return nil
+	})
+}
+
+func (s *Server) createException(w http.ResponseWriter, r *http.Request) {
+	var in exceptionRequest
+	if err := s.decodeJSON(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	day, err := booking.ParseDate(in.Fecha)
+	if err != nil {
+		s.fail(w, r, invalidQuery("fecha", "must be a date YYYY-MM-DD, got "+strconv.Quote(in.Fecha)))
+		return
+	}
+	x := booking.Exception{StaffID: in.ProfesionalID, BranchID: in.SedeID, Date: day, Start: in.HoraInicio, End: in.HoraFin, Reason: in.Motivo}
+	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
+		if err := requireRole(m, booking.RoleAdmin, booking.RoleReceptionist); err != nil {
+			return err
+		}
+		out, err := booking.CreateException(ctx, tx, x)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusCreated, out)
+		return nil
+	})
+}
+
+func (s *Server) deleteException(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
+		if err := requireRole(m, booking.RoleAdmin, booking.RoleReceptionist); err != nil {
+			return err
+		}
+		if err := booking.DeleteException(ctx, tx, id); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+}
+
+// --- availability ---
+
+func (s *Server) availability(w http.ResponseWriter, r *http.Request) {
+	q, err := queryOf(r, "servicio_id", "sede_id", "desde", "hasta", "profesional_id")
+	var aq booking.AvailabilityQuery
+	if err == nil {
+		aq.ServiceID, err = queryID(q, "servicio_id")
+	}
+	if err == nil {
+		aq.BranchID, err = queryID(q, "sede_id")
+	}
+	if err == nil {
+		aq.StaffID, err = queryID(q, "profesional_id")
+	}
+	if err == nil {
+		aq.From, err = queryDate(q, "desde")
+	}
+	if err == nil {
+		aq.To, err = queryDate(q, "hasta")
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	aq.Now = s.cfg.Now()
+	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
+		a, err := booking.FreeSlots(ctx, tx, aq)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, a)
+		return nil
+	})
+}
+
+// --- appointments ---
+
+func (s *Server) createAppointment(w http.ResponseWriter, r *http.Request) {
+	var in appointmentRequest
+	if err := s.decodeJSON(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	start, err := parseInstant("inicio", in.Inicio)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	na := booking.NewAppointment{BranchID: in.SedeID, ServiceID: in.ServicioID, StaffID: in.ProfesionalID, Start: start,
+		ClientName: in.ClienteNombre, ClientPhone: in.ClienteTelefono, ClientEmail: in.ClienteEmail, Notes: in.Notas, Force: in.Forzar}
+	now := s.cfg.Now()
+	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
+		if err := s.checkPlanLimitTx(ctx, tx, billing.LimitAppointmentsPerMonth); err != nil { // billing.go
+			return err
+		}
+		a, err := booking.CreateAppointment(ctx, tx, actor(m), na, now)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusCreated, a)
+		return nil
+	})
+}
+
+func (s *Server) getAppointment(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
+		a, err := booking.GetAppointment(ctx, tx, actor(m), id)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, a)
+		return nil
+	})
+}
+
+func (s *Server) listAppointments(w http.ResponseWriter, r *http.Request) {
+	q, err := queryOf(r, "desde", "hasta", "sede_id", "profesional_id", "estado", "cliente", "limit", "cursor")
+	var f booking.AppointmentFilter
+	if err == nil {
+		f.BranchID, err = queryID(q, "sede_id")
+	}
+	if err == nil {
+		f.StaffID, err = queryID(q, "profesional_id")
+	}
+	if err == nil && q.Get("limit") != "" {
+		if f.Limit, err = strconv.Atoi(q.Get("limit")); err != nil || f.Limit < 1 {
+			err = invalidQuery("limit", "must be an integer between 1 and "+strconv.Itoa(booking.MaxPageSize))
+		}
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	f.Status, f.Client, f.Cursor = q.Get("estado"), q.Get("cliente"), q.Get("cursor")
+	c, _ := callerFrom(r.Context())
+	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
+		// Days are local days of the branch (or of the organization without sede_id).
+		zone := c.Org.TimeZone
+		if f.BranchID != 0 && (isDate(q.Get("desde")) || isDate(q.Get("hasta"))) {
+			b, err := booking.GetBranch(ctx, tx, f.BranchID)
+			if err != nil {
+				return err
+			}
+			zone = b.TimeZone
+		}
+		loc, err := booking.LoadZone(zone)
+		if err != nil {
+			loc = time.UTC
+		}
+		if f.From, err = parseBound(q.Get("desde"), "desde", loc, false); err != nil {
+			return err
+		}
+		if f.To, err = parseBound(q.Get("hasta"), "hasta", loc, true); err != nil {
+			return err
+		}
+		page, err := booking.ListAppointments(ctx, tx, actor(m), f)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, page)
+		return nil
+	})
+}
+
+func isDate(v string) bool { return len(v) == len(time.DateOnly) }
+
+// parseBound reads desde/hasta: a local day (YYYY-MM-DD; hasta's day is included) or an RFC 3339
+// instant.
+func parseBound(v, field string, loc *time.Location, end bool) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if isDate(v) {
+		d, err := booking.ParseDate(v)
+		if err != nil {
+			return time.Time{}, invalidQuery(field, "must be YYYY-MM-DD or RFC 3339, got "+strconv.Quote(v))
+		}
+		if end {
+			d = d.AddDays(1)
+		}
+		return booking.WallInstant(d, 0, loc), nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, invalidQuery(field, "must be YYYY-MM-DD or RFC 3339, got "+strconv.Quote(v))
+	}
+	return t, nil
+}
+
+func (s *Server) rescheduleAppointment(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var in rescheduleRequest
+	if err := s.decodeJSON(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	start, err := parseInstant("inicio", in.Inicio)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	now := s.cfg.Now()
+	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
+		a, err := booking.RescheduleAppointment(ctx, tx, actor(m), id,
+			booking.Reschedule{Start: start, StaffID: in.ProfesionalID, Force: in.Forzar}, now)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, a)
+		return nil
+	})
+}
+
+func (s *Server) cancelAppointment(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var in cancelRequest
+	if err := s.decodeJSON(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
+		a, err := booking.SetStatus(ctx, tx, actor(m), id, booking.StatusCancelled, in.Motivo)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, a)
+		return nil
+	})
+}
+
+// setAppointmentStatus returns the handler of /confirmar, /completar and /no-asistio.
+func (s *Server) setAppointmentStatus(to string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
+			a, err := booking.SetStatus(ctx, tx, actor(m), id, to, "")
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, a)
+			return nil
+		})
+	}
+}

@@ -1,0 +1,113 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/appcitas/appcitas/internal/tenancy"
+)
+
+// metrics are the API's Prometheus metrics, in a registry of their own (no global state). Labels
+// are the route pattern and the status: never a tenant, a user or a raw path.
+type metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newMetrics(m *tenancy.Manager) (*metrics, error) {
+	met := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "appcitas_http_requests_total",
+			Help: "HTTP requests answered, by route pattern and status.",
+		}, []string{"route", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "appcitas_http_request_duration_seconds",
+			Help:    "HTTP request latency, by route pattern and status.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route", "status"}),
+	}
+	for _, c := range []prometheus.Collector{
+		met.requests, met.duration, poolCollector{m},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	} {
+		if err := met.reg.Register(c); err != nil {
+			return nil, fmt.Errorf("registering metrics: %w", err)
+		}
+	}
+	return met, nil
+}
+
+func (m *metrics) observe(route string, status int, d time.Duration) {
+	st := strconv.Itoa(status)
+	m.requests.WithLabelValues(route, st).Inc()
+	m.duration.WithLabelValues(route, st).Observe(d.Seconds())
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+var (
+	poolLabels    = []string{"server", "pool"}
+	descConns     = prometheus.NewDesc("appcitas_db_pool_connections", "Connections in the pool, by state (acquired, idle, constructing).", append(poolLabels, "state"), nil)
+	descMaxConns  = prometheus.NewDesc("appcitas_db_pool_max_connections", "Maximum size of the pool.", poolLabels, nil)
+	descAcquires  = prometheus.NewDesc("appcitas_db_pool_acquires_total", "Connections acquired from the pool.", poolLabels, nil)
+	descWait      = prometheus.NewDesc("appcitas_db_pool_acquire_wait_seconds_total", "Time spent acquiring connections.", poolLabels, nil)
+	descEmpty     = prometheus.NewDesc("appcitas_db_pool_empty_acquires_total", "Acquires that had to wait for a connection.", poolLabels, nil)
+	descCancelled = prometheus.NewDesc("appcitas_db_pool_canceled_acquires_total", "Acquires cancelled by their context.", poolLabels, nil)
+)
+
+// poolCollector reports the pgx pool statistics of every opened server: the shared pool, and the
+// tenant slices summed (one "tenant" pool per server, whatever the number of tenants).
+type poolCollector struct{ m *tenancy.Manager }
+
+// Describe sends the descriptors of the pool metrics.
+func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descConns, descMaxConns, descAcquires, descWait, descEmpty, descCancelled} {
+		ch <- d
+	}
+}
+
+// Collect reads the pool statistics now.
+func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
+	for server, stats := range c.m.Servers().Stats() {
+		type sums struct {
+			acquired, idle, constructing, max float64
+			acquires, empty, cancelled        float64
+			wait                              time.Duration
+		}
+		var shared, tenants sums
+		for i, st := range stats {
+			dst := &tenants
+			if i == 0 {
+				dst = &shared
+			}
+			dst.acquired += float64(st.AcquiredConns())
+			dst.idle += float64(st.IdleConns())
+			dst.constructing += float64(st.ConstructingConns())
+			dst.max += float64(st.MaxConns())
+			dst.acquires += float64(st.AcquireCount())
+			dst.empty += float64(st.EmptyAcquireCount())
+			dst.cancelled += float64(st.CanceledAcquireCount())
+			dst.wait += st.AcquireDuration()
+		}
+		for pool, s := range map[string]sums{"shared": shared, "tenant": tenants} {
+			ch <- prometheus.MustNewConstMetric(descConns, prometheus.GaugeValue, s.acquired, server, pool, "acquired")
+			ch <- prometheus.MustNewConstMetric(descConns, prometheus.GaugeValue, s.idle, server, pool, "idle")
+			ch <- prometheus.MustNewConstMetric(descConns, prometheus.GaugeValue, s.constructing, server, pool, "constructing")
+			ch <- prometheus.MustNewConstMetric(descMaxConns, prometheus.GaugeValue, s.max, server, pool)
+			ch <- prometheus.MustNewConstMetric(descAcquires, prometheus.CounterValue, s.acquires, server, pool)
+			ch <- prometheus.MustNewConstMetric(descWait, prometheus.CounterValue, s.wait.Seconds(), server, pool)
+			ch <- prometheus.MustNewConstMetric(descEmpty, prometheus.CounterValue, s.empty, server, pool)
+			ch <- prometheus.MustNewConstMetric(descCancelled, prometheus.CounterValue, s.cancelled, server, pool)
+		}
+	}
+}

@@ -1,0 +1,218 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/appcitas/appcitas/internal/tenancy"
+)
+
+// defaultOrgCacheTTL is how long an organization lookup is reused unless Config says otherwise.
+const defaultOrgCacheTTL = 10 * time.Second
+
+// orgCacheMax bounds the organization cache.
+const orgCacheMax = 50_000
+
+// orgCache keeps organization rows for a short time, so that tenant routing costs no catalog query
+// on most requests. Unknown ids are remembered too (for the same time), so that random ids cannot
+// hammer the catalog. Changes made in this process invalidate their entry at once; changes made
+// elsewhere are seen within the TTL.
+type orgCache struct {
+	tenancy *tenancy.Manager
+	ttl     time.Duration
+	now     func() time.Time
+
+	mu      sync.Mutex
+	entries map[int64]orgEntry
+}
+
+type orgEntry struct {
+	org     tenancy.Organization
+	err     error
+	expires time.Time
+}
+
+func newOrgCache(m *tenancy.Manager, ttl time.Duration, now func() time.Time) *orgCache {
+	return &orgCache{tenancy: m, ttl: ttl, now: now, entries: map[int64]orgEntry{}}
+}
+
+// get returns the organization with id, from the cache when fresh.
+func (c *orgCache) get(ctx context.Context, id int64) (tenancy.Organization, error) {
+	now := c.now()
+	c.mu.Lock()
+	e, ok := c.entries[id]
+	c.mu.Unlock()
+	if ok && now.Before(e.expires) {
+		return e.org, e.err
+	}
+	org, err := c.tenancy.Organization(ctx, id)
+	if err != nil && !errors.Is(err, tenancy.ErrNotFound) {
+		return tenancy.Organization{}, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) >= orgCacheMax {
+		for k, old := range c.entries {
+			if !now.Before(old.expires) {
+				delete(c.entries, k)
+			}
+		}
+		if len(c.entries) >= orgCacheMax {
+			clear(c.entries)
+		}
+	}
+	c.entries[id] = orgEntry{org: org, err: err, expires: now.Add(c.ttl)}
+	return org, err
+}
+
+// invalidate forgets the organization with id.
+func (c *orgCache) invalidate(id int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.entries, id)
+}
+
+// InvalidateOrganization makes the next request for the organization read it again from the
+// catalog. Call it after changing an organization (activation, placement) in this process.
+func (s *Server) InvalidateOrganization(id int64) { s.orgs.invalidate(id) }
+
+// parseOrganizationHeader reads X-Organization-ID: a positive decimal integer.
+func parseOrganizationHeader(r *http.Request) (id int64, present bool, err error) {
+	vals := r.Header.Values("X-Organization-ID")
+	if len(vals) == 0 {
+		return 0, false, nil
+	}
+	bad := apiError(http.StatusBadRequest, "invalid_organization_header", "X-Organization-ID must be one positive integer, e.g. X-Organization-ID: 1")
+	if len(vals) > 1 || len(vals[0]) == 0 || len(vals[0]) > 18 {
+		return 0, true, bad
+	}
+	for _, ch := range vals[0] {
+		if ch < '0' || ch > '9' {
+			return 0, true, bad
+		}
+	}
+	id, err = strconv.ParseInt(vals[0], 10, 64)
+	if err != nil || id <= 0 {
+		return 0, true, bad
+	}
+	return id, true, nil
+}
+
+// routeOrganization runs after authenticate on tenant routes: it picks the organization
+// (X-Organization-ID, else the token's org claim), looks it up (cached), refuses unknown and
+// inactive ones and puts it, with its tenant, on the Caller. Membership is checked by inTenant,
+// inside the handler's transaction.
+func (s *Server) routeOrganization(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, ok := callerFrom(r.Context())
+		if !ok {
+			s.fail(w, r, errors.New("tenant route without authentication"))
+			return
+		}
+		id, present, err := parseOrganizationHeader(r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if !present {
+			id = c.DefaultOrg
+		}
+		if id <= 0 {
+			s.fail(w, r, apiError(http.StatusBadRequest, "organization_required",
+				"send X-Organization-ID: <organization id>, or get a token with organization_id"))
+			return
+		}
+		info := infoFrom(r.Context())
+		info.orgID = id
+		org, err := s.orgs.get(r.Context(), id)
+		if errors.Is(err, tenancy.ErrNotFound) {
+			s.fail(w, r, apiError(http.StatusNotFound, "organization_not_found", "organization %d does not exist", id))
+			return
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if !org.IsActive {
+			s.fail(w, r, apiError(http.StatusForbidden, "organization_inactive", "organization %d is inactive", id))
+			return
+		}
+		t, err := org.Tenant()
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		c.Org, c.Tenant = org, t
+		tw := &txWriter{ResponseWriter: w}
+		next(tw, r.WithContext(withCaller(r.Context(), c)))
+		if sw, ok := w.(*statusWriter); ok && !info.membershipChecked && sw.status < 400 {
+			s.log.ErrorContext(r.Context(), "tenant route answered without inTenant's membership check", "route", info.route, "request_id", info.id)
+		}
+	}
+}
+
+// inTenant runs fn in the routed organization's scoped transaction (tenancy.Run with
+// caller.Tenant) after checking, in that same transaction, that the caller has an active profile
+// there (superusers act as admins without one). Without a profile the answer is 403
+// unauthorized_organization. What fn writes to w is held back until the transaction commits; an
+// error from fn (or from the commit) is answered through errors.go instead.
+func (s *Server) inTenant(w http.ResponseWriter, r *http.Request, fn func(ctx context.Context, tx pgx.Tx, m Member) error) {
+	c, ok := callerFrom(r.Context())
+	if !ok || c.Tenant.Schema == "" {
+		s.fail(w, r, errors.New("inTenant on a route without organization routing"))
+		return
+	}
+	info := infoFrom(r.Context())
+	tw, _ := w.(*txWriter)
+	if tw != nil {
+		tw.begin()
+	}
+	ctx := r.Context()
+	err := s.tenancy.Run(ctx, c.Tenant, func(tx pgx.Tx) error {
+		m := Member{UserID: c.UserID}
+		err := tx.QueryRow(ctx, `SELECT id, role FROM usuarios_perfilusuario WHERE user_id = $1 AND is_active`, c.UserID).Scan(&m.ProfileID, &m.Role)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			if !c.IsSuperuser {
+				return errUnauthorizedOrganization()
+			}
+			m.Role = "admin"
+		case err != nil:
+			return fmt.Errorf("reading the caller's profile: %w", err)
+		}
+		info.membershipChecked = true
+		return callGuarded(ctx, tx, m, fn)
+	})
+	if err != nil {
+		if tw != nil {
+			tw.discard()
+		}
+		s.fail(w, r, err)
+		return
+	}
+	if tw != nil {
+		tw.commit()
+	}
+}
+
+// callGuarded calls fn, turning a panic into an error so that Run rolls the transaction back and
+// returns its connection to the pool instead of leaking it; the API then answers 500.
+func callGuarded(ctx context.Context, tx pgx.Tx, m Member, fn func(ctx context.Context, tx pgx.Tx, m Member) error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			err = fmt.Errorf("panic in tenant handler: %v\n%s", v, debug.Stack())
+		}
+	}()
+	return fn(ctx, tx, m)
+}

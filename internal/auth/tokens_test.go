@@ -1,0 +1,117 @@
+package auth
+
+import (
+	"encoding/base64"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+var testSecret = []byte("0123456789abcdef0123456789abcdef-test")
+
+func newTestTokens(t *testing.T, now *time.Time) *Tokens {
+	t.Helper()
+	tok, err := NewTokens(testSecret, 15*time.Minute, func() time.Time { return *now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func TestTokens(t *testing.T) {
+	t.Parallel()
+	user := User{ID: 42, Username: "ana", IsSuperuser: true}
+
+	t.Run("IssuesAndVerifiesClaims", func(t *testing.T) {
+		t.Parallel()
+		now := time.Now()
+		tokens := newTestTokens(t, &now)
+		s, issued, err := tokens.Issue(user, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := tokens.Verify(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ := c.UserID()
+		if id != 42 || c.Username != "ana" || !c.Superuser || c.Org != 7 || c.ID == "" || c.ID != issued.ID {
+			t.Fatalf("claims = %+v", c)
+		}
+		if got := c.ExpiresAt.Sub(c.IssuedAt.Time); got != 15*time.Minute {
+			t.Fatalf("lifetime = %v, want 15m", got)
+		}
+	})
+
+	t.Run("GivesEveryTokenItsOwnID", func(t *testing.T) {
+		t.Parallel()
+		now := time.Now()
+		tokens := newTestTokens(t, &now)
+		_, a, _ := tokens.Issue(user, 0)
+		_, b, _ := tokens.Issue(user, 0)
+		if a.ID == b.ID {
+			t.Fatal("jti repeated")
+		}
+	})
+
+	t.Run("RefusesExpiredAsExpired", func(t *testing.T) {
+		t.Parallel()
+		now := time.Now()
+		tokens := newTestTokens(t, &now)
+		s, _, _ := tokens.Issue(user, 0)
+		now = now.Add(16 * time.Minute)
+		if _, err := tokens.Verify(s); !errors.Is(err, ErrTokenExpired) {
+			t.Fatalf("err = %v, want ErrTokenExpired", err)
+		}
+	})
+
+	t.Run("RefusesShortSecret", func(t *testing.T) {
+		t.Parallel()
+		if _, err := NewTokens([]byte("short"), 0, nil); err == nil {
+			t.Fatal("a 5-byte secret was accepted")
+		}
+	})
+
+	now := time.Now()
+	tokens := newTestTokens(t, &now)
+	good, _, _ := tokens.Issue(user, 0)
+	parts := strings.Split(good, ".")
+	b64 := base64.RawURLEncoding
+	sign := func(m jwt.SigningMethod, key any, claims jwt.Claims) string {
+		s, err := jwt.NewWithClaims(m, claims).SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	valid := jwt.MapClaims{"sub": "42", "username": "ana", "iss": "appcitas", "iat": now.Unix(), "exp": now.Add(time.Minute).Unix()}
+	noneHeader := b64.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`))
+	expiredBadSig := sign(jwt.SigningMethodHS256, []byte("another secret of enough length!!"),
+		jwt.MapClaims{"sub": "42", "iss": "appcitas", "iat": now.Add(-time.Hour).Unix(), "exp": now.Add(-30 * time.Minute).Unix()})
+
+	invalid := []struct{ name, token string }{
+		{"Garbage", "not.a.jwt"},
+		{"Empty", ""},
+		{"TamperedPayload", parts[0] + "." + b64.EncodeToString([]byte(`{"sub":"1","username":"root","su":true,"iss":"appcitas","iat":1,"exp":99999999999}`)) + "." + parts[2]},
+		{"TamperedSignature", parts[0] + "." + parts[1] + "." + strings.Repeat("A", len(parts[2]))},
+		{"AlgNone", noneHeader + "." + parts[1] + "."},
+		{"AlgNoneWithSignature", noneHeader + "." + parts[1] + "." + parts[2]},
+		{"OtherSecret", sign(jwt.SigningMethodHS256, []byte("another secret of enough length!!"), valid)},
+		{"HS512WithOurSecret", sign(jwt.SigningMethodHS512, testSecret, valid)},
+		{"NoExpiry", sign(jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": "42", "iss": "appcitas", "iat": now.Unix()})},
+		{"OtherIssuer", sign(jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": "42", "iss": "evil", "iat": now.Unix(), "exp": now.Add(time.Minute).Unix()})},
+		{"NonNumericSubject", sign(jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": "ana", "iss": "appcitas", "iat": now.Unix(), "exp": now.Add(time.Minute).Unix()})},
+		{"ExpiredWithBadSignature", expiredBadSig},
+	}
+	for _, tc := range invalid {
+		t.Run("Refuses"+tc.name+"AsInvalid", func(t *testing.T) {
+			t.Parallel()
+			if _, err := tokens.Verify(tc.token); !errors.Is(err, ErrTokenInvalid) {
+				t.Fatalf("err = %v, want ErrTokenInvalid", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,268 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/appcitas/appcitas/internal/tenancy"
+)
+
+// failureFile, inside a schema's backup directory, records the last failed scheduled backup; a
+// successful backup removes it.
+const failureFile = "LAST_FAILURE"
+
+// Schedule configures [Scheduler].
+type Schedule struct {
+	// Every is the period: each active tenant is backed up once per period, at its own offset in
+	// it (a hash of its schema), so that thousands of tenants do not run at once. Defaults to 24h.
+	Every time.Duration
+	// KeepDaily is how many daily backups (the newest of each UTC day) a tenant keeps. Defaults
+	// to 7.
+	KeepDaily int
+	// KeepWeekly is how many weekly backups (the newest of each ISO week older than the daily
+	// ones) a tenant keeps. Defaults to 4.
+	KeepWeekly int
+	// Logger receives one line per backup and per failure. Defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Scheduler takes the scheduled backups of every active tenant into a Store and prunes old ones.
+type Scheduler struct {
+	m     *tenancy.Manager
+	store Store
+	s     Schedule
+}
+
+// NewScheduler returns a scheduler of backups of m's tenants into store.
+func NewScheduler(m *tenancy.Manager, store Store, s Schedule) *Scheduler {
+	if s.Every <= 0 {
+		s.Every = 24 * time.Hour
+	}
+	if s.KeepDaily <= 0 && s.KeepWeekly <= 0 {
+		s.KeepDaily, s.KeepWeekly = 7, 4
+	}
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+	return &Scheduler{m: m, store: store, s: s}
+}
+
+// RunReport is what one pass of [Scheduler.RunDue] did.
+type RunReport struct {
+	// BackedUp are the backups taken.
+	BackedUp []Result
+	// Failed maps the schemas whose backup failed to the error.
+	Failed map[string]error
+	// Pruned counts old backups deleted by retention.
+	Pruned int
+}
+
+// Slot returns when schema's backup falls in the period (of length Every, counted from the Unix
+// epoch) that contains now.
+func (sc *Scheduler) Slot(schema string, now time.Time) time.Time {
+	h := fnv.New64a()
+	h.Write([]byte(schema))
+	return now.Truncate(sc.s.Every).Add(time.Duration(h.Sum64() % uint64(sc.s.Every)))
+}
+
+// RunDue backs up every active tenant whose slot in the current period has come and that has no
+// backup since it (or every active tenant, with all), prunes each tenant's old backups, and
+// records failures (see [Store.Status]). One failing tenant does not stop the others.
+func (sc *Scheduler) RunDue(ctx context.Context, now time.Time, all bool) (RunReport, error) {
+	orgs, err := sc.m.Organizations(ctx)
+	if err != nil {
+		return RunReport{}, err
+	}
+	rep := RunReport{Failed: map[string]error{}}
+	for _, o := range orgs {
+		if !o.IsActive || o.SchemaName == "" {
+			continue
+		}
+		if ctx.Err() != nil {
+			return rep, ctx.Err()
+		}
+		if !all {
+			slot := sc.Slot(o.SchemaName, now)
+			last, _ := sc.store.LastSuccess(o.SchemaName)
+			if now.Before(slot) || !last.Before(slot) {
+				continue
+			}
+		}
+		res, err := sc.store.BackupAt(ctx, sc.m, o, now)
+		if err != nil {
+			rep.Failed[o.SchemaName] = err
+			sc.s.Logger.Error("scheduled backup failed", "organization_id", o.ID, "schema", o.SchemaName, "err", err)
+			if rerr := sc.store.recordFailure(o.SchemaName, now, err); rerr != nil {
+				sc.s.Logger.Error("recording backup failure", "schema", o.SchemaName, "err", rerr)
+			}
+			continue
+		}
+		rep.BackedUp = append(rep.BackedUp, res)
+		sc.s.Logger.Info("backup", "organization_id", o.ID, "schema", o.SchemaName, "path", res.Path,
+			"rows", res.Manifest.RowCount(), "bytes", res.Size, "took", res.Took)
+		n, err := sc.store.Prune(o.SchemaName, sc.s.KeepDaily, sc.s.KeepWeekly)
+		if err != nil {
+			sc.s.Logger.Error("pruning backups", "schema", o.SchemaName, "err", err)
+		}
+		rep.Pruned += n
+	}
+	return rep, nil
+}
+
+// Run calls RunDue every minute (or every Every/60, when shorter) until ctx ends.
+func (sc *Scheduler) Run(ctx context.Context) error {
+	tick := min(time.Minute, max(sc.s.Every/60, time.Second))
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		if _, err := sc.RunDue(ctx, time.Now(), false); err != nil && ctx.Err() == nil {
+			sc.s.Logger.Error("scheduled backups", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// backupTime reads the time a backup file's name records.
+func backupTime(name string) (time.Time, bool) {
+	if !strings.HasSuffix(name, Extension) || strings.HasPrefix(name, ".") {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(timestampLayout, strings.TrimSuffix(name, Extension))
+	return t, err == nil
+}
+
+// backupsOf returns a schema's backup files, newest first, with their times.
+func (s Store) backupsOf(schema string) ([]string, []time.Time, error) {
+	if err := tenancy.ValidateSchemaName(schema); err != nil {
+		return nil, nil, err
+	}
+	entries, err := os.ReadDir(filepath.Join(s.Root, schema))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing backups of %s: %w", schema, err)
+	}
+	type file struct {
+		name string
+		t    time.Time
+	}
+	var files []file
+	for _, e := range entries {
+		if t, ok := backupTime(e.Name()); ok && !e.IsDir() {
+			files = append(files, file{e.Name(), t})
+		}
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].t.After(files[j].t) })
+	names := make([]string, len(files))
+	times := make([]time.Time, len(files))
+	for i, f := range files {
+		names[i], times[i] = f.name, f.t
+	}
+	return names, times, nil
+}
+
+// LastSuccess returns when the newest backup of schema in the store was taken (zero if none). It
+// reads only file names.
+func (s Store) LastSuccess(schema string) (time.Time, error) {
+	_, times, err := s.backupsOf(schema)
+	if err != nil || len(times) == 0 {
+		return time.Time{}, err
+	}
+	return times[0], nil
+}
+
+// Status is the backup state of one tenant in a store.
+type Status struct {
+	// LastSuccess is when its newest backup was taken (zero: never).
+	LastSuccess time.Time
+	// LastFailure and FailureMessage describe the last failed scheduled backup, when it is newer
+	// than the last success.
+	LastFailure    time.Time
+	FailureMessage string
+}
+
+// Status returns schema's backup state.
+func (s Store) Status(schema string) (Status, error) {
+	var st Status
+	var err error
+	if st.LastSuccess, err = s.LastSuccess(schema); err != nil {
+		return st, err
+	}
+	body, err := os.ReadFile(filepath.Join(s.Root, schema, failureFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return st, err
+	}
+	when, msg, _ := strings.Cut(strings.TrimSpace(string(body)), " ")
+	if t, err := time.Parse(time.RFC3339, when); err == nil && t.After(st.LastSuccess) {
+		st.LastFailure, st.FailureMessage = t, msg
+	}
+	return st, nil
+}
+
+func (s Store) recordFailure(schema string, now time.Time, failure error) error {
+	dir := filepath.Join(s.Root, schema)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	msg := strings.ReplaceAll(failure.Error(), "\n", " ")
+	return os.WriteFile(filepath.Join(dir, failureFile), []byte(now.UTC().Format(time.RFC3339)+" "+msg+"\n"), 0o600)
+}
+
+// Prune deletes schema's backups beyond retention: the newest backup of each of the keepDaily most
+// recent UTC days that have one, and then the newest of each of the keepWeekly most recent ISO weeks
+// before those. The newest backup is always kept. It returns how many files it deleted.
+func (s Store) Prune(schema string, keepDaily, keepWeekly int) (int, error) {
+	names, times, err := s.backupsOf(schema)
+	if err != nil || len(names) == 0 {
+		return 0, err
+	}
+	keep := map[int]bool{0: true}
+	days := map[string]bool{}
+	for i, t := range times {
+		d := t.UTC().Format(time.DateOnly)
+		if len(days) < keepDaily && !days[d] {
+			days[d] = true
+			keep[i] = true
+		}
+	}
+	weeks := map[string]bool{}
+	for i, t := range times {
+		if days[t.UTC().Format(time.DateOnly)] {
+			continue
+		}
+		y, w := t.UTC().ISOWeek()
+		k := fmt.Sprintf("%d-%02d", y, w)
+		if len(weeks) < keepWeekly && !weeks[k] {
+			weeks[k] = true
+			keep[i] = true
+		}
+	}
+	deleted := 0
+	for i, n := range names {
+		if keep[i] {
+			continue
+		}
+		if err := os.Remove(filepath.Join(s.Root, schema, n)); err != nil {
+			return deleted, fmt.Errorf("pruning %s: %w", n, err)
+		}
+		deleted++
+	}
+	return deleted, nil
+}

@@ -1,0 +1,116 @@
+package backup_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/appcitas/appcitas/internal/backup"
+	"github.com/appcitas/appcitas/internal/tenancy"
+)
+
+func TestScheduler(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	t.Run("SpreadsTenantsOverThePeriod", func(t *testing.T) {
+		t.Parallel()
+		sc := backup.NewScheduler(nil, backup.Store{}, backup.Schedule{Every: 24 * time.Hour})
+		now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+		hours := map[int]int{}
+		for i := range 500 {
+			slot := sc.Slot(fmt.Sprintf("tenant_t%d_%08x", i, i*7919), now)
+			require.Equal(t, now.Truncate(24*time.Hour), slot.Truncate(24*time.Hour), "slot inside the period")
+			hours[slot.Hour()]++
+		}
+		require.Len(t, hours, 24, "every hour of the day gets some tenants")
+		for h, n := range hours {
+			require.Less(t, n, 45, "hour %d has %d of 500 tenants", h, n)
+		}
+	})
+
+	t.Run("BacksUpEachActiveTenantOncePerPeriodAndRecordsFailures", func(t *testing.T) {
+		t.Parallel()
+		f := setup(t, setupOptions{})
+		a := f.newOrg(t, "Uno", "", 2)
+		b := f.newOrg(t, "Dos", "", 2)
+		off := f.newOrg(t, "Apagada", "", 2)
+		_, err := f.m.SetActive(ctx, off.ID, false)
+		require.NoError(t, err)
+		store := backup.Store{Root: f.dir}
+		sc := backup.NewScheduler(f.m, store, backup.Schedule{Every: time.Hour})
+
+		// Just after the later of the two tenants' slots in this period: both are due.
+		now := time.Now()
+		end := sc.Slot(a.SchemaName, now)
+		if sb := sc.Slot(b.SchemaName, now); sb.After(end) {
+			end = sb
+		}
+		end = end.Add(time.Millisecond)
+		rep, err := sc.RunDue(ctx, end, false)
+		require.NoError(t, err)
+		require.Len(t, rep.BackedUp, 2)
+		require.Empty(t, rep.Failed)
+		rep, err = sc.RunDue(ctx, end.Add(time.Millisecond), false)
+		require.NoError(t, err)
+		require.Empty(t, rep.BackedUp, "nothing is due twice in a period")
+		rep, err = sc.RunDue(ctx, end.Add(time.Hour), false)
+		require.NoError(t, err)
+		require.Len(t, rep.BackedUp, 2, "due again next period")
+		for _, o := range []tenancy.Organization{a, b} {
+			st, err := store.Status(o.SchemaName)
+			require.NoError(t, err)
+			require.Equal(t, end.Add(time.Hour).UTC().Truncate(time.Millisecond), st.LastSuccess)
+		}
+		entries, err := store.List(off.ID)
+		require.NoError(t, err)
+		require.Empty(t, entries, "inactive tenants are not backed up")
+
+		// A tenant whose schema is gone fails, the other is backed up, and the failure is visible.
+		conn, err := pgx.Connect(ctx, f.url)
+		require.NoError(t, err)
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{b.SchemaName}.Sanitize()+" CASCADE")
+		require.NoError(t, err)
+		rep, err = sc.RunDue(ctx, end.Add(2*time.Hour), false)
+		require.NoError(t, err)
+		require.Len(t, rep.BackedUp, 1)
+		require.Contains(t, rep.Failed, b.SchemaName)
+		st, err := store.Status(b.SchemaName)
+		require.NoError(t, err)
+		require.False(t, st.LastFailure.IsZero())
+		require.Contains(t, st.FailureMessage, "does not exist")
+	})
+
+	t.Run("PruneKeepsDailyAndWeeklyBackups", func(t *testing.T) {
+		t.Parallel()
+		store := backup.Store{Root: t.TempDir()}
+		const schema = "tenant_poda_0000abcd"
+		dir := filepath.Join(store.Root, schema)
+		require.NoError(t, os.MkdirAll(dir, 0o700))
+		newest := time.Date(2026, 3, 31, 23, 0, 0, 0, time.UTC)
+		for d := range 60 {
+			for _, h := range []int{1, 13} {
+				ts := newest.AddDate(0, 0, -d).Truncate(24 * time.Hour).Add(time.Duration(h) * time.Hour)
+				path, err := store.PathFor(schema, ts)
+				require.NoError(t, err)
+				require.NoError(t, os.WriteFile(path, nil, 0o600))
+			}
+		}
+		deleted, err := store.Prune(schema, 7, 4)
+		require.NoError(t, err)
+		left, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		require.Len(t, left, 11, "7 daily + 4 weekly")
+		require.Equal(t, 120-11, deleted)
+		last, err := store.LastSuccess(schema)
+		require.NoError(t, err)
+		require.Equal(t, newest.Truncate(24*time.Hour).Add(13*time.Hour), last)
+	})
+}

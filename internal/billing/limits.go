@@ -1,0 +1,212 @@
+package billing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/appcitas/appcitas/internal/tenancy"
+)
+
+// Limit names a plan limit.
+type Limit string
+
+// The plan limits.
+const (
+	LimitBranches             Limit = "max_sedes"
+	LimitStaff                Limit = "max_profesionales"
+	LimitAppointmentsPerMonth Limit = "max_citas_mes"
+)
+
+// ErrLimitReached matches every [LimitError].
+var ErrLimitReached = errors.New("plan limit reached")
+
+// LimitError says which limit of which plan was reached, and which plan lifts it. The API
+// answers it with 402 (the tenant must pay for a bigger plan).
+type LimitError struct {
+	Limit Limit
+	Max   int
+	Plan  string
+	// Upgrade is the code of the cheapest active plan that allows more, or "" when none does.
+	Upgrade string
+}
+
+// Error names the plan, the limit and the plan that lifts it, in Spanish (shown to the tenant).
+func (e *LimitError) Error() string {
+	what := map[Limit]string{LimitBranches: "sedes", LimitStaff: "profesionales", LimitAppointmentsPerMonth: "citas por mes"}[e.Limit]
+	msg := fmt.Sprintf("el plan %s permite como máximo %d %s (%s)", e.Plan, e.Max, what, e.Limit)
+	if e.Upgrade != "" {
+		msg += fmt.Sprintf("; el plan %s lo amplía", e.Upgrade)
+	}
+	return msg
+}
+
+// Is makes errors.Is(err, ErrLimitReached) true.
+func (e *LimitError) Is(target error) bool { return target == ErrLimitReached }
+
+// Entitlements are what an organization may do now: its subscription's state and plan.
+type Entitlements struct {
+	Status Status
+	Plan   Plan
+	// upgrades are the active plans, cheapest first, to name the one that lifts a limit.
+	upgrades []Plan
+}
+
+// Max returns a limit of the plan, and false when it is unlimited.
+func (e Entitlements) Max(l Limit) (int, bool) {
+	return limitOf(e.Plan, l)
+}
+
+func limitOf(p Plan, l Limit) (int, bool) {
+	var v *int
+	switch l {
+	case LimitBranches:
+		v = p.MaxBranches
+	case LimitStaff:
+		v = p.MaxStaff
+	case LimitAppointmentsPerMonth:
+		v = p.MaxAppointmentsPerMonth
+	}
+	if v == nil {
+		return 0, false
+	}
+	return *v, true
+}
+
+// Check returns a *LimitError when adding one more to current would pass the plan's limit.
+func (e Entitlements) Check(l Limit, current int) error {
+	max, limited := e.Max(l)
+	if !limited || current < max {
+		return nil
+	}
+	le := &LimitError{Limit: l, Max: max, Plan: e.Plan.Code}
+	for _, p := range e.upgrades {
+		if m, lim := limitOf(p, l); p.IsActive && (!lim || m > max) {
+			le.Upgrade = p.Code
+			break
+		}
+	}
+	return le
+}
+
+// Entitlements reads an organization's subscription state and plan (one query for the plan and
+// the subscription, one for the catalog).
+func (s *Service) Entitlements(ctx context.Context, orgID int64) (Entitlements, error) {
+	sub, err := s.Subscription(ctx, orgID)
+	if err != nil {
+		return Entitlements{}, err
+	}
+	plans, err := s.Plans(ctx)
+	if err != nil {
+		return Entitlements{}, err
+	}
+	e := Entitlements{Status: sub.Status, upgrades: plans}
+	for _, p := range plans {
+		if p.ID == sub.PlanID {
+			e.Plan = p
+		}
+	}
+	return e, nil
+}
+
+// CountUsage counts, inside a tenant's scoped transaction ([tenancy.Manager.Run]), what a limit
+// measures: active branches, active staff profiles, or appointments (not cancelled) starting in
+// the current calendar month in UTC.
+func CountUsage(ctx context.Context, tx pgx.Tx, l Limit, now time.Time) (int, error) {
+	var q string
+	var args []any
+	switch l {
+	case LimitBranches:
+		q = `SELECT count(*) FROM organizacion_sede WHERE is_active`
+	case LimitStaff:
+		q = `SELECT count(*) FROM usuarios_perfilusuario WHERE is_active AND role = 'staff'`
+	case LimitAppointmentsPerMonth:
+		start := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+		q = `SELECT count(*) FROM citas_cita WHERE estado <> 'cancelada' AND inicio >= $1 AND inicio < $2`
+		args = []any{start, start.AddDate(0, 1, 0)}
+	default:
+		return 0, fmt.Errorf("%w: unknown limit %q", ErrInvalid, l)
+	}
+	var n int
+	if err := tx.QueryRow(ctx, q, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting %s: %w", l, err)
+	}
+	return n, nil
+}
+
+// CheckLimit is the check the API calls before creating a branch, a staff member or an
+// appointment: it reads the organization's plan, counts the current usage in the tenant, and
+// returns a *LimitError (errors.Is ErrLimitReached; answer 402) naming the limit and the plan that
+// lifts it when one more would pass it. Counting and creating are separate transactions, so two
+// concurrent creations may both pass at the boundary; the limit is commercial, not a constraint.
+func (s *Service) CheckLimit(ctx context.Context, t tenancy.Tenant, l Limit) error {
+	e, err := s.Entitlements(ctx, t.OrganizationID)
+	if err != nil {
+		return err
+	}
+	if _, limited := e.Max(l); !limited {
+		return nil
+	}
+	var n int
+	err = s.tenancy.RunWith(ctx, t, tenancy.RunOptions{ReadOnly: true}, func(tx pgx.Tx) error {
+		var err error
+		n, err = CountUsage(ctx, tx, l, s.now())
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return e.Check(l, n)
+}
+
+// CheckAccess is the subscription check of the request path: nil when the organization may use
+// the API, an error wrapping ErrPaymentRequired (answer 402 with its message) when its
+// subscription is suspended or cancelled. Billing endpoints skip it. An organization with no
+// subscription (created by the CLI, before billing) may use the API.
+func (s *Service) CheckAccess(ctx context.Context, orgID int64) error {
+	st, found, err := s.accessState(ctx, orgID)
+	if err != nil || !found {
+		return err
+	}
+	switch st {
+	case Suspended:
+		return fmt.Errorf("%w: la suscripción de esta organización está suspendida por falta de pago; sus datos se conservan. Actualice el método de pago en /api/billing", ErrPaymentRequired)
+	case Cancelled:
+		return fmt.Errorf("%w: la suscripción de esta organización está cancelada; sus datos se conservan. Reactívela en /api/billing", ErrPaymentRequired)
+	}
+	return nil
+}
+
+// accessState reads an organization's subscription state, through the short cache.
+func (s *Service) accessState(ctx context.Context, orgID int64) (Status, bool, error) {
+	now := time.Now()
+	if s.opts.AccessCacheTTL > 0 {
+		s.accessMu.Lock()
+		e, ok := s.access[orgID]
+		s.accessMu.Unlock()
+		if ok && now.Before(e.expires) {
+			return e.status, e.found, nil
+		}
+	}
+	var st string
+	err := s.pool.QueryRow(ctx, `SELECT estado FROM public.billing_suscripcion WHERE organizacion_id = $1`, orgID).Scan(&st)
+	found := true
+	if errors.Is(err, pgx.ErrNoRows) {
+		found, err = false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("reading subscription state: %w", err)
+	}
+	if s.opts.AccessCacheTTL > 0 {
+		s.accessMu.Lock()
+		if len(s.access) > 100_000 {
+			clear(s.access)
+		}
+		s.access[orgID] = accessEntry{status: Status(st), found: found, expires: now.Add(s.opts.AccessCacheTTL)}
+		s.accessMu.Unlock()
+	}
+	return Status(st), found, nil
+}

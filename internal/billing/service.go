@@ -1,0 +1,104 @@
+package billing
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/appcitas/appcitas/internal/tenancy"
+	"github.com/appcitas/appcitas/internal/wompi"
+)
+
+// Options configures a [Service].
+type Options struct {
+	// Wompi charges payment sources; nil disables payments (checkout and charges return
+	// ErrPaymentsUnavailable, trials still expire).
+	Wompi *wompi.Client
+	// GracePeriod is how long a past_due subscription keeps working before it is suspended.
+	// Defaults to 7 days.
+	GracePeriod time.Duration
+	// RetryDays are the days after the first failed renewal on which the charge is retried.
+	// Defaults to 1, 3, 5.
+	RetryDays []int
+	// TrialNotice is how long before the end of a trial the owner is told. Defaults to 3 days.
+	TrialNotice time.Duration
+	// RedirectURL is where Wompi's checkout sends the payer back. Defaults to "".
+	RedirectURL string
+	// CheckoutURL is Wompi's web checkout, which CheckoutSession.CheckoutURL links to. Defaults to
+	// https://checkout.wompi.co/p/; "-" leaves the link out (the simulator has no checkout page).
+	CheckoutURL string
+	// Mailer delivers notices; nil logs them instead.
+	Mailer Mailer
+	// AccessCacheTTL is how long CheckAccess reuses an organization's subscription state (changes
+	// made through this Service are seen at once, others within the TTL). Defaults to 5s;
+	// negative disables the cache.
+	AccessCacheTTL time.Duration
+	// Now is the clock. Defaults to time.Now.
+	Now func() time.Time
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Service is billing on the default server's public schema.
+type Service struct {
+	pool    *pgxpool.Pool
+	tenancy *tenancy.Manager
+	wompi   *wompi.Client
+	opts    Options
+	log     *slog.Logger
+
+	accessMu sync.Mutex
+	access   map[int64]accessEntry // organization → its cached subscription state
+}
+
+type accessEntry struct {
+	status  Status
+	found   bool
+	expires time.Time
+}
+
+// New returns the billing service of m's default server.
+func New(ctx context.Context, m *tenancy.Manager, opts Options) (*Service, error) {
+	pool, err := m.Servers().Shared(ctx, tenancy.DefaultServer)
+	if err != nil {
+		return nil, fmt.Errorf("opening billing: %w", err)
+	}
+	if opts.GracePeriod <= 0 {
+		opts.GracePeriod = 7 * 24 * time.Hour
+	}
+	if len(opts.RetryDays) == 0 {
+		opts.RetryDays = []int{1, 3, 5}
+	}
+	if opts.TrialNotice <= 0 {
+		opts.TrialNotice = 3 * 24 * time.Hour
+	}
+	if opts.CheckoutURL == "" {
+		opts.CheckoutURL = "https://checkout.wompi.co/p/"
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.AccessCacheTTL == 0 {
+		opts.AccessCacheTTL = 5 * time.Second
+	}
+	return &Service{pool: pool, tenancy: m, wompi: opts.Wompi, opts: opts, log: opts.Logger, access: map[int64]accessEntry{}}, nil
+}
+
+// Wompi returns the Wompi client, or nil when payments are not configured.
+func (s *Service) Wompi() *wompi.Client { return s.wompi }
+
+func (s *Service) now() time.Time { return s.opts.Now().UTC() }
+
+// forgetAccess drops an organization's cached subscription state.
+func (s *Service) forgetAccess(orgID int64) {
+	s.accessMu.Lock()
+	delete(s.access, orgID)
+	s.accessMu.Unlock()
+}

@@ -1,0 +1,476 @@
+package booking
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Appointment states (citas_cita.estado).
+const (
+	StatusPending   = "pendiente"
+	StatusConfirmed = "confirmada"
+	StatusCompleted = "completada"
+	StatusCancelled = "cancelada"
+	StatusNoShow    = "no_asistio"
+)
+
+// ValidStatus reports whether s is an appointment state.
+func ValidStatus(s string) bool {
+	switch s {
+	case StatusPending, StatusConfirmed, StatusCompleted, StatusCancelled, StatusNoShow:
+		return true
+	}
+	return false
+}
+
+// Appointment is a booking of a service at a branch with a staff member (citas_cita).
+type Appointment struct {
+	ID        int64 `json:"id"`
+	BranchID  int64 `json:"sede_id"`
+	ServiceID int64 `json:"servicio_id"`
+	StaffID   int64 `json:"profesional_id"`
+
+	ClientName  string `json:"cliente_nombre"`
+	ClientPhone string `json:"cliente_telefono"`
+	ClientEmail string `json:"cliente_email"`
+
+	Start time.Time `json:"inicio"`
+	End   time.Time `json:"fin"`
+	// BlockStart and BlockEnd are when the staff member is busy: the appointment plus the
+	// service's buffers. Two live appointments of one staff member never overlap here.
+	BlockStart time.Time `json:"bloqueo_inicio"`
+	BlockEnd   time.Time `json:"bloqueo_fin"`
+
+	Status             string `json:"estado"`
+	CancellationReason string `json:"motivo_cancelacion"`
+	Notes              string `json:"notas"`
+	PriceCents         int64  `json:"precio_centavos"`
+	Currency           string `json:"moneda"`
+	// CreatedBy is the profile that booked it, if known.
+	CreatedBy *int64    `json:"creado_por"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+const appointmentColumns = `id, sede_id, servicio_id, profesional_id, cliente_nombre, cliente_telefono,
+	cliente_email, inicio, fin, bloqueo_inicio, bloqueo_fin, estado, motivo_cancelacion, notas,
+	precio_centavos, moneda, creado_por, created_at, updated_at`
+
+func scanAppointment(row pgx.Row) (Appointment, error) {
+	var a Appointment
+	err := row.Scan(&a.ID, &a.BranchID, &a.ServiceID, &a.StaffID, &a.ClientName, &a.ClientPhone,
+		&a.ClientEmail, &a.Start, &a.End, &a.BlockStart, &a.BlockEnd, &a.Status, &a.CancellationReason,
+		&a.Notes, &a.PriceCents, &a.Currency, &a.CreatedBy, &a.CreatedAt, &a.UpdatedAt)
+	return a, err
+}
+
+// Actor is the member acting, for the role rules: staff see and change only their own
+// appointments; only admins may force a booking outside working hours.
+type Actor struct {
+	ProfileID int64
+	// Role is RoleAdmin, RoleReceptionist or RoleStaff.
+	Role string
+}
+
+// ownOnly returns the profile whose appointments the actor is limited to, or 0.
+func (a Actor) ownOnly() int64 {
+	if a.Role == RoleStaff {
+		return a.ProfileID
+	}
+	return 0
+}
+
+// NewAppointment is the input of CreateAppointment.
+type NewAppointment struct {
+	BranchID    int64     `json:"sede_id"`
+	ServiceID   int64     `json:"servicio_id"`
+	StaffID     int64     `json:"profesional_id"`
+	Start       time.Time `json:"inicio"`
+	ClientName  string    `json:"cliente_nombre"`
+	ClientPhone string    `json:"cliente_telefono"`
+	ClientEmail string    `json:"cliente_email"`
+	Notes       string    `json:"notas"`
+	// Force books outside the staff member's working hours or in the past (admins only).
+	Force bool `json:"forzar"`
+}
+
+func (in *NewAppointment) validate() error {
+	in.ClientName = strings.TrimSpace(in.ClientName)
+	in.ClientPhone = strings.TrimSpace(in.ClientPhone)
+	in.ClientEmail = strings.TrimSpace(in.ClientEmail)
+	switch {
+	case in.BranchID <= 0:
+		return invalidField("sede_id", "is required")
+	case in.ServiceID <= 0:
+		return invalidField("servicio_id", "is required")
+	case in.StaffID <= 0:
+		return invalidField("profesional_id", "is required")
+	case in.Start.IsZero():
+		return invalidField("inicio", "is required (RFC 3339, e.g. 2026-03-01T15:00:00-05:00)")
+	case in.ClientName == "" || utf8.RuneCountInString(in.ClientName) > 200:
+		return invalidField("cliente_nombre", "must be 1-200 characters")
+	case utf8.RuneCountInString(in.ClientPhone) > 50:
+		return invalidField("cliente_telefono", "must be at most 50 characters")
+	case utf8.RuneCountInString(in.ClientEmail) > 254 || (in.ClientEmail != "" && !strings.Contains(in.ClientEmail, "@")):
+		return invalidField("cliente_email", "must be an email address")
+	case utf8.RuneCountInString(in.Notes) > 2000:
+		return invalidField("notas", "must be at most 2000 characters")
+	}
+	return nil
+}
+
+// CreateAppointment books an appointment: fin is inicio plus the service's duration, the busy
+// block adds the service's buffers, the price is copied from the service. Unless an admin forces
+// it, the appointment must lie in the future and inside the staff member's working hours at the
+// branch. A double booking (even by a concurrent transaction) fails with ErrConflict.
+func CreateAppointment(ctx context.Context, tx pgx.Tx, actor Actor, in NewAppointment, now time.Time) (Appointment, error) {
+	if err := in.validate(); err != nil {
+		return Appointment{}, err
+	}
+	if own := actor.ownOnly(); own != 0 && in.StaffID != own {
+		return Appointment{}, forbidden("staff members book only their own appointments")
+	}
+	if in.Force && actor.Role != RoleAdmin {
+		return Appointment{}, forbidden("only admins may force a booking (forzar)")
+	}
+	day := DateOf(in.Start.UTC())
+	d, err := loadBookingData(ctx, tx, loadRequest{serviceID: in.ServiceID, branchID: in.BranchID, staffID: in.StaffID,
+		schedule: !in.Force, from: day, to: day})
+	if err != nil {
+		return Appointment{}, err
+	}
+	switch {
+	case d.service.ID == 0 || !d.service.Active:
+		return Appointment{}, invalidField("servicio_id", "service %d does not exist or is not active", in.ServiceID)
+	case d.branch.ID == 0 || !d.branch.Active:
+		return Appointment{}, invalidField("sede_id", "branch %d does not exist or is not active", in.BranchID)
+	case !d.hasStaff || !d.staff.Active:
+		return Appointment{}, invalidField("profesional_id", "member %d does not exist or is not active", in.StaffID)
+	}
+	loc, err := d.zone()
+	if err != nil {
+		return Appointment{}, err
+	}
+	svc, branch := d.service, d.branch
+	start := in.Start.Truncate(time.Second)
+	end := start.Add(svc.Duration())
+	if !in.Force {
+		if err := d.checkOpen(in.StaffID, loc, interval{start, end}, now); err != nil {
+			return Appointment{}, err
+		}
+	}
+	var createdBy *int64
+	if actor.ProfileID != 0 {
+		createdBy = &actor.ProfileID
+	}
+	a, err := scanAppointment(tx.QueryRow(ctx, `INSERT INTO citas_cita
+		(sede_id, servicio_id, profesional_id, cliente_nombre, cliente_telefono, cliente_email,
+		 inicio, fin, bloqueo_inicio, bloqueo_fin, notas, precio_centavos, moneda, creado_por)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+		RETURNING `+appointmentColumns,
+		branch.ID, svc.ID, in.StaffID, in.ClientName, in.ClientPhone, in.ClientEmail,
+		start, end, start.Add(-time.Duration(svc.BufferBeforeMinutes)*time.Minute),
+		end.Add(time.Duration(svc.BufferAfterMinutes)*time.Minute), in.Notes, svc.PriceCents, svc.Currency, createdBy))
+	if err != nil {
+		return Appointment{}, translate(err, "appointment")
+	}
+	return a, nil
+}
+
+// GetAppointment returns the appointment with id; staff only see their own (others are not found).
+func GetAppointment(ctx context.Context, tx pgx.Tx, actor Actor, id int64) (Appointment, error) {
+	a, err := scanAppointment(tx.QueryRow(ctx, `SELECT `+appointmentColumns+` FROM citas_cita
+		WHERE id = $1 AND ($2 = 0 OR profesional_id = $2)`, id, actor.ownOnly()))
+	if err != nil {
+		return Appointment{}, translate(err, fmt.Sprintf("appointment %d", id))
+	}
+	return a, nil
+}
+
+// Page sizes of ListAppointments.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 200
+)
+
+// AppointmentFilter selects appointments; zero fields do not filter.
+type AppointmentFilter struct {
+	// From and To bound inicio: From <= inicio < To.
+	From, To time.Time
+	BranchID int64
+	StaffID  int64
+	Status   string
+	// Client matches a substring of the client's name, phone or email, case-insensitively.
+	Client string
+	// Limit is the page size: DefaultPageSize when 0, at most MaxPageSize.
+	Limit int
+	// Cursor continues a listing: the NextCursor of the previous page.
+	Cursor string
+}
+
+// AppointmentPage is one page of appointments by inicio, id.
+type AppointmentPage struct {
+	Items []Appointment `json:"items"`
+	// NextCursor fetches the next page; empty on the last one.
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// ListAppointments returns a page of appointments matching f, by start time (keyset pagination).
+// Staff see only their own.
+func ListAppointments(ctx context.Context, tx pgx.Tx, actor Actor, f AppointmentFilter) (AppointmentPage, error) {
+	if f.Limit == 0 {
+		f.Limit = DefaultPageSize
+	}
+	if f.Limit < 1 || f.Limit > MaxPageSize {
+		return AppointmentPage{}, invalidField("limit", "must be between 1 and %d", MaxPageSize)
+	}
+	if f.Status != "" && !ValidStatus(f.Status) {
+		return AppointmentPage{}, invalidField("estado", "must be one of pendiente, confirmada, completada, cancelada, no_asistio")
+	}
+	if !utf8.ValidString(f.Client) || strings.ContainsRune(f.Client, 0) || utf8.RuneCountInString(f.Client) > 200 {
+		return AppointmentPage{}, invalidField("cliente", "must be valid text of at most 200 characters")
+	}
+	if !f.From.IsZero() && !f.To.IsZero() && !f.To.After(f.From) {
+		return AppointmentPage{}, invalidField("hasta", "must be after desde")
+	}
+	if own := actor.ownOnly(); own != 0 {
+		if f.StaffID != 0 && f.StaffID != own {
+			return AppointmentPage{Items: []Appointment{}}, nil
+		}
+		f.StaffID = own
+	}
+	var afterStart *time.Time
+	var afterID int64
+	if f.Cursor != "" {
+		t, id, err := decodeCursor(f.Cursor)
+		if err != nil {
+			return AppointmentPage{}, invalidField("cursor", "is not a cursor returned by this API")
+		}
+		afterStart, afterID = &t, id
+	}
+	var from, to *time.Time
+	if !f.From.IsZero() {
+		from = &f.From
+	}
+	if !f.To.IsZero() {
+		to = &f.To
+	}
+	client := ""
+	if f.Client != "" {
+		client = "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(f.Client) + "%"
+	}
+	rows, err := tx.Query(ctx, `SELECT `+appointmentColumns+` FROM citas_cita
+		WHERE ($1::timestamptz IS NULL OR inicio >= $1) AND ($2::timestamptz IS NULL OR inicio < $2)
+		  AND ($3 = 0 OR sede_id = $3) AND ($4 = 0 OR profesional_id = $4)
+		  AND ($5 = '' OR estado = $5)
+		  AND ($6 = '' OR cliente_nombre ILIKE $6 OR cliente_telefono ILIKE $6 OR cliente_email ILIKE $6)
+		  AND ($7::timestamptz IS NULL OR (inicio, id) > ($7, $8))
+		ORDER BY inicio, id LIMIT $9`,
+		from, to, f.BranchID, f.StaffID, f.Status, client, afterStart, afterID, f.Limit+1)
+	if err != nil {
+		return AppointmentPage{}, translate(err, "listing appointments")
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Appointment, error) { return scanAppointment(r) })
+	if err != nil {
+		return AppointmentPage{}, translate(err, "listing appointments")
+	}
+	page := AppointmentPage{Items: items}
+	if len(items) > f.Limit {
+		page.Items = items[:f.Limit]
+		last := page.Items[f.Limit-1]
+		page.NextCursor = encodeCursor(last.Start, last.ID)
+	}
+	return page, nil
+}
+
+func encodeCursor(t time.Time, id int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(t.UnixMicro(), 10) + ":" + strconv.FormatInt(id, 10)))
+}
+
+func decodeCursor(s string) (time.Time, int64, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return time.Time{}, 0, fmt.Errorf("decoding cursor: %w", err)
+	}
+	us, idText, ok := strings.Cut(string(b), ":")
+	if !ok {
+		return time.Time{}, 0, errors.New("decoding cursor: no separator")
+	}
+	micros, err := strconv.ParseInt(us, 10, 64)
+	if err != nil {
+		return time.Time{}, 0, fmt.Errorf("decoding cursor: %w", err)
+	}
+	id, err := strconv.ParseInt(idText, 10, 64)
+	if err != nil {
+		return time.Time{}, 0, fmt.Errorf("decoding cursor: %w", err)
+	}
+	return time.UnixMicro(micros).UTC(), id, nil
+}
+
+// Reschedule is the input of RescheduleAppointment.
+type Reschedule struct {
+	Start time.Time `json:"inicio"`
+	// StaffID, when set, moves the appointment to another staff member.
+	StaffID *int64 `json:"profesional_id"`
+	// Force books outside working hours or in the past (admins only).
+	Force bool `json:"forzar"`
+}
+
+// RescheduleAppointment moves a pending or confirmed appointment to a new start (and optionally
+// another staff member), keeping the duration and buffers it was booked with.
+func RescheduleAppointment(ctx context.Context, tx pgx.Tx, actor Actor, id int64, in Reschedule, now time.Time) (Appointment, error) {
+	if in.Start.IsZero() {
+		return Appointment{}, invalidField("inicio", "is required (RFC 3339)")
+	}
+	if in.Force && actor.Role != RoleAdmin {
+		return Appointment{}, forbidden("only admins may force a booking (forzar)")
+	}
+	a, err := lockAppointment(ctx, tx, actor, id)
+	if err != nil {
+		return Appointment{}, err
+	}
+	if a.Status != StatusPending && a.Status != StatusConfirmed {
+		return Appointment{}, transitionError("reschedule", a.Status)
+	}
+	staffID := a.StaffID
+	if in.StaffID != nil {
+		staffID = *in.StaffID
+		if own := actor.ownOnly(); own != 0 && staffID != own {
+			return Appointment{}, forbidden("staff members cannot move appointments to someone else")
+		}
+	}
+	day := DateOf(in.Start.UTC())
+	d, err := loadBookingData(ctx, tx, loadRequest{branchID: a.BranchID, staffID: staffID, schedule: !in.Force, from: day, to: day})
+	if err != nil {
+		return Appointment{}, err
+	}
+	if !d.hasStaff || !d.staff.Active {
+		return Appointment{}, invalidField("profesional_id", "member %d does not exist or is not active", staffID)
+	}
+	loc, err := d.zone()
+	if err != nil {
+		return Appointment{}, err
+	}
+	start := in.Start.Truncate(time.Second)
+	end := start.Add(a.End.Sub(a.Start))
+	if !in.Force {
+		if err := d.checkOpen(staffID, loc, interval{start, end}, now); err != nil {
+			return Appointment{}, err
+		}
+	}
+	out, err := scanAppointment(tx.QueryRow(ctx, `UPDATE citas_cita SET profesional_id = $2,
+			inicio = $3, fin = $4, bloqueo_inicio = $5, bloqueo_fin = $6, updated_at = now()
+		WHERE id = $1 RETURNING `+appointmentColumns,
+		id, staffID, start, end, start.Add(-a.Start.Sub(a.BlockStart)), end.Add(a.BlockEnd.Sub(a.End))))
+	if err != nil {
+		return Appointment{}, translate(err, fmt.Sprintf("appointment %d", id))
+	}
+	return out, nil
+}
+
+func lockAppointment(ctx context.Context, tx pgx.Tx, actor Actor, id int64) (Appointment, error) {
+	a, err := scanAppointment(tx.QueryRow(ctx, `SELECT `+appointmentColumns+` FROM citas_cita
+		WHERE id = $1 AND ($2 = 0 OR profesional_id = $2) FOR UPDATE`, id, actor.ownOnly()))
+	if err != nil {
+		return Appointment{}, translate(err, fmt.Sprintf("appointment %d", id))
+	}
+	return a, nil
+}
+
+// CanTransition reports whether an appointment in state from may move to state to: pendiente →
+// confirmada | cancelada | no_asistio | completada; confirmada → completada | cancelada |
+// no_asistio; completada, cancelada and no_asistio are final.
+func CanTransition(from, to string) bool {
+	switch from {
+	case StatusPending:
+		return to == StatusConfirmed || to == StatusCancelled || to == StatusNoShow || to == StatusCompleted
+	case StatusConfirmed:
+		return to == StatusCompleted || to == StatusCancelled || to == StatusNoShow
+	}
+	return false
+}
+
+// statusVerb names the action that moves an appointment to state to ("" for no action).
+func statusVerb(to string) string {
+	switch to {
+	case StatusConfirmed:
+		return "confirm"
+	case StatusCompleted:
+		return "complete"
+	case StatusCancelled:
+		return "cancel"
+	case StatusNoShow:
+		return "mark as no-show"
+	}
+	return ""
+}
+
+// statusAdjective describes an appointment in state s.
+func statusAdjective(s string) string {
+	switch s {
+	case StatusPending:
+		return "pending"
+	case StatusConfirmed:
+		return "confirmed"
+	case StatusCompleted:
+		return "completed"
+	case StatusCancelled:
+		return "cancelled"
+	case StatusNoShow:
+		return "no-show"
+	}
+	return s
+}
+
+func transitionError(verb, from string) error {
+	article := "a"
+	if adj := statusAdjective(from); adj != "" && strings.ContainsRune("aeiou", rune(adj[0])) {
+		article = "an"
+	}
+	return &Error{Kind: ErrConflict, Detail: ErrInvalidTransition, Code: "invalid_transition",
+		Message: fmt.Sprintf("cannot %s %s %s appointment", verb, article, statusAdjective(from))}
+}
+
+// SetStatus moves an appointment to state to (confirmada, completada, cancelada or no_asistio)
+// along the state machine: pendiente → confirmada | cancelada | no_asistio | completada,
+// confirmada → completada | cancelada | no_asistio; the others are final. Cancelling needs a
+// reason, and frees the time slot.
+func SetStatus(ctx context.Context, tx pgx.Tx, actor Actor, id int64, to, reason string) (Appointment, error) {
+	if statusVerb(to) == "" {
+		return Appointment{}, invalidField("estado", "cannot move an appointment to %q", to)
+	}
+	reason = strings.TrimSpace(reason)
+	if to == StatusCancelled && reason == "" {
+		return Appointment{}, invalidField("motivo", "is required to cancel")
+	}
+	if utf8.RuneCountInString(reason) > 500 {
+		return Appointment{}, invalidField("motivo", "must be at most 500 characters")
+	}
+	a, err := lockAppointment(ctx, tx, actor, id)
+	if err != nil {
+		return Appointment{}, err
+	}
+	if !CanTransition(a.Status, to) {
+		if a.Status == to {
+			return Appointment{}, &Error{Kind: ErrConflict, Detail: ErrInvalidTransition, Code: "invalid_transition",
+				Message: "the appointment is already " + statusAdjective(to)}
+		}
+		return Appointment{}, transitionError(statusVerb(to), a.Status)
+	}
+	out, err := scanAppointment(tx.QueryRow(ctx, `UPDATE citas_cita SET estado = $2,
+			motivo_cancelacion = CASE WHEN $2 = 'cancelada' THEN $3 ELSE motivo_cancelacion END,
+			updated_at = now()
+		WHERE id = $1 RETURNING `+appointmentColumns, id, to, reason))
+	if err != nil {
+		return Appointment{}, translate(err, fmt.Sprintf("appointment %d", id))
+	}
+	return out, nil
+}

@@ -1,0 +1,150 @@
+package booking
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Roles of a member inside an organization.
+const (
+	// RoleAdmin may do everything.
+	RoleAdmin = "admin"
+	// RoleReceptionist manages everyone's agenda but not branches, services or members.
+	RoleReceptionist = "receptionist"
+	// RoleStaff sees and changes only their own appointments.
+	RoleStaff = "staff"
+)
+
+// ValidRole reports whether role is one of the member roles.
+func ValidRole(role string) bool {
+	return role == RoleAdmin || role == RoleReceptionist || role == RoleStaff
+}
+
+// Member is a user's profile inside the organization (usuarios_perfilusuario).
+type Member struct {
+	ID          int64  `json:"id"`
+	UserID      int64  `json:"user_id"`
+	Role        string `json:"role"`
+	DisplayName string `json:"nombre_visible"`
+	// BranchID is the member's home branch, if any.
+	BranchID  *int64    `json:"sede_id"`
+	Active    bool      `json:"is_active"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// NewMember adds an existing user (public.auth_user id) to the organization.
+type NewMember struct {
+	UserID      int64  `json:"user_id"`
+	Role        string `json:"role"`
+	DisplayName string `json:"nombre_visible"`
+	BranchID    *int64 `json:"sede_id"`
+}
+
+// MemberPatch changes a member; nil fields stay as they are.
+type MemberPatch struct {
+	Role        *string `json:"role"`
+	DisplayName *string `json:"nombre_visible"`
+	BranchID    *int64  `json:"sede_id"`
+	Active      *bool   `json:"is_active"`
+}
+
+const memberColumns = `id, user_id, role, nombre_visible, sede_id, is_active, created_at, updated_at`
+
+func scanMember(row pgx.Row) (Member, error) {
+	var m Member
+	err := row.Scan(&m.ID, &m.UserID, &m.Role, &m.DisplayName, &m.BranchID, &m.Active, &m.CreatedAt, &m.UpdatedAt)
+	return m, err
+}
+
+func validDisplayName(s string) error {
+	if utf8.RuneCountInString(s) > 200 {
+		return invalidField("nombre_visible", "must be at most 200 characters")
+	}
+	return nil
+}
+
+// ListMembers returns the members by id; inactive ones only when includeInactive.
+func ListMembers(ctx context.Context, tx pgx.Tx, includeInactive bool) ([]Member, error) {
+	rows, err := tx.Query(ctx, `SELECT `+memberColumns+` FROM usuarios_perfilusuario
+		WHERE is_active OR $1 ORDER BY id`, includeInactive)
+	if err != nil {
+		return nil, fmt.Errorf("listing members: %w", err)
+	}
+	ms, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Member, error) { return scanMember(r) })
+	if err != nil {
+		return nil, fmt.Errorf("listing members: %w", err)
+	}
+	return ms, nil
+}
+
+// GetMember returns the member (profile) with id.
+func GetMember(ctx context.Context, tx pgx.Tx, id int64) (Member, error) {
+	m, err := scanMember(tx.QueryRow(ctx, `SELECT `+memberColumns+` FROM usuarios_perfilusuario WHERE id = $1`, id))
+	if err != nil {
+		return Member{}, translate(err, fmt.Sprintf("member %d", id))
+	}
+	return m, nil
+}
+
+// AddMember adds a user to the organization with a role. A user who was a member before and was
+// deactivated is reactivated with the new role.
+func AddMember(ctx context.Context, tx pgx.Tx, in NewMember) (Member, error) {
+	in.DisplayName = strings.TrimSpace(in.DisplayName)
+	switch {
+	case in.UserID <= 0:
+		return Member{}, invalidField("user_id", "is required")
+	case !ValidRole(in.Role):
+		return Member{}, invalidField("role", "must be admin, receptionist or staff")
+	}
+	if err := validDisplayName(in.DisplayName); err != nil {
+		return Member{}, err
+	}
+	m, err := scanMember(tx.QueryRow(ctx, `INSERT INTO usuarios_perfilusuario
+		(user_id, role, nombre_visible, sede_id) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (user_id) DO UPDATE SET role = EXCLUDED.role, nombre_visible = EXCLUDED.nombre_visible,
+			sede_id = EXCLUDED.sede_id, is_active = true, updated_at = now()
+			WHERE NOT usuarios_perfilusuario.is_active
+		RETURNING `+memberColumns, in.UserID, in.Role, in.DisplayName, in.BranchID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		// ON CONFLICT ... WHERE skipped the update: an active member already exists.
+		return Member{}, &Error{Kind: ErrConflict, Code: "conflict", Message: "the user is already a member of this organization"}
+	}
+	if err != nil {
+		return Member{}, translate(err, "member")
+	}
+	return m, nil
+}
+
+// UpdateMember changes the fields of p that are set.
+func UpdateMember(ctx context.Context, tx pgx.Tx, id int64, p MemberPatch) (Member, error) {
+	if p.Role != nil && !ValidRole(*p.Role) {
+		return Member{}, invalidField("role", "must be admin, receptionist or staff")
+	}
+	if p.DisplayName != nil {
+		*p.DisplayName = strings.TrimSpace(*p.DisplayName)
+		if err := validDisplayName(*p.DisplayName); err != nil {
+			return Member{}, err
+		}
+	}
+	m, err := scanMember(tx.QueryRow(ctx, `UPDATE usuarios_perfilusuario SET
+			role = coalesce($2, role), nombre_visible = coalesce($3, nombre_visible),
+			sede_id = coalesce($4, sede_id), is_active = coalesce($5, is_active), updated_at = now()
+		WHERE id = $1 RETURNING `+memberColumns, id, p.Role, p.DisplayName, p.BranchID, p.Active))
+	if err != nil {
+		return Member{}, translate(err, fmt.Sprintf("member %d", id))
+	}
+	return m, nil
+}
+
+// DeactivateMember marks a member inactive: they lose access and take no new appointments.
+func DeactivateMember(ctx context.Context, tx pgx.Tx, id int64) (Member, error) {
+	inactive := false
+	return UpdateMember(ctx, tx, id, MemberPatch{Active: &inactive})
+}

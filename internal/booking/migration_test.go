@@ -1,0 +1,82 @@
+package booking_test
+
+import (
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/appcitas/appcitas/internal/booking"
+	"github.com/appcitas/appcitas/internal/migrate"
+	"github.com/appcitas/appcitas/internal/pgtest"
+	"github.com/appcitas/appcitas/internal/tenancy"
+)
+
+// TestHoursMigrationUpgradesExistingTenants: a tenant provisioned before 0002_horarios (only
+// 0001) gets the working-hours tables from a later migration run, and keeps its appointments.
+func TestHoursMigrationUpgradesExistingTenants(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	url := pgtest.NewDatabase(t)
+	first, err := migrate.NewSet(migrate.Tenant().All()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := tenancy.New(tenancy.Config{Servers: map[string]string{tenancy.DefaultServer: url}, TenantMigrations: &first})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	pool, err := old.Servers().Shared(ctx, tenancy.DefaultServer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := migrate.ApplyPublic(ctx, pool, migrate.Public(), migrate.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	org, err := old.CreateOrganization(ctx, tenancy.NewOrganization{Name: "Spa Belleza"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ten, _ := org.Tenant()
+	err = old.Run(ctx, ten, func(tx pgx.Tx) error {
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT to_regclass('citas_horario') IS NOT NULL`).Scan(&exists); err != nil {
+			return err
+		}
+		if exists {
+			t.Error("citas_horario exists before 0002")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	current, err := tenancy.New(tenancy.Config{Servers: map[string]string{tenancy.DefaultServer: url}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer current.Close()
+	mig, err := current.MigrateTenant(ctx, ten)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mig.From != 1 || mig.To != migrate.Tenant().Latest() {
+		t.Errorf("migrated %d -> %d, want 1 -> %d", mig.From, mig.To, migrate.Tenant().Latest())
+	}
+	err = current.Run(ctx, ten, func(tx pgx.Tx) error {
+		b, err := booking.CreateBranch(ctx, tx, booking.BranchPatch{Name: ptr("Spa"), TimeZone: ptr("America/Bogota")})
+		if err != nil {
+			return err
+		}
+		m, err := booking.AddMember(ctx, tx, booking.NewMember{UserID: 1, Role: booking.RoleStaff})
+		if err != nil {
+			return err
+		}
+		_, err = booking.SetWeeklyHours(ctx, tx, m.ID, []booking.WorkBlock{{BranchID: b.ID, Weekday: 1, Start: "09:00", End: "17:00"}})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("using working hours after the upgrade: %v", err)
+	}
+}

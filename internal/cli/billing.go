@@ -1,0 +1,471 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/cobra"
+
+	"github.com/appcitas/appcitas/internal/api"
+	"github.com/appcitas/appcitas/internal/auth"
+	"github.com/appcitas/appcitas/internal/billing"
+	"github.com/appcitas/appcitas/internal/jobs"
+	"github.com/appcitas/appcitas/internal/onboarding"
+	"github.com/appcitas/appcitas/internal/tenancy"
+	"github.com/appcitas/appcitas/internal/wompi"
+	"github.com/appcitas/appcitas/internal/wompi/wompitest"
+)
+
+// wompiClient returns the Wompi client of the configuration, or nil when no key is configured.
+// Keys are checked against WOMPI_ENV (a production key in the sandbox is refused).
+func (a *app) wompiClient() (*wompi.Client, error) {
+	b := a.cfg.Billing
+	if !b.WompiConfigured() {
+		return nil, nil
+	}
+	env, err := wompi.ParseEnvironment(b.WompiEnv)
+	if err != nil {
+		return nil, err
+	}
+	c, err := wompi.New(wompi.Config{Environment: env, BaseURL: b.WompiBaseURL, Keys: wompi.Keys{
+		Public: b.WompiPublicKey, Private: b.WompiPrivateKey, Events: b.WompiEventsSecret, Integrity: b.WompiIntegritySecret}})
+	if err != nil {
+		return nil, fmt.Errorf("WOMPI_*: %w", err)
+	}
+	return c, nil
+}
+
+// wompiForServe returns the configured Wompi client or, with no keys, starts the built-in Wompi
+// simulator (the fake the tests use) and returns a client for it; stop the simulator on exit.
+// eventsURL is where the simulator posts its signed events.
+func (a *app) wompiForServe(eventsURL string) (*wompi.Client, *wompitest.Server, error) {
+	c, err := a.wompiClient()
+	if err != nil || c != nil {
+		return c, nil, err
+	}
+	sim := wompitest.New(wompitest.Options{EventsURL: eventsURL, AutoSettle: 2 * time.Second, Logger: a.log})
+	c, err = wompi.New(wompi.Config{Environment: wompi.Sandbox, Keys: sim.Keys(), BaseURL: sim.URL})
+	if err != nil {
+		sim.Close()
+		return nil, nil, err
+	}
+	a.log.Warn("WOMPI SIMULATOR: no Wompi keys configured (WOMPI_PUBLIC_KEY...), payments go to a built-in simulator; no real money moves",
+		"simulator_url", sim.URL, "approved_card", "4242 4242 4242 4242", "declined_card", "4111 1111 1111 1111")
+	return c, sim, nil
+}
+
+// billingService opens the billing service (with Wompi when configured, for commands).
+func (a *app) billingService(ctx context.Context, m *tenancy.Manager, wc *wompi.Client, simulated bool) (*billing.Service, error) {
+	opts := billing.Options{Wompi: wc, Logger: a.log, RedirectURL: a.cfg.Billing.CheckoutRedirectURL}
+	if simulated {
+		opts.CheckoutURL = "-" // the simulator has no checkout page: pay with POST {api_url}/transactions
+	}
+	if b := a.cfg.Billing; b.SMTPAddr != "" {
+		mailer, err := billing.NewSMTPMailer(billing.SMTPConfig{Addr: b.SMTPAddr, Username: b.SMTPUsername, Password: b.SMTPPassword, From: b.SMTPFrom})
+		if err != nil {
+			return nil, fmt.Errorf("APPCITAS_SMTP_*: %w", err)
+		}
+		opts.Mailer = mailer
+	}
+	return billing.New(ctx, m, opts)
+}
+
+func (a *app) openBilling(ctx context.Context) (*tenancy.Manager, *billing.Service, error) {
+	m, err := a.openMigrated(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	wc, err := a.wompiClient()
+	if err != nil {
+		return nil, nil, userError{err}
+	}
+	svc, err := a.billingService(ctx, m, wc, false)
+	return m, svc, err
+}
+
+// asBillingError marks billing errors caused by the input.
+func asBillingError(err error) error {
+	for _, target := range []error{billing.ErrInvalid, billing.ErrNotFound, billing.ErrConflict, billing.ErrTransition} {
+		if errors.Is(err, target) {
+			return userError{err}
+		}
+	}
+	return asUserError(err)
+}
+
+func plansCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "plans",
+		Short: "List or change the plan catalog (billing_plan)",
+		Args:  noArgs,
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:     "list",
+		Short:   "List the plans, their monthly price, trial and limits",
+		Example: "  appcitas plans list",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, svc, err := a.openBilling(cmd.Context())
+			if err != nil {
+				return err
+			}
+			plans, err := svc.Plans(cmd.Context())
+			if err != nil {
+				return err
+			}
+			printPlans(a.stdout, plans)
+			return nil
+		},
+	}, planSetCmd(a))
+	return cmd
+}
+
+func printPlans(out io.Writer, plans []billing.Plan) {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CÓDIGO\tNOMBRE\tPRECIO/MES (centavos)\tPRUEBA\tSEDES\tPROFESIONALES\tCITAS/MES\tACTIVO")
+	lim := func(v *int) string {
+		if v == nil {
+			return "∞"
+		}
+		return fmt.Sprint(*v)
+	}
+	for _, p := range plans {
+		fmt.Fprintf(tw, "%s\t%s\t%d %s\t%d días\t%s\t%s\t%s\t%v\n", p.Code, p.Name, p.PriceCents, p.Currency, p.TrialDays,
+			lim(p.MaxBranches), lim(p.MaxStaff), lim(p.MaxAppointmentsPerMonth), p.IsActive)
+	}
+	tw.Flush()
+}
+
+func planSetCmd(a *app) *cobra.Command {
+	var (
+		name, currency         string
+		price                  int64
+		trial, branches, staff int
+		appointments           int
+		active                 bool
+	)
+	cmd := &cobra.Command{
+		Use:   "set CODE",
+		Short: "Create a plan or change some of its fields",
+		Long: `Create the plan CODE (--name and --price-cents required) or change the given fields of an existing
+one. Limits take -1 for unlimited. A changed price applies from each subscription's next charge; limits
+apply at once.`,
+		Example: `  appcitas plans set premium --name Premium --price-cents 49990000 --max-branches -1 --max-staff 50
+  appcitas plans set basico --max-appointments 800`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageErrorf("plans set takes one plan code (see `appcitas plans set --help`)")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := billing.PlanChange{Code: args[0]}
+			f := cmd.Flags()
+			if f.Changed("name") {
+				c.Name = &name
+			}
+			if f.Changed("price-cents") {
+				c.PriceCents = &price
+			}
+			if f.Changed("currency") {
+				c.Currency = &currency
+			}
+			if f.Changed("trial-days") {
+				c.TrialDays = &trial
+			}
+			if f.Changed("max-branches") {
+				c.MaxBranches = &branches
+			}
+			if f.Changed("max-staff") {
+				c.MaxStaff = &staff
+			}
+			if f.Changed("max-appointments") {
+				c.MaxAppointmentsPerMonth = &appointments
+			}
+			if f.Changed("active") {
+				c.IsActive = &active
+			}
+			_, svc, err := a.openBilling(cmd.Context())
+			if err != nil {
+				return err
+			}
+			p, err := svc.SetPlan(cmd.Context(), c)
+			if err != nil {
+				return asBillingError(err)
+			}
+			fmt.Fprintf(a.stdout, "✓ Plan %s guardado\n", p.Code)
+			printPlans(a.stdout, []billing.Plan{p})
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "display name")
+	cmd.Flags().Int64Var(&price, "price-cents", 0, "monthly price in cents (COP 4990000 = $49.900)")
+	cmd.Flags().StringVar(&currency, "currency", "COP", "ISO 4217 currency")
+	cmd.Flags().IntVar(&trial, "trial-days", 14, "free trial days of new subscriptions")
+	cmd.Flags().IntVar(&branches, "max-branches", 0, "max branches (sedes); -1 unlimited")
+	cmd.Flags().IntVar(&staff, "max-staff", 0, "max staff members (profesionales); -1 unlimited")
+	cmd.Flags().IntVar(&appointments, "max-appointments", 0, "max appointments per month; -1 unlimited")
+	cmd.Flags().BoolVar(&active, "active", true, "offered to new signups")
+	return cmd
+}
+
+func subscriptionsCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "subscriptions",
+		Short: "List subscriptions and change them (operators)",
+		Long: `List subscriptions and change them. Every change is recorded in billing_suscripcion_evento with
+its cause ("operator: ..."). A suspended tenant's API answers 402 except for billing; its data is kept.`,
+		Args: noArgs,
+	}
+	var status string
+	list := &cobra.Command{
+		Use:     "list",
+		Short:   "List subscriptions, optionally only those in one status",
+		Example: "  appcitas subscriptions list\n  appcitas subscriptions list --status past_due",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var st billing.Status
+			if status != "" {
+				var err error
+				if st, err = billing.ParseStatus(status); err != nil {
+					return userError{err}
+				}
+			}
+			_, svc, err := a.openBilling(cmd.Context())
+			if err != nil {
+				return err
+			}
+			rows, err := svc.Subscriptions(cmd.Context(), st)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "ORG\tNOMBRE\tPLAN\tESTADO\tPERIODO HASTA\tPRUEBA HASTA\tPAGO")
+			for _, r := range rows {
+				trial := "-"
+				if r.TrialEndsAt != nil {
+					trial = r.TrialEndsAt.UTC().Format("2006-01-02")
+				}
+				src := r.PaymentSourceLabel
+				if src == "" {
+					src = "-"
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.OrganizationID, r.OrganizationName, r.PlanCode, r.Status,
+					r.PeriodEnd.UTC().Format("2006-01-02"), trial, src)
+			}
+			tw.Flush()
+			if len(rows) == 0 {
+				fmt.Fprintln(a.stdout, "(ninguna suscripción)")
+			}
+			return nil
+		},
+	}
+	list.Flags().StringVar(&status, "status", "", "trialing, active, past_due, suspended or cancelled")
+
+	var days int
+	extend := orgSubCmd(a, "extend_trial", "Give an organization more days of trial",
+		"  appcitas subscriptions extend_trial --organization_id=1 --days 7",
+		func(ctx context.Context, svc *billing.Service, org tenancy.Organization) (billing.Subscription, error) {
+			if days < 1 {
+				return billing.Subscription{}, usageErrorf("--days must be at least 1")
+			}
+			return svc.ExtendTrial(ctx, org.ID, days, "")
+		})
+	extend.Flags().IntVar(&days, "days", 0, "days to add to the trial (required)")
+
+	var plan string
+	setPlan := orgSubCmd(a, "set_plan", "Move an organization to another plan",
+		"  appcitas subscriptions set_plan --organization_id=1 --plan profesional",
+		func(ctx context.Context, svc *billing.Service, org tenancy.Organization) (billing.Subscription, error) {
+			if plan == "" {
+				return billing.Subscription{}, usageErrorf("--plan is required")
+			}
+			return svc.ChangePlan(ctx, org.ID, plan, "")
+		})
+	setPlan.Flags().StringVar(&plan, "plan", "", "plan code (appcitas plans list)")
+
+	var reason string
+	suspend := orgSubCmd(a, "suspend", "Suspend an organization (its API answers 402; data is kept)",
+		"  appcitas subscriptions suspend --organization_id=1 --reason fraude",
+		func(ctx context.Context, svc *billing.Service, org tenancy.Organization) (billing.Subscription, error) {
+			cause := "operator: suspend"
+			if reason != "" {
+				cause += " (" + reason + ")"
+			}
+			return svc.Suspend(ctx, org.ID, cause)
+		})
+	suspend.Flags().StringVar(&reason, "reason", "", "recorded with the change")
+	reactivate := orgSubCmd(a, "reactivate", "Reactivate a suspended or cancelled organization for a month from now",
+		"  appcitas subscriptions reactivate --organization_id=1",
+		func(ctx context.Context, svc *billing.Service, org tenancy.Organization) (billing.Subscription, error) {
+			return svc.Reactivate(ctx, org.ID, "")
+		})
+	cancel := orgSubCmd(a, "cancel", "Cancel an organization's subscription and void its saved card at Wompi",
+		"  appcitas subscriptions cancel --organization_id=1",
+		func(ctx context.Context, svc *billing.Service, org tenancy.Organization) (billing.Subscription, error) {
+			return svc.Cancel(ctx, org.ID, "operator: cancel")
+		})
+
+	var hf organizationFlags
+	history := &cobra.Command{
+		Use:     "history",
+		Short:   "Show the state changes of an organization's subscription, with their causes",
+		Example: "  appcitas subscriptions history --organization_id=1",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := hf.validate(); err != nil {
+				return err
+			}
+			m, svc, err := a.openBilling(cmd.Context())
+			if err != nil {
+				return err
+			}
+			org, err := hf.lookup(cmd.Context(), m)
+			if err != nil {
+				return err
+			}
+			events, err := svc.History(cmd.Context(), org.ID)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "EN\tDESDE\tHASTA\tCAUSA\tDETALLE")
+			for _, e := range events {
+				from := string(e.From)
+				if from == "" {
+					from = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.At.UTC().Format(time.RFC3339), from, e.To, e.Cause, e.Detail)
+			}
+			return tw.Flush()
+		},
+	}
+	hf.add(history)
+	cmd.AddCommand(list, extend, setPlan, suspend, reactivate, cancel, history)
+	return cmd
+}
+
+// orgSubCmd builds a subscriptions subcommand that selects one organization and changes its
+// subscription with fn, then prints the result.
+func orgSubCmd(a *app, use, short, example string, fn func(context.Context, *billing.Service, tenancy.Organization) (billing.Subscription, error)) *cobra.Command {
+	var f organizationFlags
+	cmd := &cobra.Command{
+		Use:     use,
+		Short:   short,
+		Example: example,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.validate(); err != nil {
+				return err
+			}
+			m, svc, err := a.openBilling(cmd.Context())
+			if err != nil {
+				return err
+			}
+			org, err := f.lookup(cmd.Context(), m)
+			if err != nil {
+				return err
+			}
+			sub, err := fn(cmd.Context(), svc, org)
+			if err != nil {
+				var ue userError
+				if errors.As(err, &ue) {
+					return err
+				}
+				return asBillingError(err)
+			}
+			fmt.Fprintf(a.stdout, "✓ %s (id %d): plan %s, %s, periodo hasta %s\n", org.Name, org.ID, sub.PlanCode,
+				strings.ToUpper(string(sub.Status)), sub.PeriodEnd.UTC().Format("2006-01-02"))
+			return nil
+		},
+	}
+	f.add(cmd)
+	return cmd
+}
+
+// billingRuntime is what serve runs for billing: the service, signup, the job queue (River) and,
+// without Wompi keys, the Wompi simulator.
+type billingRuntime struct {
+	billing *billing.Service
+	signup  *onboarding.Service
+	jobs    *jobs.Runner
+	pool    *pgxpool.Pool
+	sim     *wompitest.Server
+}
+
+// startBilling builds billing, signup and the job queue for serve and starts the queue. Without
+// Wompi keys the simulator takes Wompi's place and posts its events to this server's webhook.
+func (a *app) startBilling(ctx context.Context, m *tenancy.Manager) error {
+	host, port, err := net.SplitHostPort(a.cfg.Addr)
+	if err != nil {
+		return userError{fmt.Errorf("APPCITAS_ADDR %q: %w", a.cfg.Addr, err)}
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	wc, sim, err := a.wompiForServe("http://" + net.JoinHostPort(host, port) + "/api/billing/wompi/events")
+	if err != nil {
+		return userError{err}
+	}
+	rt := &billingRuntime{sim: sim}
+	a.billingRT = rt
+	if rt.billing, err = a.billingService(ctx, m, wc, sim != nil); err != nil {
+		return err
+	}
+	if rt.signup, err = onboarding.New(ctx, m, rt.billing, onboarding.Options{Logger: a.log}); err != nil {
+		return err
+	}
+	url, err := m.Servers().URL(tenancy.DefaultServer)
+	if err != nil {
+		return err
+	}
+	pcfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return err
+	}
+	pcfg.MaxConns = 10
+	if rt.pool, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
+		return fmt.Errorf("opening the job queue's pool: %w", err)
+	}
+	if rt.jobs, err = jobs.New(jobs.Config{Pool: rt.pool, Billing: rt.billing, Logger: a.log}); err != nil {
+		return err
+	}
+	return rt.jobs.Start(ctx)
+}
+
+// stopBilling stops the job queue and the simulator started by startBilling.
+func (a *app) stopBilling() {
+	rt := a.billingRT
+	if rt == nil {
+		return
+	}
+	a.billingRT = nil
+	if rt.jobs != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := rt.jobs.Stop(ctx); err != nil {
+			a.log.Warn("stopping the job queue", "err", err)
+		}
+		cancel()
+	}
+	if rt.pool != nil {
+		rt.pool.Close()
+	}
+	if rt.sim != nil {
+		rt.sim.Close()
+	}
+}
+
+// withBilling adds billing and signup to the API's configuration when serve started them.
+func (a *app) withBilling(cfg *api.Config) {
+	if rt := a.billingRT; rt != nil {
+		cfg.Billing, cfg.Signup = rt.billing, rt.signup
+		cfg.SignupPerIP = auth.LimitOptions{Burst: a.cfg.Billing.SignupBurst, Every: a.cfg.Billing.SignupEvery}
+	}
+}

@@ -1,0 +1,73 @@
+package cli_test
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestBillingCommands(t *testing.T) {
+	t.Parallel()
+	app, conn := newApp(t)
+	app.must(t, "migrate")
+	app.must(t, "create_organization", "--nombre", "Barbería Juan", "--slug", "barberia-juan")
+	var orgID string
+	if err := conn.QueryRow(t.Context(), `SELECT id::text FROM public.organizacion_organizacion WHERE slug = 'barberia-juan'`).Scan(&orgID); err != nil {
+		t.Fatal(err)
+	}
+	// Organizations created by the CLI have no subscription; give this one a trial.
+	if _, err := conn.Exec(t.Context(), `INSERT INTO public.billing_suscripcion (organizacion_id, plan_id, estado, prueba_termina_en, periodo_actual_fin)
+		SELECT $1::bigint, id, 'trialing', now() + interval '14 days', now() + interval '14 days' FROM public.billing_plan WHERE codigo = 'basico'`, orgID); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("PlansListShowsTheDefaultCatalog", func(t *testing.T) {
+		out := app.must(t, "plans", "list").stdout
+		for _, want := range []string{"basico", "profesional", "empresa", "4990000 COP", "∞"} {
+			if !strings.Contains(out, want) {
+				t.Fatalf("plans list lacks %q:\n%s", want, out)
+			}
+		}
+	})
+	t.Run("PlansSetCreatesAndChanges", func(t *testing.T) {
+		app.must(t, "plans", "set", "premium", "--name", "Premium", "--price-cents", "49990000", "--max-branches", "-1")
+		out := app.must(t, "plans", "set", "premium", "--max-staff", "40").stdout
+		if !strings.Contains(out, "premium") || !strings.Contains(out, "40") {
+			t.Fatalf("plans set:\n%s", out)
+		}
+		if r := app.run(t, "plans", "set", "nuevo"); r.code != 2 {
+			t.Fatalf("a new plan without name and price: %s", r)
+		}
+	})
+	t.Run("SubscriptionCommandsMoveTheStateMachine", func(t *testing.T) {
+		app.must(t, "subscriptions", "extend_trial", "--organization_id="+orgID, "--days", "7")
+		app.must(t, "subscriptions", "set_plan", "--slug=barberia-juan", "--plan", "profesional")
+		if out := app.must(t, "subscriptions", "suspend", "--organization_id="+orgID, "--reason", "prueba").stdout; !strings.Contains(out, "SUSPENDED") {
+			t.Fatalf("suspend:\n%s", out)
+		}
+		if out := app.must(t, "subscriptions", "list", "--status", "suspended").stdout; !strings.Contains(out, "Barbería Juan") {
+			t.Fatalf("list --status suspended:\n%s", out)
+		}
+		app.must(t, "subscriptions", "reactivate", "--organization_id="+orgID)
+		if out := app.must(t, "subscriptions", "list", "--status", "suspended").stdout; strings.Contains(out, "Barbería Juan") {
+			t.Fatalf("still suspended:\n%s", out)
+		}
+		out := app.must(t, "subscriptions", "history", "--organization_id="+orgID).stdout
+		for _, want := range []string{"operator: extend_trial", "operator: set_plan", "operator: suspend (prueba)", "operator: reactivate"} {
+			if !strings.Contains(out, want) {
+				t.Fatalf("history lacks %q:\n%s", want, out)
+			}
+		}
+	})
+	t.Run("BadInputIsAUsageError", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"subscriptions", "list", "--status", "nope"},
+			{"subscriptions", "extend_trial", "--organization_id=" + orgID},
+			{"subscriptions", "set_plan", "--organization_id=" + orgID, "--plan", "nope"},
+			{"subscriptions", "suspend"},
+		} {
+			if r := app.run(t, args...); r.code != 2 {
+				t.Fatalf("appcitas %v: %s", args, r)
+			}
+		}
+	})
+}

@@ -1,0 +1,457 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/appcitas/appcitas/internal/cli"
+	"github.com/appcitas/appcitas/internal/migrate"
+	"github.com/appcitas/appcitas/internal/pgtest"
+)
+
+// result is what one command did.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\n--- stdout\n%s--- stderr\n%s", r.code, r.stdout, r.stderr)
+}
+
+// appcitas runs one command in-process, as main would, with env as its whole environment.
+type appcitas struct {
+	env map[string]string
+	// set overrides the tenant migrations (nil: the embedded ones).
+	set *migrate.Set
+}
+
+func (a appcitas) run(t *testing.T, args ...string) result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	code := cli.Main(ctx, cli.Env{
+		Args:             args,
+		Stdin:            strings.NewReader(""),
+		Stdout:           &stdout,
+		Stderr:           &stderr,
+		Getenv:           func(k string) string { return a.env[k] },
+		TenantMigrations: a.set,
+	})
+	r := result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+	if strings.Contains(r.stderr, "goroutine ") || strings.Contains(r.stderr, "panic") {
+		t.Errorf("appcitas %s printed a Go stack trace:\n%s", strings.Join(args, " "), r)
+	}
+	return r
+}
+
+// must runs a command that must succeed.
+func (a appcitas) must(t *testing.T, args ...string) result {
+	t.Helper()
+	r := a.run(t, args...)
+	if r.code != 0 {
+		t.Fatalf("appcitas %s: %s", strings.Join(args, " "), r)
+	}
+	return r
+}
+
+// newApp returns an appcitas whose DATABASE_URL is a fresh, empty database.
+func newApp(t *testing.T) (appcitas, *pgx.Conn) {
+	t.Helper()
+	url := pgtest.NewDatabase(t)
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Tenant roles are cluster-wide: drop them with their schemas, before pgtest drops the database.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(ctx, `DO $$ DECLARE s text; BEGIN
+			FOR s IN SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenant\_%' LOOP
+				EXECUTE format('DROP SCHEMA %I CASCADE', s);
+				IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = s) THEN
+					EXECUTE format('DROP OWNED BY %I CASCADE', s);
+					EXECUTE format('DROP ROLE %I', s);
+				END IF;
+			END LOOP; END $$`); err != nil {
+			t.Logf("cleanup: %v", err)
+		}
+		conn.Close(ctx)
+	})
+	return appcitas{env: map[string]string{"DATABASE_URL": url, "APPCITAS_DATA": t.TempDir()}}, conn
+}
+
+// tenantSet returns the embedded tenant migrations plus extra ones, numbered after them.
+func tenantSet(t *testing.T, sqls ...string) *migrate.Set {
+	t.Helper()
+	set := migrate.Tenant()
+	for _, sql := range sqls {
+		var err error
+		if set, err = set.With(migrate.Migration{Version: set.Latest() + 1, Name: fmt.Sprintf("prueba_%d", set.Latest()+1), SQL: sql}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &set
+}
+
+// inOrder checks that out contains each of want, in that order.
+func inOrder(t *testing.T, out string, want ...string) {
+	t.Helper()
+	rest := out
+	for _, w := range want {
+		i := strings.Index(rest, w)
+		if i < 0 {
+			t.Errorf("output lacks %q (after the previous expected lines):\n%s", w, out)
+			return
+		}
+		rest = rest[i+len(w):]
+	}
+}
+
+func matches(t *testing.T, out, pattern string) {
+	t.Helper()
+	if !regexp.MustCompile(`(?m)` + pattern).MatchString(out) {
+		t.Errorf("output has no line matching %s:\n%s", pattern, out)
+	}
+}
+
+type org struct {
+	id           int64
+	name, schema string
+}
+
+func organizations(t *testing.T, conn *pgx.Conn) []org {
+	t.Helper()
+	rows, err := conn.Query(t.Context(), `SELECT id, nombre, schema_name FROM public.organizacion_organizacion ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []org
+	for rows.Next() {
+		var o org
+		if err := rows.Scan(&o.id, &o.name, &o.schema); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestGuideWorkflow follows the guide: migrate, create organizations, list them, migrate every
+// tenant, survive a failing tenant, complete schemas. The steps run in order on one database.
+func TestGuideWorkflow(t *testing.T) {
+	t.Parallel()
+	app, conn := newApp(t)
+	ctx := t.Context()
+	base := migrate.Tenant().Latest()
+
+	t.Run("BeforeMigrateCommandsSayRunMigrate", func(t *testing.T) {
+		for _, args := range [][]string{{"list_tenants"}, {"migrate_all_tenants", "--skip-public"}, {"create_organization", "--nombre", "X"}} {
+			r := app.run(t, args...)
+			if r.code != 1 || !strings.Contains(r.stderr, "appcitas migrate") {
+				t.Errorf("appcitas %s before migrate: %s\nwant exit 1 and a hint to run `appcitas migrate`", strings.Join(args, " "), r)
+			}
+		}
+	})
+
+	t.Run("Migrate", func(t *testing.T) {
+		r := app.must(t, "migrate")
+		if !strings.Contains(r.stdout, "✓ Schema public migrado exitosamente") {
+			t.Errorf("migrate: %s", r)
+		}
+		if r = app.must(t, "migrate"); !strings.Contains(r.stdout, "✓ Schema public migrado exitosamente") {
+			t.Errorf("second migrate: %s", r)
+		}
+	})
+
+	names := []string{"Barbería Juan", "Clínica Dental", "Spa Belleza"}
+	slugs := []string{"barberia-juan", "clinica-dental", "spa-belleza"}
+	t.Run("CreateOrganization", func(t *testing.T) {
+		for i, name := range names {
+			r := app.must(t, "create_organization", "--nombre", name)
+			inOrder(t, r.stdout, "✓ Organización creada: "+name, "slug: "+slugs[i], "✓ Schema tenant_"+strings.ReplaceAll(slugs[i], "-", "_")+"_")
+		}
+	})
+	orgs := organizations(t, conn)
+	if len(orgs) != 3 {
+		t.Fatalf("organizations = %+v; want 3", orgs)
+	}
+	for i, o := range orgs {
+		if !regexp.MustCompile(`^tenant_` + strings.ReplaceAll(slugs[i], "-", "_") + `_[0-9a-f]{8}$`).MatchString(o.schema) {
+			t.Errorf("schema of %s = %q", o.name, o.schema)
+		}
+	}
+
+	checkList := func(t *testing.T, out string, version int) {
+		t.Helper()
+		inOrder(t, out, "TENANTS REGISTRADOS", "ID", "Nombre", "Schema", "Estado", "SCHEMAS EN POSTGRESQL", "✓ public")
+		for _, o := range orgs {
+			matches(t, out, fmt.Sprintf(`^%d\s+%s\s+%s\s+✓ Activo\s+%d/%d\b`, o.id, regexp.QuoteMeta(o.name), o.schema, version, version))
+			matches(t, out, `^✓ `+o.schema+`\s+→ `+regexp.QuoteMeta(o.name)+`$`)
+		}
+		matches(t, out, `^✓ public\s+→ \(Schema compartido\)$`)
+	}
+
+	t.Run("ListTenants", func(t *testing.T) {
+		r := app.must(t, "list_tenants")
+		checkList(t, r.stdout, base)
+		if strings.Contains(r.stdout, "⚠") {
+			t.Errorf("warnings on a healthy fleet:\n%s", r.stdout)
+		}
+	})
+
+	t.Run("ListTenantsFlagsOrphanSchema", func(t *testing.T) {
+		if _, err := conn.Exec(ctx, `CREATE SCHEMA tenant_huerfano_deadbeef`); err != nil {
+			t.Fatal(err)
+		}
+		r := app.must(t, "list_tenants")
+		checkList(t, r.stdout, base)
+		matches(t, r.stdout, `^⚠ tenant_huerfano_deadbeef\s+→ .*huérfano`)
+	})
+
+	t.Run("CreateTenantSchemaOnCompleteSchemaChangesNothing", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"create_tenant_schema", fmt.Sprintf("--organization_id=%d", orgs[0].id)},
+			{"create_tenant_schema", "--slug=" + slugs[1]},
+		} {
+			r := app.must(t, args...)
+			if !strings.Contains(r.stdout, "ya existe y está al día") {
+				t.Errorf("appcitas %s: %s", strings.Join(args, " "), r)
+			}
+		}
+	})
+
+	// A new release adds a tenant migration: every tenant is behind.
+	release1 := appcitas{env: app.env, set: tenantSet(t, `ALTER TABLE citas_servicio ADD COLUMN codigo text NOT NULL DEFAULT ''`)}
+	t.Run("MigrateAllTenants", func(t *testing.T) {
+		r := release1.must(t, "migrate_all_tenants")
+		out := r.stdout
+		inOrder(t, out,
+			"=== Migrando schema PUBLIC (compartido) ===",
+			"✓ Schema public migrado exitosamente",
+			"=== Migrando 3 tenants ===",
+			fmt.Sprintf("[1/3] Migrando: %s (schema: %s)", orgs[0].name, orgs[0].schema),
+			fmt.Sprintf("✓ %s migrado", orgs[0].name),
+			strings.Repeat("=", 60),
+			"✓ Exitosos: 3",
+			strings.Repeat("=", 60),
+		)
+		for _, o := range orgs[1:] {
+			matches(t, out, fmt.Sprintf(`^\[[23]/3\] Migrando: %s \(schema: %s\)$`, regexp.QuoteMeta(o.name), o.schema))
+			matches(t, out, fmt.Sprintf(`^  ✓ %s migrado`, regexp.QuoteMeta(o.name)))
+		}
+		checkList(t, release1.must(t, "list_tenants").stdout, base+1)
+	})
+
+	t.Run("MigrateAllTenantsWithNothingToDo", func(t *testing.T) {
+		r := release1.must(t, "migrate_all_tenants", "--skip-public")
+		inOrder(t, r.stdout, "=== Migrando 0 tenants (3 ya al día) ===", "✓ Exitosos: 0", "Ya al día: 3")
+		if strings.Contains(r.stdout, "PUBLIC") {
+			t.Errorf("--skip-public migrated public:\n%s", r.stdout)
+		}
+	})
+
+	// The next release adds a CHECK that Clínica Dental's free service violates.
+	release2 := appcitas{env: app.env, set: tenantSet(t,
+		`ALTER TABLE citas_servicio ADD COLUMN codigo text NOT NULL DEFAULT ''`,
+		`ALTER TABLE citas_servicio ADD CONSTRAINT citas_servicio_precio_positivo CHECK (precio_centavos > 0)`)}
+	t.Run("MigrateAllTenantsWithFailingTenant", func(t *testing.T) {
+		if _, err := conn.Exec(ctx, `INSERT INTO `+pgx.Identifier{orgs[1].schema, "citas_servicio"}.Sanitize()+
+			` (nombre, duracion_minutos, precio_centavos) VALUES ('Valoración gratis', 30, 0)`); err != nil {
+			t.Fatal(err)
+		}
+		r := release2.run(t, "migrate_all_tenants")
+		if r.code != 1 {
+			t.Fatalf("want exit 1 with a failing tenant: %s", r)
+		}
+		inOrder(t, r.stdout, "=== Migrando 3 tenants ===", "✓ Exitosos: 2", "✗ Fallidos: 1", orgs[1].name)
+		matches(t, r.stdout, `^  ✗ `+regexp.QuoteMeta(orgs[1].name)+` falló: .*citas_servicio_precio_positivo`)
+		matches(t, r.stdout, `^  - `+regexp.QuoteMeta(orgs[1].name)+` \(schema: `+orgs[1].schema+`\): .*23514`)
+
+		list := release2.must(t, "list_tenants").stdout
+		matches(t, list, fmt.Sprintf(`^%d\s+%s\s+%s\s+✓ Activo\s+%d/%d ⚠`, orgs[1].id, regexp.QuoteMeta(orgs[1].name), orgs[1].schema, base+1, base+2))
+		matches(t, list, fmt.Sprintf(`^⚠ %s está en la versión %d de %d: appcitas migrate_all_tenants$`, orgs[1].schema, base+1, base+2))
+	})
+
+	t.Run("ReRunAfterFixingDataCompletes", func(t *testing.T) {
+		if _, err := conn.Exec(ctx, `UPDATE `+pgx.Identifier{orgs[1].schema, "citas_servicio"}.Sanitize()+` SET precio_centavos = 100`); err != nil {
+			t.Fatal(err)
+		}
+		r := release2.must(t, "migrate_all_tenants", "--skip-public")
+		inOrder(t, r.stdout, "=== Migrando 1 tenants (2 ya al día) ===", fmt.Sprintf("[1/1] Migrando: %s (schema: %s)", orgs[1].name, orgs[1].schema), "✓ Exitosos: 1")
+	})
+
+	t.Run("AssignSchemaNamesThenCreateTenantSchema", func(t *testing.T) {
+		if _, err := conn.Exec(ctx, `INSERT INTO public.organizacion_organizacion (nombre, slug) VALUES ('Nueva Peluquería', 'nueva-peluqueria')`); err != nil {
+			t.Fatal(err)
+		}
+		r := release2.must(t, "assign_schema_names")
+		matches(t, r.stdout, `^✓ Nueva Peluquería → tenant_nueva_peluqueria_[0-9a-f]{8}$`)
+		if r := release2.must(t, "assign_schema_names"); !strings.Contains(r.stdout, "ya tienen schema_name") {
+			t.Errorf("second assign_schema_names: %s", r)
+		}
+		list := release2.must(t, "list_tenants").stdout
+		matches(t, list, `sin schema`)
+		matches(t, list, `^⚠ falta el schema tenant_nueva_peluqueria_[0-9a-f]{8} de Nueva Peluquería: appcitas create_tenant_schema --organization_id=4$`)
+
+		r = release2.must(t, "create_tenant_schema", "--slug=nueva-peluqueria")
+		matches(t, r.stdout, fmt.Sprintf(`^✓ Schema tenant_nueva_peluqueria_[0-9a-f]{8} creado para Nueva Peluquería \(versión %d\)$`, base+2))
+		if r := release2.must(t, "create_tenant_schema", "--organization_id=4"); !strings.Contains(r.stdout, "ya existe y está al día") {
+			t.Errorf("second create_tenant_schema: %s", r)
+		}
+		if list := release2.must(t, "list_tenants").stdout; strings.Contains(list, "falta el schema") || strings.Contains(list, "sin schema") {
+			t.Errorf("list_tenants still reports a missing schema:\n%s", list)
+		}
+	})
+}
+
+func TestUsageErrors(t *testing.T) {
+	t.Parallel()
+	app, _ := newApp(t)
+	app.must(t, "migrate")
+	app.must(t, "create_organization", "--nombre", "Barbería Juan")
+
+	tests := []struct {
+		name string
+		args []string
+		want string // in stderr
+	}{
+		{"UnknownOrganizationID", []string{"create_tenant_schema", "--organization_id=999"}, "organization not found"},
+		{"UnknownSlug", []string{"create_tenant_schema", "--slug=no-existe"}, "organization not found"},
+		{"InjectionInSlug", []string{"create_tenant_schema", "--slug=x'; drop"}, "invalid name"},
+		{"BothFlags", []string{"create_tenant_schema", "--organization_id=1", "--slug=barberia-juan"}, "not both"},
+		{"NoFlag", []string{"create_tenant_schema"}, "--organization_id"},
+		{"NegativeID", []string{"create_tenant_schema", "--organization_id=-3"}, "positive"},
+		{"IDNotANumber", []string{"create_tenant_schema", "--organization_id=uno"}, "invalid argument"},
+		{"UnknownFlag", []string{"list_tenants", "--todos"}, "unknown flag"},
+		{"UnknownCommand", []string{"migrar_todo"}, "unknown command"},
+		{"PositionalArgument", []string{"migrate", "ahora"}, "takes no arguments"},
+		{"CreateOrganizationWithoutName", []string{"create_organization"}, "--nombre is required"},
+		{"CreateOrganizationBadSlug", []string{"create_organization", "--nombre", "X", "--slug", "Mi Slug"}, "invalid name"},
+		{"CreateOrganizationTakenSlug", []string{"create_organization", "--nombre", "X", "--slug", "barberia-juan"}, "already used"},
+		{"CreateOrganizationBadTimeZone", []string{"create_organization", "--nombre", "X", "--time-zone", "Marte/Olimpo"}, "IANA"},
+		{"CreateOrganizationUnknownServer", []string{"create_organization", "--nombre", "X", "--server", "otro"}, "unknown database server"},
+		{"ZeroWorkers", []string{"migrate_all_tenants", "--workers", "0"}, "--workers"},
+		{"SchemaNotATenant", []string{"migrate_all_tenants", "--schema", "public"}, "invalid name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := app.run(t, tt.args...)
+			if r.code != 2 || !strings.Contains(r.stderr, tt.want) || !strings.HasPrefix(r.stderr, "Error: ") {
+				t.Errorf("appcitas %s: %s\nwant exit 2 and \"Error: ...%s...\"", strings.Join(tt.args, " "), r, tt.want)
+			}
+		})
+	}
+	if n := len(organizationsOf(t, app)); n != 1 {
+		t.Errorf("%d organizations after the rejected commands; want 1", n)
+	}
+}
+
+func organizationsOf(t *testing.T, app appcitas) []org {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), app.env["DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	return organizations(t, conn)
+}
+
+func TestUnreachableDatabase(t *testing.T) {
+	t.Parallel()
+	app := appcitas{env: map[string]string{
+		"DATABASE_URL":  "postgres://appcitas:secreto@127.0.0.1:1/appcitas?sslmode=disable&connect_timeout=5",
+		"APPCITAS_DATA": t.TempDir(),
+	}}
+	for _, args := range [][]string{{"migrate"}, {"list_tenants"}, {"migrate_all_tenants"}, {"create_tenant_schema", "--organization_id=1"}} {
+		r := app.run(t, args...)
+		if r.code != 1 || !strings.HasPrefix(r.stderr, "Error: cannot reach the database") || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("appcitas %s with the database down: %s\nwant exit 1 and one line \"Error: cannot reach the database...\"", strings.Join(args, " "), r)
+		}
+		if strings.Contains(r.stderr, "secreto") {
+			t.Errorf("the error shows the database password: %s", r.stderr)
+		}
+	}
+}
+
+func TestBadConfiguration(t *testing.T) {
+	t.Parallel()
+	app := appcitas{env: map[string]string{"APPCITAS_LOG_LEVEL": "ruidoso"}}
+	r := app.run(t, "list_tenants")
+	if r.code != 2 || !strings.Contains(r.stderr, "APPCITAS_LOG_LEVEL") {
+		t.Errorf("bad APPCITAS_LOG_LEVEL: %s\nwant exit 2 naming the variable", r)
+	}
+}
+
+// subcommands returns the commands a help text lists under "Available Commands:", without
+// cobra's own help and completion.
+func subcommands(help string) []string {
+	_, after, ok := strings.Cut(help, "Available Commands:\n")
+	if !ok {
+		return nil
+	}
+	var commands []string
+	for _, line := range strings.Split(after, "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			break
+		}
+		if fields[0] != "help" && fields[0] != "completion" {
+			commands = append(commands, fields[0])
+		}
+	}
+	return commands
+}
+
+// TestHelpHasExamples checks every command's --help, walking command groups down to their
+// commands: each shows an example of itself.
+func TestHelpHasExamples(t *testing.T) {
+	t.Parallel()
+	app := appcitas{env: map[string]string{"APPCITAS_DATA": t.TempDir()}}
+	commands := subcommands(app.must(t, "--help").stdout)
+	for _, want := range []string{"migrate", "create_organization", "create_tenant_schema", "assign_schema_names", "list_tenants", "migrate_all_tenants", "serve", "dbshell"} {
+		found := false
+		for _, c := range commands {
+			found = found || c == want
+		}
+		if !found {
+			t.Errorf("appcitas --help does not list %s: %v", want, commands)
+		}
+	}
+	var check func(t *testing.T, path []string)
+	check = func(t *testing.T, path []string) {
+		r := app.must(t, append(slices.Clone(path), "--help")...)
+		if subs := subcommands(r.stdout); len(subs) > 0 {
+			if !strings.Contains(r.stdout, "Examples:") {
+				t.Logf("command group appcitas %s has no example of its own; checking its commands", strings.Join(path, " "))
+			}
+			for _, sub := range subs {
+				t.Run(sub, func(t *testing.T) { check(t, append(slices.Clone(path), sub)) })
+			}
+			return
+		}
+		_, examples, ok := strings.Cut(r.stdout, "Examples:\n")
+		if !ok || !strings.Contains(examples, "appcitas "+strings.Join(path, " ")) {
+			t.Errorf("appcitas %s --help has no example of the command:\n%s", strings.Join(path, " "), r.stdout)
+		}
+	}
+	for _, c := range commands {
+		t.Run(c, func(t *testing.T) {
+			t.Parallel()
+			check(t, []string{c})
+		})
+	}
+}

@@ -1,0 +1,658 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/appcitas/appcitas/internal/admin"
+	"github.com/appcitas/appcitas/internal/backup"
+	"github.com/appcitas/appcitas/internal/tenancy"
+)
+
+// backupStore is where backups go: APPCITAS_BACKUP_DIR, default $APPCITAS_DATA/backups.
+func (a *app) backupStore() backup.Store {
+	dir := a.cfg.BackupDir
+	if dir == "" {
+		dir = filepath.Join(a.cfg.DataDir, "backups")
+	}
+	return backup.Store{Root: dir}
+}
+
+// asOpsError marks the errors of the operations commands that the input caused (exit status 2).
+func asOpsError(err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, target := range []error{backup.ErrCorrupt, backup.ErrIncompatible, fs.ErrNotExist} {
+		if errors.Is(err, target) {
+			return userError{err}
+		}
+	}
+	return asUserError(err)
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func backupTenantCmd(a *app) *cobra.Command {
+	var f organizationFlags
+	var out string
+	cmd := &cobra.Command{
+		Use:   "backup_tenant",
+		Short: "Back up one tenant's schema to a verified, self-describing archive",
+		Long: `Back up one tenant: its migration version and every table's rows, read in one consistent snapshot
+(REPEATABLE READ READ ONLY) while the tenant keeps working, into a gzip'd tar archive with a JSON
+manifest and a SHA-256 per table. The file is written atomically and read back to verify it.
+
+Unlike pg_dump -n, it reads only this tenant's catalog entries, so it does not slow down as the number
+of schemas grows. Default file: $APPCITAS_BACKUP_DIR/<schema>/<timestamp>.appcitas-backup
+(APPCITAS_BACKUP_DIR defaults to $APPCITAS_DATA/backups). "-" writes the archive to standard output.
+
+The archive opens with any tar: tar -xzf FILE && sha256sum -c SHA256SUMS.`,
+		Example: `  appcitas backup_tenant --organization_id=1
+  appcitas backup_tenant --slug=barberia-juan --out /srv/backups/barberia.appcitas-backup
+  appcitas backup_tenant --organization_id=1 --out - | ssh backup-host 'cat > juan.appcitas-backup'`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.validate(); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			m, err := a.openMigrated(ctx)
+			if err != nil {
+				return err
+			}
+			org, err := f.lookup(ctx, m)
+			if err != nil {
+				return err
+			}
+			if org.SchemaName == "" {
+				return asUserError(fmt.Errorf("organization %d: %w", org.ID, tenancy.ErrNoSchemaName))
+			}
+			if out == "-" {
+				if _, err := backup.Write(ctx, m, org, a.stdout); err != nil {
+					return asOpsError(err)
+				}
+				return nil
+			}
+			var res backup.Result
+			if out == "" {
+				res, err = a.backupStore().Backup(ctx, m, org)
+			} else {
+				res, err = backup.WriteFile(ctx, m, org, out)
+			}
+			if err != nil {
+				return asOpsError(err)
+			}
+			fmt.Fprintf(a.stdout, "✓ Backup de %s (schema %s, versión %d): %d tablas, %d filas, %s en %s\n",
+				org.Name, org.SchemaName, res.Manifest.MigrationVersion, len(res.Manifest.Tables), res.Manifest.RowCount(),
+				humanBytes(res.Size), res.Took.Round(time.Millisecond))
+			fmt.Fprintf(a.stdout, "  %s (verificado)\n", res.Path)
+			return nil
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().StringVar(&out, "out", "", "archive file to write (default under $APPCITAS_BACKUP_DIR; - for standard output)")
+	return cmd
+}
+
+func restoreTenantCmd(a *app) *cobra.Command {
+	var opts backup.RestoreOptions
+	cmd := &cobra.Command{
+		Use:   "restore_tenant FILE",
+		Short: "Restore a tenant backup into the same organization, a new one, or another server",
+		Long: `Restore an archive written by backup_tenant. The whole archive is verified first (manifest, every
+table's SHA-256 and row count, gzip trailer): a corrupted or truncated file is refused and nothing
+changes. Then a fresh schema is created at the archive's migration version, the rows are loaded
+with COPY, identity sequences are moved past the restored ids, the schema is migrated forward to the
+latest version and the catalog is updated: one transaction on the default server, so a failure
+leaves nothing behind.
+
+  --organization_id=N       replace organization N's data: its current state is backed up first,
+                            the organization is switched to the restored schema, the old one dropped.
+  --new-slug S --nombre N   copy as a new organization (e.g. a trial or a support investigation).
+  (neither)                 re-create the archived organization, which must no longer exist
+                            (undo of drop_tenant).
+  --server NAME             put the restored schema on that configured server.
+
+Archives from an older migration version are migrated forward; archives from a newer binary are
+refused. For the interoperable pg_dump -n / psql path, see the README.`,
+		Example: `  appcitas restore_tenant .appcitas/backups/tenant_barberia_juan_1a2b3c4d/20260105T080000.000Z.appcitas-backup --organization_id=1
+  appcitas restore_tenant juan.appcitas-backup --new-slug juan-soporte --nombre "Barbería Juan (soporte)"
+  appcitas restore_tenant juan.appcitas-backup --organization_id=1 --server enterprise1`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageErrorf("restore_tenant takes one backup FILE, got %d arguments (see `%s --help`)", len(args), cmd.CommandPath())
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := args[0]
+			switch {
+			case opts.ReplaceID < 0:
+				return usageErrorf("--organization_id must be positive, got %d", opts.ReplaceID)
+			case opts.ReplaceID != 0 && (opts.NewSlug != "" || opts.NewName != ""):
+				return usageErrorf("give --organization_id (replace) or --new-slug/--nombre (copy), not both")
+			case opts.NewSlug != "":
+				if err := tenancy.ValidateSlug(opts.NewSlug); err != nil {
+					return userError{err}
+				}
+			}
+			if opts.Server != "" {
+				if err := tenancy.ValidateServerName(opts.Server); err != nil {
+					return userError{err}
+				}
+			}
+			if _, err := os.Stat(path); err != nil {
+				return userError{fmt.Errorf("backup file: %w", err)}
+			}
+			ctx := cmd.Context()
+			m, err := a.openMigrated(ctx)
+			if err != nil {
+				return err
+			}
+			if opts.Server != "" && !m.Servers().Has(opts.Server) {
+				_, err := m.Servers().URL(opts.Server)
+				return asUserError(err)
+			}
+			if opts.ReplaceID == 0 && opts.NewSlug == "" && opts.NewName == "" {
+				man, err := backup.VerifyFile(path)
+				if err != nil {
+					return asOpsError(err)
+				}
+				if existing, err := m.Organization(ctx, man.Organization.ID); err == nil && existing.Slug == man.Organization.Slug {
+					return usageErrorf("organization %d (%s) still exists: give --organization_id=%d to replace its data, or --new-slug S to restore a copy",
+						existing.ID, existing.Slug, existing.ID)
+				}
+				opts.NewSlug = man.Organization.Slug
+			}
+			opts.PreBackup = a.backupStore()
+			res, err := backup.Restore(ctx, m, path, opts)
+			if err != nil {
+				return asOpsError(err)
+			}
+			org := res.Organization
+			if res.PreBackup != "" {
+				fmt.Fprintf(a.stdout, "✓ Estado anterior respaldado en %s\n", res.PreBackup)
+			}
+			fmt.Fprintf(a.stdout, "✓ Restaurado %s (id: %d, slug: %s) en el schema %s, servidor %s: %d tablas, %d filas (versión %d → %d) en %s\n",
+				org.Name, org.ID, org.Slug, org.SchemaName, org.DatabaseName, len(res.Manifest.Tables), res.Manifest.RowCount(),
+				res.Migration.From, res.Migration.To, res.Took.Round(time.Millisecond))
+			if res.OldSchema != "" {
+				if res.OldSchemaErr != nil {
+					fmt.Fprintf(a.stdout, "⚠ El schema anterior %s (servidor %s) no se pudo eliminar y quedó sin uso: %v\n", res.OldSchema, res.OldServer, res.OldSchemaErr)
+				} else {
+					fmt.Fprintf(a.stdout, "✓ Schema anterior %s eliminado\n", res.OldSchema)
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().Int64Var(&opts.ReplaceID, "organization_id", 0, "replace this organization's data (after backing up its current state)")
+	cmd.Flags().StringVar(&opts.NewSlug, "new-slug", "", "restore as a new organization with this slug")
+	cmd.Flags().StringVar(&opts.NewName, "nombre", "", "name of the new organization (default: the archived name)")
+	cmd.Flags().StringVar(&opts.Server, "server", "", "configured server for the restored schema (default: the organization's, or default)")
+	return cmd
+}
+
+func listBackupsCmd(a *app) *cobra.Command {
+	var id int64
+	var status bool
+	cmd := &cobra.Command{
+		Use:   "list_backups",
+		Short: "List the tenant backups in the backup directory, newest first",
+		Long: `List the archives under $APPCITAS_BACKUP_DIR (default $APPCITAS_DATA/backups), newest first, with the
+organization, schema, migration version, rows and size read from each manifest. Files whose manifest
+cannot be read are flagged. Use restore_tenant to restore one; it verifies the whole file first.
+--status shows, per organization, its last successful backup and its last failed scheduled one.`,
+		Example: `  appcitas list_backups
+  appcitas list_backups --organization_id=1
+  appcitas list_backups --status`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if id < 0 {
+				return usageErrorf("--organization_id must be positive, got %d", id)
+			}
+			if status {
+				return printBackupStatus(cmd.Context(), a)
+			}
+			store := a.backupStore()
+			entries, err := store.List(id)
+			if err != nil {
+				return err
+			}
+			if len(entries) == 0 {
+				fmt.Fprintf(a.stdout, "(no hay backups en %s)\n", store.Root)
+				return nil
+			}
+			fmt.Fprintf(a.stdout, "%-24s %-6s %-24s %-36s %-8s %10s %10s  %s\n", "Fecha (UTC)", "ID", "Organización", "Schema", "Versión", "Filas", "Tamaño", "Archivo")
+			for _, e := range entries {
+				if e.Err != nil {
+					fmt.Fprintf(a.stdout, "⚠ %s: ilegible: %v\n", e.Path, e.Err)
+					continue
+				}
+				man := e.Manifest
+				name := []rune(man.Organization.Name)
+				if len(name) > 23 {
+					name = append(name[:22], '…')
+				}
+				fmt.Fprintf(a.stdout, "%-24s %-6d %-24s %-36s %-8d %10d %10s  %s\n", man.CreatedAt.Format("2006-01-02 15:04:05"),
+					man.Organization.ID, string(name), man.Organization.SchemaName, man.MigrationVersion, man.RowCount(), humanBytes(e.Size), e.Path)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().Int64Var(&id, "organization_id", 0, "only this organization's backups")
+	cmd.Flags().BoolVar(&status, "status", false, "per organization: last successful backup and last failure")
+	return cmd
+}
+
+func dropTenantCmd(a *app) *cobra.Command {
+	var f organizationFlags
+	var confirm string
+	cmd := &cobra.Command{
+		Use:   "drop_tenant",
+		Short: "Deactivate a tenant, take a final backup, and drop it only with --confirm <schema_name>",
+		Long: `Delete a tenant, never by accident:
+
+  1. the organization is deactivated (is_active = false), so it stops being served;
+  2. a final backup is taken and verified (under $APPCITAS_BACKUP_DIR);
+  3. only with --confirm <schema_name>: its schema and role are dropped (table by table in batches, so a
+     tenant with thousands of tables does not exhaust max_locks_per_transaction), and the organization
+     and its subscription are deleted from the catalog.
+
+Without --confirm, steps 1 and 2 run and the command says what --confirm would drop; purge_tenants
+drops deactivated tenants after a retention period. restore_tenant FILE brings a dropped tenant back
+from its final backup.`,
+		Example: `  appcitas drop_tenant --organization_id=7
+  appcitas drop_tenant --organization_id=7 --confirm tenant_barberia_juan_1a2b3c4d`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.validate(); err != nil {
+				return err
+			}
+			if confirm != "" {
+				if err := tenancy.ValidateSchemaName(confirm); err != nil {
+					return userError{fmt.Errorf("--confirm: %w", err)}
+				}
+			}
+			ctx := cmd.Context()
+			m, err := a.openMigrated(ctx)
+			if err != nil {
+				return err
+			}
+			org, err := f.lookup(ctx, m)
+			if err != nil {
+				return err
+			}
+			if confirm != "" && confirm != org.SchemaName {
+				return usageErrorf("--confirm %s does not match organization %d's schema %q: nothing was changed", confirm, org.ID, org.SchemaName)
+			}
+			return dropTenant(ctx, a, m, org, confirm != "")
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().StringVar(&confirm, "confirm", "", "the tenant's schema_name, to really drop it")
+	return cmd
+}
+
+// dropTenant deactivates org, takes its final backup and, when drop, deletes it.
+func dropTenant(ctx context.Context, a *app, m *tenancy.Manager, org tenancy.Organization, drop bool) error {
+	org, err := m.SetActive(ctx, org.ID, false)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "✓ %s (id %d) desactivada\n", org.Name, org.ID)
+	if org.SchemaName != "" {
+		res, err := a.backupStore().Backup(ctx, m, org)
+		switch {
+		case errors.Is(err, tenancy.ErrSchemaMissing):
+			fmt.Fprintf(a.stdout, "  el schema %s no existe en %s: no hay datos que respaldar\n", org.SchemaName, org.DatabaseName)
+		case err != nil:
+			return fmt.Errorf("final backup of %s failed, nothing was dropped: %w", org.SchemaName, err)
+		default:
+			fmt.Fprintf(a.stdout, "✓ Backup final: %s (%d filas, verificado)\n", res.Path, res.Manifest.RowCount())
+		}
+	}
+	if !drop {
+		fmt.Fprintf(a.stdout, "Nada fue eliminado. Para eliminar el schema %s (servidor %s), su rol y la organización:\n", org.SchemaName, org.DatabaseName)
+		fmt.Fprintf(a.stdout, "  appcitas drop_tenant --organization_id=%d --confirm %s\n", org.ID, org.SchemaName)
+		return nil
+	}
+	if err := m.DeleteOrganization(ctx, org); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "✓ Schema %s, su rol y la organización %d eliminados\n", org.SchemaName, org.ID)
+	return nil
+}
+
+func purgeTenantsCmd(a *app) *cobra.Command {
+	var olderThan time.Duration
+	var confirm bool
+	cmd := &cobra.Command{
+		Use:   "purge_tenants",
+		Short: "Drop tenants deactivated longer ago than a retention period (after a final backup)",
+		Long: `Find organizations deactivated (is_active = false) more than --older-than ago and, with --confirm, drop
+each one as drop_tenant --confirm does: a final verified backup first, then its schema, role and
+catalog rows. Without --confirm it only lists what it would drop. A tenant whose final backup fails is
+left alone and the exit status is 1.`,
+		Example: `  appcitas purge_tenants --older-than 720h
+  appcitas purge_tenants --older-than 720h --confirm`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if olderThan <= 0 {
+				return usageErrorf("--older-than must be a positive duration such as 720h (30 days)")
+			}
+			ctx := cmd.Context()
+			m, err := a.openMigrated(ctx)
+			if err != nil {
+				return err
+			}
+			orgs, err := m.Organizations(ctx)
+			if err != nil {
+				return err
+			}
+			cutoff := time.Now().Add(-olderThan)
+			var due []tenancy.Organization
+			for _, o := range orgs {
+				if !o.IsActive && o.UpdatedAt.Before(cutoff) {
+					due = append(due, o)
+				}
+			}
+			if len(due) == 0 {
+				fmt.Fprintf(a.stdout, "Ningún tenant desactivado hace más de %s.\n", olderThan)
+				return nil
+			}
+			failed := 0
+			for _, o := range due {
+				if !confirm {
+					fmt.Fprintf(a.stdout, "- %s (id %d, schema %s, servidor %s), desactivada desde %s\n", o.Name, o.ID, o.SchemaName, o.DatabaseName, o.UpdatedAt.UTC().Format(time.DateTime))
+					continue
+				}
+				if err := dropTenant(ctx, a, m, o, true); err != nil {
+					failed++
+					fmt.Fprintf(a.stdout, "✗ %s (id %d): %v\n", o.Name, o.ID, err)
+				}
+			}
+			if !confirm {
+				fmt.Fprintf(a.stdout, "%d tenants serían eliminados (tras un backup final). Repita con --confirm.\n", len(due))
+				return nil
+			}
+			fmt.Fprintf(a.stdout, "%d eliminados, %d fallidos\n", len(due)-failed, failed)
+			if failed > 0 {
+				return exitStatus(1)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().DurationVar(&olderThan, "older-than", 0, "retention: only tenants deactivated longer ago than this (e.g. 720h)")
+	cmd.Flags().BoolVar(&confirm, "confirm", false, "really drop them")
+	return cmd
+}
+
+func queryAllTenantsCmd(a *app) *cobra.Command {
+	var opts admin.QueryOptions
+	var format string
+	var ids []int64
+	cmd := &cobra.Command{
+		Use:   `query_all_tenants "SELECT ..."`,
+		Short: "Run one read-only SELECT in every active tenant and stream the rows as CSV or JSON",
+		Long: `Run one read-only query in the scope of every active tenant (its schema first in search_path, its
+own role, a READ ONLY transaction with a statement timeout) and stream the rows to standard output,
+each prefixed with organization_id and organization_name: the guide's cross-tenant UNION ALL, without
+naming schemas. Tenants are queried --batch at a time; the run stops at --max-rows rows or after
+--timeout.
+
+Only a single SELECT, WITH, TABLE or VALUES statement is accepted; writes, locks, session settings and
+functions that act outside the transaction are refused before anything runs, and the READ ONLY
+transaction refuses any write that gets past that check. A tenant whose query fails (or whose columns
+differ, e.g. at another migration version) is reported on standard error and left out; the exit
+status is then 1.`,
+		Example: `  appcitas query_all_tenants "SELECT estado, count(*) AS n FROM citas_cita GROUP BY estado"
+  appcitas query_all_tenants "SELECT id, nombre FROM citas_servicio WHERE precio_centavos > 5000000" --format json
+  appcitas query_all_tenants "SELECT count(*) FROM citas_cita WHERE inicio > now()" --timeout 2m --max-rows 100000 > citas.csv`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageErrorf("query_all_tenants takes one quoted SQL query, got %d arguments (see `%s --help`)", len(args), cmd.CommandPath())
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Format = admin.Format(format)
+			switch {
+			case opts.Format != admin.CSV && opts.Format != admin.JSON:
+				return usageErrorf("--format must be csv or json, got %q", format)
+			case opts.Timeout <= 0:
+				return usageErrorf("--timeout must be positive, got %s", opts.Timeout)
+			case opts.MaxRows <= 0:
+				return usageErrorf("--max-rows must be positive, got %d", opts.MaxRows)
+			case opts.Batch < 1 || opts.Batch > 64:
+				return usageErrorf("--batch must be between 1 and 64, got %d", opts.Batch)
+			}
+			if err := admin.CheckReadOnly(args[0]); err != nil {
+				return userError{err}
+			}
+			opts.Organizations = ids
+			ctx := cmd.Context()
+			m, err := a.openMigrated(ctx)
+			if err != nil {
+				return err
+			}
+			rep, err := admin.Query(ctx, m, args[0], a.stdout, opts)
+			for id, ferr := range rep.Failed {
+				fmt.Fprintf(a.stderr, "✗ organización %d: %v\n", id, ferr)
+			}
+			if err != nil {
+				return asUserError(err)
+			}
+			summary := fmt.Sprintf("%d filas de %d tenants en %s", rep.Rows, rep.Tenants, rep.Took.Round(time.Millisecond))
+			if rep.Truncated {
+				summary += fmt.Sprintf(" (cortado en --max-rows %d)", opts.MaxRows)
+			}
+			fmt.Fprintln(a.stderr, summary)
+			if len(rep.Failed) > 0 {
+				return exitStatus(1)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "csv", "output format: csv or json (one object per line)")
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 30*time.Second, "stop the whole run after this long (also each statement's timeout)")
+	cmd.Flags().IntVar(&opts.MaxRows, "max-rows", 10000, "stop after this many rows")
+	cmd.Flags().IntVar(&opts.Batch, "batch", 4, "tenants queried at once")
+	cmd.Flags().Int64SliceVar(&ids, "organization_id", nil, "only these organizations (repeatable)")
+	return cmd
+}
+
+func moveTenantCmd(a *app) *cobra.Command {
+	var f organizationFlags
+	var to string
+	var dropSource bool
+	cmd := &cobra.Command{
+		Use:   "move_tenant",
+		Short: "Move a tenant's schema to another configured server, with its writes paused during the copy",
+		Long: `Move a tenant to another configured PostgreSQL server (APPCITAS_SERVERS):
+
+  1. the schema is created on the target at the tenant's migration version, and every table is
+     bulk-copied into it with COPY from a consistent snapshot while the tenant keeps working;
+  2. pause: the tenant's tables are locked on the source IN EXCLUSIVE MODE (writes wait, reads go on),
+     the rows written since the snapshot are copied over, and every table's row count and sum of
+     per-row hashes are compared on both sides;
+  3. the organization's database_name is switched to the target;
+  4. the source copy is made read-only for the tenant (a write that waited fails instead of being
+     lost) and the locks are released. The pause is measured and reported.
+
+If anything fails before the switch, the tenant stays where it was, working, and nothing is left on
+the target. The source copy is kept until --drop-source (now, or in a later run without --to).`,
+		Example: `  appcitas move_tenant --organization_id=7 --to enterprise1
+  appcitas move_tenant --organization_id=7 --to enterprise1 --drop-source
+  appcitas move_tenant --organization_id=7 --drop-source     # later: drop the copy left on the old server`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.validate(); err != nil {
+				return err
+			}
+			if to == "" && !dropSource {
+				return usageErrorf("give --to SERVER (and/or --drop-source) (see `appcitas move_tenant --help`)")
+			}
+			if to != "" {
+				if err := tenancy.ValidateServerName(to); err != nil {
+					return userError{err}
+				}
+			}
+			ctx := cmd.Context()
+			m, err := a.openMigrated(ctx)
+			if err != nil {
+				return err
+			}
+			org, err := f.lookup(ctx, m)
+			if err != nil {
+				return err
+			}
+			if to != "" {
+				res, err := backup.Move(ctx, m, org, to)
+				if errors.Is(err, backup.ErrSameServer) {
+					return userError{err}
+				}
+				if err != nil {
+					return asUserError(err)
+				}
+				org = res.Organization
+				var rows int64
+				for _, s := range res.Sums {
+					rows += s.Rows
+				}
+				fmt.Fprintf(a.stdout, "✓ %s (schema %s) movida de %s a %s: %d tablas, %d filas verificadas (conteo + suma de hashes por fila)\n",
+					org.Name, org.SchemaName, res.From, res.To, len(res.Sums), rows)
+				fmt.Fprintf(a.stdout, "  escrituras en pausa: %s (total %s)\n", res.Pause.Round(time.Millisecond), res.Took.Round(time.Millisecond))
+				if !dropSource {
+					fmt.Fprintf(a.stdout, "  la copia en %s se conserva (solo lectura): appcitas move_tenant --organization_id=%d --drop-source\n", res.From, org.ID)
+				}
+			}
+			if dropSource {
+				dropped, err := backup.DropSourceCopies(ctx, m, org)
+				for _, s := range dropped {
+					fmt.Fprintf(a.stdout, "✓ copia de %s eliminada del servidor %s\n", org.SchemaName, s)
+				}
+				if err != nil {
+					return err
+				}
+				if len(dropped) == 0 {
+					fmt.Fprintf(a.stdout, "No hay copias de %s fuera de %s.\n", org.SchemaName, org.DatabaseName)
+				}
+			}
+			return nil
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().StringVar(&to, "to", "", "configured server to move the tenant to")
+	cmd.Flags().BoolVar(&dropSource, "drop-source", false, "drop the copy left on the old server")
+	return cmd
+}
+
+func backupAllTenantsCmd(a *app) *cobra.Command {
+	var schedule bool
+	cmd := &cobra.Command{
+		Use:   "backup_all_tenants",
+		Short: "Back up every active tenant now, or run the backup schedule (--schedule)",
+		Long: `Back up every active tenant into $APPCITAS_BACKUP_DIR and prune each tenant's old backups (keep
+APPCITAS_BACKUP_KEEP_DAILY daily, default 7, and APPCITAS_BACKUP_KEEP_WEEKLY weekly, default 4).
+
+With --schedule it runs until stopped (SIGINT/SIGTERM): each active tenant is backed up once every
+APPCITAS_BACKUP_EVERY (default 24h) at its own offset in the period, so thousands of tenants are
+spread over the day instead of running at once; a tenant missed while the scheduler was down is
+backed up at the next check. Failures are logged, do not stop the others, and are shown by
+list_backups --status. A tenant that fails makes a one-off run exit with status 1.`,
+		Example: `  appcitas backup_all_tenants
+  APPCITAS_BACKUP_EVERY=24h APPCITAS_BACKUP_KEEP_DAILY=7 APPCITAS_BACKUP_KEEP_WEEKLY=4 appcitas backup_all_tenants --schedule`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			m, err := a.openMigrated(ctx)
+			if err != nil {
+				return err
+			}
+			every := a.cfg.BackupEvery
+			if schedule && every <= 0 {
+				return usageErrorf("APPCITAS_BACKUP_EVERY=0 switches scheduled backups off")
+			}
+			sc := backup.NewScheduler(m, a.backupStore(), backup.Schedule{Every: every,
+				KeepDaily: a.cfg.BackupKeepDaily, KeepWeekly: a.cfg.BackupKeepWeekly, Logger: a.log})
+			if schedule {
+				a.log.Info("backup schedule running", "every", every, "dir", a.backupStore().Root)
+				return sc.Run(ctx)
+			}
+			rep, err := sc.RunDue(ctx, time.Now(), true)
+			if err != nil {
+				return err
+			}
+			for _, r := range rep.BackedUp {
+				fmt.Fprintf(a.stdout, "✓ %s: %d filas, %s → %s\n", r.Manifest.Organization.SchemaName, r.Manifest.RowCount(), humanBytes(r.Size), r.Path)
+			}
+			for schema, err := range rep.Failed {
+				fmt.Fprintf(a.stdout, "✗ %s: %v\n", schema, err)
+			}
+			fmt.Fprintf(a.stdout, "%d respaldados, %d fallidos, %d backups antiguos eliminados\n", len(rep.BackedUp), len(rep.Failed), rep.Pruned)
+			if len(rep.Failed) > 0 {
+				return exitStatus(1)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&schedule, "schedule", false, "run the backup schedule until stopped")
+	return cmd
+}
+
+// printBackupStatus prints, per organization, its last successful and last failed backup.
+func printBackupStatus(ctx context.Context, a *app) error {
+	m, err := a.openMigrated(ctx)
+	if err != nil {
+		return err
+	}
+	orgs, err := m.Organizations(ctx)
+	if err != nil {
+		return err
+	}
+	store := a.backupStore()
+	now := time.Now()
+	fmt.Fprintf(a.stdout, "%-6s %-30s %-36s %-26s %s\n", "ID", "Organización", "Schema", "Último backup (UTC)", "Último fallo")
+	for _, o := range orgs {
+		if o.SchemaName == "" {
+			continue
+		}
+		st, err := store.Status(o.SchemaName)
+		if err != nil {
+			return err
+		}
+		last := "nunca"
+		if !st.LastSuccess.IsZero() {
+			last = fmt.Sprintf("%s (hace %s)", st.LastSuccess.Format("2006-01-02 15:04"), now.Sub(st.LastSuccess).Round(time.Minute))
+		}
+		failure := "-"
+		if !st.LastFailure.IsZero() {
+			failure = st.LastFailure.Format("2006-01-02 15:04") + ": " + st.FailureMessage
+		}
+		name := []rune(o.Name)
+		if len(name) > 29 {
+			name = append(name[:28], '…')
+		}
+		fmt.Fprintf(a.stdout, "%-6d %-30s %-36s %-26s %s\n", o.ID, string(name), o.SchemaName, last, failure)
+	}
+	return nil
+}

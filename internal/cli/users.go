@@ -1,0 +1,285 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/spf13/cobra"
+
+	"github.com/appcitas/appcitas/internal/api"
+	"github.com/appcitas/appcitas/internal/auth"
+	"github.com/appcitas/appcitas/internal/tenancy"
+)
+
+// jwtSecretFile is where the embedded development mode keeps its generated signing secret.
+const jwtSecretFile = "jwt_secret"
+
+// jwtSecret returns the access-token signing secret: APPCITAS_JWT_SECRET, or, on the embedded
+// development database only, one generated once per data directory (mode 0600).
+func (a *app) jwtSecret() ([]byte, error) {
+	if a.cfg.JWTSecret != "" {
+		if len(a.cfg.JWTSecret) < auth.MinSecretLen {
+			return nil, usageErrorf("APPCITAS_JWT_SECRET is %d bytes: use at least %d (e.g. `openssl rand -base64 48`)", len(a.cfg.JWTSecret), auth.MinSecretLen)
+		}
+		return []byte(a.cfg.JWTSecret), nil
+	}
+	if a.cfg.DatabaseURL != "" {
+		return nil, usageErrorf("APPCITAS_JWT_SECRET is required with DATABASE_URL (at least %d bytes, e.g. `openssl rand -base64 48`)", auth.MinSecretLen)
+	}
+	path := filepath.Join(a.cfg.DataDir, jwtSecretFile)
+	secret, created, err := auth.LoadOrCreateSecret(path)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		a.log.Warn("APPCITAS_JWT_SECRET is not set: generated a development secret for the embedded database", "file", path)
+	}
+	return secret, nil
+}
+
+// apiHandler builds the API handler from the configuration.
+func (a *app) apiHandler(ctx context.Context, m *tenancy.Manager, secret []byte) (http.Handler, error) {
+	cfg := api.Config{JWTSecret: secret, AccessTTL: a.cfg.AccessTokenTTL, RefreshTTL: a.cfg.RefreshTokenTTL}
+	a.withBilling(&cfg) // billing.go: signup, billing routes and the 402 of suspended tenants
+	return api.New(ctx, m, a.log, cfg)
+}
+
+// userStore opens the user store on the default server.
+func (a *app) userStore(ctx context.Context) (*auth.Store, *tenancy.Manager, error) {
+	m, err := a.openMigrated(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	pool, err := m.Servers().Shared(ctx, tenancy.DefaultServer)
+	if err != nil {
+		return nil, nil, err
+	}
+	return auth.NewStore(pool, auth.StoreOptions{RefreshTTL: a.cfg.RefreshTokenTTL}), m, nil
+}
+
+// asAuthUserError marks input errors of the user store as command-line errors.
+func asAuthUserError(err error) error {
+	if errors.Is(err, auth.ErrInvalid) || errors.Is(err, auth.ErrConflict) || errors.Is(err, auth.ErrUserNotFound) {
+		return userError{err}
+	}
+	return err
+}
+
+func createUserCmd(a *app, superuser bool) *cobra.Command {
+	var n auth.NewUser
+	var fromStdin bool
+	var insecure string
+	name, short := "create_user", "Create a user (a login shared across organizations)"
+	if superuser {
+		name, short = "create_superuser", "Create a superuser (acts as admin in every organization)"
+	}
+	cmd := &cobra.Command{
+		Use:   name,
+		Short: short,
+		Long: short + `.
+
+The password is asked on the terminal, or read from the first line of standard input with
+--password-stdin. --password puts it on the command line, where other users of the machine and the
+shell history can read it: use it only for throwaway development users.
+Give the user a profile in an organization with add_member.`,
+		Example: fmt.Sprintf(`  appcitas %[1]s --username ana --email ana@example.com
+  printf '%%s\n' "$PASSWORD" | appcitas %[1]s --username ana --password-stdin`, name),
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			n.Superuser = superuser
+			if err := auth.ValidateUsername(strings.TrimSpace(n.Username)); err != nil {
+				return userError{fmt.Errorf("--username: %w", err)}
+			}
+			switch {
+			case insecure != "" && fromStdin:
+				return usageErrorf("give --password or --password-stdin, not both")
+			case insecure != "":
+				n.Password = insecure
+			default:
+				p, err := readPassword(a, fromStdin)
+				if err != nil {
+					return err
+				}
+				n.Password = p
+			}
+			if err := auth.ValidatePassword(n.Password); err != nil {
+				return userError{err}
+			}
+			store, _, err := a.userStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			u, err := store.CreateUser(cmd.Context(), n)
+			if err != nil {
+				return asAuthUserError(err)
+			}
+			what := "Usuario"
+			if superuser {
+				what = "Superusuario"
+			}
+			fmt.Fprintf(a.stdout, "✓ %s creado: %s (id: %d)\n", what, u.Username, u.ID)
+			if !superuser {
+				fmt.Fprintf(a.stdout, "  Dele un perfil: appcitas add_member --user %s --organization_id <id> --role admin\n", u.Username)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&n.Username, "username", "", "login name (required)")
+	cmd.Flags().StringVar(&n.Email, "email", "", "email address (optional, unique)")
+	cmd.Flags().StringVar(&n.FirstName, "first-name", "", "first name")
+	cmd.Flags().StringVar(&n.LastName, "last-name", "", "last name")
+	cmd.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of standard input")
+	cmd.Flags().StringVar(&insecure, "password", "", "INSECURE: the password on the command line (visible in ps and shell history)")
+	return cmd
+}
+
+// readPassword reads a password: the first line of stdin with --password-stdin, else asked twice
+// on the terminal without echo.
+func readPassword(a *app, fromStdin bool) (string, error) {
+	if fromStdin {
+		line, err := bufio.NewReader(a.stdin).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", fmt.Errorf("reading the password from stdin: %w", err)
+		}
+		return strings.TrimRight(line, "\r\n"), nil
+	}
+	f, ok := a.stdin.(*os.File)
+	if !ok || !isTTY(f) {
+		return "", usageErrorf("no terminal to ask the password on: use --password-stdin")
+	}
+	r := bufio.NewReader(f)
+	ask := func(prompt string) (string, error) {
+		fmt.Fprint(a.stderr, prompt)
+		setEcho(f, false)
+		defer func() { setEcho(f, true); fmt.Fprintln(a.stderr) }()
+		line, err := r.ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", fmt.Errorf("reading the password: %w", err)
+		}
+		return strings.TrimRight(line, "\r\n"), nil
+	}
+	p1, err := ask("Password: ")
+	if err != nil {
+		return "", err
+	}
+	p2, err := ask("Password (again): ")
+	if err != nil {
+		return "", err
+	}
+	if p1 != p2 {
+		return "", usageErrorf("the passwords do not match")
+	}
+	return p1, nil
+}
+
+// isTTY reports whether f is a terminal (stty answers only on one; /dev/null is a character device
+// too, so the file mode is not enough).
+func isTTY(f *os.File) bool {
+	c := exec.Command("stty", "-g")
+	c.Stdin = f
+	return c.Run() == nil
+}
+
+// setEcho switches the terminal's echo with stty (best effort).
+func setEcho(tty *os.File, on bool) {
+	arg := "-echo"
+	if on {
+		arg = "echo"
+	}
+	c := exec.Command("stty", arg)
+	c.Stdin = tty
+	_ = c.Run()
+}
+
+func addMemberCmd(a *app) *cobra.Command {
+	var f organizationFlags
+	var username, role, display string
+	cmd := &cobra.Command{
+		Use:   "add_member",
+		Short: "Give a user a profile (role) in an organization",
+		Long: `Give a user an active profile in an organization's usuarios_perfilusuario, with a role (admin,
+receptionist or staff): the guide's fix for "User attempting to access unauthorized organization".
+An existing profile is reactivated and takes the new role. The profile is written inside the
+tenant's scoped transaction; the public mirror that GET /api/me lists is updated after it.`,
+		Example: `  appcitas add_member --user usuario --organization_id 1 --role admin
+  appcitas add_member --user ana --slug barberia-juan --role staff`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if username == "" {
+				return usageErrorf("--user is required")
+			}
+			if role != "admin" && role != "receptionist" && role != "staff" {
+				return usageErrorf("--role must be admin, receptionist or staff, got %q", role)
+			}
+			if err := f.validate(); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			store, m, err := a.userStore(ctx)
+			if err != nil {
+				return err
+			}
+			u, err := store.UserByUsername(ctx, username)
+			if err != nil {
+				return asAuthUserError(err)
+			}
+			org, err := f.lookup(ctx, m)
+			if err != nil {
+				return err
+			}
+			profile, created, err := addMember(ctx, m, org, u.ID, role, display)
+			if err != nil {
+				return asUserError(err)
+			}
+			verb := "actualizado"
+			if created {
+				verb = "creado"
+			}
+			fmt.Fprintf(a.stdout, "✓ Perfil %s: %s es %s en %s (perfil id: %d, schema: %s)\n", verb, u.Username, role, org.Name, profile, org.SchemaName)
+			return nil
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().StringVar(&username, "user", "", "the user's username (required)")
+	cmd.Flags().StringVar(&role, "role", "admin", "admin, receptionist or staff")
+	cmd.Flags().StringVar(&display, "nombre-visible", "", "name shown to clients (default: none)")
+	return cmd
+}
+
+// addMember upserts the user's active profile in org's tenant (through tenancy.Run) and then the
+// public mirror. It returns the profile id and whether it was created.
+func addMember(ctx context.Context, m *tenancy.Manager, org tenancy.Organization, userID int64, role, display string) (int64, bool, error) {
+	t, err := org.Tenant()
+	if err != nil {
+		return 0, false, err
+	}
+	var id int64
+	var created bool
+	err = m.Run(ctx, t, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `INSERT INTO usuarios_perfilusuario (user_id, role, nombre_visible) VALUES ($1, $2, $3)
+			ON CONFLICT (user_id) DO UPDATE SET role = EXCLUDED.role, is_active = true,
+				nombre_visible = CASE WHEN EXCLUDED.nombre_visible = '' THEN usuarios_perfilusuario.nombre_visible ELSE EXCLUDED.nombre_visible END,
+				updated_at = now()
+			RETURNING id, xmax = 0`, userID, role, display).Scan(&id, &created)
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("writing the profile in %s: %w", t.Schema, err)
+	}
+	pool, err := m.Servers().Shared(ctx, tenancy.DefaultServer)
+	if err != nil {
+		return 0, false, err
+	}
+	if err := auth.SyncMembership(ctx, pool, auth.Membership{UserID: userID, OrganizationID: org.ID, Role: role, IsActive: true}); err != nil {
+		return 0, false, err
+	}
+	return id, created, nil
+}

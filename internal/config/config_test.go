@@ -1,0 +1,141 @@
+package config_test
+
+import (
+	"maps"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/appcitas/appcitas/internal/config"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestFromEnv(t *testing.T) {
+	t.Parallel()
+
+	t.Run("Defaults", func(t *testing.T) {
+		t.Parallel()
+		c, err := config.FromEnv(env(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := config.Config{
+			DataDir: ".appcitas", Addr: "127.0.0.1:8080", LogLevel: "info",
+			LockTimeout: 10 * time.Second, StatementTimeout: 5 * time.Minute,
+		}
+		if c.DatabaseURL != "" || c.DataDir != want.DataDir || c.Addr != want.Addr || c.LogLevel != want.LogLevel ||
+			c.LogSQL || c.LockTimeout != want.LockTimeout || c.StatementTimeout != want.StatementTimeout || len(c.Servers) != 0 {
+			t.Errorf("FromEnv(empty) = %+v; want %+v", c, want)
+		}
+	})
+
+	t.Run("ReadsEveryVariable", func(t *testing.T) {
+		t.Parallel()
+		c, err := config.FromEnv(env(map[string]string{
+			"DATABASE_URL":                         "  postgres://app@db/appcitas  ",
+			"APPCITAS_DATA":                        "/var/lib/appcitas",
+			"APPCITAS_ADDR":                        "0.0.0.0:9000",
+			"APPCITAS_LOG_LEVEL":                   "DEBUG",
+			"APPCITAS_LOG_SQL":                     "1",
+			"APPCITAS_MIGRATION_LOCK_TIMEOUT":      "3s",
+			"APPCITAS_MIGRATION_STATEMENT_TIMEOUT": "90s",
+			"APPCITAS_SERVERS":                     "eu=postgres://eu/appcitas",
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.DatabaseURL != "postgres://app@db/appcitas" || c.DataDir != "/var/lib/appcitas" || c.Addr != "0.0.0.0:9000" ||
+			c.LogLevel != "debug" || !c.LogSQL || c.LockTimeout != 3*time.Second || c.StatementTimeout != 90*time.Second ||
+			c.Servers["eu"] != "postgres://eu/appcitas" {
+			t.Errorf("FromEnv = %+v", c)
+		}
+	})
+
+	t.Run("BackupDefaultsFollowDataDir", func(t *testing.T) {
+		t.Parallel()
+		c, err := config.FromEnv(env(map[string]string{"APPCITAS_DATA": "/srv/appcitas"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.BackupDir != "/srv/appcitas/backups" || c.BackupEvery != 24*time.Hour || c.BackupKeepDaily != 7 || c.BackupKeepWeekly != 4 {
+			t.Errorf("backup settings = %q, %v, %d, %d; want /srv/appcitas/backups, 24h, 7, 4", c.BackupDir, c.BackupEvery, c.BackupKeepDaily, c.BackupKeepWeekly)
+		}
+		c, err = config.FromEnv(env(map[string]string{"APPCITAS_BACKUP_EVERY": "0", "APPCITAS_BACKUP_KEEP_DAILY": "0", "APPCITAS_BACKUP_DIR": "/b"}))
+		if err != nil || c.BackupEvery != 0 || c.BackupKeepDaily != 0 || c.BackupDir != "/b" {
+			t.Errorf("backups switched off: %+v, %v", c, err)
+		}
+	})
+
+	t.Run("LogSQLFalse", func(t *testing.T) {
+		t.Parallel()
+		c, err := config.FromEnv(env(map[string]string{"APPCITAS_LOG_SQL": "0"}))
+		if err != nil || c.LogSQL {
+			t.Errorf("APPCITAS_LOG_SQL=0: LogSQL %v, %v; want false", c.LogSQL, err)
+		}
+	})
+
+	bad := []struct {
+		name, key, value string
+	}{
+		{"LogLevel", "APPCITAS_LOG_LEVEL", "verbose"},
+		{"LogSQL", "APPCITAS_LOG_SQL", "yes please"},
+		{"LockTimeoutNotADuration", "APPCITAS_MIGRATION_LOCK_TIMEOUT", "10"},
+		{"LockTimeoutZero", "APPCITAS_MIGRATION_LOCK_TIMEOUT", "0s"},
+		{"LockTimeoutNegative", "APPCITAS_MIGRATION_LOCK_TIMEOUT", "-1s"},
+		{"StatementTimeout", "APPCITAS_MIGRATION_STATEMENT_TIMEOUT", "forever"},
+		{"ServersNoEquals", "APPCITAS_SERVERS", "eu"},
+		{"ServersDefault", "APPCITAS_SERVERS", "default=postgres://x/y"},
+		{"BackupEveryTooOften", "APPCITAS_BACKUP_EVERY", "30s"},
+		{"BackupEveryNegative", "APPCITAS_BACKUP_EVERY", "-1h"},
+		{"BackupKeepDailyNotANumber", "APPCITAS_BACKUP_KEEP_DAILY", "siete"},
+		{"BackupKeepWeeklyNegative", "APPCITAS_BACKUP_KEEP_WEEKLY", "-1"},
+	}
+	for _, tt := range bad {
+		t.Run("Rejects"+tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.FromEnv(env(map[string]string{tt.key: tt.value}))
+			if err == nil || !strings.Contains(err.Error(), tt.key) {
+				t.Errorf("%s=%q: err = %v; want an error naming %s", tt.key, tt.value, err, tt.key)
+			}
+		})
+	}
+}
+
+func TestParseServers(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		in   string
+		want map[string]string // nil when an error is expected
+	}{
+		{"Empty", "", map[string]string{}},
+		{"One", "eu=postgres://eu/appcitas", map[string]string{"eu": "postgres://eu/appcitas"}},
+		{"SemicolonsAndSpaces", " eu = postgres://eu/a ; us=postgres://us/a;; ", map[string]string{"eu": "postgres://eu/a", "us": "postgres://us/a"}},
+		{"Newlines", "eu=postgres://eu/a\nus=postgres://us/a\n", map[string]string{"eu": "postgres://eu/a", "us": "postgres://us/a"}},
+		{"URLWithEquals", "eu=postgres://eu/a?sslmode=require&application_name=x", map[string]string{"eu": "postgres://eu/a?sslmode=require&application_name=x"}},
+		{"KeywordValueURL", "eu=host=eu dbname=a", map[string]string{"eu": "host=eu dbname=a"}},
+		{"NoURL", "eu=", nil},
+		{"NoName", "=postgres://x", nil},
+		{"NoEquals", "postgres://x", nil},
+		{"Duplicate", "eu=postgres://a;eu=postgres://b", nil},
+		{"Default", "default=postgres://a", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := config.ParseServers(tt.in)
+			if tt.want == nil {
+				if err == nil {
+					t.Errorf("ParseServers(%q) = %v; want an error", tt.in, got)
+				}
+				return
+			}
+			if err != nil || !maps.Equal(got, tt.want) {
+				t.Errorf("ParseServers(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,128 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
+
+	"github.com/appcitas/appcitas/internal/billing"
+)
+
+// Schema is the PostgreSQL schema that holds River's tables.
+const Schema = "river"
+
+// Migrate creates the river schema if needed and applies River's pending migrations to it. It is
+// idempotent; `appcitas migrate` runs it after the public migrations.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	if _, err := pool.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+Schema); err != nil {
+		return fmt.Errorf("creating schema %s: %w", Schema, err)
+	}
+	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Schema: Schema, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return fmt.Errorf("preparing river migrations: %w", err)
+	}
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("migrating river: %w", err)
+	}
+	return nil
+}
+
+// Config configures a [Runner].
+type Config struct {
+	// Pool is a pool on the default server, used by River only. Required.
+	Pool *pgxpool.Pool
+	// Billing runs the billing jobs; nil leaves them out.
+	Billing *billing.Service
+	// SweepEvery is how often the billing sweep runs. Defaults to 1m.
+	SweepEvery time.Duration
+	// MaxWorkers bounds the jobs run at once. Defaults to 10.
+	MaxWorkers int
+	// Register lets other packages add their workers (river.AddWorker(w, ...)) before the client
+	// is built.
+	Register func(w *river.Workers) error
+	// PeriodicJobs are added to the billing sweep.
+	PeriodicJobs []*river.PeriodicJob
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Runner is the River client and its workers.
+type Runner struct {
+	client *river.Client[pgx.Tx]
+}
+
+// New builds the River client with the billing workers and the periodic sweep. It does not start
+// it (see [Runner.Start]); an unstarted Runner can still insert jobs.
+func New(cfg Config) (*Runner, error) {
+	if cfg.Pool == nil {
+		return nil, errors.New("jobs: a pool is required")
+	}
+	if cfg.SweepEvery <= 0 {
+		cfg.SweepEvery = time.Minute
+	}
+	if cfg.MaxWorkers <= 0 {
+		cfg.MaxWorkers = 10
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	workers := river.NewWorkers()
+	periodic := append([]*river.PeriodicJob(nil), cfg.PeriodicJobs...)
+	if cfg.Billing != nil {
+		b := cfg.Billing
+		river.AddWorker(workers, &sweepWorker{billing: b, every: cfg.SweepEvery})
+		river.AddWorker(workers, &chargeWorker{billing: b})
+		river.AddWorker(workers, &suspendWorker{billing: b})
+		river.AddWorker(workers, &reconcileWorker{billing: b})
+		river.AddWorker(workers, &notifyWorker{billing: b})
+		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(cfg.SweepEvery),
+			func() (river.JobArgs, *river.InsertOpts) {
+				return SweepArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: cfg.SweepEvery}}
+			},
+			&river.PeriodicJobOpts{ID: "billing_sweep", RunOnStart: true}))
+	}
+	if cfg.Register != nil {
+		if err := cfg.Register(workers); err != nil {
+			return nil, err
+		}
+	}
+	client, err := river.NewClient(riverpgxv5.New(cfg.Pool), &river.Config{
+		Schema:       Schema,
+		Queues:       map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.MaxWorkers}},
+		Workers:      workers,
+		PeriodicJobs: periodic,
+		Logger:       cfg.Logger.With("component", "river"),
+		MaxAttempts:  10,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("building the job queue: %w", err)
+	}
+	return &Runner{client: client}, nil
+}
+
+// Client returns the River client, to insert jobs.
+func (r *Runner) Client() *river.Client[pgx.Tx] { return r.client }
+
+// Start starts working jobs until Stop (or ctx ends).
+func (r *Runner) Start(ctx context.Context) error {
+	if err := r.client.Start(ctx); err != nil {
+		return fmt.Errorf("starting the job queue: %w", err)
+	}
+	return nil
+}
+
+// Stop waits for running jobs to finish (as long as ctx allows) and stops.
+func (r *Runner) Stop(ctx context.Context) error {
+	if err := r.client.Stop(ctx); err != nil {
+		return fmt.Errorf("stopping the job queue: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,996 @@
+package loadbench
+
+// BenchmarkRequests is issue 3, item 8: requests per second and p50/p99 latency of
+//
+//	citas           GET /api/citas?desde=D&hasta=D&sede_id=1          (one day of one branch)
+//	disponibilidad  GET /api/disponibilidad?servicio_id=1&sede_id=1&desde=D&hasta=D
+//
+// with 8 concurrent HTTP clients on loopback (httptest.NewServer around api.New's handler, a valid
+// JWT and X-Organization-ID of a random tenant on every request), over fleets of 10 and 10,000
+// tenants, each tenant with a branch, a staff member with working hours, a service and 20
+// appointments on day D. Next to each HTTP run, in the same process and against the same cluster,
+// pgbench runs the same SQL (captured from the API itself through the SQL log, with its arguments
+// turned into literals) in two shapes:
+//
+//	pgbench-query  the endpoint's data query alone (the day's appointments; availability's batch of
+//	               five) in one round trip, search_path set in the same round trip from a lookup
+//	               of a random tenant: the floor the target compares against;
+//	pgbench-door   every statement the API sends for the request, one round trip each as the API
+//	               sends them (BEGIN+scope, membership, ..., COMMIT), to separate what is the
+//	               database protocol from what is Go.
+//
+// Each measurement is repeated (APPCITAS_LOADBENCH_REPS, 3), interleaved HTTP, pgbench-query,
+// pgbench-door, so that load from elsewhere hits all three alike; medians are reported. Runs only
+// with -bench (use -benchtime 1x); see BENCHMARKS.md ("Issue 3") for the commands.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/appcitas/appcitas/internal/api"
+	"github.com/appcitas/appcitas/internal/auth"
+	"github.com/appcitas/appcitas/internal/migrate"
+	"github.com/appcitas/appcitas/internal/pgtest"
+	"github.com/appcitas/appcitas/internal/tenancy"
+)
+
+// clients is the number of concurrent HTTP clients and of pgbench clients.
+const clients = 8
+
+// Settings, from the environment (defaults in parentheses).
+var (
+	envTenants     = envInts("APPCITAS_LOADBENCH_TENANTS", []int{10, 10000}) // fleet sizes
+	envReps        = envInt("APPCITAS_LOADBENCH_REPS", 3)                    // repetitions
+	envHTTPSecs    = envInt("APPCITAS_LOADBENCH_SECONDS", 10)                // one HTTP run
+	envPgbenchSecs = envInt("APPCITAS_LOADBENCH_PGBENCH_SECONDS", 20)        // one pgbench run (-T)
+	envWarmupSecs  = envInt("APPCITAS_LOADBENCH_WARMUP", 20)                 // HTTP warm-up per fleet and endpoint
+	envWorkers     = envInt("APPCITAS_LOADBENCH_BUILD_WORKERS", 8)           // goroutines building a fleet
+	envOrgTTL      = envInt("APPCITAS_LOADBENCH_ORG_CACHE_TTL", 0)           // api.Config.OrgCacheTTL in s (0: the default)
+	envProfileDir  = os.Getenv("APPCITAS_LOADBENCH_DIR")                     // CPU profiles of the first HTTP runs, pgbench scripts
+	envOut         = os.Getenv("APPCITAS_LOADBENCH_OUT")                     // also write the summary table here
+)
+
+// endpoint is one measured request.
+type endpoint struct {
+	name  string
+	path  func(day string) string
+	check func(body []byte) error
+}
+
+var endpoints = []endpoint{
+	{
+		name: "citas",
+		path: func(day string) string { return "/api/citas?desde=" + day + "&hasta=" + day + "&sede_id=1" },
+		check: func(body []byte) error {
+			var page struct {
+				Items []struct {
+					SedeID int64 `json:"sede_id"`
+				} `json:"items"`
+			}
+			if err := json.Unmarshal(body, &page); err != nil {
+				return err
+			}
+			if len(page.Items) != appointmentsPerTenant {
+				return fmt.Errorf("%d appointments, want %d: %s", len(page.Items), appointmentsPerTenant, body)
+			}
+			return nil
+		},
+	},
+	{
+		name: "disponibilidad",
+		path: func(day string) string {
+			return "/api/disponibilidad?servicio_id=1&sede_id=1&desde=" + day + "&hasta=" + day
+		},
+		check: func(body []byte) error {
+			var a struct {
+				Staff []struct {
+					Slots []json.RawMessage `json:"slots"`
+				} `json:"profesionales"`
+			}
+			if err := json.Unmarshal(body, &a); err != nil {
+				return err
+			}
+			if len(a.Staff) != 1 || len(a.Staff[0].Slots) == 0 {
+				return fmt.Errorf("want one staff member with free slots: %s", body)
+			}
+			return nil
+		},
+	},
+}
+
+// appointmentsPerTenant is how many appointments each tenant has on day D.
+const appointmentsPerTenant = 20
+
+func BenchmarkRequests(b *testing.B) {
+	sum := &summary{}
+	for _, n := range envTenants {
+		b.Run("tenants="+strconv.Itoa(n), func(b *testing.B) {
+			f := buildFleet(b, n)
+			sum.addFleet(n, f.buildTook)
+			for _, ep := range endpoints {
+				b.Run(ep.name, func(b *testing.B) {
+					for b.Loop() {
+						r := measure(b, f, ep)
+						sum.add(n, ep.name, r)
+						b.ReportMetric(r.http.rps, "req/s")
+						b.ReportMetric(r.http.p50ms, "p50_ms")
+						b.ReportMetric(r.http.p99ms, "p99_ms")
+						b.ReportMetric(r.query.rps, "pgbench_query_tps")
+						b.ReportMetric(r.door.rps, "pgbench_door_tps")
+						b.ReportMetric(r.http.rps/r.query.rps, "http/pgbench")
+					}
+				})
+			}
+		})
+	}
+	sum.print(b)
+}
+
+// --- the fleet ---
+
+type fleet struct {
+	n         int
+	url       string
+	orgs      []int64 // organization id of tenant k+1
+	day       string  // D, YYYY-MM-DD
+	token     string
+	userID    int64
+	srv       *httptest.Server
+	buildTook time.Duration
+	scripts   map[string]scripts // by endpoint
+	roundTrip map[string]string  // by endpoint: the statements the API sends, for the report
+}
+
+type scripts struct{ query, door string }
+
+func newManager(b *testing.B, url string, pool tenancy.PoolOptions) *tenancy.Manager {
+	b.Helper()
+	m, err := tenancy.New(tenancy.Config{Servers: map[string]string{tenancy.DefaultServer: url}, Pool: pool})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+// buildFleet creates a database with n tenants with data, the API server over it, and the pgbench
+// scripts of each endpoint.
+func buildFleet(b *testing.B, n int) *fleet {
+	ctx := context.Background()
+	f := &fleet{n: n, url: pgtest.NewDatabase(b), scripts: map[string]scripts{}, roundTrip: map[string]string{}}
+	dropRolesAtCleanup(b, f.url)
+	conn, err := pgx.Connect(ctx, f.url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := migrate.ApplyPublic(ctx, conn, migrate.Public(), migrate.Options{}); err != nil {
+		b.Fatalf("migrating public: %v", err)
+	}
+	loc, err := time.LoadLocation(tenancy.DefaultTimeZone)
+	if err != nil {
+		b.Fatal(err)
+	}
+	day := time.Now().In(loc).AddDate(0, 0, 2)
+	day = time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, loc)
+	f.day = day.Format(time.DateOnly)
+
+	workers := envWorkers
+	build := newManager(b, f.url, tenancy.PoolOptions{SharedConns: workers})
+	users := auth.NewStore(mustShared(b, build), auth.StoreOptions{})
+	user, err := users.CreateUser(ctx, auth.NewUser{Username: "carga", Email: "carga@example.com", Password: "carga-appcitas-123"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	f.userID = user.ID
+	data := tenantData(user.ID, day)
+
+	// Concurrent CreateOrganization, each followed by its data in one script through Run.
+	f.orgs = make([]int64, n)
+	schemas := make([]string, n)
+	start := time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for range workers {
+		wg.Go(func() {
+			for {
+				k := int(next.Add(1))
+				if k > n {
+					return
+				}
+				org, err := build.CreateOrganization(ctx, tenancy.NewOrganization{
+					Name: fmt.Sprintf("Carga %05d", k), Slug: fmt.Sprintf("carga-%05d", k)})
+				if err == nil {
+					var t tenancy.Tenant
+					if t, err = org.Tenant(); err == nil {
+						err = build.Run(ctx, t, func(tx pgx.Tx) error {
+							_, err := tx.Exec(ctx, data) // no arguments: one simple-protocol round trip
+							return err
+						})
+					}
+				}
+				if err != nil {
+					errs <- fmt.Errorf("tenant %d: %w", k, err)
+					return
+				}
+				f.orgs[k-1], schemas[k-1] = org.ID, org.SchemaName
+				if k%1000 == 0 {
+					fmt.Fprintf(os.Stderr, "fleet %d: %d tenants after %s (load %s)\n", n, k, time.Since(start).Round(time.Second), loadAvg())
+				}
+			}
+		})
+	}
+	wg.Wait()
+	f.buildTook = time.Since(start)
+	build.Close()
+	select {
+	case err := <-errs:
+		b.Fatal(err)
+	default:
+	}
+	b.Logf("built %d tenants (organization + schema + one data script each, %d goroutines) in %s: %.1f ms/tenant, load %s",
+		n, workers, f.buildTook.Round(time.Millisecond), float64(f.buildTook.Microseconds())/1000/float64(n), loadAvg())
+
+	// The lookup pgbench uses to pick a random tenant: n → schema.
+	if _, err := conn.Exec(ctx, `CREATE TABLE public.loadbench_tenant (n int PRIMARY KEY, org_id bigint NOT NULL, schema_name text NOT NULL)`); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"public", "loadbench_tenant"}, []string{"n", "org_id", "schema_name"},
+		pgx.CopyFromSlice(n, func(i int) ([]any, error) { return []any{i + 1, f.orgs[i], schemas[i]}, nil })); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `ANALYZE public.loadbench_tenant; ANALYZE public.organizacion_organizacion`); err != nil {
+		b.Fatal(err)
+	}
+
+	secret := []byte(strings.Repeat("loadbench-secret-", 4))
+	tokens, err := auth.NewTokens(secret, 6*time.Hour, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if f.token, _, err = tokens.Issue(user, 0); err != nil {
+		b.Fatal(err)
+	}
+	cfg := api.Config{JWTSecret: secret, AccessTTL: 6 * time.Hour, OrgCacheTTL: time.Duration(envOrgTTL) * time.Second}
+
+	// The SQL of each endpoint, captured from the API's own SQL log on a separate Manager.
+	capture(b, f, cfg)
+
+	// The server under test: default pools, as appcitas serve has them; logs discarded.
+	m := newManager(b, f.url, tenancy.PoolOptions{})
+	b.Cleanup(m.Close)
+	h, err := api.New(ctx, m, slog.New(slog.DiscardHandler), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f.srv = httptest.NewServer(h)
+	b.Cleanup(f.srv.Close)
+	for _, ep := range endpoints {
+		for _, k := range []int{0, n / 2, n - 1} {
+			status, body := get(b, f, ep, k)
+			if status != http.StatusOK {
+				b.Fatalf("%s for tenant %d: %d %s", ep.name, k+1, status, body)
+			}
+			if err := ep.check(body); err != nil {
+				b.Fatalf("%s for tenant %d: %v", ep.name, k+1, err)
+			}
+		}
+	}
+	return f
+}
+
+func mustShared(b *testing.B, m *tenancy.Manager) *pgxpool.Pool {
+	b.Helper()
+	p, err := m.Servers().Shared(context.Background(), tenancy.DefaultServer)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// tenantData is the one script that fills a new tenant: a branch, an admin who is also the staff
+// member (the benchmark's user), a 30-minute service, working hours 08:00-20:00 every day with a
+// lunch break, and 20 appointments on day (two half hours left free for availability).
+func tenantData(userID int64, day time.Time) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, `INSERT INTO organizacion_sede (id, nombre, direccion, zona_horaria) VALUES (1, 'Sede Principal', 'Calle 45 #12-30', %s);
+INSERT INTO usuarios_perfilusuario (id, user_id, role, nombre_visible, sede_id) VALUES (1, %d, 'admin', 'Profesional Uno', 1);
+INSERT INTO citas_servicio (id, nombre, duracion_minutos, precio_centavos) VALUES (1, 'Corte clásico', 30, 2500000);
+INSERT INTO citas_horario (id, profesional_id, sede_id, dia_semana, hora_inicio, hora_fin)
+  SELECT d + 1, 1, 1, d, '08:00', '20:00' FROM generate_series(0, 6) d;
+INSERT INTO citas_descanso (horario_id, hora_inicio, hora_fin) SELECT id, '13:00', '14:00' FROM citas_horario;
+INSERT INTO citas_cita (sede_id, servicio_id, profesional_id, cliente_nombre, cliente_telefono, cliente_email,
+  inicio, fin, bloqueo_inicio, bloqueo_fin, precio_centavos) VALUES
+`, quote(tenancy.DefaultTimeZone), userID)
+	clientsNames := []string{"Camila Rojas", "Mateo Vargas", "Isabella Díaz", "Santiago Moreno", "Mariana Herrera", "Daniel Quintero"}
+	booked := 0
+	for mins := 8 * 60; booked < appointmentsPerTenant; mins += 30 {
+		if mins >= 13*60 && mins < 14*60 || mins == 10*60 || mins == 16*60 {
+			continue // lunch, and two free half hours
+		}
+		start := day.Add(time.Duration(mins) * time.Minute)
+		end := start.Add(30 * time.Minute)
+		if booked > 0 {
+			sb.WriteString(",\n")
+		}
+		name := clientsNames[booked%len(clientsNames)]
+		fmt.Fprintf(&sb, "  (1, 1, 1, %s, '+57 300 %03d %04d', %s, %s, %s, %s, %s, 2500000)", quote(name), booked, 1000+booked,
+			quote(strings.ToLower(strings.Fields(name)[0])+"@example.com"), ts(start), ts(end), ts(start), ts(end))
+		booked++
+	}
+	sb.WriteString(";\n")
+	return sb.String()
+}
+
+func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+func ts(t time.Time) string {
+	return "'" + t.UTC().Format("2006-01-02 15:04:05.999999") + "+00'::timestamptz"
+}
+
+// --- capturing the API's SQL ---
+
+// captured is one SQL log record of the API.
+type captured struct {
+	msg  string // Query, BatchQuery, BatchClose, ...
+	sql  string
+	args []any
+}
+
+type captureHandler struct {
+	mu   sync.Mutex
+	recs []captured
+}
+
+func (h *captureHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *captureHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *captureHandler) WithGroup(string) slog.Handler            { return h }
+func (h *captureHandler) Handle(_ context.Context, r slog.Record) error {
+	c := captured{msg: strings.TrimPrefix(r.Message, "sql ")}
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "sql":
+			c.sql = a.Value.String()
+		case "args":
+			c.args, _ = a.Value.Any().([]any)
+		}
+		return true
+	})
+	if c.msg == "Query" || c.msg == "BatchQuery" || c.msg == "BatchClose" || c.msg == "Exec" {
+		h.mu.Lock()
+		h.recs = append(h.recs, c)
+		h.mu.Unlock()
+	}
+	return nil
+}
+
+func (h *captureHandler) take() []captured {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.recs
+	h.recs = nil
+	return r
+}
+
+// capture sends each endpoint's request twice through an API whose Manager logs SQL (the first
+// fills the organization cache), and turns the second request's statements into pgbench scripts.
+func capture(b *testing.B, f *fleet, cfg api.Config) {
+	ctx := context.Background()
+	h := &captureHandler{}
+	log := slog.New(h)
+	m := newManager(b, f.url, tenancy.PoolOptions{LogSQL: true, Logger: log})
+	defer m.Close()
+	srv, err := api.New(ctx, m, log, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, ep := range endpoints {
+		var recs [2][]captured
+		for i := range recs {
+			req := httptest.NewRequest("GET", ep.path(f.day), nil)
+			req.Header.Set("Authorization", "Bearer "+f.token)
+			req.Header.Set("X-Organization-ID", strconv.FormatInt(f.orgs[0], 10))
+			rec := httptest.NewRecorder()
+			srv.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				b.Fatalf("%s: %d %s", ep.name, rec.Code, rec.Body)
+			}
+			recs[i] = h.take()
+		}
+		s, trips, err := makeScripts(ep.name, recs[1], f.n)
+		if err != nil {
+			b.Fatalf("%s: %v", ep.name, err)
+		}
+		f.scripts[ep.name] = s
+		if envProfileDir != "" {
+			for kind, text := range map[string]string{"query": s.query, "door": s.door} {
+				name := filepath.Join(envProfileDir, fmt.Sprintf("pgbench-%s-%s-%d.sql", ep.name, kind, f.n))
+				if err := os.WriteFile(name, []byte(text), 0o644); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		f.roundTrip[ep.name] = fmt.Sprintf("%d round trips with the organization cached (%s); %d on a cache miss",
+			len(trips), strings.Join(trips, ", "), len(roundTrips(recs[0])))
+		b.Logf("%s: %s", ep.name, f.roundTrip[ep.name])
+	}
+}
+
+// roundTrips groups SQL log records into round trips: each Query is one, each batch (its
+// BatchQuery records up to BatchClose) is one. It returns their statements.
+func roundTrips(recs []captured) [][]captured {
+	var out [][]captured
+	var batch []captured
+	for _, r := range recs {
+		switch r.msg {
+		case "BatchQuery":
+			batch = append(batch, r)
+		case "BatchClose":
+			out = append(out, batch)
+			batch = nil
+		default:
+			out = append(out, []captured{r})
+		}
+	}
+	return out
+}
+
+var firstWord = regexp.MustCompile(`^\s*(\w+)(?:\s+\S+\s+FROM\s+)?`)
+
+// describe names a round trip for the report: "BEGIN+SET LOCAL", "SELECT usuarios_perfilusuario"...
+func describe(trip []captured) string {
+	parts := make([]string, len(trip))
+	for i, r := range trip {
+		s := strings.Join(strings.Fields(r.sql), " ")
+		switch {
+		case strings.HasPrefix(s, "BEGIN"):
+			parts[i] = "BEGIN+SET LOCAL"
+		case strings.EqualFold(s, "commit"):
+			parts[i] = "COMMIT"
+		default:
+			from := tableName.FindStringSubmatch(s)
+			if from != nil {
+				parts[i] = "SELECT " + from[1]
+			} else {
+				parts[i] = firstWord.FindString(s)
+			}
+		}
+	}
+	if len(parts) > 1 {
+		return "batch[" + strings.Join(parts, "; ") + "]"
+	}
+	return parts[0]
+}
+
+var tableName = regexp.MustCompile(`\bFROM\s+((?:public\.)?(?:citas|organizacion|usuarios)_\w+)`)
+
+var placeholder = regexp.MustCompile(`\$(\d+)`)
+
+// inline returns sql with its $n placeholders replaced by args as SQL literals.
+func inline(sql string, args []any) (string, error) {
+	var err error
+	out := placeholder.ReplaceAllStringFunc(sql, func(p string) string {
+		i, _ := strconv.Atoi(p[1:])
+		if i < 1 || i > len(args) {
+			err = fmt.Errorf("placeholder %s with %d arguments", p, len(args))
+			return p
+		}
+		lit, e := literal(args[i-1])
+		if e != nil {
+			err = e
+		}
+		return lit
+	})
+	return out, err
+}
+
+func literal(v any) (string, error) {
+	switch x := v.(type) {
+	case nil:
+		return "NULL", nil
+	case string:
+		return quote(x), nil
+	case time.Time:
+		return ts(x), nil
+	case bool:
+		return strconv.FormatBool(x), nil
+	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		return fmt.Sprint(x), nil
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() == reflect.Pointer {
+		if rv.IsNil() {
+			return "NULL", nil
+		}
+		return literal(rv.Elem().Interface())
+	}
+	return "", fmt.Errorf("no SQL literal for %T", v)
+}
+
+// makeScripts turns one request's captured statements into the two pgbench scripts; trips
+// describes its round trips.
+func makeScripts(name string, recs []captured, n int) (s scripts, trips []string, err error) {
+	rts := roundTrips(recs)
+	var data []string // the data query's statements: everything between the membership check and COMMIT
+	var door strings.Builder
+	fmt.Fprintf(&door, "-- %s: every round trip the API sends (captured), for a random tenant\n\\set tenant_n random(1, %d)\n", name, n)
+	for i, rt := range rts {
+		trips = append(trips, describe(rt))
+		var stmts []string
+		for _, r := range rt {
+			sql := r.sql
+			if strings.HasPrefix(strings.TrimSpace(sql), "BEGIN") {
+				// BEGIN; SET LOCAL search_path TO <schema>, public; SET LOCAL ROLE <schema>: the same
+				// settings, with the schema of a random tenant.
+				sql = "BEGIN \\; SELECT set_config('search_path', s || ', public', true), set_config('role', s, true) " +
+					"FROM (SELECT schema_name AS s FROM public.loadbench_tenant WHERE n = :tenant_n) x"
+			} else if sql, err = inline(sql, r.args); err != nil {
+				return s, nil, err
+			}
+			stmts = append(stmts, sql)
+		}
+		door.WriteString(strings.Join(stmts, " \\;\n") + ";\n")
+		// Data statements: not the scope, not the membership check (the second round trip), not COMMIT.
+		if i >= 2 && i < len(rts)-1 {
+			data = stmts
+		}
+	}
+	if len(rts) < 4 || !strings.EqualFold(strings.TrimSpace(rts[len(rts)-1][0].sql), "commit") {
+		return s, nil, fmt.Errorf("unexpected statements: %v", trips)
+	}
+	s.door = door.String()
+	s.query = fmt.Sprintf("-- %s: the data query alone, one round trip, search_path of a random tenant set in the same round trip\n"+
+		"\\set tenant_n random(1, %d)\n"+
+		"SELECT set_config('search_path', (SELECT schema_name FROM public.loadbench_tenant WHERE n = :tenant_n) || ', public', true) \\;\n%s;\n",
+		name, n, strings.Join(data, " \\;\n"))
+	return s, trips, nil
+}
+
+// --- measuring ---
+
+type rate struct {
+	rps, p50ms, p99ms float64
+	n                 int
+	errors            int
+}
+
+type result struct {
+	http, query, door rate
+	// httpReps etc. keep every repetition for the log.
+	httpReps, queryReps, doorReps []rate
+	orgLookups, xacts             float64 // per HTTP request (median over repetitions)
+}
+
+func measure(b *testing.B, f *fleet, ep endpoint) result {
+	// Warm-up: the pools' connections and their backends' catalog caches.
+	if envWarmupSecs > 0 {
+		w := runHTTP(b, f, ep, time.Duration(envWarmupSecs)*time.Second, nil)
+		b.Logf("warm-up %s, %d tenants: %.0f req/s, p50 %.2f ms, p99 %.2f ms", ep.name, f.n, w.rps, w.p50ms, w.p99ms)
+	}
+	var r result
+	var lookups, xacts []float64
+	sc := f.scripts[ep.name]
+	for rep := range envReps {
+		var prof io.Writer
+		if envProfileDir != "" && rep == 0 {
+			file, err := os.Create(filepath.Join(envProfileDir, fmt.Sprintf("cpu-%s-%d.pprof", ep.name, f.n)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer file.Close()
+			prof = file
+		}
+		before := dbCounters(b, f)
+		hr := runHTTP(b, f, ep, time.Duration(envHTTPSecs)*time.Second, prof)
+		time.Sleep(600 * time.Millisecond) // let backends flush their statistics
+		after := dbCounters(b, f)
+		lookups = append(lookups, float64(after.orgScans-before.orgScans)/float64(hr.n))
+		xacts = append(xacts, float64(after.xacts-before.xacts)/float64(hr.n))
+		la := loadAvg()
+		qr := runPgbench(b, f, sc.query)
+		dr := runPgbench(b, f, sc.door)
+		b.Logf("rep %d, %s, %d tenants, load %s: HTTP %.0f req/s p50 %.2f p99 %.2f ms (%d errors, %.2f catalog lookups and %.2f transactions per request) | pgbench-query %.0f tps p50 %.2f p99 %.2f | pgbench-door %.0f tps p50 %.2f p99 %.2f",
+			rep+1, ep.name, f.n, la, hr.rps, hr.p50ms, hr.p99ms, hr.errors, lookups[rep], xacts[rep],
+			qr.rps, qr.p50ms, qr.p99ms, dr.rps, dr.p50ms, dr.p99ms)
+		if hr.errors > 0 {
+			b.Errorf("%s: %d of %d requests failed", ep.name, hr.errors, hr.n)
+		}
+		r.httpReps, r.queryReps, r.doorReps = append(r.httpReps, hr), append(r.queryReps, qr), append(r.doorReps, dr)
+	}
+	r.http, r.query, r.door = medianRate(r.httpReps), medianRate(r.queryReps), medianRate(r.doorReps)
+	r.orgLookups, r.xacts = median(lookups), median(xacts)
+	return r
+}
+
+// runHTTP runs clients goroutines sending ep's request for random tenants for d, and returns the
+// rate and latency percentiles. With prof, the process's CPU profile of the run is written there.
+func runHTTP(b *testing.B, f *fleet, ep endpoint, d time.Duration, prof io.Writer) rate {
+	tr := &http.Transport{MaxIdleConns: 2 * clients, MaxIdleConnsPerHost: 2 * clients, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	path := ep.path(f.day)
+	lat := make([][]time.Duration, clients)
+	errCount := make([]int, clients)
+	orgHeader := make([]string, len(f.orgs))
+	for i, id := range f.orgs {
+		orgHeader[i] = strconv.FormatInt(id, 10)
+	}
+	auth := "Bearer " + f.token
+	if prof != nil {
+		if err := pprof.StartCPUProfile(prof); err != nil {
+			b.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(c), uint64(time.Now().UnixNano())))
+			ls := make([]time.Duration, 0, 1<<16)
+			for time.Now().Before(deadline) {
+				req, err := http.NewRequest("GET", f.srv.URL+path, nil)
+				if err != nil {
+					panic(err)
+				}
+				req.Header.Set("Authorization", auth)
+				req.Header.Set("X-Organization-ID", orgHeader[rng.IntN(len(orgHeader))])
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if err == nil && resp.StatusCode != http.StatusOK {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				ls = append(ls, time.Since(t0))
+				if err != nil {
+					errCount[c]++
+				}
+			}
+			lat[c] = ls
+		})
+	}
+	wg.Wait()
+	took := time.Since(start)
+	var all []time.Duration
+	errs := 0
+	for c := range clients {
+		all = append(all, lat[c]...)
+		errs += errCount[c]
+	}
+	return summarize(all, took, errs)
+}
+
+func summarize(all []time.Duration, took time.Duration, errs int) rate {
+	slices.Sort(all)
+	if len(all) == 0 {
+		return rate{}
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
+	return rate{rps: float64(len(all)) / took.Seconds(), p50ms: ms(all[len(all)/2]), p99ms: ms(all[len(all)*99/100]), n: len(all), errors: errs}
+}
+
+// runPgbench runs script with clients connections for APPCITAS_LOADBENCH_PGBENCH_SECONDS and
+// returns its rate (transactions per second without connection time) and, from its per-transaction
+// log, the latency percentiles.
+func runPgbench(b *testing.B, f *fleet, script string) rate {
+	dir := b.TempDir()
+	file := filepath.Join(dir, "script.sql")
+	if err := os.WriteFile(file, []byte(script), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	args := []string{"-n", "-M", "simple", "-c", strconv.Itoa(clients), "-j", strconv.Itoa(min(clients, runtime.NumCPU())),
+		"-T", strconv.Itoa(envPgbenchSecs), "-f", file, "-l", "--log-prefix", filepath.Join(dir, "tx"), f.url}
+	cmd := exec.Command(pgbenchPath(b), args...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		b.Fatalf("pgbench %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	m := regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`).FindSubmatch(out)
+	if m == nil {
+		b.Fatalf("pgbench output without tps:\n%s", out)
+	}
+	tps, _ := strconv.ParseFloat(string(m[1]), 64)
+	var lat []time.Duration
+	logs, _ := filepath.Glob(filepath.Join(dir, "tx.*"))
+	for _, l := range logs {
+		fh, err := os.Open(l)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sc := bufio.NewScanner(fh)
+		for sc.Scan() {
+			fields := strings.Fields(sc.Text())
+			if len(fields) >= 3 {
+				us, _ := strconv.ParseInt(fields[2], 10, 64)
+				lat = append(lat, time.Duration(us)*time.Microsecond)
+			}
+		}
+		fh.Close()
+	}
+	failed := 0
+	if m := regexp.MustCompile(`number of failed transactions: (\d+)`).FindSubmatch(out); m != nil {
+		failed, _ = strconv.Atoi(string(m[1]))
+	}
+	if failed > 0 {
+		b.Errorf("pgbench: %d failed transactions:\n%s", failed, out)
+	}
+	r := summarize(lat, time.Second, failed)
+	r.rps = tps
+	return r
+}
+
+func pgbenchPath(b *testing.B) string {
+	if s := pgtest.Server(b); s != nil {
+		if p := filepath.Join(s.BinDir(), "pgbench"); fileExists(p) {
+			return p
+		}
+	}
+	p, err := exec.LookPath("pgbench")
+	if err != nil {
+		b.Skip("no pgbench: install PostgreSQL's client programs")
+	}
+	return p
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+type counters struct{ orgScans, xacts int64 }
+
+// dbCounters reads how many times the catalog's organization table was read by index and how many
+// transactions the database committed, to count them per request.
+func dbCounters(b *testing.B, f *fleet) counters {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, f.url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var c counters
+	if err := conn.QueryRow(ctx, `SELECT
+		(SELECT coalesce(idx_scan, 0) FROM pg_stat_user_tables WHERE relid = 'public.organizacion_organizacion'::regclass),
+		(SELECT xact_commit FROM pg_stat_database WHERE datname = current_database())`).Scan(&c.orgScans, &c.xacts); err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+func get(b *testing.B, f *fleet, ep endpoint, k int) (int, []byte) {
+	req, err := http.NewRequest("GET", f.srv.URL+ep.path(f.day), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+f.token)
+	req.Header.Set("X-Organization-ID", strconv.FormatInt(f.orgs[k], 10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return resp.StatusCode, body
+}
+
+// --- summary ---
+
+type summary struct {
+	mu     sync.Mutex
+	builds map[int]time.Duration
+	rows   map[int]map[string]result
+}
+
+func (s *summary) addFleet(n int, took time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.builds == nil {
+		s.builds = map[int]time.Duration{}
+	}
+	s.builds[n] = took
+}
+
+func (s *summary) add(n int, ep string, r result) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rows == nil {
+		s.rows = map[int]map[string]result{}
+	}
+	if s.rows[n] == nil {
+		s.rows[n] = map[string]result{}
+	}
+	s.rows[n][ep] = r
+}
+
+// print logs the summary table (markdown) and writes it to APPCITAS_LOADBENCH_OUT when set.
+func (s *summary) print(b *testing.B) {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "%d HTTP clients, %d pgbench clients; medians of %d repetitions (HTTP %ds each, pgbench -T %d); load average at the end: %s\n\n",
+		clients, clients, envReps, envHTTPSecs, envPgbenchSecs, loadAvg())
+	sb.WriteString("| tenants | endpoint | HTTP req/s | p50 ms | p99 ms | pgbench-query tps | p50 ms | p99 ms | HTTP / pgbench-query | pgbench-door tps | p50 ms | catalog lookups / req | xacts / req |\n")
+	sb.WriteString("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	sizes := slices.Sorted(func(yield func(int) bool) {
+		for n := range s.rows {
+			if !yield(n) {
+				return
+			}
+		}
+	})
+	for _, n := range sizes {
+		for _, ep := range endpoints {
+			r, ok := s.rows[n][ep.name]
+			if !ok {
+				continue
+			}
+			fmt.Fprintf(&sb, "| %d | %s | %.0f | %.2f | %.2f | %.0f | %.2f | %.2f | %.2f | %.0f | %.2f | %.2f | %.2f |\n",
+				n, ep.name, r.http.rps, r.http.p50ms, r.http.p99ms, r.query.rps, r.query.p50ms, r.query.p99ms,
+				r.http.rps/r.query.rps, r.door.rps, r.door.p50ms, r.orgLookups, r.xacts)
+		}
+	}
+	if len(sizes) >= 2 {
+		lo, hi := sizes[0], sizes[len(sizes)-1]
+		fmt.Fprintf(&sb, "\nLatency at %d tenants / at %d tenants (target ≤ 1.2):", hi, lo)
+		for _, ep := range endpoints {
+			a, okA := s.rows[lo][ep.name]
+			z, okZ := s.rows[hi][ep.name]
+			if okA && okZ {
+				fmt.Fprintf(&sb, " %s p50 %.2f×, p99 %.2f×;", ep.name, z.http.p50ms/a.http.p50ms, z.http.p99ms/a.http.p99ms)
+			}
+		}
+		sb.WriteString("\n")
+	}
+	for _, n := range slices.Sorted(func(yield func(int) bool) {
+		for n := range s.builds {
+			if !yield(n) {
+				return
+			}
+		}
+	}) {
+		fmt.Fprintf(&sb, "Fleet of %d tenants built in %s (%d goroutines).\n", n, s.builds[n].Round(time.Millisecond), envWorkers)
+	}
+	b.Logf("summary:\n%s", sb.String())
+	fmt.Fprintf(os.Stderr, "\n%s\n", sb.String())
+	if envOut != "" {
+		if err := os.WriteFile(envOut, []byte(sb.String()), 0o644); err != nil {
+			b.Error(err)
+		}
+	}
+}
+
+// --- helpers ---
+
+func medianRate(rs []rate) rate {
+	pick := func(get func(rate) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = get(r)
+		}
+		return median(v)
+	}
+	return rate{
+		rps:   pick(func(r rate) float64 { return r.rps }),
+		p50ms: pick(func(r rate) float64 { return r.p50ms }),
+		p99ms: pick(func(r rate) float64 { return r.p99ms }),
+	}
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v >= 0 {
+		return v
+	}
+	return def
+}
+
+func envInts(name string, def []int) []int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	var out []int
+	for _, s := range strings.Split(v, ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && n > 0 {
+			out = append(out, n)
+		}
+	}
+	if len(out) == 0 {
+		return def
+	}
+	return out
+}
+
+// dropRolesAtCleanup drops the fleet's database and then its tenant roles (cluster-wide), in
+// batches, when the benchmark ends; it runs before pgtest's own DROP DATABASE IF EXISTS.
+func dropRolesAtCleanup(b *testing.B, url string) {
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		cfg, err := pgx.ParseConfig(url)
+		if err != nil {
+			return
+		}
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			return
+		}
+		rows, err := conn.Query(ctx, `SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenant\_%'`)
+		var roles []string
+		if err == nil {
+			roles, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		}
+		conn.Close(ctx)
+		if err != nil {
+			return
+		}
+		admin, err := pgx.Connect(ctx, pgtest.AdminURL(b))
+		if err != nil {
+			return
+		}
+		defer admin.Close(ctx)
+		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{cfg.Database}.Sanitize()+" WITH (FORCE)"); err != nil {
+			b.Logf("cleanup: %v", err)
+			return
+		}
+		for batch := range slices.Chunk(roles, 500) {
+			names := make([]string, len(batch))
+			for i, r := range batch {
+				names[i] = pgx.Identifier{r}.Sanitize()
+			}
+			if _, err := admin.Exec(ctx, "DROP ROLE IF EXISTS "+strings.Join(names, ", ")); err != nil {
+				b.Logf("cleanup: %v", err)
+				return
+			}
+		}
+	})
+}
