@@ -210,7 +210,7 @@ func (s Store) Status(schema string) (Status, error) {
 		return st, err
 	}
 	when, msg, _ := strings.Cut(strings.TrimSpace(string(body)), " ")
-	if t, err := time.Parse(time.RFC3339, when); err == nil && t.After(st.LastSuccess) {
+	if t, err := time.Parse(time.RFC3339Nano, when); err == nil && t.After(st.LastSuccess) {
 		st.LastFailure, st.FailureMessage = t, msg
 	}
 	return st, nil
@@ -222,7 +222,7 @@ func (s Store) recordFailure(schema string, now time.Time, failure error) error 
 		return err
 	}
 	msg := strings.ReplaceAll(failure.Error(), "\n", " ")
-	return os.WriteFile(filepath.Join(dir, failureFile), []byte(now.UTC().Format(time.RFC3339)+" "+msg+"\n"), 0o600)
+	return os.WriteFile(filepath.Join(dir, failureFile), []byte(now.UTC().Format(time.RFC3339Nano)+" "+msg+"\n"), 0o600)
 }
 
 // Prune deletes schema's backups beyond retention: the newest backup of each of the keepDaily most

@@ -98,7 +98,8 @@ func (m *Manager) LoadTenant(ctx context.Context, spec LoadSpec) (Migration, err
 			return fmt.Errorf("creating %s at version %d: %w", spec.Schema, spec.Version, err)
 		}
 		if spec.Load != nil {
-			if _, err := tx.Exec(ctx, "SET LOCAL ROLE "+q+"; SET LOCAL search_path TO "+q+", public; "+StableOutputSettings); err != nil {
+			// The migration statement timeout does not bound the data load (ctx does).
+			if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = 0; SET LOCAL ROLE "+q+"; SET LOCAL search_path TO "+q+", public; "+StableOutputSettings); err != nil {
 				return fmt.Errorf("entering scope of %s: %w", spec.Schema, err)
 			}
 			if err := spec.Load(ctx, tx); err != nil {
