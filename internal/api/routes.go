@@ -82,6 +82,7 @@ func (s *Server) routes() []route {
 	}
 	rs = append(rs, s.bookingRoutes()...)
 	rs = append(rs, s.billingRoutes()...)
+	rs = append(rs, s.adminRoutes()...)
 	return append(rs, s.extraRoutes...) // extraRoutes: tests only
 }
 

@@ -12,6 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/spf13/cobra"
+
+	"github.com/appcitas/appcitas/internal/backup"
 )
 
 func serveCmd(a *app) *cobra.Command {
@@ -42,6 +44,21 @@ SIGINT or SIGTERM shut down gracefully.`,
 			defer a.stopBilling()
 			if err := a.startBilling(ctx, m); err != nil {
 				return err
+			}
+			// Automatic per-tenant backups, spread over the period (APPCITAS_BACKUP_EVERY=0: off).
+			if a.cfg.BackupEvery > 0 {
+				sc := backup.NewScheduler(m, a.backupStore(), backup.Schedule{Every: a.cfg.BackupEvery,
+					KeepDaily: a.cfg.BackupKeepDaily, KeepWeekly: a.cfg.BackupKeepWeekly, Logger: a.log})
+				schedCtx, stopSched := context.WithCancel(ctx)
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					if err := sc.Run(schedCtx); err != nil && schedCtx.Err() == nil {
+						a.log.Error("backup schedule stopped", "err", err)
+					}
+				}()
+				defer func() { stopSched(); <-done }()
+				a.log.Info("backup schedule running", "every", a.cfg.BackupEvery, "dir", a.backupStore().Root)
 			}
 			handler, err := a.apiHandler(ctx, m, secret)
 			if err != nil {

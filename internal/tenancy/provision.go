@@ -140,6 +140,9 @@ func (m *Manager) migrateTenant(ctx context.Context, t Tenant, set migrate.Set) 
 	if server == "" {
 		server = DefaultServer
 	}
+	if err := m.ensurePrepared(ctx, server); err != nil {
+		return Migration{}, err
+	}
 	pool, err := m.servers.Shared(ctx, server)
 	if err != nil {
 		return Migration{}, err
@@ -175,6 +178,9 @@ func (m *Manager) EnsureSchema(ctx context.Context, org Organization) (Migration
 }
 
 func (m *Manager) provisionRemote(ctx context.Context, org Organization) (Migration, error) {
+	if err := m.ensurePrepared(ctx, org.DatabaseName); err != nil {
+		return Migration{}, err
+	}
 	pool, err := m.servers.Shared(ctx, org.DatabaseName)
 	if err != nil {
 		return Migration{}, err
@@ -265,5 +271,27 @@ func (m *Manager) DropSchema(ctx context.Context, t Tenant) error {
 	if _, err := main.Exec(ctx, `DELETE FROM public.migraciones_ledger WHERE schema_name = $1`, t.Schema); err != nil {
 		return fmt.Errorf("forgetting %s in the ledger: %w", t.Schema, err)
 	}
+	return nil
+}
+
+// ensurePrepared runs PrepareServer once per tenant server and process (public migrations prepare
+// the default server). Two processes preparing at once may race on CREATE EXTENSION; the loser's
+// unique violation means the extension is there.
+func (m *Manager) ensurePrepared(ctx context.Context, server string) error {
+	if server == "" || server == DefaultServer {
+		return nil
+	}
+	m.servers.mu.Lock()
+	done := m.servers.prepared[server]
+	m.servers.mu.Unlock()
+	if done {
+		return nil
+	}
+	if err := m.PrepareServer(ctx, server); err != nil && sqlState(err) != "23505" {
+		return err
+	}
+	m.servers.mu.Lock()
+	m.servers.prepared[server] = true
+	m.servers.mu.Unlock()
 	return nil
 }

@@ -65,6 +65,8 @@ type Servers struct {
 
 	mu    sync.Mutex
 	pools map[string]*serverPools
+	// prepared records the tenant servers PrepareServer has run on.
+	prepared map[string]bool
 	// runConns maps each connection inside a Run transaction to its tenant schema, so that SQL logs
 	// name the tenant whatever context the caller passes to its statements.
 	runConns sync.Map
@@ -91,7 +93,7 @@ func NewServers(urls map[string]string, opts PoolOptions) (*Servers, error) {
 		}
 		copied[name] = url
 	}
-	return &Servers{urls: copied, opts: opts.withDefaults(), pools: map[string]*serverPools{}}, nil
+	return &Servers{urls: copied, opts: opts.withDefaults(), pools: map[string]*serverPools{}, prepared: map[string]bool{}}, nil
 }
 
 // Names returns the configured server names, sorted, DefaultServer first.
