@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -425,6 +426,11 @@ func (s *Server) checkPlanLimitTx(ctx context.Context, tx pgx.Tx, l billing.Limi
 	}
 	if _, limited := e.Max(l); !limited {
 		return nil
+	}
+	// Serialise this tenant's creations under this limit until tx ends, so that two concurrent
+	// creations cannot both pass at the boundary (the count below sees the other's commit).
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('appcitas.plan_limit'), hashtext(current_schema() || ':' || $1::text))`, string(l)); err != nil {
+		return fmt.Errorf("locking the %s limit: %w", l, err)
 	}
 	n, err := billing.CountUsage(ctx, tx, l, s.cfg.Now())
 	if err != nil {

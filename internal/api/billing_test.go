@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -235,6 +236,37 @@ func TestBillingAPI(t *testing.T) {
 		}
 		if rec := be.do("POST", "/api/sedes", map[string]any{"nombre": "Norte", "zona_horaria": "America/Bogota"}, asOrg(res)...); rec.Code != http.StatusCreated {
 			t.Fatalf("after upgrading: %d %s", rec.Code, rec.Body.String())
+		}
+	})
+
+	t.Run("ConcurrentCreationsNeverPassTheLimit", func(t *testing.T) {
+		t.Parallel()
+		be := setupBilling(t, auth.LimitOptions{})
+		res := be.signup(t, "race@b.co")
+		if _, err := be.billing.ChangePlan(context.Background(), res.Organization.ID, "profesional", ""); err != nil {
+			t.Fatal(err) // profesional: 3 branches; signup made the first
+		}
+		codes := make([]int, 10)
+		var wg sync.WaitGroup
+		for i := range codes {
+			wg.Go(func() {
+				codes[i] = be.do("POST", "/api/sedes", map[string]any{"nombre": "Sede " + itoa(int64(i)), "zona_horaria": "America/Bogota"}, asOrg(res)...).Code
+			})
+		}
+		wg.Wait()
+		created, refused := 0, 0
+		for _, c := range codes {
+			switch c {
+			case http.StatusCreated:
+				created++
+			case http.StatusPaymentRequired:
+				refused++
+			default:
+				t.Errorf("unexpected status %d", c)
+			}
+		}
+		if created != 2 || refused != 8 {
+			t.Fatalf("created %d, refused %d: want 2 and 8 (limit 3, one existing)", created, refused)
 		}
 	})
 
