@@ -38,6 +38,47 @@ func requireRole(m Member, roles ...string) error {
 		Message: "your role (" + m.Role + ") may not do this"}
 }
 
+// rowByID answers a route on the row named by {id}: when roles is not empty the caller's role must
+// be one of them; fn's result is the 200 JSON answer.
+func rowByID[T any](s *Server, w http.ResponseWriter, r *http.Request, roles []string,
+	fn func(ctx context.Context, tx pgx.Tx, id int64) (T, error)) {
+	id, err := pathID(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
+		if len(roles) > 0 {
+			if err := requireRole(m, roles...); err != nil {
+				return err
+			}
+		}
+		v, err := fn(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, v)
+		return nil
+	})
+}
+
+// patchByID answers an admin's PATCH of the row named by {id} with a JSON body of type P.
+func patchByID[P, T any](s *Server, w http.ResponseWriter, r *http.Request,
+	fn func(ctx context.Context, tx pgx.Tx, id int64, p P) (T, error)) {
+	var in P
+	if _, err := pathID(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.decodeJSON(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	rowByID(s, w, r, []string{booking.RoleAdmin}, func(ctx context.Context, tx pgx.Tx, id int64) (T, error) {
+		return fn(ctx, tx, id, in)
+	})
+}
+
 // pathID reads the {id} wildcard: a positive integer.
 func pathID(r *http.Request) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
@@ -106,62 +147,15 @@ func (s *Server) createBranch(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getBranch(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
-		b, err := booking.GetBranch(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, b)
-		return nil
-	})
+	rowByID(s, w, r, nil, booking.GetBranch)
 }
 
 func (s *Server) updateBranch(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	var in booking.BranchPatch
-	if err := s.decodeJSON(w, r, &in); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
-		if err := requireRole(m, booking.RoleAdmin); err != nil {
-			return err
-		}
-		b, err := booking.UpdateBranch(ctx, tx, id, in)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, b)
-		return nil
-	})
+	patchByID(s, w, r, booking.UpdateBranch)
 }
 
 func (s *Server) deactivateBranch(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
-		if err := requireRole(m, booking.RoleAdmin); err != nil {
-			return err
-		}
-		b, err := booking.DeactivateBranch(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, b)
-		return nil
-	})
+	rowByID(s, w, r, []string{booking.RoleAdmin}, booking.DeactivateBranch)
 }
 
 // --- services ---
@@ -202,62 +196,15 @@ func (s *Server) createService(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getService(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
-		sv, err := booking.GetService(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, sv)
-		return nil
-	})
+	rowByID(s, w, r, nil, booking.GetService)
 }
 
 func (s *Server) updateService(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	var in booking.ServicePatch
-	if err := s.decodeJSON(w, r, &in); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
-		if err := requireRole(m, booking.RoleAdmin); err != nil {
-			return err
-		}
-		sv, err := booking.UpdateService(ctx, tx, id, in)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, sv)
-		return nil
-	})
+	patchByID(s, w, r, booking.UpdateService)
 }
 
 func (s *Server) deactivateService(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
-		if err := requireRole(m, booking.RoleAdmin); err != nil {
-			return err
-		}
-		sv, err := booking.DeactivateService(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, sv)
-		return nil
-	})
+	rowByID(s, w, r, []string{booking.RoleAdmin}, booking.DeactivateService)
 }
 
 // --- members ---
