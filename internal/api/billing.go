@@ -75,16 +75,6 @@ func (s *Server) requireSubscription(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// CheckPlanLimit is the check a handler makes before creating a branch, a staff member or an
-// appointment in the routed organization (before its inTenant transaction): nil when the plan
-// allows one more, else a 402 plan_limit_reached naming the limit and the plan that lifts it.
-func (s *Server) CheckPlanLimit(ctx context.Context, t tenancy.Tenant, l billing.Limit) error {
-	if s.cfg.Billing == nil {
-		return nil
-	}
-	return billingAPIError(s.cfg.Billing.CheckLimit(ctx, t, l))
-}
-
 // billingAPIError maps billing, onboarding and Wompi errors to API errors (others pass through
 // to toAPIError).
 func billingAPIError(err error) error {

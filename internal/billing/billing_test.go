@@ -481,13 +481,34 @@ func TestPlans(t *testing.T) {
 	}
 }
 
-func TestCheckLimit(t *testing.T) {
+// TestLimitCheckInTheTenantTransaction checks the pieces the API's create handlers use inside
+// their own tenant transaction: Entitlements (the plan), CountUsage (in tx) and Check.
+func TestLimitCheckInTheTenantTransaction(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	ctx := t.Context()
 	org, _ := e.org("Limitada", "basico")
 	ten, _ := org.Tenant()
-	if err := e.svc.CheckLimit(ctx, ten, billing.LimitBranches); err != nil {
+	check := func(l billing.Limit) error {
+		t.Helper()
+		ent, err := e.svc.Entitlements(ctx, org.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var checkErr error
+		if err := e.m.Run(ctx, ten, func(tx pgx.Tx) error {
+			n, err := billing.CountUsage(ctx, tx, l, e.clock.Now())
+			if err != nil {
+				return err
+			}
+			checkErr = ent.Check(l, n)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return checkErr
+	}
+	if err := check(billing.LimitBranches); err != nil {
 		t.Fatalf("first branch refused: %v", err)
 	}
 	if err := e.m.Run(ctx, ten, func(tx pgx.Tx) error {
@@ -496,18 +517,27 @@ func TestCheckLimit(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	err := e.svc.CheckLimit(ctx, ten, billing.LimitBranches)
+	err := check(billing.LimitBranches)
 	var le *billing.LimitError
 	if !errors.As(err, &le) || !errors.Is(err, billing.ErrLimitReached) || le.Plan != "basico" || le.Upgrade != "profesional" || le.Max != 1 {
-		t.Fatalf("CheckLimit at the limit = %#v", err)
+		t.Fatalf("check at the limit = %#v", err)
 	}
-	if err := e.svc.CheckLimit(ctx, ten, billing.LimitStaff); err != nil {
+	if err := check(billing.LimitStaff); err != nil {
 		t.Fatalf("staff limit: %v", err)
+	}
+	if err := check(billing.LimitAppointmentsPerMonth); err != nil {
+		t.Fatalf("appointments limit: %v", err)
+	}
+	if err := e.m.Run(ctx, ten, func(tx pgx.Tx) error {
+		_, err := billing.CountUsage(ctx, tx, billing.Limit("nada"), e.clock.Now())
+		return err
+	}); !errors.Is(err, billing.ErrInvalid) {
+		t.Fatalf("an unknown limit = %v, want ErrInvalid", err)
 	}
 	if _, err := e.svc.ChangePlan(ctx, org.ID, "empresa", ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.svc.CheckLimit(ctx, ten, billing.LimitBranches); err != nil {
+	if err := check(billing.LimitBranches); err != nil {
 		t.Fatalf("unlimited plan refused: %v", err)
 	}
 }

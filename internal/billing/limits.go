@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
 // Limit names a plan limit.
@@ -112,7 +110,7 @@ func (s *Service) Entitlements(ctx context.Context, orgID int64) (Entitlements, 
 	return e, nil
 }
 
-// CountUsage counts, inside a tenant's scoped transaction ([tenancy.Manager.Run]), what a limit
+// CountUsage counts, inside a tenant's scoped transaction (tenancy.Manager.Run), what a limit
 // measures: active branches, active staff profiles, or appointments (not cancelled) starting in
 // the current calendar month in UTC.
 func CountUsage(ctx context.Context, tx pgx.Tx, l Limit, now time.Time) (int, error) {
@@ -135,31 +133,6 @@ func CountUsage(ctx context.Context, tx pgx.Tx, l Limit, now time.Time) (int, er
 		return 0, fmt.Errorf("counting %s: %w", l, err)
 	}
 	return n, nil
-}
-
-// CheckLimit is the check the API calls before creating a branch, a staff member or an
-// appointment: it reads the organization's plan, counts the current usage in the tenant, and
-// returns a *LimitError (errors.Is ErrLimitReached; answer 402) naming the limit and the plan that
-// lifts it when one more would pass it. Counting and creating are separate transactions, so two
-// concurrent creations may both pass at the boundary; the limit is commercial, not a constraint.
-func (s *Service) CheckLimit(ctx context.Context, t tenancy.Tenant, l Limit) error {
-	e, err := s.Entitlements(ctx, t.OrganizationID)
-	if err != nil {
-		return err
-	}
-	if _, limited := e.Max(l); !limited {
-		return nil
-	}
-	var n int
-	err = s.tenancy.RunWith(ctx, t, tenancy.RunOptions{ReadOnly: true}, func(tx pgx.Tx) error {
-		var err error
-		n, err = CountUsage(ctx, tx, l, s.now())
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	return e.Check(l, n)
 }
 
 // CheckAccess is the subscription check of the request path: nil when the organization may use
