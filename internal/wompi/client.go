@@ -80,7 +80,10 @@ type NewTransaction struct {
 	// Recurrent marks a charge without the payer present (a subscription renewal).
 	Recurrent     bool           `json:"recurrent,omitempty"`
 	PaymentMethod map[string]any `json:"payment_method,omitempty"`
-	// AcceptanceToken is required by Wompi for transactions that carry personal data.
+	// AcceptanceToken is the payer's acceptance of Wompi's end-user policy, required when the
+	// payer is present (a card token paid from the browser). A charge of a payment source leaves it
+	// out: the payer accepted when the source was created, and Wompi's documented example of a
+	// payment-source (and recurrent) transaction sends none.
 	AcceptanceToken string `json:"acceptance_token,omitempty"`
 }
 
@@ -149,9 +152,11 @@ func (c *Client) CreatePaymentSource(ctx context.Context, n NewPaymentSource) (P
 }
 
 // VoidPaymentSource voids a payment source so that it can no longer be charged
-// (POST /payment_sources/{id}/void, with the private key).
+// (PUT /payment_sources/{id}/void, with the private key; the source comes back VOIDED). Wompi's
+// "Fuentes de pago" page documents this call for DaviPlata and Bancolombia sources and does not
+// say whether it applies to cards, so a caller treats a refusal as a warning.
 func (c *Client) VoidPaymentSource(ctx context.Context, id int64) error {
-	if err := c.do(ctx, http.MethodPost, "/payment_sources/"+strconv.FormatInt(id, 10)+"/void", c.keys.Private, struct{}{}, nil); err != nil {
+	if err := c.do(ctx, http.MethodPut, "/payment_sources/"+strconv.FormatInt(id, 10)+"/void", c.keys.Private, nil, nil); err != nil {
 		return fmt.Errorf("voiding payment source %d: %w", id, err)
 	}
 	return nil

@@ -73,18 +73,77 @@ func signedEvent(t *testing.T, secret string) ([]byte, string) {
 	return body, ev.Signature.Checksum
 }
 
+// docEventData is the data of the example transaction.updated event on Wompi's events page
+// (https://docs.wompi.co/docs/colombia/eventos/), as printed there.
+const docEventData = `{"transaction": {"id": "1234-1610641025-49201", "amount_in_cents": 4490000, "reference": "MZQ3X2DE2SMX",
+	"customer_email": "juan.perez@gmail.com", "currency": "COP", "payment_method_type": "NEQUI",
+	"redirect_url": "https://mitienda.com.co/pagos/redireccion", "status": "APPROVED", "shipping_address": null,
+	"payment_link_id": null, "payment_source_id": null}}`
+
+// docEventChecksum is the checksum of the events page's worked example, checked by hand:
+//
+//	printf %s '1234-1610641025-49201APPROVED44900001530291411prod_events_OcHnIzeBl5socpwByQ4hA52Em3USQ93Z' | sha256sum
+//
+// The string is the page's own step-by-step concatenation (transaction.id, transaction.status,
+// transaction.amount_in_cents, timestamp 1530291411, the example secret). The page prints
+// 3476DDA50F64CD7CBD160689640506FEBEA93239BC524FC0469B2C68A3CC8BD0 as the result, which is not the
+// SHA-256 of that string (nor of any order of its parts, nor an HMAC): the page's value is
+// illustrative, so this test pins the digest of the documented string instead.
+const docEventChecksum = "5a18ec5e8fdb7df463e9f94774cba8f583ba21bd04a09ceff2ea68a4bc0aefbe"
+
 func TestEventChecksum(t *testing.T) {
 	t.Parallel()
-	// Concatenation order: values of the properties under data, then timestamp, then the secret.
-	sum := sha256.Sum256([]byte("1234-1610641025-49201APPROVED44900001530291411test_events_secret"))
-	want := hex.EncodeToString(sum[:])
-	got, err := wompi.EventChecksum(json.RawMessage(`{"transaction":{"id":"1234-1610641025-49201","status":"APPROVED","amount_in_cents":4490000}}`),
-		[]string{"transaction.id", "transaction.status", "transaction.amount_in_cents"}, 1530291411, "test_events_secret")
-	if err != nil {
-		t.Fatal(err)
+	sha := func(s string) string { sum := sha256.Sum256([]byte(s)); return hex.EncodeToString(sum[:]) }
+	docProps := []string{"transaction.id", "transaction.status", "transaction.amount_in_cents"}
+	tests := []struct {
+		name      string
+		data      string
+		props     []string
+		timestamp int64
+		secret    string
+		want      string
+	}{
+		{
+			name: "MatchesTheDocumentationsWorkedExample", data: docEventData, props: docProps,
+			timestamp: 1530291411, secret: "prod_events_OcHnIzeBl5socpwByQ4hA52Em3USQ93Z", want: docEventChecksum,
+		},
+		{
+			name: "FollowsTheOrderOfProperties", data: docEventData,
+			props:     []string{"transaction.amount_in_cents", "transaction.reference", "transaction.id"},
+			timestamp: 1530291411, secret: "s", want: sha("4490000MZQ3X2DE2SMX1234-1610641025-492011530291411s"),
+		},
+		{
+			name: "ReadsNullAsEmpty", data: docEventData, props: []string{"transaction.id", "transaction.payment_link_id"},
+			timestamp: 1, secret: "s", want: sha("1234-1610641025-492011s"),
+		},
 	}
-	if got != want {
-		t.Fatalf("EventChecksum = %s, want %s", got, want)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := wompi.EventChecksum(json.RawMessage(tt.data), tt.props, tt.timestamp, tt.secret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Fatalf("EventChecksum = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestVerifyEventAcceptsTheDocumentationsExampleEvent(t *testing.T) {
+	t.Parallel()
+	// The example event of the events page, signed as Wompi sends it (upper-case hex).
+	body := `{"event": "transaction.updated", "data": ` + docEventData + `, "environment": "prod",
+		"signature": {"properties": ["transaction.id", "transaction.status", "transaction.amount_in_cents"],
+		"checksum": "` + strings.ToUpper(docEventChecksum) + `"}, "timestamp": 1530291411, "sent_at": "2018-07-20T16:45:05.000Z"}`
+	ev, err := wompi.VerifyEvent([]byte(body), strings.ToUpper(docEventChecksum), "prod_events_OcHnIzeBl5socpwByQ4hA52Em3USQ93Z")
+	if err != nil {
+		t.Fatalf("VerifyEvent: %v", err)
+	}
+	tx, err := ev.Transaction()
+	if err != nil || tx.Reference != "MZQ3X2DE2SMX" || tx.Status != wompi.StatusApproved || tx.AmountInCents != 4490000 {
+		t.Fatalf("Transaction() = %+v, %v", tx, err)
 	}
 }
 

@@ -138,7 +138,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/tokens/cards", s.tokenizeCard)
 	mux.HandleFunc("POST /v1/payment_sources", s.createSource)
 	mux.HandleFunc("GET /v1/payment_sources/{id}", s.getSource)
-	mux.HandleFunc("POST /v1/payment_sources/{id}/void", s.voidSource)
+	mux.HandleFunc("PUT /v1/payment_sources/{id}/void", s.voidSource)
 	mux.HandleFunc("POST /v1/transactions", s.createTransaction)
 	mux.HandleFunc("GET /v1/transactions/{id}", s.getTransaction)
 	mux.HandleFunc("GET /v1/transactions", s.findTransactions)
