@@ -413,13 +413,38 @@ func TestBackupAllTenantsCommand(t *testing.T) {
 	app.must(t, "create_organization", "--nombre", "Uno")
 	app.must(t, "create_organization", "--nombre", "Dos")
 	orgs := organizations(t, conn)
+	// listed returns list_tenants' backup line of each organization (the line under its row).
+	listed := func(t *testing.T) map[int64]string {
+		t.Helper()
+		out := app.must(t, "list_tenants").stdout
+		lines := map[int64]string{}
+		for _, o := range orgs {
+			m := regexp.MustCompile(`(?m)^` + fmt.Sprint(o.id) + `\s+` + o.name + `\s+` + o.schema + `\s.*\n\s+└ (.*)$`).FindStringSubmatch(out)
+			if m == nil {
+				t.Fatalf("list_tenants has no backup line under %s:\n%s", o.name, out)
+			}
+			lines[o.id] = m[1]
+		}
+		return lines
+	}
+	const stamp = `\d{4}-\d\d-\d\d \d\d:\d\d UTC`
+
 	r := app.must(t, "list_backups", "--status")
 	matches(t, r.stdout, `^`+fmt.Sprint(orgs[0].id)+`\s+Uno\s+`+orgs[0].schema+`\s+nunca`)
+	for _, line := range listed(t) {
+		matches(t, line, `^último backup: nunca$`)
+	}
 
 	r = app.must(t, "backup_all_tenants")
 	matches(t, r.stdout, `^2 respaldados, 0 fallidos`)
 	r = app.must(t, "list_backups", "--status")
 	matches(t, r.stdout, `^`+fmt.Sprint(orgs[1].id)+`\s+Dos\s+`+orgs[1].schema+`\s+\d{4}-\d\d-\d\d \d\d:\d\d \(hace 0s\)\s+-$`)
+	for _, line := range listed(t) {
+		matches(t, line, `^último backup: `+stamp+`$`)
+	}
+	if out := app.must(t, "list_tenants").stdout; strings.Contains(out, "⚠") {
+		t.Errorf("warnings with every backup fine:\n%s", out)
+	}
 
 	opsExec(t, conn, "DROP SCHEMA "+pgx.Identifier{orgs[1].schema}.Sanitize()+" CASCADE")
 	r = app.run(t, "backup_all_tenants")
@@ -428,6 +453,10 @@ func TestBackupAllTenantsCommand(t *testing.T) {
 	}
 	r = app.must(t, "list_backups", "--status")
 	matches(t, r.stdout, `^`+fmt.Sprint(orgs[1].id)+`\s+Dos\s+.*\d\d:\d\d: .*does not exist`)
+	lines := listed(t)
+	matches(t, lines[orgs[0].id], `^último backup: `+stamp+`$`)
+	matches(t, lines[orgs[1].id], `^último backup: `+stamp+` · ✗ FALLÓ `+stamp+`: .*does not exist`)
+	matches(t, app.must(t, "list_tenants").stdout, `^⚠ falló el último backup de Dos \(id `+fmt.Sprint(orgs[1].id)+`\)`)
 	if r := app.run(t, "backup_all_tenants", "--schedule", "extra"); r.code != 2 {
 		t.Errorf("want exit 2 for a stray argument:\n%s", r)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/appcitas/appcitas/internal/backup"
 	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
@@ -174,8 +175,11 @@ func listTenantsCmd(a *app) *cobra.Command {
 		Short: "List registered tenants and the schemas found in PostgreSQL",
 		Long: `List the registered tenants (id, name, schema, state, migration version against the latest, server)
 and the schemas found on every configured PostgreSQL server, flagging orphan schemas (no organization)
-and organizations whose schema is missing.`,
-		Example: "  appcitas list_tenants",
+and organizations whose schema is missing.
+
+Under each tenant, its last successful backup in $APPCITAS_BACKUP_DIR ("nunca" when it has none), and
+"✗ FALLÓ <when>: <error>" when the last scheduled backup failed after it (see list_backups --status).`,
+		Example: "  appcitas list_tenants\n  APPCITAS_BACKUP_DIR=/srv/backups appcitas list_tenants",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			m, err := a.openMigrated(cmd.Context())
@@ -187,13 +191,50 @@ and organizations whose schema is missing.`,
 				return err
 			}
 			schemas, errs := m.Schemas(cmd.Context())
-			printTenants(a.stdout, statuses, schemas, errs, m.TenantMigrations().Latest(), len(m.Servers().Names()) > 1)
+			backups := backupStatuses(a.backupStore(), statuses)
+			printTenants(a.stdout, statuses, schemas, errs, backups, m.TenantMigrations().Latest(), len(m.Servers().Names()) > 1)
 			return nil
 		},
 	}
 }
 
-func printTenants(out io.Writer, statuses []tenancy.TenantStatus, schemas []tenancy.SchemaInfo, errs map[string]error, latest int, multiServer bool) {
+// tenantBackup is one tenant's backup state for list_tenants: Err when the store could not be read.
+type tenantBackup struct {
+	backup.Status
+	Err error
+}
+
+// backupStatuses reads the backup state of every tenant with a schema from store (file names and
+// the LAST_FAILURE record only: no archive is opened).
+func backupStatuses(store backup.Store, statuses []tenancy.TenantStatus) map[string]tenantBackup {
+	out := make(map[string]tenantBackup, len(statuses))
+	for _, s := range statuses {
+		if s.SchemaName == "" {
+			continue
+		}
+		st, err := store.Status(s.SchemaName)
+		out[s.SchemaName] = tenantBackup{Status: st, Err: err}
+	}
+	return out
+}
+
+// backupLine describes a tenant's backup state on one line, in UTC.
+func backupLine(b tenantBackup) string {
+	const layout = "2006-01-02 15:04 UTC"
+	if b.Err != nil {
+		return "último backup: ? (" + b.Err.Error() + ")"
+	}
+	line := "último backup: nunca"
+	if !b.LastSuccess.IsZero() {
+		line = "último backup: " + b.LastSuccess.UTC().Format(layout)
+	}
+	if !b.LastFailure.IsZero() {
+		line += " · ✗ FALLÓ " + b.LastFailure.UTC().Format(layout) + ": " + b.FailureMessage
+	}
+	return line
+}
+
+func printTenants(out io.Writer, statuses []tenancy.TenantStatus, schemas []tenancy.SchemaInfo, errs map[string]error, backups map[string]tenantBackup, latest int, multiServer bool) {
 	const width = 80
 	rule := strings.Repeat("=", width)
 	type key struct{ server, name string }
@@ -239,6 +280,12 @@ func printTenants(out io.Writer, statuses []tenancy.TenantStatus, schemas []tena
 			name = string(r[:nameW-3]) + "…"
 		}
 		fmt.Fprintf(out, "%-6d%-*s%-*s%-14s%-10s%s\n", s.ID, nameW, name, schemaW, s.SchemaName, state, version, s.DatabaseName)
+		if b, ok := backups[s.SchemaName]; ok && s.SchemaName != "" {
+			fmt.Fprintf(out, "%6s└ %s\n", "", backupLine(b))
+			if !b.LastFailure.IsZero() {
+				warnings = append(warnings, fmt.Sprintf("⚠ falló el último backup de %s (id %d): appcitas list_backups --status; appcitas backup_tenant --organization_id=%d", s.Name, s.ID, s.ID))
+			}
+		}
 	}
 	if len(statuses) == 0 {
 		fmt.Fprintln(out, "(ninguna organización: appcitas create_organization --nombre \"...\")")
