@@ -20,7 +20,7 @@ import (
 // successful backup removes it.
 const failureFile = "LAST_FAILURE"
 
-// Schedule configures [Scheduler].
+// Schedule configures [Scheduler]; the server runs it as River jobs (internal/jobs).
 type Schedule struct {
 	// Every is the period: each active tenant is backed up once per period, at its own offset in
 	// it (a hash of its schema), so that thousands of tenants do not run at once. Defaults to 24h.
@@ -74,9 +74,56 @@ func (sc *Scheduler) Slot(schema string, now time.Time) time.Time {
 	return now.Truncate(sc.s.Every).Add(time.Duration(h.Sum64() % uint64(sc.s.Every)))
 }
 
-// RunDue backs up every active tenant whose slot in the current period has come and that has no
-// backup since it (or every active tenant, with all), prunes each tenant's old backups, and
-// records failures (see [Store.Status]). One failing tenant does not stop the others.
+// Period returns the start of the period (of length Every, counted from the Unix epoch) that
+// contains now.
+func (sc *Scheduler) Period(now time.Time) time.Time { return now.Truncate(sc.s.Every) }
+
+// Store returns the store the scheduler backs up into.
+func (sc *Scheduler) Store() Store { return sc.store }
+
+// Every returns the schedule's period.
+func (sc *Scheduler) Every() time.Duration { return sc.s.Every }
+
+// Due reports whether schema's backup is due at now: its slot in the current period has come and
+// the store has no backup taken since that slot.
+func (sc *Scheduler) Due(schema string, now time.Time) (bool, error) {
+	slot := sc.Slot(schema, now)
+	if now.Before(slot) {
+		return false, nil
+	}
+	last, err := sc.store.LastSuccess(schema)
+	if err != nil {
+		return false, err
+	}
+	return last.Before(slot), nil
+}
+
+// BackupTenant backs up org into the store now, names the file for now, prunes the tenant's old
+// backups per retention and logs the result; on failure it records it (see [Store.Status], shown
+// by list_tenants and list_backups --status) and returns it. It returns how many old backups it
+// pruned.
+func (sc *Scheduler) BackupTenant(ctx context.Context, org tenancy.Organization, now time.Time) (Result, int, error) {
+	res, err := sc.store.BackupAt(ctx, sc.m, org, now)
+	if err != nil {
+		sc.s.Logger.Error("scheduled backup failed", "organization_id", org.ID, "schema", org.SchemaName, "err", err)
+		if rerr := sc.store.recordFailure(org.SchemaName, now, err); rerr != nil {
+			sc.s.Logger.Error("recording backup failure", "schema", org.SchemaName, "err", rerr)
+		}
+		return Result{}, 0, err
+	}
+	sc.s.Logger.Info("backup", "organization_id", org.ID, "schema", org.SchemaName, "path", res.Path,
+		"rows", res.Manifest.RowCount(), "bytes", res.Size, "took", res.Took)
+	n, err := sc.store.Prune(org.SchemaName, sc.s.KeepDaily, sc.s.KeepWeekly)
+	if err != nil {
+		sc.s.Logger.Error("pruning backups", "schema", org.SchemaName, "err", err)
+	}
+	return res, n, nil
+}
+
+// RunDue backs up every active tenant whose backup is due (see [Scheduler.Due]), or every active
+// tenant with all, through [Scheduler.BackupTenant]. One failing tenant does not stop the others.
+// It is what `backup_all_tenants` runs; the server's schedule runs one River job per tenant
+// instead (internal/jobs).
 func (sc *Scheduler) RunDue(ctx context.Context, now time.Time, all bool) (RunReport, error) {
 	orgs, err := sc.m.Organizations(ctx)
 	if err != nil {
@@ -91,48 +138,22 @@ func (sc *Scheduler) RunDue(ctx context.Context, now time.Time, all bool) (RunRe
 			return rep, ctx.Err()
 		}
 		if !all {
-			slot := sc.Slot(o.SchemaName, now)
-			last, _ := sc.store.LastSuccess(o.SchemaName)
-			if now.Before(slot) || !last.Before(slot) {
+			if due, err := sc.Due(o.SchemaName, now); err != nil || !due {
+				if err != nil {
+					rep.Failed[o.SchemaName] = err
+				}
 				continue
 			}
 		}
-		res, err := sc.store.BackupAt(ctx, sc.m, o, now)
+		res, n, err := sc.BackupTenant(ctx, o, now)
 		if err != nil {
 			rep.Failed[o.SchemaName] = err
-			sc.s.Logger.Error("scheduled backup failed", "organization_id", o.ID, "schema", o.SchemaName, "err", err)
-			if rerr := sc.store.recordFailure(o.SchemaName, now, err); rerr != nil {
-				sc.s.Logger.Error("recording backup failure", "schema", o.SchemaName, "err", rerr)
-			}
 			continue
 		}
 		rep.BackedUp = append(rep.BackedUp, res)
-		sc.s.Logger.Info("backup", "organization_id", o.ID, "schema", o.SchemaName, "path", res.Path,
-			"rows", res.Manifest.RowCount(), "bytes", res.Size, "took", res.Took)
-		n, err := sc.store.Prune(o.SchemaName, sc.s.KeepDaily, sc.s.KeepWeekly)
-		if err != nil {
-			sc.s.Logger.Error("pruning backups", "schema", o.SchemaName, "err", err)
-		}
 		rep.Pruned += n
 	}
 	return rep, nil
-}
-
-// Run calls RunDue every minute (or every Every/60, when shorter) until ctx ends.
-func (sc *Scheduler) Run(ctx context.Context) error {
-	tick := min(time.Minute, max(sc.s.Every/60, time.Second))
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	for {
-		if _, err := sc.RunDue(ctx, time.Now(), false); err != nil && ctx.Err() == nil {
-			sc.s.Logger.Error("scheduled backups", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
 }
 
 // backupTime reads the time a backup file's name records.

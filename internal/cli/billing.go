@@ -402,7 +402,8 @@ type billingRuntime struct {
 
 // startBilling builds billing, signup and the job queue for serve and starts the queue. Without
 // Wompi keys the simulator takes Wompi's place and posts its events to this server's webhook.
-func (a *app) startBilling(ctx context.Context, m *tenancy.Manager) error {
+// Each of more adds to the job queue's configuration (the scheduled backups: serve.go).
+func (a *app) startBilling(ctx context.Context, m *tenancy.Manager, more ...func(*jobs.Config)) error {
 	host, port, err := net.SplitHostPort(a.cfg.Addr)
 	if err != nil {
 		return userError{fmt.Errorf("APPCITAS_ADDR %q: %w", a.cfg.Addr, err)}
@@ -434,7 +435,11 @@ func (a *app) startBilling(ctx context.Context, m *tenancy.Manager) error {
 	if rt.pool, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
 		return fmt.Errorf("opening the job queue's pool: %w", err)
 	}
-	if rt.jobs, err = jobs.New(jobs.Config{Pool: rt.pool, Billing: rt.billing, Logger: a.log}); err != nil {
+	jcfg := jobs.Config{Pool: rt.pool, Billing: rt.billing, Logger: a.log}
+	for _, f := range more {
+		f(&jcfg)
+	}
+	if rt.jobs, err = jobs.New(jcfg); err != nil {
 		return err
 	}
 	return rt.jobs.Start(ctx)

@@ -9,10 +9,12 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
 	"github.com/appcitas/appcitas/internal/admin"
 	"github.com/appcitas/appcitas/internal/backup"
+	"github.com/appcitas/appcitas/internal/jobs"
 	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
@@ -23,6 +25,53 @@ func (a *app) backupStore() backup.Store {
 		dir = filepath.Join(a.cfg.DataDir, "backups")
 	}
 	return backup.Store{Root: dir}
+}
+
+// backupSchedule is the configured schedule of automatic backups (APPCITAS_BACKUP_EVERY, _KEEP_DAILY,
+// _KEEP_WEEKLY).
+func (a *app) backupSchedule() backup.Schedule {
+	return backup.Schedule{Every: a.cfg.BackupEvery, KeepDaily: a.cfg.BackupKeepDaily, KeepWeekly: a.cfg.BackupKeepWeekly, Logger: a.log}
+}
+
+// backupJobs returns the scheduled backups as River jobs, for a job queue's configuration.
+func (a *app) backupJobs(m *tenancy.Manager) *jobs.Backups {
+	return jobs.NewBackups(m, a.backupStore(), a.backupSchedule())
+}
+
+// runBackupSchedule runs a job queue that works only the backup queue (the schedule's periodic
+// job and the per-tenant backups) until ctx ends.
+func (a *app) runBackupSchedule(ctx context.Context, m *tenancy.Manager) error {
+	url, err := m.Servers().URL(tenancy.DefaultServer)
+	if err != nil {
+		return err
+	}
+	pcfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return err
+	}
+	pcfg.MaxConns = 4
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return fmt.Errorf("opening the job queue's pool: %w", err)
+	}
+	defer pool.Close()
+	if err := jobs.Migrate(ctx, pool); err != nil {
+		return err
+	}
+	cfg := jobs.Config{Pool: pool, SkipDefaultQueue: true, Logger: a.log}
+	a.backupJobs(m).Configure(&cfg)
+	runner, err := jobs.New(cfg)
+	if err != nil {
+		return err
+	}
+	if err := runner.Start(ctx); err != nil {
+		return err
+	}
+	a.log.Info("backup schedule running", "every", a.cfg.BackupEvery, "dir", a.backupStore().Root)
+	<-ctx.Done()
+	stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return runner.Stop(stopCtx)
 }
 
 // asOpsError marks the errors of the operations commands that the input caused (exit status 2).
@@ -574,11 +623,15 @@ func backupAllTenantsCmd(a *app) *cobra.Command {
 		Long: `Back up every active tenant into $APPCITAS_BACKUP_DIR and prune each tenant's old backups (keep
 APPCITAS_BACKUP_KEEP_DAILY daily, default 7, and APPCITAS_BACKUP_KEEP_WEEKLY weekly, default 4).
 
-With --schedule it runs until stopped (SIGINT/SIGTERM): each active tenant is backed up once every
-APPCITAS_BACKUP_EVERY (default 24h) at its own offset in the period, so thousands of tenants are
-spread over the day instead of running at once; a tenant missed while the scheduler was down is
-backed up at the next check. Failures are logged, do not stop the others, and are shown by
-list_backups --status. A tenant that fails makes a one-off run exit with status 1.`,
+With --schedule it runs the backup schedule until stopped (SIGINT/SIGTERM), as River jobs in the
+"backup" queue of the job queue (schema river): a periodic job queues, once per APPCITAS_BACKUP_EVERY
+(default 24h), one backup job per active tenant at the tenant's own offset in the period, so
+thousands of tenants are spread over the day instead of running at once; a job is unique per tenant
+and period (a double enqueue never backs up twice), a failed backup is retried by River (5 attempts)
+and recorded, and a tenant missed while nothing ran is backed up at the next start. serve runs the
+same schedule in its own job queue: use --schedule where serve does not run (not beside it).
+Failures are logged, do not stop the others, and are shown by list_tenants and list_backups --status.
+A tenant that fails makes a one-off run exit with status 1.`,
 		Example: `  appcitas backup_all_tenants
   APPCITAS_BACKUP_EVERY=24h APPCITAS_BACKUP_KEEP_DAILY=7 APPCITAS_BACKUP_KEEP_WEEKLY=4 appcitas backup_all_tenants --schedule`,
 		Args: noArgs,
@@ -592,12 +645,10 @@ list_backups --status. A tenant that fails makes a one-off run exit with status 
 			if schedule && every <= 0 {
 				return usageErrorf("APPCITAS_BACKUP_EVERY=0 switches scheduled backups off")
 			}
-			sc := backup.NewScheduler(m, a.backupStore(), backup.Schedule{Every: every,
-				KeepDaily: a.cfg.BackupKeepDaily, KeepWeekly: a.cfg.BackupKeepWeekly, Logger: a.log})
 			if schedule {
-				a.log.Info("backup schedule running", "every", every, "dir", a.backupStore().Root)
-				return sc.Run(ctx)
+				return a.runBackupSchedule(ctx, m)
 			}
+			sc := backup.NewScheduler(m, a.backupStore(), a.backupSchedule())
 			rep, err := sc.RunDue(ctx, time.Now(), true)
 			if err != nil {
 				return err

@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/spf13/cobra"
 
-	"github.com/appcitas/appcitas/internal/backup"
+	"github.com/appcitas/appcitas/internal/jobs"
 )
 
 func serveCmd(a *app) *cobra.Command {
@@ -40,24 +40,18 @@ SIGINT or SIGTERM shut down gracefully.`,
 			if err := migratePublic(cmd, a, m); err != nil {
 				return err
 			}
-			// Billing, signup and the job queue (billing.go); stopped when serve returns.
+			// Billing, signup and the job queue (billing.go), with the automatic per-tenant
+			// backups as River jobs spread over the period (APPCITAS_BACKUP_EVERY=0: off); stopped
+			// when serve returns.
+			var more []func(*jobs.Config)
+			if a.cfg.BackupEvery > 0 {
+				more = append(more, a.backupJobs(m).Configure)
+			}
 			defer a.stopBilling()
-			if err := a.startBilling(ctx, m); err != nil {
+			if err := a.startBilling(ctx, m, more...); err != nil {
 				return err
 			}
-			// Automatic per-tenant backups, spread over the period (APPCITAS_BACKUP_EVERY=0: off).
 			if a.cfg.BackupEvery > 0 {
-				sc := backup.NewScheduler(m, a.backupStore(), backup.Schedule{Every: a.cfg.BackupEvery,
-					KeepDaily: a.cfg.BackupKeepDaily, KeepWeekly: a.cfg.BackupKeepWeekly, Logger: a.log})
-				schedCtx, stopSched := context.WithCancel(ctx)
-				done := make(chan struct{})
-				go func() {
-					defer close(done)
-					if err := sc.Run(schedCtx); err != nil && schedCtx.Err() == nil {
-						a.log.Error("backup schedule stopped", "err", err)
-					}
-				}()
-				defer func() { stopSched(); <-done }()
 				a.log.Info("backup schedule running", "every", a.cfg.BackupEvery, "dir", a.backupStore().Root)
 			}
 			handler, err := a.apiHandler(ctx, m, secret)

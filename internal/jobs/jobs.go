@@ -50,6 +50,11 @@ type Config struct {
 	Register func(w *river.Workers) error
 	// PeriodicJobs are added to the billing sweep.
 	PeriodicJobs []*river.PeriodicJob
+	// Queues are worked besides the default queue, by name (e.g. [BackupQueue]).
+	Queues map[string]river.QueueConfig
+	// SkipDefaultQueue leaves the default queue out: a process that works only Queues (the
+	// backups of `backup_all_tenants --schedule`).
+	SkipDefaultQueue bool
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -94,9 +99,16 @@ func New(cfg Config) (*Runner, error) {
 			return nil, err
 		}
 	}
+	queues := map[string]river.QueueConfig{}
+	if !cfg.SkipDefaultQueue {
+		queues[river.QueueDefault] = river.QueueConfig{MaxWorkers: cfg.MaxWorkers}
+	}
+	for name, q := range cfg.Queues {
+		queues[name] = q
+	}
 	client, err := river.NewClient(riverpgxv5.New(cfg.Pool), &river.Config{
 		Schema:       Schema,
-		Queues:       map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.MaxWorkers}},
+		Queues:       queues,
 		Workers:      workers,
 		PeriodicJobs: periodic,
 		Logger:       cfg.Logger.With("component", "river"),

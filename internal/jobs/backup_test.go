@@ -1,0 +1,238 @@
+package jobs_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river/rivertype"
+	"github.com/stretchr/testify/require"
+
+	"github.com/appcitas/appcitas/internal/backup"
+	"github.com/appcitas/appcitas/internal/jobs"
+	"github.com/appcitas/appcitas/internal/migrate"
+	"github.com/appcitas/appcitas/internal/pgtest"
+	"github.com/appcitas/appcitas/internal/tenancy"
+)
+
+type backupEnv struct {
+	url   string
+	m     *tenancy.Manager
+	pool  *pgxpool.Pool
+	store backup.Store
+}
+
+func setupBackups(t *testing.T) *backupEnv {
+	t.Helper()
+	ctx := t.Context()
+	url := pgtest.NewDatabase(t)
+	pool, err := pgxpool.New(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	_, err = migrate.ApplyPublic(ctx, pool, migrate.Public(), migrate.Options{})
+	require.NoError(t, err)
+	require.NoError(t, jobs.Migrate(ctx, pool))
+	m, err := tenancy.New(tenancy.Config{Servers: map[string]string{tenancy.DefaultServer: url}, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	t.Cleanup(m.Close)
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), url)
+		if err != nil {
+			return
+		}
+		defer c.Close(context.Background())
+		_, _ = c.Exec(context.Background(), `DO $$ DECLARE s text; BEGIN
+			FOR s IN SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenant\_%' LOOP
+				EXECUTE format('DROP SCHEMA %I CASCADE', s); EXECUTE format('DROP OWNED BY %I CASCADE', s); EXECUTE format('DROP ROLE %I', s);
+			END LOOP; END $$`)
+	})
+	return &backupEnv{url: url, m: m, pool: pool, store: backup.Store{Root: t.TempDir()}}
+}
+
+// runner builds (and with start, starts) a job queue with the backups on schedule s and no billing;
+// without periodic, the schedule's periodic job is left out (the test queues the jobs).
+func (e *backupEnv) runner(t *testing.T, s backup.Schedule, start, periodic bool) (*jobs.Runner, *jobs.Backups) {
+	t.Helper()
+	s.Logger = slog.New(slog.DiscardHandler)
+	b := jobs.NewBackups(e.m, e.store, s)
+	cfg := jobs.Config{Pool: e.pool, Logger: slog.New(slog.DiscardHandler)}
+	b.Configure(&cfg)
+	if !periodic {
+		cfg.PeriodicJobs = nil
+	}
+	r, err := jobs.New(cfg)
+	require.NoError(t, err)
+	if start {
+		require.NoError(t, r.Start(t.Context()))
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = r.Stop(ctx)
+		})
+	}
+	return r, b
+}
+
+func (e *backupEnv) org(t *testing.T, name string) tenancy.Organization {
+	t.Helper()
+	org, err := e.m.CreateOrganization(t.Context(), tenancy.NewOrganization{Name: name})
+	require.NoError(t, err)
+	return org
+}
+
+// backupJobs returns the queued backup jobs (kind, state, args) of schema, oldest first.
+func (e *backupEnv) backupJobs(t *testing.T, schema string) []backupJob {
+	t.Helper()
+	rows, err := e.pool.Query(t.Context(), `SELECT id, state::text, scheduled_at, args->>'period', coalesce(array_length(errors, 1), 0), attempt
+		FROM river.river_job WHERE kind = 'backup_tenant' AND args->>'schema' = $1 ORDER BY (args->>'period')`, schema)
+	require.NoError(t, err)
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (backupJob, error) {
+		var j backupJob
+		var period string
+		err := r.Scan(&j.id, &j.state, &j.scheduledAt, &period, &j.errors, &j.attempt)
+		if err == nil {
+			j.period, err = time.Parse(time.RFC3339Nano, period)
+		}
+		return j, err
+	})
+	require.NoError(t, err)
+	return out
+}
+
+type backupJob struct {
+	id              int64
+	state           string
+	scheduledAt     time.Time
+	period          time.Time
+	errors, attempt int
+}
+
+func backupFiles(t *testing.T, store backup.Store, schema string) int {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(store.Root, schema))
+	if os.IsNotExist(err) {
+		return 0
+	}
+	require.NoError(t, err)
+	n := 0
+	for _, e := range entries {
+		if filepath.Ext(e.Name()) == filepath.Ext(backup.Extension) && e.Name()[0] != '.' {
+			n++
+		}
+	}
+	return n
+}
+
+func TestScheduledBackups(t *testing.T) {
+	t.Parallel()
+
+	t.Run("PeriodicJobQueuesEachActiveTenantAtItsOffsetOncePerPeriod", func(t *testing.T) {
+		t.Parallel()
+		e := setupBackups(t)
+		a, b := e.org(t, "Uno"), e.org(t, "Dos")
+		off := e.org(t, "Apagada")
+		_, err := e.m.SetActive(t.Context(), off.ID, false)
+		require.NoError(t, err)
+		// A 24 h period: the schedule's periodic job runs on start and queues this period's and
+		// the next one's backups.
+		_, sched := e.runner(t, backup.Schedule{Every: 24 * time.Hour}, true, true)
+		sc := sched.Scheduler()
+		now := time.Now()
+		for _, o := range []tenancy.Organization{a, b} {
+			waitFor(t, "two backup jobs of "+o.Name, func() bool { return len(e.backupJobs(t, o.SchemaName)) == 2 })
+			js := e.backupJobs(t, o.SchemaName)
+			next := now.Add(24 * time.Hour)
+			require.True(t, js[1].period.Equal(sc.Period(next)), "period %s", js[1].period)
+			require.WithinDuration(t, sc.Slot(o.SchemaName, next), js[1].scheduledAt, time.Millisecond, "next period's job at the tenant's slot")
+			require.Equal(t, "scheduled", js[1].state)
+			require.True(t, js[0].period.Equal(sc.Period(now)))
+		}
+		require.NotEqual(t, sc.Slot(a.SchemaName, now), sc.Slot(b.SchemaName, now), "tenants at different offsets")
+		require.Empty(t, e.backupJobs(t, off.SchemaName), "inactive tenants are not queued")
+
+		// A second enqueue of the same periods (a double run, or a second server) adds nothing.
+		r2, sched2 := e.runner(t, backup.Schedule{Every: 24 * time.Hour}, false, false)
+		n, err := sched2.Enqueue(t.Context(), r2.Client(), now)
+		require.NoError(t, err)
+		require.Zero(t, n, "every job is a duplicate")
+		for _, o := range []tenancy.Organization{a, b} {
+			require.Len(t, e.backupJobs(t, o.SchemaName), 2)
+		}
+	})
+
+	t.Run("WorkerBacksUpOncePerPeriodAndPrunes", func(t *testing.T) {
+		t.Parallel()
+		e := setupBackups(t)
+		org := e.org(t, "Poda")
+		// Old backups: one a day for 20 days, before this period.
+		for d := 1; d <= 20; d++ {
+			path, err := e.store.PathFor(org.SchemaName, time.Now().AddDate(0, 0, -d))
+			require.NoError(t, err)
+			require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o700))
+			require.NoError(t, os.WriteFile(path, nil, 0o600))
+		}
+		r, sched := e.runner(t, backup.Schedule{Every: 24 * time.Hour, KeepDaily: 7, KeepWeekly: 4}, true, false)
+		period := sched.Scheduler().Period(time.Now()).UTC()
+		args := jobs.BackupArgs{OrganizationID: org.ID, Schema: org.SchemaName, Period: period}
+		first, err := r.Client().Insert(t.Context(), args, nil)
+		require.NoError(t, err)
+		require.False(t, first.UniqueSkippedAsDuplicate)
+		waitFor(t, "the backup job to complete", func() bool {
+			js := e.backupJobs(t, org.SchemaName)
+			return len(js) == 1 && js[0].state == string(rivertype.JobStateCompleted)
+		})
+		st, err := e.store.Status(org.SchemaName)
+		require.NoError(t, err)
+		require.WithinDuration(t, time.Now(), st.LastSuccess, time.Minute)
+		entries, err := e.store.List(org.ID)
+		require.NoError(t, err)
+		require.NoError(t, entries[0].Err, "the new backup is a real archive")
+		require.LessOrEqual(t, backupFiles(t, e.store, org.SchemaName), 7+4, "pruned to 7 daily + 4 weekly")
+		before := backupFiles(t, e.store, org.SchemaName)
+
+		// The same tenant and period again: refused as a duplicate; and once River's cleaner has
+		// removed the completed job (here: deleted), a new one finds the backup already taken.
+		again, err := r.Client().Insert(t.Context(), args, nil)
+		require.NoError(t, err)
+		require.True(t, again.UniqueSkippedAsDuplicate)
+		_, err = e.pool.Exec(t.Context(), `DELETE FROM river.river_job WHERE id = $1`, first.Job.ID)
+		require.NoError(t, err)
+		later, err := r.Client().Insert(t.Context(), args, nil)
+		require.NoError(t, err)
+		require.False(t, later.UniqueSkippedAsDuplicate)
+		waitFor(t, "the second job to complete", func() bool {
+			js := e.backupJobs(t, org.SchemaName)
+			return len(js) == 1 && js[0].id == later.Job.ID && js[0].state == string(rivertype.JobStateCompleted)
+		})
+		require.Equal(t, before, backupFiles(t, e.store, org.SchemaName), "no second backup in the period")
+	})
+
+	t.Run("FailedBackupIsRetriedAndRecordedForListTenants", func(t *testing.T) {
+		t.Parallel()
+		e := setupBackups(t)
+		org := e.org(t, "Rota")
+		conn, err := pgx.Connect(t.Context(), e.url)
+		require.NoError(t, err)
+		_, err = conn.Exec(t.Context(), "DROP SCHEMA "+pgx.Identifier{org.SchemaName}.Sanitize()+" CASCADE")
+		conn.Close(t.Context())
+		require.NoError(t, err)
+		r, sched := e.runner(t, backup.Schedule{Every: 24 * time.Hour}, true, false)
+		args := jobs.BackupArgs{OrganizationID: org.ID, Schema: org.SchemaName, Period: sched.Scheduler().Period(time.Now()).UTC()}
+		_, err = r.Client().Insert(t.Context(), args, nil)
+		require.NoError(t, err)
+		waitFor(t, "River to retry the failed backup", func() bool {
+			js := e.backupJobs(t, org.SchemaName)
+			return len(js) == 1 && js[0].errors >= 2 && js[0].state != string(rivertype.JobStateCompleted)
+		})
+		st, err := e.store.Status(org.SchemaName)
+		require.NoError(t, err)
+		require.True(t, st.LastSuccess.IsZero())
+		require.WithinDuration(t, time.Now(), st.LastFailure, time.Minute)
+		require.Contains(t, st.FailureMessage, "does not exist")
+	})
+}
