@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -39,10 +40,12 @@ func TestCanTransition(t *testing.T) {
 
 func TestCanPaymentTransition(t *testing.T) {
 	t.Parallel()
-	states := []string{wompi.StatusPending, wompi.StatusApproved, wompi.StatusDeclined, wompi.StatusVoided, wompi.StatusError}
+	states := []string{wompi.StatusPending, wompi.StatusApproved, wompi.StatusDeclined, wompi.StatusVoided, wompi.StatusError, billing.StatusExpired}
 	allowed := map[string][]string{
-		wompi.StatusPending:  {wompi.StatusApproved, wompi.StatusDeclined, wompi.StatusVoided, wompi.StatusError},
+		wompi.StatusPending:  {wompi.StatusApproved, wompi.StatusDeclined, wompi.StatusVoided, wompi.StatusError, billing.StatusExpired},
 		wompi.StatusApproved: {wompi.StatusVoided},
+		// A late settlement of an abandoned checkout still applies.
+		billing.StatusExpired: {wompi.StatusApproved, wompi.StatusDeclined, wompi.StatusVoided, wompi.StatusError},
 	}
 	for _, from := range states {
 		for _, to := range states {
@@ -403,6 +406,166 @@ func TestCheckout(t *testing.T) {
 	if !s.PeriodEnd.Equal(sub.PeriodEnd.AddDate(0, 1, 0)) {
 		t.Fatalf("paid during the trial: period ends %s, want %s", s.PeriodEnd, sub.PeriodEnd.AddDate(0, 1, 0))
 	}
+}
+
+func TestCheckoutExpiry(t *testing.T) {
+	t.Parallel()
+	// checkout prepares a checkout; with pay, the payer also pays it in the widget, and the
+	// transaction stays PENDING at the fake until settled.
+	checkout := func(e *env, orgID int64, pay bool) (billing.CheckoutSession, wompi.Transaction) {
+		e.t.Helper()
+		cs, err := e.svc.Checkout(e.t.Context(), orgID)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if !pay {
+			return cs, wompi.Transaction{}
+		}
+		acc, _ := e.wompi.AcceptanceTokens(e.t.Context())
+		tx, err := e.wompi.CreateTransaction(e.t.Context(), wompi.NewTransaction{AmountInCents: cs.AmountInCents, Currency: cs.Currency,
+			Signature: cs.Signature, CustomerEmail: "owner@example.co", Reference: cs.Reference, AcceptanceToken: acc.AcceptanceToken,
+			PaymentMethod: map[string]any{"type": "CARD", "token": e.fake.TokenizeCard(wompitest.CardApproved), "installments": 1}})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		return cs, tx
+	}
+	payment := func(e *env, orgID int64, ref string) billing.Payment {
+		e.t.Helper()
+		for _, p := range e.payments(orgID) {
+			if p.Reference == ref {
+				return p
+			}
+		}
+		e.t.Fatalf("no payment %s", ref)
+		return billing.Payment{}
+	}
+	expiries := func(e *env, orgID int64) int {
+		e.t.Helper()
+		h, _ := e.svc.History(e.t.Context(), orgID)
+		n := 0
+		for _, ev := range h {
+			if ev.Cause == "checkout expired" {
+				n++
+			}
+		}
+		return n
+	}
+	due := func(e *env, id int64) bool {
+		e.t.Helper()
+		d, err := e.svc.DueWork(e.t.Context())
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		return slices.Contains(d.Reconcile, id)
+	}
+
+	t.Run("UnpaidCheckoutExpiresOnlyAfterTheExpiryAndIsRecordedInTheHistory", func(t *testing.T) {
+		t.Parallel()
+		e := setup(t)
+		org, _ := e.org("Abandonada", "basico")
+		cs, _ := checkout(e, org.ID, false)
+		e.clock.Advance(23 * time.Hour)
+		e.sweep()
+		if p := payment(e, org.ID, cs.Reference); p.State != wompi.StatusPending {
+			t.Fatalf("after 23h the checkout is %s, want PENDING", p.State)
+		}
+		e.clock.Advance(2 * time.Hour)
+		e.sweep()
+		p := payment(e, org.ID, cs.Reference)
+		if p.State != billing.StatusExpired || !strings.Contains(p.Message, "no transaction") {
+			t.Fatalf("after 25h the checkout is %s (%q), want EXPIRED", p.State, p.Message)
+		}
+		if n := expiries(e, org.ID); n != 1 {
+			t.Fatalf("%d checkout expired events in the history, want 1", n)
+		}
+		e.wantStatus(org.ID, billing.Trialing) // an abandoned checkout does not change the subscription
+		if n := e.notices(org.ID)[billing.NoticePaymentFailed]; n != 0 {
+			t.Fatalf("%d payment_failed notices for an abandoned checkout", n)
+		}
+		// Asked about again only after ExpiredRecheckEvery, and recorded once.
+		if due(e, p.ID) {
+			t.Fatal("an expired checkout is rechecked at once")
+		}
+		e.clock.Advance(billing.ExpiredRecheckEvery)
+		if !due(e, p.ID) {
+			t.Fatal("an expired checkout is not rechecked after an hour")
+		}
+		e.sweep()
+		if n := expiries(e, org.ID); n != 1 {
+			t.Fatalf("%d checkout expired events after a recheck, want 1", n)
+		}
+		e.clock.Advance(billing.ExpiredRecheckFor)
+		if due(e, p.ID) {
+			t.Fatal("an expired checkout is still rechecked after a week")
+		}
+	})
+
+	t.Run("CheckoutPendingAtWompiExpiresAndALateApprovedEventStillApplies", func(t *testing.T) {
+		t.Parallel()
+		e := setup(t)
+		org, sub := e.org("Tardía", "basico")
+		cs, tx := checkout(e, org.ID, true)
+		e.clock.Advance(25 * time.Hour)
+		e.sweep()
+		p := payment(e, org.ID, cs.Reference)
+		if p.State != billing.StatusExpired || p.TransactionID != tx.ID || !strings.Contains(p.Message, "PENDING") {
+			t.Fatalf("checkout = %s (%q, transaction %q), want EXPIRED with transaction %s", p.State, p.Message, p.TransactionID, tx.ID)
+		}
+		// The payer's bank answers late: Wompi approves and posts the event.
+		if _, err := e.fake.Settle(t.Context(), tx.ID); err != nil {
+			t.Fatal(err)
+		}
+		if p := payment(e, org.ID, cs.Reference); p.State != wompi.StatusApproved {
+			t.Fatalf("after the late event the checkout is %s, want APPROVED", p.State)
+		}
+		s := e.wantStatus(org.ID, billing.Active)
+		if !s.PeriodEnd.Equal(sub.PeriodEnd.AddDate(0, 1, 0)) {
+			t.Fatalf("period ends %s, want %s", s.PeriodEnd, sub.PeriodEnd.AddDate(0, 1, 0))
+		}
+		if n := e.notices(org.ID)[billing.NoticePaymentApproved]; n != 1 {
+			t.Fatalf("%d payment_approved notices, want 1", n)
+		}
+		if h := e.history(org.ID); !slices.Contains(h, "trialing→active") {
+			t.Fatalf("history %v has no activation", h)
+		}
+	})
+
+	t.Run("LateApprovalWhoseEventWasLostIsFoundByTheRecheck", func(t *testing.T) {
+		t.Parallel()
+		e := setup(t)
+		org, _ := e.org("Perdida", "basico")
+		cs, tx := checkout(e, org.ID, true)
+		e.clock.Advance(25 * time.Hour)
+		e.sweep()
+		if p := payment(e, org.ID, cs.Reference); p.State != billing.StatusExpired {
+			t.Fatalf("checkout = %s, want EXPIRED", p.State)
+		}
+		if _, err := e.fake.SettleQuietly(tx.ID); err != nil { // approved, event lost
+			t.Fatal(err)
+		}
+		e.clock.Advance(billing.ExpiredRecheckEvery)
+		e.sweep()
+		if p := payment(e, org.ID, cs.Reference); p.State != wompi.StatusApproved {
+			t.Fatalf("after the recheck the checkout is %s, want APPROVED", p.State)
+		}
+		e.wantStatus(org.ID, billing.Active)
+	})
+
+	t.Run("PendingRenewalNeverExpires", func(t *testing.T) {
+		t.Parallel()
+		e := setup(t)
+		org, _ := e.org("Renovación", "basico")
+		e.saveCard(org.ID, wompitest.CardApproved)
+		e.clock.Advance(15 * day)
+		e.fake.SetEventsURL("")
+		e.sweep() // charges the end of the trial; the transaction stays PENDING at the fake
+		e.clock.Advance(3 * day)
+		e.sweep()
+		if p := e.payments(org.ID); len(p) != 1 || p[0].Kind != billing.KindRenewal || p[0].State != wompi.StatusPending {
+			t.Fatalf("payments = %+v, want one PENDING renewal", p)
+		}
+	})
 }
 
 func TestOperatorCommands(t *testing.T) {

@@ -21,12 +21,20 @@ type Suspension struct {
 type Due struct {
 	Charges     []Charge
 	Suspensions []Suspension
-	// Reconcile lists payments PENDING for longer than the reconcile delay.
+	// Reconcile lists payments PENDING for longer than the reconcile delay, and expired checkouts
+	// due to be asked about again.
 	Reconcile []int64
 }
 
 // ReconcileAfter is how long a payment stays PENDING before it is reconciled.
 const ReconcileAfter = 10 * time.Minute
+
+// An expired checkout is asked about again every ExpiredRecheckEvery until ExpiredRecheckFor after
+// it was created, so that a late settlement whose event was lost is still applied.
+const (
+	ExpiredRecheckEvery = time.Hour
+	ExpiredRecheckFor   = 7 * 24 * time.Hour
+)
 
 // DueWork lists what is due at the service's clock. Each item identifies itself (subscription,
 // period, attempt), so scheduling one twice is harmless.
@@ -105,8 +113,12 @@ func (s *Service) DueWork(ctx context.Context) (Due, error) {
 		return Due{}, fmt.Errorf("listing suspensions: %w", err)
 	}
 
-	rows, err = s.pool.Query(ctx, `SELECT id FROM public.billing_pago WHERE estado = 'PENDING' AND created_at <= $1
-		AND (wompi_transaccion_id IS NOT NULL OR created_at > $2) ORDER BY id LIMIT 500`, now.Add(-ReconcileAfter), now.Add(-48*time.Hour))
+	// PENDING payments (a checkout among them expires once it is old enough), and expired
+	// checkouts not asked about for an hour during their first week.
+	rows, err = s.pool.Query(ctx, `SELECT id FROM public.billing_pago
+		WHERE (estado = 'PENDING' AND created_at <= $1)
+			OR (estado = 'EXPIRED' AND tipo = 'checkout' AND updated_at <= $2 AND created_at > $3)
+		ORDER BY id LIMIT 500`, now.Add(-ReconcileAfter), now.Add(-ExpiredRecheckEvery), now.Add(-ExpiredRecheckFor))
 	if err != nil {
 		return Due{}, fmt.Errorf("listing pending payments: %w", err)
 	}

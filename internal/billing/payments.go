@@ -67,17 +67,35 @@ func (s *Service) Payments(ctx context.Context, orgID int64) ([]Payment, error) 
 	return out, nil
 }
 
+// StatusExpired is the state of a checkout abandoned at Wompi: left PENDING past
+// [Options.CheckoutExpiry] while Wompi still reports it PENDING or has no transaction with its
+// reference. It is ours, not one of Wompi's: a late Wompi state still settles the payment.
+const StatusExpired = "EXPIRED"
+
 // CanPaymentTransition reports whether a payment may go from one state to another: PENDING to any
-// final state, and an APPROVED payment to VOIDED. Nothing goes back to PENDING, and a final state
+// final state or to EXPIRED, an EXPIRED checkout to any of Wompi's final states (a late
+// settlement), and an APPROVED payment to VOIDED. Nothing goes back to PENDING, and a final state
 // never changes otherwise.
 func CanPaymentTransition(from, to string) bool {
+	final := to == wompi.StatusApproved || to == wompi.StatusDeclined || to == wompi.StatusVoided || to == wompi.StatusError
 	switch {
 	case from == to:
 		return false
 	case from == wompi.StatusPending:
-		return to == wompi.StatusApproved || to == wompi.StatusDeclined || to == wompi.StatusVoided || to == wompi.StatusError
+		return final || to == StatusExpired
+	case from == StatusExpired:
+		return final
 	case from == wompi.StatusApproved:
 		return to == wompi.StatusVoided
+	}
+	return false
+}
+
+// wompiState reports whether st is one of the states Wompi gives a transaction.
+func wompiState(st string) bool {
+	switch st {
+	case wompi.StatusPending, wompi.StatusApproved, wompi.StatusDeclined, wompi.StatusVoided, wompi.StatusError:
+		return true
 	}
 	return false
 }
@@ -431,6 +449,10 @@ func (s *Service) applyTransactionTx(ctx context.Context, tx pgx.Tx, t wompi.Tra
 		return Applied{Payment: pay}, fmt.Errorf("%w: payment %s belongs to transaction %s, not %s", ErrConflict, pay.Reference, pay.TransactionID, t.ID)
 	}
 	status := t.Status
+	if !wompiState(status) {
+		// Not a state Wompi gives (EXPIRED is ours, set only by Reconcile): change nothing.
+		return Applied{Payment: pay}, nil
+	}
 	if status == wompi.StatusApproved && (t.AmountInCents != pay.AmountCents || (t.Currency != "" && t.Currency != pay.Currency)) {
 		s.log.Error("wompi transaction amount does not match the payment", "reference", pay.Reference, "want", pay.AmountCents, "got", t.AmountInCents)
 		status, t.StatusMessage = wompi.StatusError, fmt.Sprintf("amount %d %s does not match %d %s", t.AmountInCents, t.Currency, pay.AmountCents, pay.Currency)
@@ -479,6 +501,12 @@ func (s *Service) applyTransactionTx(ctx context.Context, tx pgx.Tx, t wompi.Tra
 
 // Reconcile asks Wompi for the state of a payment left PENDING (its event lost or late) and
 // applies it. A payment without a transaction id is looked up by reference.
+//
+// A checkout older than [Options.CheckoutExpiry] that Wompi still reports PENDING, or whose
+// reference Wompi does not know (the payer never paid), is marked EXPIRED and the expiry is
+// recorded in the subscription's history. Reconcile keeps asking about an expired checkout for a
+// while (see [Service.DueWork]), and a late event still applies to it: a payment is never lost
+// by expiring.
 func (s *Service) Reconcile(ctx context.Context, paymentID int64) (Applied, error) {
 	if s.wompi == nil {
 		return Applied{}, ErrPaymentsUnavailable
@@ -487,7 +515,7 @@ func (s *Service) Reconcile(ctx context.Context, paymentID int64) (Applied, erro
 	if err != nil {
 		return Applied{}, err
 	}
-	if pay.State != wompi.StatusPending {
+	if pay.State != wompi.StatusPending && pay.State != StatusExpired {
 		return Applied{Payment: pay}, nil
 	}
 	var t wompi.Transaction
@@ -495,15 +523,70 @@ func (s *Service) Reconcile(ctx context.Context, paymentID int64) (Applied, erro
 		t, err = s.wompi.Transaction(ctx, pay.TransactionID)
 	} else {
 		t, err = s.wompi.TransactionByReference(ctx, pay.Reference)
-		if errors.Is(err, wompi.ErrNotFound) {
-			return Applied{Payment: pay}, nil // the payer never paid this checkout
-		}
 	}
-	if err != nil {
+	unknown := errors.Is(err, wompi.ErrNotFound)
+	if err != nil && !unknown {
 		return Applied{}, fmt.Errorf("reconciling payment %s: %w", pay.Reference, err)
 	}
-	if t.Status == wompi.StatusPending {
+	if !unknown && t.Status != wompi.StatusPending {
+		return s.ApplyTransaction(ctx, t)
+	}
+	// Wompi has it PENDING, or has no transaction for it.
+	if !unknown && pay.TransactionID == "" && t.ID != "" {
+		// Found by reference: remember its id (ApplyTransaction records it and changes nothing else).
+		a, err := s.ApplyTransaction(ctx, t)
+		if err != nil {
+			return a, err
+		}
+		pay = a.Payment
+	}
+	reason := "Wompi has no transaction with this reference"
+	if !unknown {
+		reason = "Wompi still reports the transaction PENDING"
+	}
+	return s.expireCheckout(ctx, pay, reason)
+}
+
+// expireCheckout marks a PENDING checkout older than the checkout expiry EXPIRED (recording it in
+// the subscription's history), or, for one that is EXPIRED already, notes that it was asked about
+// (updated_at), so that DueWork asks again only after ExpiredRecheckEvery. Anything else is left
+// alone.
+func (s *Service) expireCheckout(ctx context.Context, pay Payment, reason string) (Applied, error) {
+	now := s.now()
+	if pay.Kind != KindCheckout || (pay.State == wompi.StatusPending && now.Sub(pay.CreatedAt) < s.opts.CheckoutExpiry) {
 		return Applied{Payment: pay}, nil
 	}
-	return s.ApplyTransaction(ctx, t)
+	var out Applied
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Lock the subscription, then the payment (the order applyTransactionTx uses), and look again:
+		// an event may have settled it since the poll.
+		sub, err := subscriptionByID(ctx, tx, pay.SubscriptionID, true)
+		if err != nil {
+			return err
+		}
+		cur, err := scanPayment(tx.QueryRow(ctx, `SELECT `+payColumns+` FROM public.billing_pago WHERE id = $1 FOR UPDATE`, pay.ID))
+		if err != nil {
+			return fmt.Errorf("locking payment %s: %w", pay.Reference, err)
+		}
+		out = Applied{Payment: cur}
+		switch cur.State {
+		case StatusExpired:
+			_, err := tx.Exec(ctx, `UPDATE public.billing_pago SET updated_at = $2 WHERE id = $1`, cur.ID, now)
+			return err
+		case wompi.StatusPending:
+		default:
+			return nil
+		}
+		msg := fmt.Sprintf("checkout abandoned: %s after %s", reason, s.opts.CheckoutExpiry)
+		if out.Payment, err = scanPayment(tx.QueryRow(ctx, `UPDATE public.billing_pago SET estado = $2, mensaje = $3, updated_at = $4
+			WHERE id = $1 RETURNING `+payColumns, cur.ID, StatusExpired, msg, now)); err != nil {
+			return fmt.Errorf("expiring payment %s: %w", cur.Reference, err)
+		}
+		out.Changed = true
+		return recordEvent(ctx, tx, sub.ID, sub.Status, sub.Status, "checkout expired", cur.Reference+": "+msg, now)
+	})
+	if err != nil {
+		return Applied{}, fmt.Errorf("expiring checkout %s: %w", pay.Reference, err)
+	}
+	return out, nil
 }

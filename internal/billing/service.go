@@ -31,6 +31,9 @@ type Options struct {
 	// CheckoutURL is Wompi's web checkout, which CheckoutSession.CheckoutURL links to. Defaults to
 	// https://checkout.wompi.co/p/; "-" leaves the link out (the simulator has no checkout page).
 	CheckoutURL string
+	// CheckoutExpiry is how long a checkout may stay PENDING before it is marked EXPIRED (when
+	// Wompi still reports it PENDING or does not know it). Defaults to 24h.
+	CheckoutExpiry time.Duration
 	// Mailer delivers notices; nil logs them instead.
 	Mailer Mailer
 	// AccessCacheTTL is how long CheckAccess reuses an organization's subscription state (changes
@@ -75,6 +78,9 @@ func New(ctx context.Context, m *tenancy.Manager, opts Options) (*Service, error
 	}
 	if opts.TrialNotice <= 0 {
 		opts.TrialNotice = 3 * 24 * time.Hour
+	}
+	if opts.CheckoutExpiry <= 0 {
+		opts.CheckoutExpiry = 24 * time.Hour
 	}
 	if opts.CheckoutURL == "" {
 		opts.CheckoutURL = "https://checkout.wompi.co/p/"
