@@ -26,7 +26,8 @@ type Config struct {
 	RefreshTTL time.Duration
 	// MaxBodyBytes bounds request bodies (413 beyond). Defaults to 1 MiB.
 	MaxBodyBytes int64
-	// OrgCacheTTL is how long an organization lookup is reused. Defaults to 10s.
+	// OrgCacheTTL is how long an organization lookup is reused while the catalog watch is in place
+	// (changes evict their entry at once); 5s at most while it is down. Defaults to 5m.
 	OrgCacheTTL time.Duration
 	// LoginPerAccount limits login attempts per username or email. Defaults to a burst of 5, then
 	// one a minute (a successful login resets it).
@@ -89,7 +90,8 @@ type Server struct {
 }
 
 // New returns the HTTP handler of the API. It opens the pool of the default server (where public
-// lives) without waiting for a connection.
+// lives) without waiting for a connection, and watches the organization catalog for changes until
+// ctx ends.
 func New(ctx context.Context, m *tenancy.Manager, log *slog.Logger, cfg Config) (http.Handler, error) {
 	s, err := newServer(ctx, m, log, cfg)
 	if err != nil {
@@ -115,7 +117,7 @@ func newServer(ctx context.Context, m *tenancy.Manager, log *slog.Logger, cfg Co
 	if err != nil {
 		return nil, err
 	}
-	return &Server{
+	s := &Server{
 		tenancy:      m,
 		log:          log,
 		cfg:          cfg,
@@ -126,7 +128,9 @@ func newServer(ctx context.Context, m *tenancy.Manager, log *slog.Logger, cfg Co
 		signupLimit:  auth.NewLimiter(signupLimitOptions(cfg.SignupPerIP), cfg.Now),
 		orgs:         newOrgCache(m, cfg.OrgCacheTTL, cfg.Now),
 		metrics:      met,
-	}, nil
+	}
+	go s.orgs.watch(ctx)
+	return s, nil
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {

@@ -332,27 +332,24 @@ func (s *Server) listAppointments(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.Status, f.Client, f.Cursor = q.Get("estado"), q.Get("cliente"), q.Get("cursor")
+	// Days are local days of the branch (or of the organization without sede_id); the listing
+	// query resolves the branch's zone itself.
+	desde, hasta := q.Get("desde"), q.Get("hasta")
+	if err := listBound(desde, "desde", &f.FromDay, &f.From); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := listBound(hasta, "hasta", &f.ToDay, &f.To); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !f.FromDay.IsZero() && !f.To.IsZero() || !f.From.IsZero() && !f.ToDay.IsZero() {
+		s.fail(w, r, invalidQuery("hasta", "desde and hasta must both be days (YYYY-MM-DD) or both RFC 3339 instants"))
+		return
+	}
 	c, _ := callerFrom(r.Context())
+	f.Zone = c.Org.TimeZone
 	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
-		// Days are local days of the branch (or of the organization without sede_id).
-		zone := c.Org.TimeZone
-		if f.BranchID != 0 && (isDate(q.Get("desde")) || isDate(q.Get("hasta"))) {
-			b, err := booking.GetBranch(ctx, tx, f.BranchID)
-			if err != nil {
-				return err
-			}
-			zone = b.TimeZone
-		}
-		loc, err := booking.LoadZone(zone)
-		if err != nil {
-			loc = time.UTC
-		}
-		if f.From, err = parseBound(q.Get("desde"), "desde", loc, false); err != nil {
-			return err
-		}
-		if f.To, err = parseBound(q.Get("hasta"), "hasta", loc, true); err != nil {
-			return err
-		}
 		page, err := booking.ListAppointments(ctx, tx, actor(m), f)
 		if err != nil {
 			return err
@@ -364,27 +361,22 @@ func (s *Server) listAppointments(w http.ResponseWriter, r *http.Request) {
 
 func isDate(v string) bool { return len(v) == len(time.DateOnly) }
 
-// parseBound reads desde/hasta: a local day (YYYY-MM-DD; hasta's day is included) or an RFC 3339
-// instant.
-func parseBound(v, field string, loc *time.Location, end bool) (time.Time, error) {
+// listBound reads desde or hasta of a listing: a local day (YYYY-MM-DD) into day, or an RFC 3339
+// instant into instant.
+func listBound(v, field string, day *booking.Date, instant *time.Time) error {
 	if v == "" {
-		return time.Time{}, nil
+		return nil
 	}
+	var err error
 	if isDate(v) {
-		d, err := booking.ParseDate(v)
-		if err != nil {
-			return time.Time{}, invalidQuery(field, "must be YYYY-MM-DD or RFC 3339, got "+strconv.Quote(v))
-		}
-		if end {
-			d = d.AddDays(1)
-		}
-		return booking.WallInstant(d, 0, loc), nil
+		*day, err = booking.ParseDate(v)
+	} else {
+		*instant, err = time.Parse(time.RFC3339, v)
 	}
-	t, err := time.Parse(time.RFC3339, v)
 	if err != nil {
-		return time.Time{}, invalidQuery(field, "must be YYYY-MM-DD or RFC 3339, got "+strconv.Quote(v))
+		return invalidQuery(field, "must be YYYY-MM-DD or RFC 3339, got "+strconv.Quote(v))
 	}
-	return t, nil
+	return nil
 }
 
 func (s *Server) rescheduleAppointment(w http.ResponseWriter, r *http.Request) {

@@ -81,8 +81,10 @@ func (b *syncBuffer) String() string {
 // routes are added to the table (test-only handlers).
 func setup(t testing.TB, cfg func(*Config), extra ...func(s *Server) route) *env {
 	t.Helper()
-	ctx := context.Background()
 	url := pgtest.NewDatabase(t)
+	// The server's catalog watch lives as long as ctx: end it before the database is dropped.
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	m, err := tenancy.New(tenancy.Config{Servers: map[string]string{tenancy.DefaultServer: url}, Logger: log})

@@ -150,7 +150,10 @@ func TestTenantRouting(t *testing.T) {
 		}
 	})
 
-	t.Run("OrganizationChangeElsewhereIsSeenAfterTheTTL", func(t *testing.T) {
+	t.Run("OrganizationChangeElsewhereIsSeenWithoutInvalidation", func(t *testing.T) {
+		// The catalog trigger announces the change and the watch evicts the entry: no call to
+		// InvalidateOrganization, no wait for a TTL (the clock does not move).
+		waitWatching(t, e.s.orgs)
 		if code, _, _ := get(append(bearer(anaTok), orgHeader(juan.ID)...)...); code != 200 {
 			t.Fatalf("before: %d", code)
 		}
@@ -159,12 +162,33 @@ func TestTenantRouting(t *testing.T) {
 		}
 		defer func() {
 			_, _ = e.pool.Exec(e.ctx, `UPDATE public.organizacion_organizacion SET is_active = true WHERE id = $1`, juan.ID)
-			e.s.InvalidateOrganization(juan.ID)
+			waitFor(t, func() bool { code, _, _ := get(append(bearer(anaTok), orgHeader(juan.ID)...)...); return code == 200 })
 		}()
-		e.clock.add(defaultOrgCacheTTL + time.Second)
-		defer e.clock.add(-defaultOrgCacheTTL - time.Second)
-		if code, _, _ := get(append(bearer(e.token(ana, 0)), orgHeader(juan.ID)...)...); code != 403 {
-			t.Fatalf("after the TTL: %d", code)
+		waitFor(t, func() bool {
+			code, _, body := get(append(bearer(e.token(ana, 0)), orgHeader(juan.ID)...)...)
+			return code == 403 && body.Code == "organization_inactive"
+		})
+	})
+
+	t.Run("UnwatchedCacheRereadsAfterItsShortTTL", func(t *testing.T) {
+		c := newOrgCache(e.m, defaultOrgCacheTTL, e.clock.now) // never watching
+		org, err := c.get(e.ctx, juan.ID)
+		if err != nil || !org.IsActive {
+			t.Fatalf("before: %+v %v", org, err)
+		}
+		if _, err := e.pool.Exec(e.ctx, `UPDATE public.organizacion_organizacion SET nombre = nombre || ' (cambiado)' WHERE id = $1`, juan.ID); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			_, _ = e.pool.Exec(e.ctx, `UPDATE public.organizacion_organizacion SET nombre = $2 WHERE id = $1`, juan.ID, org.Name)
+		}()
+		if again, _ := c.get(e.ctx, juan.ID); again.Name != org.Name {
+			t.Fatalf("within the TTL the cached row is used; got %q", again.Name)
+		}
+		e.clock.add(unwatchedOrgCacheTTL + time.Second)
+		defer e.clock.add(-unwatchedOrgCacheTTL - time.Second)
+		if again, _ := c.get(e.ctx, juan.ID); again.Name != org.Name+" (cambiado)" {
+			t.Fatalf("after the unwatched TTL: %q", again.Name)
 		}
 	})
 
@@ -196,4 +220,26 @@ func httptestRequest(method, path string) *http.Request {
 	r, _ := http.NewRequest(method, path, nil)
 	r.RemoteAddr = "192.0.2.1:1234"
 	return r
+}
+
+// waitWatching waits until c's catalog watch is in place.
+func waitWatching(t *testing.T, c *orgCache) {
+	t.Helper()
+	waitFor(t, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.watching
+	})
+}
+
+// waitFor polls cond for up to 10 s.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

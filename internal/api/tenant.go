@@ -15,23 +15,32 @@ import (
 	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
-// defaultOrgCacheTTL is how long an organization lookup is reused unless Config says otherwise.
-const defaultOrgCacheTTL = 10 * time.Second
+// defaultOrgCacheTTL is how long an organization lookup is reused unless Config says otherwise,
+// while the catalog watch is in place (every change then evicts its entry at once; the TTL only
+// bounds the damage of a notification that never came).
+const defaultOrgCacheTTL = 5 * time.Minute
+
+// unwatchedOrgCacheTTL bounds the reuse of a lookup while the catalog watch is down.
+const unwatchedOrgCacheTTL = 5 * time.Second
 
 // orgCacheMax bounds the organization cache.
 const orgCacheMax = 50_000
 
-// orgCache keeps organization rows for a short time, so that tenant routing costs no catalog query
-// on most requests. Unknown ids are remembered too (for the same time), so that random ids cannot
-// hammer the catalog. Changes made in this process invalidate their entry at once; changes made
-// elsewhere are seen within the TTL.
+// orgCache keeps organization rows, so that tenant routing costs no catalog query on most
+// requests. Unknown ids are remembered too, so that random ids cannot hammer the catalog. Every
+// change to the catalog, made by any process, is announced by a trigger (public migration 0005)
+// and evicts its entry as soon as the watch hears of it; while the watch is down, entries live
+// unwatchedOrgCacheTTL at most.
 type orgCache struct {
 	tenancy *tenancy.Manager
 	ttl     time.Duration
 	now     func() time.Time
 
-	mu      sync.Mutex
-	entries map[int64]orgEntry
+	mu       sync.Mutex
+	entries  map[int64]orgEntry
+	watching bool
+	// evictions counts evictions, so that a lookup that raced with one is not stored as fresh.
+	evictions uint64
 }
 
 type orgEntry struct {
@@ -44,11 +53,27 @@ func newOrgCache(m *tenancy.Manager, ttl time.Duration, now func() time.Time) *o
 	return &orgCache{tenancy: m, ttl: ttl, now: now, entries: map[int64]orgEntry{}}
 }
 
+// watch keeps the cache in step with the catalog until ctx ends.
+func (c *orgCache) watch(ctx context.Context) {
+	_ = c.tenancy.WatchOrganizations(ctx, tenancy.OrganizationWatch{
+		Changed: c.invalidate,
+		Listening: func(on bool) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			// Whatever was cached while nobody listened may be stale.
+			clear(c.entries)
+			c.evictions++
+			c.watching = on
+		},
+	})
+}
+
 // get returns the organization with id, from the cache when fresh.
 func (c *orgCache) get(ctx context.Context, id int64) (tenancy.Organization, error) {
 	now := c.now()
 	c.mu.Lock()
 	e, ok := c.entries[id]
+	evictions := c.evictions
 	c.mu.Unlock()
 	if ok && now.Before(e.expires) {
 		return e.org, e.err
@@ -59,6 +84,11 @@ func (c *orgCache) get(ctx context.Context, id int64) (tenancy.Organization, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.evictions != evictions {
+		// An eviction came while we read: this row may predate the change. Answer with it (it
+		// was current when read), but do not keep it.
+		return org, err
+	}
 	if len(c.entries) >= orgCacheMax {
 		for k, old := range c.entries {
 			if !now.Before(old.expires) {
@@ -69,7 +99,11 @@ func (c *orgCache) get(ctx context.Context, id int64) (tenancy.Organization, err
 			clear(c.entries)
 		}
 	}
-	c.entries[id] = orgEntry{org: org, err: err, expires: now.Add(c.ttl)}
+	ttl := c.ttl
+	if !c.watching {
+		ttl = min(ttl, unwatchedOrgCacheTTL)
+	}
+	c.entries[id] = orgEntry{org: org, err: err, expires: now.Add(ttl)}
 	return org, err
 }
 
@@ -78,6 +112,7 @@ func (c *orgCache) invalidate(id int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.entries, id)
+	c.evictions++
 }
 
 // InvalidateOrganization makes the next request for the organization read it again from the
@@ -176,17 +211,20 @@ func (s *Server) inTenant(w http.ResponseWriter, r *http.Request, fn func(ctx co
 		tw.begin()
 	}
 	ctx := r.Context()
-	err := s.tenancy.Run(ctx, c.Tenant, func(tx pgx.Tx) error {
-		m := Member{UserID: c.UserID}
-		err := tx.QueryRow(ctx, `SELECT id, role FROM usuarios_perfilusuario WHERE user_id = $1 AND is_active`, c.UserID).Scan(&m.ProfileID, &m.Role)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
+	// The profile is read in the round trip that opens the scope (a lead query), so the check
+	// costs no round trip of its own and sees the same snapshot as fn.
+	m := Member{UserID: c.UserID}
+	lead := &tenancy.Lead{
+		SQL:  `SELECT id, role FROM usuarios_perfilusuario WHERE user_id = $1 AND is_active LIMIT 1`,
+		Args: []int64{c.UserID},
+		Dest: []any{&m.ProfileID, &m.Role},
+	}
+	err := s.tenancy.RunWith(ctx, c.Tenant, tenancy.RunOptions{Lead: lead}, func(tx pgx.Tx) error {
+		if !lead.Found {
 			if !c.IsSuperuser {
 				return errUnauthorizedOrganization()
 			}
 			m.Role = "admin"
-		case err != nil:
-			return fmt.Errorf("reading the caller's profile: %w", err)
 		}
 		info.membershipChecked = true
 		return callGuarded(ctx, tx, m, fn)

@@ -205,6 +205,13 @@ const (
 type AppointmentFilter struct {
 	// From and To bound inicio: From <= inicio < To.
 	From, To time.Time
+	// FromDay and ToDay bound inicio by local days, both included: from the start of FromDay to
+	// the end of ToDay in the time zone of the branch (BranchID), or in Zone without a branch.
+	// The zone is looked up by the listing query itself, so a day costs no round trip of its
+	// own. Use them instead of From and To, not beside them.
+	FromDay, ToDay Date
+	// Zone is the IANA time zone of FromDay and ToDay when BranchID is 0 (the organization's).
+	Zone     string
 	BranchID int64
 	StaffID  int64
 	Status   string
@@ -241,6 +248,26 @@ func ListAppointments(ctx context.Context, tx pgx.Tx, actor Actor, f Appointment
 	if !f.From.IsZero() && !f.To.IsZero() && !f.To.After(f.From) {
 		return AppointmentPage{}, invalidField("hasta", "must be after desde")
 	}
+	if !f.FromDay.IsZero() && !f.ToDay.IsZero() && f.ToDay.Before(f.FromDay) {
+		return AppointmentPage{}, invalidField("hasta", "must not be before desde")
+	}
+	if (!f.FromDay.IsZero() || !f.ToDay.IsZero()) && (!f.From.IsZero() || !f.To.IsZero()) {
+		return AppointmentPage{}, invalidField("desde", "give days or instants, not both")
+	}
+	var fromDay, toDay *string
+	if !f.FromDay.IsZero() {
+		d := f.FromDay.String()
+		fromDay = &d
+	}
+	if !f.ToDay.IsZero() {
+		d := f.ToDay.AddDays(1).String()
+		toDay = &d
+	}
+	if (fromDay != nil || toDay != nil) && f.BranchID == 0 {
+		if _, err := LoadZone(f.Zone); err != nil {
+			return AppointmentPage{}, invalidField("zona_horaria", "%q is not an IANA time zone", f.Zone)
+		}
+	}
 	if own := actor.ownOnly(); own != 0 {
 		if f.StaffID != 0 && f.StaffID != own {
 			return AppointmentPage{Items: []Appointment{}}, nil
@@ -267,14 +294,21 @@ func ListAppointments(ctx context.Context, tx pgx.Tx, actor Actor, f Appointment
 	if f.Client != "" {
 		client = "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(f.Client) + "%"
 	}
-	rows, err := tx.Query(ctx, `SELECT `+appointmentColumns+` FROM citas_cita
+	// Local days become instants in SQL, in the branch's zone (or $10): midnight of a day that
+	// starts in a DST gap is the gap's end, as in WallInstant.
+	rows, err := tx.Query(ctx, `WITH zona AS (
+		  SELECT coalesce((SELECT zona_horaria FROM organizacion_sede WHERE id = $3 AND $3 <> 0), $10) AS tz
+		)
+		SELECT `+appointmentColumns+` FROM citas_cita
 		WHERE ($1::timestamptz IS NULL OR inicio >= $1) AND ($2::timestamptz IS NULL OR inicio < $2)
+		  AND ($11::date IS NULL OR inicio >= $11::date::timestamp AT TIME ZONE (SELECT tz FROM zona))
+		  AND ($12::date IS NULL OR inicio < $12::date::timestamp AT TIME ZONE (SELECT tz FROM zona))
 		  AND ($3 = 0 OR sede_id = $3) AND ($4 = 0 OR profesional_id = $4)
 		  AND ($5 = '' OR estado = $5)
 		  AND ($6 = '' OR cliente_nombre ILIKE $6 OR cliente_telefono ILIKE $6 OR cliente_email ILIKE $6)
 		  AND ($7::timestamptz IS NULL OR (inicio, id) > ($7, $8))
 		ORDER BY inicio, id LIMIT $9`,
-		from, to, f.BranchID, f.StaffID, f.Status, client, afterStart, afterID, f.Limit+1)
+		from, to, f.BranchID, f.StaffID, f.Status, client, afterStart, afterID, f.Limit+1, f.Zone, fromDay, toDay)
 	if err != nil {
 		return AppointmentPage{}, translate(err, "listing appointments")
 	}

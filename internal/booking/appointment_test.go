@@ -3,6 +3,7 @@ package booking_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -517,6 +518,85 @@ func TestListAppointments(t *testing.T) {
 
 	t.Run("RejectsBadFilters", func(t *testing.T) {
 		for _, fl := range []booking.AppointmentFilter{{Limit: booking.MaxPageSize + 1}, {Status: "done"}, {Cursor: "garbage!"}} {
+			err := e.try(t, func(ctx context.Context, tx pgx.Tx) error {
+				_, err := booking.ListAppointments(ctx, tx, f.admin, fl)
+				return err
+			})
+			wantKind(t, err, booking.ErrInvalid, "")
+		}
+	})
+}
+
+// TestListAppointmentsByLocalDay checks that FromDay/ToDay are local days of the branch's zone,
+// resolved by the listing query, across a DST change: America/Santiago springs forward at the
+// midnight that starts 2027-09-05 (00:00 -04 becomes 01:00 -03), so that day starts at 01:00.
+func TestListAppointmentsByLocalDay(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	f := e.newFixture(t, "America/Santiago", booking.ServicePatch{DurationMinutes: ptr(30)}, "00:00", "24:00")
+	starts := map[string]time.Time{
+		"sep4-late":   mustTime(t, "2027-09-04T23:15:00-04:00"), // the last minutes of the 4th
+		"sep5-first":  mustTime(t, "2027-09-05T01:00:00-03:00"), // the 5th's first instant
+		"sep5-night":  mustTime(t, "2027-09-05T23:20:00-03:00"),
+		"sep6-early":  mustTime(t, "2027-09-06T00:10:00-03:00"),
+		"bogota-5th?": mustTime(t, "2027-09-05T00:30:00-05:00"), // 02:30 in Santiago on the 5th
+	}
+	ids := map[int64]string{}
+	e.run(t, func(ctx context.Context, tx pgx.Tx) error {
+		for name, start := range starts {
+			a, err := booking.CreateAppointment(ctx, tx, f.admin, booking.NewAppointment{
+				BranchID: f.branch.ID, ServiceID: f.service.ID, StaffID: f.staff.ID, Start: start, ClientName: name,
+			}, past())
+			if err != nil {
+				return err
+			}
+			ids[a.ID] = name
+		}
+		return nil
+	})
+	day := func(s string) booking.Date {
+		d, err := booking.ParseDate(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	tests := []struct {
+		name string
+		fl   booking.AppointmentFilter
+		want []string
+	}{
+		{"OneDayInTheBranchZone", booking.AppointmentFilter{BranchID: f.branch.ID, FromDay: day("2027-09-05"), ToDay: day("2027-09-05"), Zone: "UTC"},
+			[]string{"sep5-first", "bogota-5th?", "sep5-night"}},
+		{"DayBeforeTheGap", booking.AppointmentFilter{BranchID: f.branch.ID, FromDay: day("2027-09-04"), ToDay: day("2027-09-04")},
+			[]string{"sep4-late"}},
+		{"OpenEndedFrom", booking.AppointmentFilter{BranchID: f.branch.ID, FromDay: day("2027-09-06")},
+			[]string{"sep6-early"}},
+		{"WithoutBranchTheGivenZone", booking.AppointmentFilter{ToDay: day("2027-09-04"), Zone: "America/Santiago"},
+			[]string{"sep4-late"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			e.run(t, func(ctx context.Context, tx pgx.Tx) error {
+				p, err := booking.ListAppointments(ctx, tx, f.admin, tt.fl)
+				for _, a := range p.Items {
+					got = append(got, ids[a.ID])
+				}
+				return err
+			})
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("listed %v, want %v", got, tt.want)
+			}
+		})
+	}
+
+	t.Run("RejectsBadDayFilters", func(t *testing.T) {
+		for _, fl := range []booking.AppointmentFilter{
+			{FromDay: day("2027-09-05"), ToDay: day("2027-09-04"), BranchID: f.branch.ID},
+			{FromDay: day("2027-09-05"), To: starts["sep6-early"], BranchID: f.branch.ID},
+			{FromDay: day("2027-09-05"), Zone: "Mars/Olympus"},
+		} {
 			err := e.try(t, func(ctx context.Context, tx pgx.Tx) error {
 				_, err := booking.ListAppointments(ctx, tx, f.admin, fl)
 				return err

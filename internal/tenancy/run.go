@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/tracelog"
 )
 
 // Tenant is what tenant SQL needs to know: which schema, on which server. Get one from an
@@ -26,6 +29,39 @@ type RunOptions struct {
 	ReadOnly bool
 	// StatementTimeoutMillis, when positive, bounds each statement (SET LOCAL statement_timeout).
 	StatementTimeoutMillis int
+	// Lead, when set, is a query run inside the scope in the same round trip that opens it, before
+	// fn: what every call of a kind reads first (the API's membership check) then costs no round
+	// trip of its own.
+	Lead *Lead
+}
+
+// Lead is a one-row query sent with the scope's opening. The opening travels as one
+// simple-protocol message, so the arguments are integers written into the SQL as literals
+// (nothing else can be injected that way).
+type Lead struct {
+	// SQL is one SELECT that returns at most one row, with placeholders $1 … $9 for Args.
+	SQL string
+	// Args are the values of $1 … $9.
+	Args []int64
+	// Dest receives the row's columns (as pgx's Scan would), when there is a row.
+	Dest []any
+	// Found is set to whether the query returned a row.
+	Found bool
+}
+
+// sql returns the lead's SQL with its placeholders replaced by the arguments.
+func (l *Lead) sql() (string, error) {
+	if len(l.Args) > 9 {
+		return "", errors.New("a lead query takes at most 9 arguments")
+	}
+	s := l.SQL
+	for i := len(l.Args); i >= 1; i-- {
+		s = strings.ReplaceAll(s, "$"+strconv.Itoa(i), "("+strconv.FormatInt(l.Args[i-1], 10)+")")
+	}
+	if strings.Contains(s, "$") {
+		return "", errors.New("a lead query has a placeholder without an argument")
+	}
+	return s, nil
 }
 
 // Run is the one door into a tenant's data. It takes a connection from the pool of the server that
@@ -38,11 +74,27 @@ func (m *Manager) Run(ctx context.Context, t Tenant, fn func(tx pgx.Tx) error) e
 	return m.RunWith(ctx, t, RunOptions{}, fn)
 }
 
-// RunWith is [Manager.Run] with options (a read-only scope, a statement timeout).
+// RunWith is [Manager.Run] with options (a read-only scope, a statement timeout, a lead query).
 func (m *Manager) RunWith(ctx context.Context, t Tenant, opts RunOptions, fn func(tx pgx.Tx) error) error {
 	q, err := Ident(t.Schema)
 	if err != nil {
 		return err
+	}
+	var b strings.Builder
+	b.WriteString("BEGIN")
+	if opts.ReadOnly {
+		b.WriteString(" READ ONLY")
+	}
+	b.WriteString("; SET LOCAL search_path TO " + q + ", public; SET LOCAL ROLE " + q)
+	if opts.StatementTimeoutMillis > 0 {
+		b.WriteString("; SET LOCAL statement_timeout = " + strconv.Itoa(opts.StatementTimeoutMillis))
+	}
+	if opts.Lead != nil {
+		lead, err := opts.Lead.sql()
+		if err != nil {
+			return err
+		}
+		b.WriteString("; " + lead)
 	}
 	server := t.Server
 	if server == "" {
@@ -52,25 +104,24 @@ func (m *Manager) RunWith(ctx context.Context, t Tenant, opts RunOptions, fn fun
 	if err != nil {
 		return err
 	}
-	begin := "BEGIN"
-	if opts.ReadOnly {
-		begin += " READ ONLY"
-	}
-	begin += "; SET LOCAL search_path TO " + q + ", public; SET LOCAL ROLE " + q
-	if opts.StatementTimeoutMillis > 0 {
-		begin += fmt.Sprintf("; SET LOCAL statement_timeout = %d", opts.StatementTimeoutMillis)
-	}
 	ctx = withLogTenant(ctx, t.Schema)
-	tx, err := pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: begin})
+	pc, err := pool.Acquire(ctx)
 	if err != nil {
+		return fmt.Errorf("opening scope of %s: %w", t.Schema, err)
+	}
+	defer pc.Release()
+	conn := pc.Conn()
+	if m.servers.opts.LogSQL {
+		m.servers.runConns.Store(conn, t.Schema)
+		defer m.servers.runConns.Delete(conn)
+		sqlLogger{m.servers.opts.Logger}.Log(ctx, tracelog.LogLevelInfo, "Query", map[string]any{"sql": b.String(), "args": []any{}})
+	}
+	if err := open(ctx, conn, b.String(), opts.Lead); err != nil {
 		return fmt.Errorf("opening scope of %s: %w", t.Schema, translateScopeError(err))
 	}
+	tx := &scopeTx{conn: conn}
 	// Roll back on every way out, a panic in fn included; after Commit it is a no-op.
 	defer func() { _ = tx.Rollback(ctx) }()
-	if m.servers.opts.LogSQL {
-		m.servers.runConns.Store(tx.Conn(), t.Schema)
-		defer m.servers.runConns.Delete(tx.Conn())
-	}
 	if err := fn(tx); err != nil {
 		return err
 	}
@@ -78,6 +129,43 @@ func (m *Manager) RunWith(ctx context.Context, t Tenant, opts RunOptions, fn fun
 		return fmt.Errorf("committing in %s: %w", t.Schema, err)
 	}
 	return nil
+}
+
+// open sends the scope's opening (BEGIN, the SET LOCALs and the lead query) as one message and
+// reads the lead's row. On failure the connection is left outside any transaction, or closed.
+func open(ctx context.Context, conn *pgx.Conn, sql string, lead *Lead) error {
+	mrr := conn.PgConn().Exec(ctx, sql)
+	var scanErr error
+	for mrr.NextResult() {
+		rr := mrr.ResultReader()
+		if lead != nil && len(rr.FieldDescriptions()) > 0 {
+			lead.Found = false
+			for rr.NextRow() {
+				if !lead.Found && scanErr == nil {
+					lead.Found = true
+					scanErr = pgx.ScanRow(conn.TypeMap(), rr.FieldDescriptions(), rr.Values(), lead.Dest...)
+				}
+			}
+		}
+		if _, err := rr.Close(); err != nil && scanErr == nil {
+			scanErr = err
+		}
+	}
+	err := mrr.Close()
+	if err == nil {
+		err = scanErr
+	}
+	if err == nil {
+		return nil
+	}
+	// A statement after BEGIN failed: the transaction is open and aborted. End it so that the
+	// connection goes back to the pool clean; if even that fails, close it.
+	if conn.PgConn().TxStatus() != 'I' {
+		if _, rbErr := conn.PgConn().Exec(ctx, "ROLLBACK").ReadAll(); rbErr != nil || conn.PgConn().TxStatus() != 'I' {
+			_ = conn.Close(ctx)
+		}
+	}
+	return err
 }
 
 // ErrSchemaMissing is returned when a tenant's schema or role does not exist (create it with

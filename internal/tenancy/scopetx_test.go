@@ -1,0 +1,174 @@
+package tenancy_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/appcitas/appcitas/internal/tenancy"
+)
+
+// TestRunLead checks the lead query: sent with the scope's opening, inside the scope, its row
+// scanned before fn runs.
+func TestRunLead(t *testing.T) {
+	t.Parallel()
+	m := setup(t)
+	ctx := t.Context()
+	orgs := createOrgs(t, m, "Lead Uno", "Lead Dos")
+	a, b := tenantOf(t, orgs[0]), tenantOf(t, orgs[1])
+	id := insertService(t, m, a, "Corte", 2500)
+	insertService(t, m, b, "Tinte", 9900)
+
+	tests := []struct {
+		name      string
+		ten       tenancy.Tenant
+		sql       string
+		args      []int64
+		wantFound bool
+		wantName  string
+		wantErr   bool
+	}{
+		{"ScansTheRowInsideTheScope", a, `SELECT nombre FROM citas_servicio WHERE id = $1`, []int64{id}, true, "Corte", false},
+		{"NoRowIsNotFound", a, `SELECT nombre FROM citas_servicio WHERE id = $1`, []int64{id + 1000}, false, "", false},
+		{"OtherTenantsScopeSeesItsOwnTable", b, `SELECT nombre FROM citas_servicio WHERE precio_centavos = $1`, []int64{9900}, true, "Tinte", false},
+		{"NegativeArgumentIsALiteralNotAComment", a, `SELECT nombre FROM citas_servicio WHERE id = -$1`, []int64{-id}, true, "Corte", false},
+		{"MissingArgumentIsRefused", a, `SELECT nombre FROM citas_servicio WHERE id = $2`, []int64{id}, false, "", true},
+		{"FailingLeadFailsTheRun", a, `SELECT nombre FROM no_such_table WHERE id = $1`, []int64{id}, false, "", true},
+		{"OtherTenantsSchemaIsPermissionDenied", a, `SELECT nombre FROM ` + quote(b.Schema, "citas_servicio") + ` WHERE id > $1`, []int64{0}, false, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var name string
+			lead := &tenancy.Lead{SQL: tt.sql, Args: tt.args, Dest: []any{&name}}
+			called := false
+			err := m.RunWith(ctx, tt.ten, tenancy.RunOptions{Lead: lead}, func(tx pgx.Tx) error {
+				called = true
+				return nil
+			})
+			if tt.wantErr {
+				if err == nil || called {
+					t.Fatalf("err = %v, fn called %v; want an error and fn not called", err, called)
+				}
+				return
+			}
+			if err != nil || !called {
+				t.Fatalf("err = %v, fn called %v", err, called)
+			}
+			if lead.Found != tt.wantFound || name != tt.wantName {
+				t.Errorf("found %v %q; want %v %q", lead.Found, name, tt.wantFound, tt.wantName)
+			}
+		})
+	}
+
+	t.Run("ConnectionIsReusableAfterAFailedLead", func(t *testing.T) {
+		for range 20 { // more than the pool holds: a leaked transaction would show
+			lead := &tenancy.Lead{SQL: `SELECT 1/0 WHERE $1 = 1`, Args: []int64{1}, Dest: []any{new(int)}}
+			if err := m.RunWith(ctx, a, tenancy.RunOptions{Lead: lead}, func(pgx.Tx) error { return nil }); tenancy.SQLState(err) != "22012" {
+				t.Fatalf("err = %v; want division_by_zero", err)
+			}
+		}
+		if got := insertService(t, m, a, "Después", 100); got == 0 {
+			t.Fatal("no id")
+		}
+	})
+}
+
+// TestRunTx checks that the transaction Run hands to fn behaves as pgx's own.
+func TestRunTx(t *testing.T) {
+	t.Parallel()
+	m := setup(t)
+	ctx := t.Context()
+	ten := tenantOf(t, createOrgs(t, m, "Tx Uno")[0])
+	count := func(t *testing.T, name string) int {
+		t.Helper()
+		return len(queryStrings(t, shared(t, m), `SELECT nombre FROM `+quote(ten.Schema, "citas_servicio")+` WHERE nombre = $1`, name))
+	}
+	insert := func(tx pgx.Tx, name string) error {
+		_, err := tx.Exec(ctx, `INSERT INTO citas_servicio (nombre, duracion_minutos, precio_centavos) VALUES ($1, 30, 1)`, name)
+		return err
+	}
+
+	t.Run("SavepointRollbackKeepsTheRest", func(t *testing.T) {
+		err := m.Run(ctx, ten, func(tx pgx.Tx) error {
+			if err := insert(tx, "sp-kept"); err != nil {
+				return err
+			}
+			sp, err := tx.Begin(ctx)
+			if err != nil {
+				return err
+			}
+			if err := insert(sp, "sp-dropped"); err != nil {
+				return err
+			}
+			if err := sp.Rollback(ctx); err != nil {
+				return err
+			}
+			if err := sp.Commit(ctx); !errors.Is(err, pgx.ErrTxClosed) {
+				t.Errorf("commit after rollback of a savepoint: %v; want ErrTxClosed", err)
+			}
+			sp2, err := tx.Begin(ctx)
+			if err != nil {
+				return err
+			}
+			if err := insert(sp2, "sp-released"); err != nil {
+				return err
+			}
+			return sp2.Commit(ctx)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if count(t, "sp-kept") != 1 || count(t, "sp-dropped") != 0 || count(t, "sp-released") != 1 {
+			t.Errorf("kept %d, dropped %d, released %d; want 1, 0, 1", count(t, "sp-kept"), count(t, "sp-dropped"), count(t, "sp-released"))
+		}
+	})
+
+	t.Run("FailedStatementMakesCommitAnError", func(t *testing.T) {
+		var tx pgx.Tx
+		err := m.Run(ctx, ten, func(got pgx.Tx) error {
+			tx = got
+			_ = insert(got, "fallida")
+			_, _ = got.Exec(ctx, `SELECT 1/0`) // aborts the transaction; fn ignores it
+			return nil
+		})
+		if !errors.Is(err, pgx.ErrTxCommitRollback) {
+			t.Errorf("err = %v; want ErrTxCommitRollback", err)
+		}
+		if count(t, "fallida") != 0 {
+			t.Error("a transaction that failed was committed")
+		}
+		if _, err := tx.Exec(ctx, `SELECT 1`); !errors.Is(err, pgx.ErrTxClosed) {
+			t.Errorf("using the tx after Run: %v; want ErrTxClosed", err)
+		}
+	})
+
+	t.Run("BatchAndCopyRunInTheScope", func(t *testing.T) {
+		err := m.Run(ctx, ten, func(tx pgx.Tx) error {
+			n, err := tx.CopyFrom(ctx, pgx.Identifier{"citas_servicio"}, []string{"nombre", "duracion_minutos", "precio_centavos"},
+				pgx.CopyFromRows([][]any{{"copiado", 30, 1}}))
+			if err != nil || n != 1 {
+				return errors.Join(err, errors.New("copy"))
+			}
+			b := &pgx.Batch{}
+			b.Queue(`INSERT INTO citas_servicio (nombre, duracion_minutos, precio_centavos) VALUES ('lote', 30, 1)`)
+			b.Queue(`SELECT count(*) FROM citas_servicio WHERE nombre IN ('copiado', 'lote')`)
+			br := tx.SendBatch(ctx, b)
+			defer br.Close()
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+			var got int
+			if err := br.QueryRow().Scan(&got); err != nil || got != 2 {
+				return errors.Join(err, errors.New("batch count"))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if count(t, "copiado") != 1 || count(t, "lote") != 1 {
+			t.Error("copy and batch rows were not committed in the tenant's schema")
+		}
+	})
+}
