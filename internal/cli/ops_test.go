@@ -10,10 +10,12 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/appcitas/appcitas/internal/backup"
+	"github.com/appcitas/appcitas/internal/cli"
 	"github.com/appcitas/appcitas/internal/pgserver"
 	"github.com/appcitas/appcitas/internal/pgtest"
 )
@@ -459,6 +461,46 @@ func TestBackupAllTenantsCommand(t *testing.T) {
 	matches(t, app.must(t, "list_tenants").stdout, `^⚠ falló el último backup de Dos \(id `+fmt.Sprint(orgs[1].id)+`\)`)
 	if r := app.run(t, "backup_all_tenants", "--schedule", "extra"); r.code != 2 {
 		t.Errorf("want exit 2 for a stray argument:\n%s", r)
+	}
+}
+
+// TestBackupScheduleCommand runs `backup_all_tenants --schedule` until its backup jobs for every
+// active tenant are queued in River (the worker itself is tested in internal/jobs), then stops it.
+func TestBackupScheduleCommand(t *testing.T) {
+	t.Parallel()
+	app, conn := newApp(t)
+	app.must(t, "migrate")
+	app.must(t, "create_organization", "--nombre", "Uno")
+	app.must(t, "create_organization", "--nombre", "Dos")
+	orgs := organizations(t, conn)
+	app.env["APPCITAS_BACKUP_EVERY"] = "1h"
+
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- cli.Main(ctx, cli.Env{Args: []string{"backup_all_tenants", "--schedule"}, Stdin: strings.NewReader(""),
+			Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return app.env[k] }})
+	}()
+	queued := func() int64 {
+		var n int64
+		_ = conn.QueryRow(t.Context(), `SELECT count(DISTINCT args->>'schema') FROM river.river_job
+			WHERE kind = 'backup_tenant' AND queue = 'backup' AND args->>'schema' = ANY($1)`, []string{orgs[0].schema, orgs[1].schema}).Scan(&n)
+		return n
+	}
+	for queued() < 2 {
+		select {
+		case code := <-done:
+			t.Fatalf("backup_all_tenants --schedule exited (%d) before queueing the backups:\n%s%s", code, stdout.String(), stderr.String())
+		case <-ctx.Done():
+			t.Fatalf("no backup jobs queued for both tenants:\n%s%s", stdout.String(), stderr.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("stopped schedule: exit %d, want 0:\n%s%s", code, stdout.String(), stderr.String())
 	}
 }
 
