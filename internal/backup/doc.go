@@ -24,4 +24,10 @@
 // schema at the archive's migration version, loads the rows (checking the checksums again as they
 // stream), resets identity sequences, migrates the schema forward to the latest version and
 // updates the catalog, in one transaction when the target is the default server.
+//
+// Scheduled backups: a [Scheduler] gives each tenant a slot in every period (a hash of its schema,
+// so that thousands of tenants are spread over the day), backs a tenant up into a [Store], prunes
+// per retention (daily and weekly) and records failures for list_tenants. The server runs it as
+// River jobs (internal/jobs: one unique job per tenant and period, retried on failure);
+// backup_all_tenants runs it at once for every tenant.
 package backup

@@ -34,8 +34,11 @@ func (BackupScheduleArgs) InsertOpts() river.InsertOpts {
 // and period) in every state but cancelled and discarded, so that two schedules, or a schedule
 // run twice, never back a tenant up twice in a period.
 type BackupArgs struct {
-	OrganizationID int64  `json:"organization_id"`
-	Schema         string `json:"schema"`
+	// OrganizationID is the organization to back up.
+	OrganizationID int64 `json:"organization_id"`
+	// Schema is its schema when the job was queued; a job for a schema the organization no longer
+	// has does nothing.
+	Schema string `json:"schema"`
 	// Period is the start of the period the backup belongs to.
 	Period time.Time `json:"period"`
 }
