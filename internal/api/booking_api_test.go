@@ -128,6 +128,8 @@ func TestBookingAPI(t *testing.T) {
 			{"AvailabilityRangeTooLong", "GET", fmt.Sprintf("/api/disponibilidad?servicio_id=%d&sede_id=%d&desde=2027-03-01&hasta=2027-04-15", b.serviceID, b.branchID), nil, 400, "invalid_input", "hasta"},
 			{"UnknownQueryParameter", "GET", "/api/citas?page=2", nil, 400, "invalid_input", "page"},
 			{"BadListDate", "GET", "/api/citas?desde=ayer", nil, 400, "invalid_input", "desde"},
+			{"ListDayAndInstantMixed", "GET", "/api/citas?desde=2027-03-01&hasta=2027-03-02T10:00:00Z", nil, 400, "invalid_input", "hasta"},
+			{"ListHastaBeforeDesde", "GET", "/api/citas?desde=2027-03-02&hasta=2027-03-01", nil, 400, "invalid_input", "hasta"},
 			{"BadID", "GET", "/api/citas/abc", nil, 400, "invalid_input", "id"},
 		}
 		for _, tt := range tests {
