@@ -704,28 +704,3 @@ func TestLimitCheckInTheTenantTransaction(t *testing.T) {
 		t.Fatalf("unlimited plan refused: %v", err)
 	}
 }
-
-func TestNotificationsAreDeliveredOnce(t *testing.T) {
-	t.Parallel()
-	e := setup(t)
-	org, _ := e.org("Notificada", "basico")
-	if _, err := e.svc.Suspend(t.Context(), org.ID, ""); err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	for range 3 {
-		wg.Go(func() {
-			if _, err := e.svc.DeliverNotifications(context.Background(), 10); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	wg.Wait()
-	if n, _ := e.svc.DeliverNotifications(t.Context(), 10); n != 0 || e.mail.count() != 1 {
-		t.Fatalf("sent %d mails (then %d more), want 1", e.mail.count(), n)
-	}
-	ns, _ := e.svc.Notifications(t.Context(), org.ID)
-	if len(ns) != 1 || ns[0].SentAt == nil || ns[0].Kind != billing.NoticeSuspended {
-		t.Fatalf("outbox = %+v", ns)
-	}
-}

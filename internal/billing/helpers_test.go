@@ -37,10 +37,10 @@ type mailbox struct {
 	sent []string // "to|subject"
 }
 
-func (m *mailbox) Send(_ context.Context, to, subject, _ string) error {
+func (m *mailbox) Send(_ context.Context, msg billing.Message) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.sent = append(m.sent, to+"|"+subject)
+	m.sent = append(m.sent, msg.To+"|"+msg.Subject)
 	return nil
 }
 

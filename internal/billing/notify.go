@@ -2,8 +2,13 @@ package billing
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"mime"
 	"net"
+	"net/mail"
 	"net/smtp"
 	"strconv"
 	"strings"
@@ -20,9 +25,19 @@ const (
 	NoticeSuspended       = "suspended"
 )
 
+// Message is one notice e-mail.
+type Message struct {
+	To      string
+	Subject string
+	Body    string
+	// ID identifies the notice and is the same on every attempt; SMTPMailer sends it as the
+	// Message-ID header, so that a copy resent by an operator is recognisable as the same message.
+	ID string
+}
+
 // Mailer delivers one e-mail.
 type Mailer interface {
-	Send(ctx context.Context, to, subject, body string) error
+	Send(ctx context.Context, m Message) error
 }
 
 // SMTPConfig configures [SMTPMailer].
@@ -54,20 +69,31 @@ func NewSMTPMailer(cfg SMTPConfig) (*SMTPMailer, error) {
 	return &SMTPMailer{cfg: cfg}, nil
 }
 
-// Send sends one plain-text message.
-func (m *SMTPMailer) Send(_ context.Context, to, subject, body string) error {
+// Send sends one plain-text message, with msg.ID as its Message-ID (at the sender's domain).
+func (m *SMTPMailer) Send(_ context.Context, msg Message) error {
 	host, _, _ := net.SplitHostPort(m.cfg.Addr)
 	var auth smtp.Auth
 	if m.cfg.Username != "" {
 		auth = smtp.PlainAuth("", m.cfg.Username, m.cfg.Password, host)
 	}
-	if strings.ContainsAny(to+subject, "\r\n") {
+	if strings.ContainsAny(msg.To+msg.Subject+msg.ID, "\r\n") || strings.ContainsAny(msg.ID, "<>@ ") {
 		return fmt.Errorf("smtp: header injection refused")
 	}
-	msg := "From: " + m.cfg.From + "\r\nTo: " + to + "\r\nSubject: " + subject +
-		"\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + strings.ReplaceAll(body, "\n", "\r\n")
-	if err := smtp.SendMail(m.cfg.Addr, auth, m.cfg.From, []string{to}, []byte(msg)); err != nil {
-		return fmt.Errorf("sending mail to %s: %w", to, err)
+	domain := "appcitas.invalid"
+	if a, err := mail.ParseAddress(m.cfg.From); err == nil {
+		if i := strings.LastIndexByte(a.Address, '@'); i >= 0 && i < len(a.Address)-1 {
+			domain = a.Address[i+1:]
+		}
+	}
+	var b strings.Builder
+	b.WriteString("From: " + m.cfg.From + "\r\nTo: " + msg.To + "\r\nSubject: " + mime.QEncoding.Encode("utf-8", msg.Subject) + "\r\n")
+	b.WriteString("Date: " + time.Now().Format(time.RFC1123Z) + "\r\n")
+	if msg.ID != "" {
+		b.WriteString("Message-ID: <" + msg.ID + "@" + domain + ">\r\n")
+	}
+	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + strings.ReplaceAll(msg.Body, "\n", "\r\n"))
+	if err := smtp.SendMail(m.cfg.Addr, auth, m.cfg.From, []string{msg.To}, []byte(b.String())); err != nil {
+		return fmt.Errorf("sending mail to %s: %w", msg.To, err)
 	}
 	return nil
 }
@@ -136,6 +162,26 @@ func (s *Service) notifySuspended(ctx context.Context, tx pgx.Tx, sub Subscripti
 		"Tu suscripción fue suspendida por falta de pago. Tus datos se conservan: agrega un método de pago para reactivarla.")
 }
 
+// Notice delivery states (Notification.State).
+const (
+	// NoticePending is waiting to be sent (or to be retried after an SMTP error).
+	NoticePending = "pending"
+	// NoticeSending is claimed by a deliverer that is talking to SMTP now.
+	NoticeSending = "sending"
+	// NoticeStuck was claimed longer ago than Options.SendingTimeout and never marked sent: the
+	// process died between the SMTP exchange and the commit, so the mail may or may not have
+	// left. It is not sent again by itself; an operator checks and resends it
+	// ([Service.ResendNotification]).
+	NoticeStuck = "stuck"
+	// NoticeSent was accepted by the SMTP server (or logged, without SMTP).
+	NoticeSent = "sent"
+	// NoticeFailed was refused by SMTP maxNoticeAttempts times and is no longer retried.
+	NoticeFailed = "failed"
+)
+
+// maxNoticeAttempts is how many SMTP errors a notice gets before it is given up (failed).
+const maxNoticeAttempts = 10
+
 // Notification is a row of the outbox.
 type Notification struct {
 	ID             int64
@@ -146,71 +192,182 @@ type Notification struct {
 	Subject        string
 	Body           string
 	CreatedAt      time.Time
-	SentAt         *time.Time
-	Attempts       int
-	LastError      string
+	// ClaimedAt is when a deliverer last claimed it (it is sending, or stuck, until SentAt).
+	ClaimedAt *time.Time
+	SentAt    *time.Time
+	Attempts  int
+	LastError string
+	// State is NoticePending, NoticeSending, NoticeStuck, NoticeSent or NoticeFailed.
+	State string
 }
 
-// Notifications returns an organization's notices, oldest first.
-func (s *Service) Notifications(ctx context.Context, orgID int64) ([]Notification, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, organizacion_id, tipo, clave, destinatario, asunto, cuerpo, created_at, enviada_en, intentos, ultimo_error
-		FROM public.billing_notificacion WHERE organizacion_id = $1 ORDER BY id`, orgID)
+// messageID is a notice's stable Message-ID (left part): the row id and its unique key.
+func (n Notification) messageID() string {
+	sum := sha256.Sum256([]byte(n.Key))
+	return fmt.Sprintf("aviso-%d.%s", n.ID, hex.EncodeToString(sum[:8]))
+}
+
+const noticeColumns = `id, organizacion_id, tipo, clave, destinatario, asunto, cuerpo, created_at, reclamada_en, enviada_en, intentos, ultimo_error`
+
+func (s *Service) scanNotice(row pgx.Row) (Notification, error) {
+	var n Notification
+	err := row.Scan(&n.ID, &n.OrganizationID, &n.Kind, &n.Key, &n.To, &n.Subject, &n.Body, &n.CreatedAt, &n.ClaimedAt, &n.SentAt, &n.Attempts, &n.LastError)
+	switch {
+	case n.SentAt != nil:
+		n.State = NoticeSent
+	case n.ClaimedAt != nil && s.now().Sub(*n.ClaimedAt) >= s.opts.SendingTimeout:
+		n.State = NoticeStuck
+	case n.ClaimedAt != nil:
+		n.State = NoticeSending
+	case n.Attempts >= maxNoticeAttempts:
+		n.State = NoticeFailed
+	default:
+		n.State = NoticePending
+	}
+	return n, err
+}
+
+// NotificationFilter selects notices for [Service.ListNotifications].
+type NotificationFilter struct {
+	// OrganizationID limits the list to one organization; 0 lists all.
+	OrganizationID int64
+	// Stuck lists only notices claimed longer ago than Options.SendingTimeout and never marked
+	// sent (NoticeStuck).
+	Stuck bool
+	// Limit bounds the list. Defaults to 200.
+	Limit int
+}
+
+// ListNotifications returns notices, oldest first.
+func (s *Service) ListNotifications(ctx context.Context, f NotificationFilter) ([]Notification, error) {
+	if f.Limit <= 0 {
+		f.Limit = 200
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+noticeColumns+` FROM public.billing_notificacion
+		WHERE ($1 = 0 OR organizacion_id = $1) AND (NOT $2 OR (enviada_en IS NULL AND reclamada_en <= $3))
+		ORDER BY id LIMIT $4`, f.OrganizationID, f.Stuck, s.now().Add(-s.opts.SendingTimeout), f.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("listing notifications: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Notification, error) {
-		var n Notification
-		err := r.Scan(&n.ID, &n.OrganizationID, &n.Kind, &n.Key, &n.To, &n.Subject, &n.Body, &n.CreatedAt, &n.SentAt, &n.Attempts, &n.LastError)
-		return n, err
-	})
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Notification, error) { return s.scanNotice(r) })
 	if err != nil {
 		return nil, fmt.Errorf("listing notifications: %w", err)
 	}
 	return out, nil
 }
 
-// DeliverNotifications sends up to limit unsent notices, each in its own transaction that locks it
-// (SKIP LOCKED, so concurrent deliverers share the work) and marks it sent: a notice is sent once.
-// Without a Mailer, notices are written to the log. It returns how many were sent.
+// Notifications returns an organization's notices, oldest first.
+func (s *Service) Notifications(ctx context.Context, orgID int64) ([]Notification, error) {
+	return s.ListNotifications(ctx, NotificationFilter{OrganizationID: orgID, Limit: 10_000})
+}
+
+// DeliverNotifications sends up to limit waiting notices and returns how many were sent. Without
+// a Mailer, notices are written to the log.
+//
+// Each notice is sent at most once, whatever happens to the process. Delivery is
+// claim-before-send: a deliverer first marks the notice as sending (claimed_at, attempts + 1) in a
+// transaction of its own that commits (SKIP LOCKED, so concurrent deliverers share the work and
+// never claim the same notice), then talks to SMTP, then marks it sent. An SMTP error releases the
+// claim, to be retried later. If the process dies (or the database goes away) between the SMTP
+// exchange and marking it sent, nobody can tell whether the mail left, and the notice stays
+// sending: after Options.SendingTimeout it is reported as stuck — logged at every delivery run and
+// listed by ListNotifications (appcitas subscriptions notifications --stuck) — and never resent
+// automatically. An operator checks and resends it with [Service.ResendNotification].
+//
+// We chose at-most-once over at-least-once because the window is a crash between two statements
+// (rare) and a duplicate of "payment failed" or "suspended" alarms an owner more than a missing
+// one that an operator sees and resends. The Message-ID is stable per notice all the same, so an
+// explicit resend is recognisable as the same message by mail clients.
 func (s *Service) DeliverNotifications(ctx context.Context, limit int) (int, error) {
 	if limit <= 0 {
 		limit = 100
 	}
+	s.reportStuckNotifications(ctx)
 	sent := 0
 	for range limit {
-		done := false
-		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			var n Notification
-			err := tx.QueryRow(ctx, `SELECT id, organizacion_id, tipo, destinatario, asunto, cuerpo FROM public.billing_notificacion
-				WHERE enviada_en IS NULL AND intentos < 10 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED`).
-				Scan(&n.ID, &n.OrganizationID, &n.Kind, &n.To, &n.Subject, &n.Body)
-			if err == pgx.ErrNoRows {
-				done = true
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			if s.opts.Mailer == nil {
-				s.log.Info("notification (no SMTP configured)", "organization", n.OrganizationID, "kind", n.Kind, "to", n.To, "subject", n.Subject, "body", n.Body)
-			} else if err := s.opts.Mailer.Send(ctx, n.To, n.Subject, n.Body); err != nil {
-				s.log.Warn("sending notification", "id", n.ID, "err", err)
-				_, uerr := tx.Exec(ctx, `UPDATE public.billing_notificacion SET intentos = intentos + 1, ultimo_error = $2 WHERE id = $1`, n.ID, err.Error())
-				done = true // try the rest next time
-				return uerr
-			}
-			_, err = tx.Exec(ctx, `UPDATE public.billing_notificacion SET enviada_en = now(), intentos = intentos + 1 WHERE id = $1`, n.ID)
-			if err == nil {
-				sent++
-			}
-			return err
-		})
+		n, ok, err := s.claimNotification(ctx)
 		if err != nil {
 			return sent, fmt.Errorf("delivering notifications: %w", err)
 		}
-		if done {
+		if !ok {
 			break
 		}
+		msg := Message{To: n.To, Subject: n.Subject, Body: n.Body, ID: n.messageID()}
+		if s.opts.Mailer == nil {
+			s.log.Info("notification (no SMTP configured)", "organization", n.OrganizationID, "kind", n.Kind, "to", n.To, "subject", n.Subject, "body", n.Body)
+		} else if err := s.opts.Mailer.Send(ctx, msg); err != nil {
+			s.log.Warn("sending notification", "id", n.ID, "attempt", n.Attempts, "err", err)
+			if _, uerr := s.pool.Exec(ctx, `UPDATE public.billing_notificacion SET reclamada_en = NULL, ultimo_error = $2
+				WHERE id = $1 AND enviada_en IS NULL`, n.ID, err.Error()); uerr != nil {
+				return sent, fmt.Errorf("releasing notification %d after an SMTP error (it stays sending): %w", n.ID, uerr)
+			}
+			break // try the rest next time
+		}
+		if _, err := s.pool.Exec(ctx, `UPDATE public.billing_notificacion SET enviada_en = $2, ultimo_error = ''
+			WHERE id = $1 AND enviada_en IS NULL`, n.ID, s.now()); err != nil {
+			return sent, fmt.Errorf("marking notification %d sent (it stays sending and will not be sent again by itself): %w", n.ID, err)
+		}
+		sent++
 	}
 	return sent, nil
+}
+
+// claimNotification marks the oldest waiting notice as sending and commits; false when none waits.
+func (s *Service) claimNotification(ctx context.Context) (Notification, bool, error) {
+	n, err := s.scanNotice(s.pool.QueryRow(ctx, `UPDATE public.billing_notificacion SET reclamada_en = $1, intentos = intentos + 1
+		WHERE id = (SELECT id FROM public.billing_notificacion
+			WHERE enviada_en IS NULL AND reclamada_en IS NULL AND intentos < $2 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+		RETURNING `+noticeColumns, s.now(), maxNoticeAttempts))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Notification{}, false, nil
+	}
+	if err != nil {
+		return Notification{}, false, fmt.Errorf("claiming a notification: %w", err)
+	}
+	return n, true, nil
+}
+
+// reportStuckNotifications logs the notices stuck in sending (one line, at error level).
+func (s *Service) reportStuckNotifications(ctx context.Context) {
+	stuck, err := s.ListNotifications(ctx, NotificationFilter{Stuck: true, Limit: 50})
+	if err != nil {
+		s.log.Warn("listing stuck notifications", "err", err)
+		return
+	}
+	if len(stuck) == 0 {
+		return
+	}
+	ids := make([]int64, len(stuck))
+	for i, n := range stuck {
+		ids[i] = n.ID
+	}
+	s.log.Error("notifications stuck in sending: the process stopped between SMTP and marking them sent, so they may or may not have been delivered; they are not resent automatically (appcitas subscriptions notifications --stuck, then resend_notification --id N)",
+		"count", len(stuck), "ids", ids)
+}
+
+// ResendNotification puts a stuck or failed notice back in the queue, by an operator's decision:
+// the next delivery sends it (again, perhaps: the owner may get a second copy, with the same
+// Message-ID). A notice that is sent, waiting, or being sent now is refused with ErrConflict.
+func (s *Service) ResendNotification(ctx context.Context, id int64) (Notification, error) {
+	var n Notification
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		n, err = s.scanNotice(tx.QueryRow(ctx, `SELECT `+noticeColumns+` FROM public.billing_notificacion WHERE id = $1 FOR UPDATE`, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("%w: no notification %d", ErrNotFound, id)
+		}
+		if err != nil {
+			return err
+		}
+		if n.State != NoticeStuck && n.State != NoticeFailed {
+			return fmt.Errorf("%w: notification %d is %s; only stuck or failed notices are resent", ErrConflict, id, n.State)
+		}
+		n, err = s.scanNotice(tx.QueryRow(ctx, `UPDATE public.billing_notificacion SET reclamada_en = NULL, intentos = 0,
+			ultimo_error = $2 WHERE id = $1 RETURNING `+noticeColumns, id, "operator: resend (was "+n.State+")"))
+		return err
+	})
+	if err != nil {
+		return Notification{}, fmt.Errorf("resending notification %d: %w", id, err)
+	}
+	return n, nil
 }

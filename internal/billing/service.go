@@ -36,6 +36,9 @@ type Options struct {
 	CheckoutExpiry time.Duration
 	// Mailer delivers notices; nil logs them instead.
 	Mailer Mailer
+	// SendingTimeout is how long a notice may stay claimed (sending) before it is reported as
+	// stuck: the deliverer died between SMTP and marking it sent. Defaults to 10m.
+	SendingTimeout time.Duration
 	// AccessCacheTTL is how long CheckAccess reuses an organization's subscription state (changes
 	// made through this Service are seen at once, others within the TTL). Defaults to 5s;
 	// negative disables the cache.
@@ -81,6 +84,9 @@ func New(ctx context.Context, m *tenancy.Manager, opts Options) (*Service, error
 	}
 	if opts.CheckoutExpiry <= 0 {
 		opts.CheckoutExpiry = 24 * time.Hour
+	}
+	if opts.SendingTimeout <= 0 {
+		opts.SendingTimeout = 10 * time.Minute
 	}
 	if opts.CheckoutURL == "" {
 		opts.CheckoutURL = "https://checkout.wompi.co/p/"

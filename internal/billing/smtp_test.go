@@ -85,16 +85,16 @@ func TestSMTPMailerSendsAPlainTextMessage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Send(context.Background(), "owner@example.co", "Pago aprobado", "Recibimos tu pago."); err != nil {
+	if err := m.Send(context.Background(), billing.Message{To: "owner@example.co", Subject: "Pago aprobado", Body: "Recibimos tu pago.", ID: "aviso-7.abc"}); err != nil {
 		t.Fatal(err)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(f.msgs) != 1 || !strings.Contains(f.msgs[0], "Subject: Pago aprobado") || !strings.Contains(f.msgs[0], "To: owner@example.co") ||
-		!strings.Contains(f.msgs[0], "Recibimos tu pago.") {
+		!strings.Contains(f.msgs[0], "Recibimos tu pago.") || !strings.Contains(f.msgs[0], "Message-ID: <aviso-7.abc@appcitas.co>") {
 		t.Fatalf("messages = %q", f.msgs)
 	}
-	if err := m.Send(context.Background(), "owner@example.co\r\nBcc: x@y.z", "s", "b"); err == nil {
+	if err := m.Send(context.Background(), billing.Message{To: "owner@example.co\r\nBcc: x@y.z", Subject: "s", Body: "b"}); err == nil {
 		t.Fatal("a header injection was sent")
 	}
 	if _, err := billing.NewSMTPMailer(billing.SMTPConfig{Addr: "nohost", From: "a@b.co"}); err == nil {

@@ -348,7 +348,95 @@ its cause ("operator: ..."). A suspended tenant's API answers 402 except for bil
 		},
 	}
 	hf.add(history)
-	cmd.AddCommand(list, extend, setPlan, suspend, reactivate, cancel, history)
+	cmd.AddCommand(list, extend, setPlan, suspend, reactivate, cancel, history, notificationsCmd(a), resendNotificationCmd(a))
+	return cmd
+}
+
+// notificationsCmd lists the owner-notice outbox: what was sent, what waits, and what is stuck
+// (claimed by a deliverer that died between SMTP and marking it sent; never resent by itself).
+func notificationsCmd(a *app) *cobra.Command {
+	var f organizationFlags
+	var stuck bool
+	cmd := &cobra.Command{
+		Use:   "notifications",
+		Short: "List owner notices (outbox) and their delivery state; --stuck lists those to check and resend",
+		Long: `List the notices to organization owners and their delivery state: pending, sending, sent,
+failed (refused by SMTP 10 times) or stuck. A stuck notice was claimed by a deliverer that stopped
+between the SMTP exchange and marking it sent: it may or may not have reached the owner, and it is
+never sent again by itself. Check, then resend it with "appcitas subscriptions resend_notification".`,
+		Example: "  appcitas subscriptions notifications --stuck\n  appcitas subscriptions notifications --organization_id=1",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			filter := billing.NotificationFilter{Stuck: stuck}
+			if f.id != 0 || f.slug != "" {
+				if err := f.validate(); err != nil {
+					return err
+				}
+			}
+			m, svc, err := a.openBilling(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if f.id != 0 || f.slug != "" {
+				org, err := f.lookup(cmd.Context(), m)
+				if err != nil {
+					return err
+				}
+				filter.OrganizationID = org.ID
+			}
+			ns, err := svc.ListNotifications(cmd.Context(), filter)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID	ORG	TIPO	ESTADO	PARA	CREADA	RECLAMADA	ENVIADA	INTENTOS	ERROR")
+			ts := func(t *time.Time) string {
+				if t == nil {
+					return "-"
+				}
+				return t.UTC().Format(time.RFC3339)
+			}
+			for _, n := range ns {
+				fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", n.ID, n.OrganizationID, n.Kind, strings.ToUpper(n.State), n.To,
+					n.CreatedAt.UTC().Format(time.RFC3339), ts(n.ClaimedAt), ts(n.SentAt), n.Attempts, n.LastError)
+			}
+			tw.Flush()
+			if len(ns) == 0 {
+				fmt.Fprintln(a.stdout, "(ninguna notificación)")
+			}
+			return nil
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().BoolVar(&stuck, "stuck", false, "only notices stuck in sending (to check and resend)")
+	return cmd
+}
+
+// resendNotificationCmd puts a stuck or failed notice back in the queue, by the operator's decision.
+func resendNotificationCmd(a *app) *cobra.Command {
+	var id int64
+	cmd := &cobra.Command{
+		Use:     "resend_notification",
+		Short:   "Queue a stuck or failed notice again (the owner may get a second copy, with the same Message-ID)",
+		Example: "  appcitas subscriptions resend_notification --id 42",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if id <= 0 {
+				return usageErrorf("--id=N (from appcitas subscriptions notifications) is required")
+			}
+			_, svc, err := a.openBilling(cmd.Context())
+			if err != nil {
+				return err
+			}
+			n, err := svc.ResendNotification(cmd.Context(), id)
+			if err != nil {
+				return asBillingError(err)
+			}
+			fmt.Fprintf(a.stdout, "✓ Notificación %d (%s a %s) en cola de nuevo; la próxima entrega la envía\n", n.ID, n.Kind, n.To)
+			return nil
+		},
+	}
+	cmd.Flags().Int64Var(&id, "id", 0, "the notice's id (required)")
 	return cmd
 }
 

@@ -58,6 +58,37 @@ func TestBillingCommands(t *testing.T) {
 			}
 		}
 	})
+	t.Run("NotificationsListsStuckNoticesAndResendQueuesThem", func(t *testing.T) {
+		// A notice claimed an hour ago and never marked sent: its deliverer died after SMTP.
+		var id string
+		if err := conn.QueryRow(t.Context(), `INSERT INTO public.billing_notificacion
+				(organizacion_id, tipo, clave, destinatario, asunto, cuerpo, reclamada_en, intentos)
+			VALUES ($1::bigint, 'suspended', 'cli-test-stuck', 'owner@example.co', 'Suspendida', 'x', now() - interval '1 hour', 1)
+			RETURNING id::text`, orgID).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		out := app.must(t, "subscriptions", "notifications", "--stuck").stdout
+		if !strings.Contains(out, "STUCK") || !strings.Contains(out, "owner@example.co") {
+			t.Fatalf("notifications --stuck:\n%s", out)
+		}
+		app.must(t, "subscriptions", "resend_notification", "--id", id)
+		out = app.must(t, "subscriptions", "notifications", "--slug=barberia-juan").stdout
+		if !strings.Contains(out, "PENDING") || !strings.Contains(out, "operator: resend (was stuck)") {
+			t.Fatalf("notifications after the resend:\n%s", out)
+		}
+		if out := app.must(t, "subscriptions", "notifications", "--stuck").stdout; !strings.Contains(out, "ninguna") {
+			t.Fatalf("still stuck after the resend:\n%s", out)
+		}
+		for _, args := range [][]string{
+			{"subscriptions", "resend_notification", "--id", id}, // queued already
+			{"subscriptions", "resend_notification"},
+			{"subscriptions", "resend_notification", "--id", "999999"},
+		} {
+			if r := app.run(t, args...); r.code != 2 {
+				t.Fatalf("appcitas %v: %s", args, r)
+			}
+		}
+	})
 	t.Run("BadInputIsAUsageError", func(t *testing.T) {
 		for _, args := range [][]string{
 			{"subscriptions", "list", "--status", "nope"},
