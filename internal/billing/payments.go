@@ -525,7 +525,8 @@ func (s *Service) Reconcile(ctx context.Context, paymentID int64) (Applied, erro
 		t, err = s.wompi.TransactionByReference(ctx, pay.Reference)
 	}
 	unknown := errors.Is(err, wompi.ErrNotFound)
-	if err != nil && !unknown {
+	if err != nil && (!unknown || pay.Kind != KindCheckout) {
+		// Wompi unreachable, or a renewal's transaction it does not know: the job retries.
 		return Applied{}, fmt.Errorf("reconciling payment %s: %w", pay.Reference, err)
 	}
 	if !unknown && t.Status != wompi.StatusPending {

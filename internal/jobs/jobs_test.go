@@ -175,6 +175,51 @@ func TestBillingJobs(t *testing.T) {
 		})
 	})
 
+	t.Run("ReconcileJobExpiresAnAbandonedCheckout", func(t *testing.T) {
+		t.Parallel()
+		e := setup(t)
+		ctx := t.Context()
+		var org tenancy.Organization
+		if err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
+			var err error
+			if org, err = e.m.CreateOrganizationTx(ctx, tx, tenancy.NewOrganization{Name: "Abandonada"}); err != nil {
+				return err
+			}
+			_, err = e.svc.CreateTrialTx(ctx, tx, billing.NewTrial{OrganizationID: org.ID, BillingEmail: "o@example.co"})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		cs, err := e.svc.Checkout(ctx, org.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Prepared 25 hours ago and never paid (Wompi does not know its reference).
+		if _, err := e.pool.Exec(ctx, `UPDATE public.billing_pago SET created_at = now() - interval '25 hours' WHERE referencia = $1`, cs.Reference); err != nil {
+			t.Fatal(err)
+		}
+		r, err := jobs.New(jobs.Config{Pool: e.pool, Billing: e.svc, SweepEvery: time.Second, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = r.Stop(ctx)
+		})
+		waitFor(t, "the checkout to expire", func() bool {
+			ps, _ := e.svc.Payments(t.Context(), org.ID)
+			return len(ps) == 1 && ps[0].State == billing.StatusExpired
+		})
+		h, err := e.svc.History(ctx, org.ID)
+		if err != nil || h[len(h)-1].Cause != "checkout expired" {
+			t.Fatalf("history = %+v, %v", h, err)
+		}
+	})
+
 	t.Run("ChargeJobIsUniquePerSubscriptionPeriodAndAttempt", func(t *testing.T) {
 		t.Parallel()
 		e := setup(t)
