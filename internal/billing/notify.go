@@ -164,19 +164,19 @@ func (s *Service) notifySuspended(ctx context.Context, tx pgx.Tx, sub Subscripti
 
 // Notice delivery states (Notification.State).
 const (
-	// NoticePending is waiting to be sent (or to be retried after an SMTP error).
-	NoticePending = "pending"
-	// NoticeSending is claimed by a deliverer that is talking to SMTP now.
-	NoticeSending = "sending"
-	// NoticeStuck was claimed longer ago than Options.SendingTimeout and never marked sent: the
+	// DeliveryPending is waiting to be sent (or to be retried after an SMTP error).
+	DeliveryPending = "pending"
+	// DeliverySending is claimed by a deliverer that is talking to SMTP now.
+	DeliverySending = "sending"
+	// DeliveryStuck was claimed longer ago than Options.SendingTimeout and never marked sent: the
 	// process died between the SMTP exchange and the commit, so the mail may or may not have
 	// left. It is not sent again by itself; an operator checks and resends it
 	// ([Service.ResendNotification]).
-	NoticeStuck = "stuck"
-	// NoticeSent was accepted by the SMTP server (or logged, without SMTP).
-	NoticeSent = "sent"
-	// NoticeFailed was refused by SMTP maxNoticeAttempts times and is no longer retried.
-	NoticeFailed = "failed"
+	DeliveryStuck = "stuck"
+	// DeliverySent was accepted by the SMTP server (or logged, without SMTP).
+	DeliverySent = "sent"
+	// DeliveryFailed was refused by SMTP 10 times and is no longer retried.
+	DeliveryFailed = "failed"
 )
 
 // maxNoticeAttempts is how many SMTP errors a notice gets before it is given up (failed).
@@ -197,7 +197,7 @@ type Notification struct {
 	SentAt    *time.Time
 	Attempts  int
 	LastError string
-	// State is NoticePending, NoticeSending, NoticeStuck, NoticeSent or NoticeFailed.
+	// State is DeliveryPending, DeliverySending, DeliveryStuck, DeliverySent or DeliveryFailed.
 	State string
 }
 
@@ -214,15 +214,15 @@ func (s *Service) scanNotice(row pgx.Row) (Notification, error) {
 	err := row.Scan(&n.ID, &n.OrganizationID, &n.Kind, &n.Key, &n.To, &n.Subject, &n.Body, &n.CreatedAt, &n.ClaimedAt, &n.SentAt, &n.Attempts, &n.LastError)
 	switch {
 	case n.SentAt != nil:
-		n.State = NoticeSent
+		n.State = DeliverySent
 	case n.ClaimedAt != nil && s.now().Sub(*n.ClaimedAt) >= s.opts.SendingTimeout:
-		n.State = NoticeStuck
+		n.State = DeliveryStuck
 	case n.ClaimedAt != nil:
-		n.State = NoticeSending
+		n.State = DeliverySending
 	case n.Attempts >= maxNoticeAttempts:
-		n.State = NoticeFailed
+		n.State = DeliveryFailed
 	default:
-		n.State = NoticePending
+		n.State = DeliveryPending
 	}
 	return n, err
 }
@@ -232,7 +232,7 @@ type NotificationFilter struct {
 	// OrganizationID limits the list to one organization; 0 lists all.
 	OrganizationID int64
 	// Stuck lists only notices claimed longer ago than Options.SendingTimeout and never marked
-	// sent (NoticeStuck).
+	// sent (DeliveryStuck).
 	Stuck bool
 	// Limit bounds the list. Defaults to 200.
 	Limit int
@@ -359,7 +359,7 @@ func (s *Service) ResendNotification(ctx context.Context, id int64) (Notificatio
 		if err != nil {
 			return err
 		}
-		if n.State != NoticeStuck && n.State != NoticeFailed {
+		if n.State != DeliveryStuck && n.State != DeliveryFailed {
 			return fmt.Errorf("%w: notification %d is %s; only stuck or failed notices are resent", ErrConflict, id, n.State)
 		}
 		n, err = s.scanNotice(tx.QueryRow(ctx, `UPDATE public.billing_notificacion SET reclamada_en = NULL, intentos = 0,

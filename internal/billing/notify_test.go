@@ -93,7 +93,7 @@ func TestNotificationDelivery(t *testing.T) {
 			e.t.Fatal(err)
 		}
 		ns, err := e.svc.Notifications(e.t.Context(), org.ID)
-		if err != nil || len(ns) != 1 || ns[0].State != billing.NoticePending {
+		if err != nil || len(ns) != 1 || ns[0].State != billing.DeliveryPending {
 			e.t.Fatalf("outbox = %+v, %v", ns, err)
 		}
 		return ns[0]
@@ -123,7 +123,7 @@ func TestNotificationDelivery(t *testing.T) {
 		if sent, _ := e.svc.DeliverNotifications(t.Context(), 10); sent != 0 || e.mail.count() != 1 {
 			t.Fatalf("sent %d mails (then %d more), want 1", e.mail.count(), sent)
 		}
-		if got := state(e, n); got.State != billing.NoticeSent || got.SentAt == nil || got.Kind != billing.NoticeSuspended || got.Attempts != 1 {
+		if got := state(e, n); got.State != billing.DeliverySent || got.SentAt == nil || got.Kind != billing.NoticeSuspended || got.Attempts != 1 {
 			t.Fatalf("notice = %+v", got)
 		}
 	})
@@ -148,7 +148,7 @@ func TestNotificationDelivery(t *testing.T) {
 		if got := len(f.messages()); got != 1 {
 			t.Fatalf("%d mails reached SMTP, want 1", got)
 		}
-		if got := state(e, n); got.State != billing.NoticeSending || got.SentAt != nil || got.ClaimedAt == nil {
+		if got := state(e, n); got.State != billing.DeliverySending || got.SentAt != nil || got.ClaimedAt == nil {
 			t.Fatalf("notice after the crash = %+v, want sending", got)
 		}
 
@@ -173,7 +173,7 @@ func TestNotificationDelivery(t *testing.T) {
 			t.Fatalf("the stuck notice was not logged:\n%s", out)
 		}
 		stuck, err := after.ListNotifications(t.Context(), billing.NotificationFilter{Stuck: true})
-		if err != nil || len(stuck) != 1 || stuck[0].ID != n.ID || stuck[0].State != billing.NoticeStuck {
+		if err != nil || len(stuck) != 1 || stuck[0].ID != n.ID || stuck[0].State != billing.DeliveryStuck {
 			t.Fatalf("stuck list = %+v, %v", stuck, err)
 		}
 
@@ -188,7 +188,7 @@ func TestNotificationDelivery(t *testing.T) {
 		if len(msgs) != 2 || messageID(t, msgs[0]) != messageID(t, msgs[1]) {
 			t.Fatalf("resent copy has another Message-ID: %q", msgs)
 		}
-		if got := state(e, n); got.State != billing.NoticeSent {
+		if got := state(e, n); got.State != billing.DeliverySent {
 			t.Fatalf("notice after the resend = %+v", got)
 		}
 	})
@@ -207,14 +207,14 @@ func TestNotificationDelivery(t *testing.T) {
 			t.Fatalf("DeliverNotifications with SMTP down = %d, %v", sent, err)
 		}
 		got := state(e, n)
-		if got.State != billing.NoticePending || got.Attempts != 1 || got.LastError == "" {
+		if got.State != billing.DeliveryPending || got.Attempts != 1 || got.LastError == "" {
 			t.Fatalf("notice after an SMTP error = %+v, want pending with the error", got)
 		}
 		f := startFakeSMTP(t)
 		if sent, err := withMailer(e, smtpMailer(t, f.ln.Addr().String()), nil).DeliverNotifications(t.Context(), 10); err != nil || sent != 1 {
 			t.Fatalf("retry = %d, %v; want 1 sent", sent, err)
 		}
-		if got := state(e, n); got.State != billing.NoticeSent || got.Attempts != 2 || len(f.messages()) != 1 {
+		if got := state(e, n); got.State != billing.DeliverySent || got.Attempts != 2 || len(f.messages()) != 1 {
 			t.Fatalf("notice after the retry = %+v (%d mails)", got, len(f.messages()))
 		}
 	})
