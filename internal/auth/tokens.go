@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -54,6 +55,29 @@ type Tokens struct {
 	secret []byte
 	ttl    time.Duration
 	now    func() time.Time
+
+	// verified remembers tokens whose signature and claims were checked, by their full text, so
+	// that the requests of one session do not parse and sign the same token again. Only the time
+	// checks are repeated on a hit. Bounded by verifiedMax.
+	mu       sync.Mutex
+	verified map[string]verifiedToken
+}
+
+// verifiedMax bounds the cache of verified tokens.
+const verifiedMax = 20_000
+
+// leeway is the clock skew accepted on exp and iat.
+const leeway = 5 * time.Second
+
+type verifiedToken struct {
+	claims  Claims
+	issued  time.Time
+	expires time.Time
+}
+
+// inTime reports whether a verified token is still within its lifetime at now, as jwt checks it.
+func (v verifiedToken) inTime(now time.Time) bool {
+	return now.Before(v.expires.Add(leeway)) && !now.Add(leeway).Before(v.issued)
 }
 
 // NewTokens returns Tokens signing with secret (at least MinSecretLen bytes), issuing tokens that
@@ -68,7 +92,7 @@ func NewTokens(secret []byte, ttl time.Duration, now func() time.Time) (*Tokens,
 	if now == nil {
 		now = time.Now
 	}
-	return &Tokens{secret: append([]byte(nil), secret...), ttl: ttl, now: now}, nil
+	return &Tokens{secret: append([]byte(nil), secret...), ttl: ttl, now: now, verified: map[string]verifiedToken{}}, nil
 }
 
 // TTL returns how long issued tokens live.
@@ -103,6 +127,41 @@ func (t *Tokens) Issue(u User, org int64) (string, Claims, error) {
 // Verify checks token's algorithm (HS256 only), signature, issuer and expiry and returns its
 // claims. It returns an error wrapping ErrTokenExpired or ErrTokenInvalid.
 func (t *Tokens) Verify(token string) (Claims, error) {
+	now := t.now()
+	t.mu.Lock()
+	v, ok := t.verified[token]
+	t.mu.Unlock()
+	if ok && v.inTime(now) {
+		return v.claims, nil
+	}
+	c, err := t.verify(token)
+	if err != nil {
+		if ok {
+			t.mu.Lock()
+			delete(t.verified, token)
+			t.mu.Unlock()
+		}
+		return Claims{}, err
+	}
+	v = verifiedToken{claims: c, issued: c.IssuedAt.Time, expires: c.ExpiresAt.Time}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.verified) >= verifiedMax {
+		for k, old := range t.verified {
+			if !old.inTime(now) {
+				delete(t.verified, k)
+			}
+		}
+		if len(t.verified) >= verifiedMax {
+			clear(t.verified)
+		}
+	}
+	t.verified[token] = v
+	return c, nil
+}
+
+// verify is Verify without the cache.
+func (t *Tokens) verify(token string) (Claims, error) {
 	var c Claims
 	_, err := jwt.ParseWithClaims(token, &c, func(tok *jwt.Token) (any, error) {
 		if tok.Method != jwt.SigningMethodHS256 {
@@ -115,7 +174,7 @@ func (t *Tokens) Verify(token string) (Claims, error) {
 		jwt.WithIssuedAt(),
 		jwt.WithIssuer(issuer),
 		jwt.WithTimeFunc(t.now),
-		jwt.WithLeeway(5*time.Second),
+		jwt.WithLeeway(leeway),
 	)
 	switch {
 	case err == nil:

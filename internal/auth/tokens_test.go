@@ -115,3 +115,81 @@ func TestTokens(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyCache checks that a remembered token is refused exactly when verifying it afresh
+// would refuse it.
+func TestVerifyCache(t *testing.T) {
+	t.Parallel()
+	user := User{ID: 42, Username: "ana"}
+	tests := []struct {
+		name    string
+		move    time.Duration // the clock's move after the first, remembered verification
+		wantErr error
+	}{
+		{"StillValidIsAccepted", 14 * time.Minute, nil},
+		{"WithinTheLeewayIsAccepted", 15*time.Minute + 4*time.Second, nil},
+		{"ExpiredIsExpired", 15*time.Minute + 6*time.Second, ErrTokenExpired},
+		{"IssuedInTheFutureIsInvalid", -time.Minute, ErrTokenInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			now := time.Now()
+			tokens := newTestTokens(t, &now)
+			s, _, err := tokens.Issue(user, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tokens.Verify(s); err != nil {
+				t.Fatal(err)
+			}
+			now = now.Add(tt.move)
+			c, err := tokens.Verify(s)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("second Verify: %v; want %v", err, tt.wantErr)
+			}
+			fresh, _ := NewTokens(testSecret, 15*time.Minute, func() time.Time { return now })
+			if _, ferr := fresh.Verify(s); !errors.Is(ferr, tt.wantErr) {
+				t.Fatalf("uncached Verify: %v; the cache must agree with it (%v)", ferr, tt.wantErr)
+			}
+			if err == nil && c.Username != "ana" {
+				t.Fatalf("claims from the cache = %+v", c)
+			}
+		})
+	}
+
+	t.Run("TamperedCopyOfARememberedTokenIsInvalid", func(t *testing.T) {
+		t.Parallel()
+		now := time.Now()
+		tokens := newTestTokens(t, &now)
+		s, _, _ := tokens.Issue(user, 0)
+		if _, err := tokens.Verify(s); err != nil {
+			t.Fatal(err)
+		}
+		parts := strings.Split(s, ".")
+		claims, _ := base64.RawURLEncoding.DecodeString(parts[1])
+		forged := strings.Replace(string(claims), `"username":"ana"`, `"username":"eva"`, 1)
+		parts[1] = base64.RawURLEncoding.EncodeToString([]byte(forged))
+		if _, err := tokens.Verify(strings.Join(parts, ".")); !errors.Is(err, ErrTokenInvalid) {
+			t.Fatalf("forged claims with a remembered signature: %v; want ErrTokenInvalid", err)
+		}
+	})
+
+	t.Run("StaysBounded", func(t *testing.T) {
+		t.Parallel()
+		now := time.Now()
+		tokens := newTestTokens(t, &now)
+		for range verifiedMax + 10 {
+			s, _, _ := tokens.Issue(user, 0)
+			if _, err := tokens.Verify(s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tokens.mu.Lock()
+		n := len(tokens.verified)
+		tokens.mu.Unlock()
+		if n > verifiedMax {
+			t.Fatalf("%d remembered tokens; at most %d", n, verifiedMax)
+		}
+	})
+}

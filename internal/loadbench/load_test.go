@@ -53,6 +53,7 @@ import (
 
 	"github.com/appcitas/appcitas/internal/api"
 	"github.com/appcitas/appcitas/internal/auth"
+	"github.com/appcitas/appcitas/internal/cli"
 	"github.com/appcitas/appcitas/internal/migrate"
 	"github.com/appcitas/appcitas/internal/pgtest"
 	"github.com/appcitas/appcitas/internal/tenancy"
@@ -72,6 +73,7 @@ var (
 	envOrgTTL      = envInt("APPCITAS_LOADBENCH_ORG_CACHE_TTL", 0)           // api.Config.OrgCacheTTL in s (0: the default)
 	envProfileDir  = os.Getenv("APPCITAS_LOADBENCH_DIR")                     // CPU profiles of the first HTTP runs, pgbench scripts
 	envOut         = os.Getenv("APPCITAS_LOADBENCH_OUT")                     // also write the summary table here
+	envClient      = os.Getenv("APPCITAS_LOADBENCH_CLIENT")                  // "wrk" or "go" (default: wrk when installed)
 )
 
 // endpoint is one measured request.
@@ -126,6 +128,7 @@ var endpoints = []endpoint{
 const appointmentsPerTenant = 20
 
 func BenchmarkRequests(b *testing.B) {
+	cli.TuneGC(os.Getenv) // the server runs with serve's collector target
 	sum := &summary{}
 	for _, n := range envTenants {
 		b.Run("tenants="+strconv.Itoa(n), func(b *testing.B) {
@@ -640,6 +643,97 @@ func measure(b *testing.B, f *fleet, ep endpoint) result {
 // runHTTP runs clients goroutines sending ep's request for random tenants for d, and returns the
 // rate and latency percentiles. With prof, the process's CPU profile of the run is written there.
 func runHTTP(b *testing.B, f *fleet, ep endpoint, d time.Duration, prof io.Writer) rate {
+	if prof != nil {
+		if err := pprof.StartCPUProfile(prof); err != nil {
+			b.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if wrk := wrkPath(b); wrk != "" {
+		return runWrk(b, wrk, f, ep, d)
+	}
+	return runGoClients(b, f, ep, d)
+}
+
+// httpClient names the HTTP load generator for the report.
+func httpClient(b *testing.B) string {
+	if wrkPath(b) != "" {
+		return "wrk (-t 2 -c 8, random tenant per request from a Lua script)"
+	}
+	return "8 goroutines with net/http in the benchmark's process"
+}
+
+// wrkPath returns wrk's path when the HTTP load is to come from wrk (Debian's package wrk), or "".
+// wrk, like pgbench, is a C load generator in a process of its own, so that the server's process
+// pays only for serving.
+func wrkPath(b *testing.B) string {
+	switch envClient {
+	case "go":
+		return ""
+	case "", "wrk":
+		p, err := exec.LookPath("wrk")
+		if err != nil {
+			if envClient == "wrk" {
+				b.Fatal("APPCITAS_LOADBENCH_CLIENT=wrk but no wrk: apt-get install wrk")
+			}
+			return ""
+		}
+		return p
+	default:
+		b.Fatalf("APPCITAS_LOADBENCH_CLIENT=%q: want wrk or go", envClient)
+		return ""
+	}
+}
+
+// runWrk runs wrk with clients connections for d against ep, each request for a random tenant, and
+// returns its rate and latency percentiles.
+func runWrk(b *testing.B, wrk string, f *fleet, ep endpoint, d time.Duration) rate {
+	var ids strings.Builder
+	for i, id := range f.orgs {
+		if i > 0 {
+			ids.WriteByte(',')
+		}
+		ids.WriteString(strconv.FormatInt(id, 10))
+	}
+	script := fmt.Sprintf(`local orgs = {%s}
+local path = %q
+local auth = %q
+local counter = 0
+setup = function(thread) counter = counter + 1; thread:set("seed", counter) end
+init = function() math.randomseed(seed * 7919 + os.time()) end
+request = function()
+  return wrk.format("GET", path, {["Authorization"] = auth, ["X-Organization-ID"] = tostring(orgs[math.random(#orgs)])})
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %%d %%d %%d %%d %%d\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99), e.connect + e.read + e.write + e.status + e.timeout))
+end
+`, ids.String(), ep.path(f.day), "Bearer "+f.token)
+	file := filepath.Join(b.TempDir(), "wrk.lua")
+	if err := os.WriteFile(file, []byte(script), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	secs := max(1, int(d.Round(time.Second)/time.Second))
+	cmd := exec.Command(wrk, "-t", "2", "-c", strconv.Itoa(clients), "-d", strconv.Itoa(secs)+"s", "--timeout", "30s",
+		"-s", file, f.srv.URL)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		b.Fatalf("wrk: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		var n, durUS, p50US, p99US, errs int64
+		if _, err := fmt.Sscanf(line, "RESULT %d %d %d %d %d", &n, &durUS, &p50US, &p99US, &errs); err == nil && durUS > 0 {
+			return rate{rps: float64(n) / (float64(durUS) / 1e6), p50ms: float64(p50US) / 1000, p99ms: float64(p99US) / 1000,
+				n: int(n), errors: int(errs)}
+		}
+	}
+	b.Fatalf("wrk printed no result:\n%s", out)
+	return rate{}
+}
+
+// runGoClients is runHTTP with clients goroutines of net/http in this process.
+func runGoClients(b *testing.B, f *fleet, ep endpoint, d time.Duration) rate {
 	tr := &http.Transport{MaxIdleConns: 2 * clients, MaxIdleConnsPerHost: 2 * clients, DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
@@ -651,12 +745,6 @@ func runHTTP(b *testing.B, f *fleet, ep endpoint, d time.Duration, prof io.Write
 		orgHeader[i] = strconv.FormatInt(id, 10)
 	}
 	auth := "Bearer " + f.token
-	if prof != nil {
-		if err := pprof.StartCPUProfile(prof); err != nil {
-			b.Fatal(err)
-		}
-		defer pprof.StopCPUProfile()
-	}
 	deadline := time.Now().Add(d)
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -844,8 +932,8 @@ func (s *summary) add(n int, ep string, r result) {
 // print logs the summary table (markdown) and writes it to APPCITAS_LOADBENCH_OUT when set.
 func (s *summary) print(b *testing.B) {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "%d HTTP clients, %d pgbench clients; medians of %d repetitions (HTTP %ds each, pgbench -T %d); load average at the end: %s\n\n",
-		clients, clients, envReps, envHTTPSecs, envPgbenchSecs, loadAvg())
+	fmt.Fprintf(&sb, "%d HTTP clients (%s), %d pgbench clients; medians of %d repetitions (HTTP %ds each, pgbench -T %d); load average at the end: %s\n\n",
+		clients, httpClient(b), clients, envReps, envHTTPSecs, envPgbenchSecs, loadAvg())
 	sb.WriteString("| tenants | endpoint | HTTP req/s | p50 ms | p99 ms | pgbench-query tps | p50 ms | p99 ms | HTTP / pgbench-query | pgbench-door tps | p50 ms | catalog lookups / req | xacts / req |\n")
 	sb.WriteString("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	sizes := slices.Sorted(func(yield func(int) bool) {
