@@ -68,7 +68,7 @@ var (
 	envReps        = envInt("APPCITAS_LOADBENCH_REPS", 3)                    // repetitions
 	envHTTPSecs    = envInt("APPCITAS_LOADBENCH_SECONDS", 10)                // one HTTP run
 	envPgbenchSecs = envInt("APPCITAS_LOADBENCH_PGBENCH_SECONDS", 20)        // one pgbench run (-T)
-	envWarmupSecs  = envInt("APPCITAS_LOADBENCH_WARMUP", 20)                 // HTTP warm-up per fleet and endpoint
+	envWarmupSecs  = envInt("APPCITAS_LOADBENCH_WARMUP", 600)                // most HTTP warm-up per fleet and endpoint
 	envWorkers     = envInt("APPCITAS_LOADBENCH_BUILD_WORKERS", 8)           // goroutines building a fleet
 	envOrgTTL      = envInt("APPCITAS_LOADBENCH_ORG_CACHE_TTL", 0)           // api.Config.OrgCacheTTL in s (0: the default)
 	envProfileDir  = os.Getenv("APPCITAS_LOADBENCH_DIR")                     // CPU profiles of the first HTTP runs, pgbench scripts
@@ -123,6 +123,10 @@ var endpoints = []endpoint{
 		},
 	},
 }
+
+// warmupVisits is how many warm-up requests per tenant reach the steady state of the backends'
+// catalog caches (each tenant is served by any of the ConnsPerShard connections of its slice).
+const warmupVisits = 30
 
 // appointmentsPerTenant is how many appointments each tenant has on day D.
 const appointmentsPerTenant = 20
@@ -286,7 +290,9 @@ func buildFleet(b *testing.B, n int) *fleet {
 	// The server under test: default pools, as appcitas serve has them; logs discarded.
 	m := newManager(b, f.url, tenancy.PoolOptions{})
 	b.Cleanup(m.Close)
-	h, err := api.New(ctx, m, slog.New(slog.DiscardHandler), cfg)
+	srvCtx, cancel := context.WithCancel(ctx) // ends the server's catalog watch before the database goes
+	b.Cleanup(cancel)
+	h, err := api.New(srvCtx, m, slog.New(slog.DiscardHandler), cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -408,7 +414,9 @@ func capture(b *testing.B, f *fleet, cfg api.Config) {
 	log := slog.New(h)
 	m := newManager(b, f.url, tenancy.PoolOptions{LogSQL: true, Logger: log})
 	defer m.Close()
-	srv, err := api.New(ctx, m, log, cfg)
+	srvCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	srv, err := api.New(srvCtx, m, log, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -600,10 +608,22 @@ type result struct {
 }
 
 func measure(b *testing.B, f *fleet, ep endpoint) result {
-	// Warm-up: the pools' connections and their backends' catalog caches.
+	// Warm-up: the pools' connections and their backends' catalog caches. A backend caches the
+	// catalog entries of every tenant it serves, the first time it serves it, so at 10,000
+	// tenants the caches take minutes to fill under uniformly random tenants: warm up until the
+	// warm-up has sent warmupVisits requests per tenant (then nearly every tenant has met every
+	// connection of its pool slice), in 10 s runs, for at least 20 s and at most
+	// APPCITAS_LOADBENCH_WARMUP seconds.
 	if envWarmupSecs > 0 {
-		w := runHTTP(b, f, ep, time.Duration(envWarmupSecs)*time.Second, nil)
-		b.Logf("warm-up %s, %d tenants: %.0f req/s, p50 %.2f ms, p99 %.2f ms", ep.name, f.n, w.rps, w.p50ms, w.p99ms)
+		limit := time.Duration(envWarmupSecs) * time.Second
+		window := min(10*time.Second, limit)
+		sent := 0
+		for spent := time.Duration(0); spent < limit && (spent < 20*time.Second || sent < warmupVisits*f.n); spent += window {
+			w := runHTTP(b, f, ep, window, nil)
+			sent += w.n
+			b.Logf("warm-up %s, %d tenants, after %s (%d requests): %.0f req/s, p50 %.2f ms, p99 %.2f ms",
+				ep.name, f.n, spent+window, sent, w.rps, w.p50ms, w.p99ms)
+		}
 	}
 	var r result
 	var lookups, xacts []float64

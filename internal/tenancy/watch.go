@@ -21,7 +21,8 @@ type OrganizationWatch struct {
 	// change is announced (what happened before may have been missed), and with false when it is
 	// lost (until the next true, changes may be missed).
 	Listening func(on bool)
-	// Retry is the pause before reconnecting after a failure. Defaults to 1s.
+	// Retry is the first pause before reconnecting after a failure; it doubles with each failure
+	// in a row, up to 30 times Retry. Defaults to 1s.
 	Retry time.Duration
 }
 
@@ -36,28 +37,34 @@ func (m *Manager) WatchOrganizations(ctx context.Context, w OrganizationWatch) e
 	if err != nil {
 		return err
 	}
+	pause := w.Retry
 	for {
-		err := m.listen(ctx, url, w)
+		listened, err := m.listen(ctx, url, w)
 		if w.Listening != nil {
 			w.Listening(false)
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		m.servers.opts.Logger.Warn("organization watch lost; reconnecting", "err", err, "retry", w.Retry)
+		if listened {
+			pause = w.Retry
+		}
+		m.servers.opts.Logger.Warn("organization watch lost; reconnecting", "err", err, "retry", pause)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(w.Retry):
+		case <-time.After(pause):
 		}
+		pause = min(2*pause, 30*w.Retry)
 	}
 }
 
-// listen runs one LISTEN connection until it fails or ctx ends.
-func (m *Manager) listen(ctx context.Context, url string, w OrganizationWatch) error {
+// listen runs one LISTEN connection until it fails or ctx ends; listened reports whether the
+// LISTEN was in place.
+func (m *Manager) listen(ctx context.Context, url string, w OrganizationWatch) (listened bool, err error) {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
-		return fmt.Errorf("connecting: %w", err)
+		return false, fmt.Errorf("connecting: %w", err)
 	}
 	defer func() {
 		closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -65,7 +72,7 @@ func (m *Manager) listen(ctx context.Context, url string, w OrganizationWatch) e
 		_ = conn.Close(closeCtx)
 	}()
 	if _, err := conn.Exec(ctx, "LISTEN "+OrganizationChannel); err != nil {
-		return fmt.Errorf("listening on %s: %w", OrganizationChannel, err)
+		return false, fmt.Errorf("listening on %s: %w", OrganizationChannel, err)
 	}
 	if w.Listening != nil {
 		w.Listening(true)
@@ -73,7 +80,7 @@ func (m *Manager) listen(ctx context.Context, url string, w OrganizationWatch) e
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
-			return err
+			return true, err
 		}
 		id, err := strconv.ParseInt(n.Payload, 10, 64)
 		if err != nil {
