@@ -26,13 +26,16 @@ type adminQueryRequest struct {
 	OrganizationIDs []int64 `json:"organization_ids,omitempty"`
 }
 
+// adminRoutes are the superusers' routes: the cross-tenant query and the tenant dashboard's JSON
+// endpoints (admin_tenants.go).
 func (s *Server) adminRoutes() []route {
-	return []route{
+	rs := []route{
 		{method: "POST", path: "/api/admin/query", access: authenticated, handler: s.adminQuery, tag: "admin",
 			summary: "Superusers: one read-only SELECT over every active tenant (rows carry organization_id and " +
 				"organization_name; X-Tenants, X-Rows, X-Truncated and X-Failed headers report the run)",
 			request: adminQueryRequest{}, response: "", errors: []int{400, 403, 413, 415, 504}},
 	}
+	return append(rs, s.adminTenantRoutes()...)
 }
 
 // adminQuery is the HTTP twin of `appcitas query_all_tenants`, for superusers only. The whole result

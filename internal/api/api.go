@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/appcitas/appcitas/internal/auth"
+	"github.com/appcitas/appcitas/internal/backup"
 	"github.com/appcitas/appcitas/internal/billing"
 	"github.com/appcitas/appcitas/internal/migrate"
 	"github.com/appcitas/appcitas/internal/onboarding"
@@ -46,6 +47,11 @@ type Config struct {
 	Signup *onboarding.Service
 	// SignupPerIP limits signups per client address. Defaults to a burst of 10, then one a minute.
 	SignupPerIP auth.LimitOptions
+	// Backups is the backup store the tenant dashboard reads each tenant's last backup and last
+	// failure from, and where POST /api/admin/tenants/{id}/backup writes. Defaults to nil: the
+	// dashboard shows no backup state and that action answers 501 backups_not_configured. (The
+	// dashboard's extend_trial action uses Billing and answers 501 billing_not_configured without it.)
+	Backups *backup.Store
 }
 
 func (c Config) withDefaults() Config {

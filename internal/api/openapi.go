@@ -20,7 +20,7 @@ var statusText = map[int]string{
 	400: "Bad input", 401: "Missing, invalid or expired token", 402: "Subscription suspended",
 	403: "Forbidden (no profile in the organization, inactive organization or role)", 404: "Not found",
 	409: "Conflict", 413: "Body too large", 415: "Body is not JSON", 429: "Too many attempts (see Retry-After)",
-	503: "Unavailable",
+	501: "Not configured on this server", 503: "Unavailable", 504: "Timed out",
 }
 
 // buildOpenAPI renders the OpenAPI 3.1 document of rs. Every route of the table is an operation,
@@ -80,6 +80,9 @@ func buildOpenAPI(rs []route) []byte {
 			if _, isText := rt.response.(string); isText {
 				ct = "text/plain"
 			}
+			if rt.contentType != "" {
+				ct = rt.contentType
+			}
 			ok["content"] = map[string]any{ct: map[string]any{"schema": schemaOf(reflect.TypeOf(rt.response), map[reflect.Type]bool{})}}
 		}
 		responses[strconv.Itoa(rt.successStatus())] = ok
@@ -123,6 +126,9 @@ func operationID(rt route) string {
 		return r == '/' || r == '{' || r == '}' || r == '.' || r == '$' || r == '_' || r == '-'
 	}) {
 		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+	}
+	if strings.HasSuffix(rt.path, "/{$}") {
+		b.WriteString("Index") // "/admin/{$}" apart from "/admin"
 	}
 	return b.String()
 }

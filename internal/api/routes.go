@@ -37,6 +37,9 @@ type route struct {
 	query    map[string]string
 	// status is the success status. Defaults to 200 (204 when response is nil).
 	status int
+	// contentType is the success body's media type when it is not JSON. Defaults to text/plain for
+	// a string response, application/json otherwise.
+	contentType string
 	// errors lists the documented error statuses beyond those implied by access.
 	errors []int
 }
@@ -56,7 +59,9 @@ func (rt route) successStatus() int {
 
 // routes is the route table: every route the API serves, and nothing else, is here (the OpenAPI
 // document and its test are built from it). Tenant routes take access: tenant and run their SQL
-// through s.inTenant. The booking API's routes come from bookingRoutes (booking_routes.go).
+// through s.inTenant. The booking API's routes come from bookingRoutes (booking_routes.go), the
+// superusers' from adminRoutes (admin.go, admin_tenants.go), the dashboard page's from
+// dashboardRoutes (dashboard.go).
 func (s *Server) routes() []route {
 	rs := []route{
 		{method: "GET", path: "/healthz", access: public, handler: s.healthz, tag: "operations",
@@ -83,7 +88,8 @@ func (s *Server) routes() []route {
 	rs = append(rs, s.bookingRoutes()...)
 	rs = append(rs, s.billingRoutes()...)
 	rs = append(rs, s.adminRoutes()...)
-	return append(rs, s.extraRoutes...) // extraRoutes: tests only
+	rs = append(rs, s.dashboardRoutes()...) // dashboard.go: the tenant dashboard's page, GET /admin
+	return append(rs, s.extraRoutes...)     // extraRoutes: tests only
 }
 
 // handler builds the mux from the route table plus extra, wrapped in the middleware.

@@ -1,0 +1,102 @@
+package api
+
+import (
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// dashboardFiles are the tenant dashboard's page, script and style sheet: plain HTML, vanilla
+// JavaScript and CSS, no build step and nothing loaded from elsewhere. Each file is named here, so
+// a missing one fails the build.
+//
+//go:embed dashboard/index.html dashboard/app.js dashboard/app.css
+var dashboardFiles embed.FS
+
+// dashboardCSP lets the page load only its own script and style sheet and talk only to this
+// server: no inline script or style, no frames, no form posts elsewhere.
+const dashboardCSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; " +
+	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// dashboardAsset is one embedded file, read once when the routes are built.
+type dashboardAsset struct {
+	body        []byte
+	contentType string
+	etag        string
+}
+
+// dashboardAssets reads the embedded files and checks that the page loads the script and the
+// style sheet it is served with.
+func dashboardAssets() (page, script, style dashboardAsset, err error) {
+	read := func(name, contentType string) (dashboardAsset, error) {
+		b, err := dashboardFiles.ReadFile("dashboard/" + name)
+		if err != nil {
+			return dashboardAsset{}, fmt.Errorf("reading the dashboard's %s: %w", name, err)
+		}
+		sum := sha256.Sum256(b)
+		return dashboardAsset{body: b, contentType: contentType, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}, nil
+	}
+	if page, err = read("index.html", "text/html; charset=utf-8"); err != nil {
+		return
+	}
+	if script, err = read("app.js", "text/javascript; charset=utf-8"); err != nil {
+		return
+	}
+	if style, err = read("app.css", "text/css; charset=utf-8"); err != nil {
+		return
+	}
+	for _, ref := range []string{`src="/admin/app.js"`, `href="/admin/app.css"`} {
+		if !strings.Contains(string(page.body), ref) {
+			return page, script, style, fmt.Errorf("the dashboard's index.html does not load %s", ref)
+		}
+	}
+	return page, script, style, nil
+}
+
+// dashboardRoutes serves the tenant dashboard: GET /admin (and /admin/) is the page, which logs in
+// through /api/auth/token and drives the /api/admin/tenants endpoints. The page itself is public
+// (it holds no data); everything it shows comes from the superuser-only JSON endpoints.
+func (s *Server) dashboardRoutes() []route {
+	page, script, style, err := dashboardAssets()
+	serve := func(a dashboardAsset) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			h := w.Header()
+			h.Set("Content-Security-Policy", dashboardCSP)
+			h.Set("X-Frame-Options", "DENY")
+			h.Set("X-Content-Type-Options", "nosniff")
+			h.Set("Referrer-Policy", "no-referrer")
+			h.Set("Cross-Origin-Opener-Policy", "same-origin")
+			h.Set("Cache-Control", "no-cache")
+			h.Set("ETag", a.etag)
+			if r.Header.Get("If-None-Match") == a.etag {
+				w.WriteHeader(http.StatusNotModified)
+				return
+			}
+			h.Set("Content-Type", a.contentType)
+			w.WriteHeader(http.StatusOK)
+			if r.Method != http.MethodHead {
+				_, _ = w.Write(a.body)
+			}
+		}
+	}
+	if err != nil {
+		s.log.Error("the tenant dashboard cannot be served", "err", err)
+	}
+	return []route{
+		{method: "GET", path: "/admin", access: public, handler: serve(page), tag: "dashboard",
+			summary: "The tenant dashboard (HTML page for superusers: log in, list, filter and manage tenants)", response: "", contentType: "text/html"},
+		{method: "GET", path: "/admin/{$}", access: public, handler: serve(page), tag: "dashboard",
+			summary: "The tenant dashboard (same page as /admin)", response: "", contentType: "text/html"},
+		{method: "GET", path: "/admin/app.js", access: public, handler: serve(script), tag: "dashboard",
+			summary: "The dashboard's script", response: "", contentType: "text/javascript"},
+		{method: "GET", path: "/admin/app.css", access: public, handler: serve(style), tag: "dashboard",
+			summary: "The dashboard's style sheet", response: "", contentType: "text/css"},
+	}
+}
