@@ -1,0 +1,192 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+// chromiumPath is Debian's chromium (apt-get install chromium), or $CHROMIUM.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv("CHROMIUM")
+	if p == "" {
+		p = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("chromium is not installed at %s (apt-get install -y chromium; .ci/run installs it): the dashboard's browser test cannot run", p)
+		}
+		t.Skipf("chromium is not installed at %s (apt-get install -y chromium): skipping the dashboard's browser test", p)
+	}
+	return p
+}
+
+// TestDashboardInBrowser drives the dashboard page in headless Chromium: a superuser logs in,
+// sees the guide's three tenants, deactivates one after confirming and sees it marked inactive;
+// a user who is not a superuser is told so.
+func TestDashboardInBrowser(t *testing.T) {
+	t.Parallel()
+	chrome := chromiumPath(t)
+	a := setupAdmin(t)
+	srv := httptest.NewServer(a.h)
+	t.Cleanup(srv.Close)
+
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chrome),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1400, 900),
+	)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(alloc)
+	defer cancel()
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	defer cancelTimeout()
+
+	// Script errors and refusals by the Content-Security-Policy fail the test.
+	var mu sync.Mutex
+	var problems []string
+	note := func(s string) {
+		mu.Lock()
+		defer mu.Unlock()
+		problems = append(problems, s)
+	}
+	exceptions := chromedp.Events(ctx, runtime.ExceptionThrown)
+	entries := chromedp.Events(ctx, cdplog.EntryAdded)
+	go func() {
+		for ev, err := range exceptions {
+			if err != nil {
+				return
+			}
+			msg := ev.ExceptionDetails.Text
+			if ex := ev.ExceptionDetails.Exception; ex != nil {
+				msg += " " + ex.Description
+			}
+			note("exception: " + msg)
+		}
+	}()
+	go func() {
+		for ev, err := range entries {
+			if err != nil {
+				return
+			}
+			if e := ev.Entry; e != nil && (e.Source == cdplog.EntrySourceSecurity || e.Source == cdplog.EntrySourceJavascript) {
+				note(string(e.Source) + ": " + e.Text)
+			}
+		}
+	}()
+	if _, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{}); err != nil {
+		t.Fatalf("starting chromium (%s): %v", chrome, err)
+	}
+
+	fatal := func(what string, err error) {
+		t.Helper()
+		body, _ := chromedp.Run(context.WithoutCancel(ctx), chromedp.OuterHTML(chromedp.CSS("body")))
+		t.Fatalf("%s: %v\npage body: %.3000s", what, err, body)
+	}
+	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			fatal(what, err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			fatal("reading "+sel, err)
+		}
+		return strings.TrimSpace(s)
+	}
+	login := func(user, password string) {
+		t.Helper()
+		do("logging in as "+user,
+			chromedp.WaitVisible(chromedp.CSS("#login-form")),
+			chromedp.Evaluate[chromedp.Void](`document.getElementById('login-user').value = ''`),
+			chromedp.SendKeys(chromedp.CSS("#login-user"), user),
+			chromedp.SendKeys(chromedp.CSS("#login-password"), password),
+			chromedp.Click(chromedp.CSS("#login-submit")),
+		)
+	}
+
+	do("opening /admin", chromedp.Navigate(srv.URL+"/admin"))
+	login("root", "password-root")
+
+	spaRow := fmt.Sprintf(`#tenant-rows tr[data-id="%d"]`, a.spa.ID)
+	do("waiting for the tenant table", chromedp.WaitVisible(chromedp.CSS(spaRow)))
+	rows := text("#tenant-rows")
+	for _, want := range []string{"Barbería Juan", "Clínica Dental", "Spa Belleza"} {
+		if !strings.Contains(rows, want) {
+			t.Errorf("the table lacks %s:\n%s", want, rows)
+		}
+	}
+
+	if before := text(spaRow + " td.estado"); before != "Activo" {
+		t.Fatalf("Spa Belleza shows %q before deactivation", before)
+	}
+	do("opening Spa Belleza's detail",
+		chromedp.Click(chromedp.CSS(spaRow)),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#detail[data-id="%d"] #act-deactivate`, a.spa.ID))),
+		chromedp.Click(chromedp.CSS("#act-deactivate")),
+		chromedp.WaitVisible(chromedp.CSS("#confirm-dialog[open] #confirm-yes")),
+	)
+	if confirmText := text("#confirm-text"); !strings.Contains(confirmText, "Spa Belleza") {
+		t.Errorf("the confirmation does not name the tenant: %q", confirmText)
+	}
+	do("confirming the deactivation",
+		chromedp.Click(chromedp.CSS("#confirm-yes")),
+		chromedp.WaitVisible(chromedp.CSS(spaRow+`[data-active="false"]`)),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#detail[data-id="%d"][data-active="false"] #act-activate`, a.spa.ID))),
+	)
+	if after := text(spaRow + " td.estado"); after != "Inactivo" {
+		t.Fatalf("Spa Belleza shows %q after deactivation", after)
+	}
+	if org, err := a.m.Organization(a.ctx, a.spa.ID); err != nil || org.IsActive {
+		t.Fatalf("in the catalog: %+v %v", org, err)
+	}
+	if org, _ := a.m.Organization(a.ctx, a.juan.ID); !org.IsActive {
+		t.Fatal("another tenant was deactivated")
+	}
+	if path := os.Getenv("DASHBOARD_SCREENSHOT"); path != "" {
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			fatal("taking a screenshot", err)
+		}
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A user who is not a superuser is told so.
+	do("logging out", chromedp.Click(chromedp.CSS("#logout")))
+	login("ana", "password-ana")
+	do("waiting for the refusal", chromedp.WaitVisible(chromedp.CSS("#forbidden-view")))
+	if refusal := text("#forbidden-message"); !strings.Contains(refusal, "no es superusuario") || !strings.Contains(refusal, "ana") {
+		t.Errorf("refusal = %q", refusal)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(problems) > 0 {
+		t.Errorf("the page reported problems:\n%s", strings.Join(problems, "\n"))
+	}
+}
