@@ -71,7 +71,8 @@ SIGINT or SIGTERM shut down gracefully.`,
 				WriteTimeout:      60 * time.Second,
 				IdleTimeout:       2 * time.Minute,
 			}
-			a.log.Info("appcitas listening", "addr", "http://"+ln.Addr().String(), "embedded_postgres", a.embedded != nil)
+			a.log.Info("appcitas listening", "addr", "http://"+ln.Addr().String(), "embedded_postgres", a.embedded != nil,
+				"dashboard", "http://"+ln.Addr().String()+"/admin")
 			errc := make(chan error, 1)
 			go func() { errc <- srv.Serve(ln) }()
 			select {

@@ -46,10 +46,12 @@ func (a *app) jwtSecret() ([]byte, error) {
 	return secret, nil
 }
 
-// apiHandler builds the API handler from the configuration.
+// apiHandler builds the API handler from the configuration. The tenant dashboard (/admin) reads
+// and writes backups in the same store as backup_tenant and list_tenants.
 func (a *app) apiHandler(ctx context.Context, m *tenancy.Manager, secret []byte) (http.Handler, error) {
-	cfg := api.Config{JWTSecret: secret, AccessTTL: a.cfg.AccessTokenTTL, RefreshTTL: a.cfg.RefreshTokenTTL}
-	a.withBilling(&cfg) // billing.go: signup, billing routes and the 402 of suspended tenants
+	store := a.backupStore()
+	cfg := api.Config{JWTSecret: secret, AccessTTL: a.cfg.AccessTokenTTL, RefreshTTL: a.cfg.RefreshTokenTTL, Backups: &store}
+	a.withBilling(&cfg) // billing.go: signup, billing routes, the 402 of suspended tenants, the dashboard's extend_trial
 	return api.New(ctx, m, a.log, cfg)
 }
 
