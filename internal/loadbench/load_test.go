@@ -33,6 +33,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,6 +75,7 @@ var (
 	envProfileDir  = os.Getenv("APPCITAS_LOADBENCH_DIR")                     // CPU profiles of the first HTTP runs, pgbench scripts
 	envOut         = os.Getenv("APPCITAS_LOADBENCH_OUT")                     // also write the summary table here
 	envClient      = os.Getenv("APPCITAS_LOADBENCH_CLIENT")                  // "wrk" or "go" (default: wrk when installed)
+	envKeep        = os.Getenv("APPCITAS_LOADBENCH_KEEP") == "1"             // keep fleets in the server of TEST_DATABASE_URL, reuse them
 )
 
 // endpoint is one measured request.
@@ -187,8 +189,16 @@ func newManager(b *testing.B, url string, pool tenancy.PoolOptions) *tenancy.Man
 // scripts of each endpoint.
 func buildFleet(b *testing.B, n int) *fleet {
 	ctx := context.Background()
-	f := &fleet{n: n, url: pgtest.NewDatabase(b), scripts: map[string]scripts{}, roundTrip: map[string]string{}}
-	dropRolesAtCleanup(b, f.url)
+	f := &fleet{n: n, scripts: map[string]scripts{}, roundTrip: map[string]string{}}
+	if envKeep {
+		if kept := keptFleet(b, f); kept {
+			serveFleet(b, f)
+			return f
+		}
+	} else {
+		f.url = pgtest.NewDatabase(b)
+		dropRolesAtCleanup(b, f.url)
+	}
 	conn, err := pgx.Connect(ctx, f.url)
 	if err != nil {
 		b.Fatal(err)
@@ -273,6 +283,70 @@ func buildFleet(b *testing.B, n int) *fleet {
 	if _, err := conn.Exec(ctx, `ANALYZE public.loadbench_tenant; ANALYZE public.organizacion_organizacion`); err != nil {
 		b.Fatal(err)
 	}
+	if _, err := conn.Exec(ctx, `CREATE TABLE public.loadbench_meta (day date NOT NULL, user_id bigint NOT NULL, build_seconds float8 NOT NULL)`); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO public.loadbench_meta VALUES ($1, $2, $3)`, f.day, f.userID, f.buildTook.Seconds()); err != nil {
+		b.Fatal(err)
+	}
+	serveFleet(b, f)
+	return f
+}
+
+// keptFleet, with APPCITAS_LOADBENCH_KEEP=1, points f at the fleet database of its size kept by an
+// earlier run (appcitas_loadbench_<n> on TEST_DATABASE_URL's server) and reports true when that
+// fleet is complete and its day D is still ahead; otherwise it (re)creates the empty database for
+// buildFleet, which is then kept too.
+func keptFleet(b *testing.B, f *fleet) bool {
+	ctx := context.Background()
+	if os.Getenv(pgtest.EnvURL) == "" {
+		b.Fatal("APPCITAS_LOADBENCH_KEEP=1 needs TEST_DATABASE_URL: a server that outlives the run")
+	}
+	name := fmt.Sprintf("appcitas_loadbench_%d", f.n)
+	u, err := url.Parse(pgtest.AdminURL(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	u.Path = "/" + name
+	f.url = u.String()
+	admin, err := pgx.Connect(ctx, pgtest.AdminURL(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if conn, err := pgx.Connect(ctx, f.url); err == nil {
+		var day time.Time
+		var userID int64
+		var took float64
+		err = conn.QueryRow(ctx, `SELECT day, user_id, build_seconds FROM public.loadbench_meta`).Scan(&day, &userID, &took)
+		if err == nil && day.After(time.Now()) { // D (a local date, read as UTC midnight) is still ahead
+			rows, qerr := conn.Query(ctx, `SELECT org_id FROM public.loadbench_tenant ORDER BY n`)
+			if qerr == nil {
+				f.orgs, qerr = pgx.CollectRows(rows, pgx.RowTo[int64])
+			}
+			if qerr == nil && len(f.orgs) == f.n {
+				conn.Close(ctx)
+				f.day, f.userID, f.buildTook = day.Format(time.DateOnly), userID, time.Duration(took*float64(time.Second))
+				b.Logf("reusing the kept fleet of %d tenants in database %s (day %s)", f.n, name, f.day)
+				return true
+			}
+		}
+		conn.Close(ctx)
+	}
+	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		b.Fatal(err)
+	}
+	return false
+}
+
+// serveFleet captures the SQL of each endpoint and starts the API server over f's database.
+func serveFleet(b *testing.B, f *fleet) {
+	ctx := context.Background()
+	n := f.n
+	user := auth.User{ID: f.userID, Username: "carga"}
 
 	secret := []byte(strings.Repeat("loadbench-secret-", 4))
 	tokens, err := auth.NewTokens(secret, 6*time.Hour, nil)
@@ -309,7 +383,6 @@ func buildFleet(b *testing.B, n int) *fleet {
 			}
 		}
 	}
-	return f
 }
 
 func mustShared(b *testing.B, m *tenancy.Manager) *pgxpool.Pool {
