@@ -166,6 +166,22 @@ func TestDashboardInBrowser(t *testing.T) {
 	if org, _ := a.m.Organization(a.ctx, a.juan.ID); !org.IsActive {
 		t.Fatal("another tenant was deactivated")
 	}
+	// Barbería Juan's detail shows what its schema holds, and its backup button takes one.
+	juanRow := fmt.Sprintf(`#tenant-rows tr[data-id="%d"]`, a.juan.ID)
+	do("opening Barbería Juan's detail",
+		chromedp.Click(chromedp.CSS(juanRow)),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#detail[data-id="%d"] #act-backup`, a.juan.ID))),
+	)
+	if counts := text("#d-counts"); !strings.Contains(counts, "Citas en los próximos 30 días") || !strings.Contains(counts, "1") {
+		t.Errorf("Barbería Juan's counts: %q", counts)
+	}
+	do("taking a backup from the page",
+		chromedp.Click(chromedp.CSS("#act-backup")),
+		chromedp.Poll[chromedp.Void](`document.getElementById('flash').textContent.startsWith('Backup listo')`),
+	)
+	if b, err := a.backups.List(a.juan.ID); err != nil || len(b) != 1 {
+		t.Fatalf("backups of Barbería Juan after the button: %d %v", len(b), err)
+	}
 	if path := os.Getenv("DASHBOARD_SCREENSHOT"); path != "" {
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		if err != nil {
