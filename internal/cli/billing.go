@@ -63,7 +63,8 @@ func (a *app) wompiForServe(eventsURL string) (*wompi.Client, *wompitest.Server,
 
 // billingService opens the billing service (with Wompi when configured, for commands).
 func (a *app) billingService(ctx context.Context, m *tenancy.Manager, wc *wompi.Client, simulated bool) (*billing.Service, error) {
-	opts := billing.Options{Wompi: wc, Logger: a.log, RedirectURL: a.cfg.Billing.CheckoutRedirectURL}
+	opts := billing.Options{Wompi: wc, Logger: a.log, RedirectURL: a.cfg.Billing.CheckoutRedirectURL,
+		CheckoutExpiry: a.cfg.Billing.CheckoutExpiry, SendingTimeout: a.cfg.Billing.NoticeSendingTimeout}
 	if simulated {
 		opts.CheckoutURL = "-" // the simulator has no checkout page: pay with POST {api_url}/transactions
 	}

@@ -42,6 +42,13 @@ type Billing struct {
 	// SignupEvery (APPCITAS_SIGNUP_EVERY, a Go duration) is how often an address earns one more
 	// signup after the burst. Defaults to 1m.
 	SignupEvery time.Duration
+	// CheckoutExpiry (APPCITAS_CHECKOUT_EXPIRY, a Go duration) is how long a checkout may stay
+	// PENDING before it is marked EXPIRED. Defaults to 24h.
+	CheckoutExpiry time.Duration
+	// NoticeSendingTimeout (APPCITAS_NOTICE_SENDING_TIMEOUT, a Go duration) is how long a notice
+	// may stay claimed for sending before it is reported as stuck (never resent by itself).
+	// Defaults to 10m.
+	NoticeSendingTimeout time.Duration
 }
 
 // WompiConfigured reports whether any Wompi key is set (then all four must be).
@@ -88,6 +95,23 @@ func (c *Config) readBillingSettings(getenv func(string) string) error {
 	}
 	if c.Billing.SMTPFrom == "" {
 		c.Billing.SMTPFrom = "appcitas <no-reply@localhost>"
+	}
+	for _, d := range []struct {
+		name string
+		dst  *time.Duration
+		def  time.Duration
+	}{
+		{"APPCITAS_CHECKOUT_EXPIRY", &c.Billing.CheckoutExpiry, 24 * time.Hour},
+		{"APPCITAS_NOTICE_SENDING_TIMEOUT", &c.Billing.NoticeSendingTimeout, 10 * time.Minute},
+	} {
+		*d.dst = d.def
+		if v := get(d.name); v != "" {
+			parsed, err := time.ParseDuration(v)
+			if err != nil || parsed <= 0 {
+				return fmt.Errorf("%s=%q: want a positive duration such as %s", d.name, v, d.def)
+			}
+			*d.dst = parsed
+		}
 	}
 	return nil
 }

@@ -92,6 +92,8 @@ func TestFromEnv(t *testing.T) {
 		{"BackupEveryNegative", "APPCITAS_BACKUP_EVERY", "-1h"},
 		{"BackupKeepDailyNotANumber", "APPCITAS_BACKUP_KEEP_DAILY", "siete"},
 		{"BackupKeepWeeklyNegative", "APPCITAS_BACKUP_KEEP_WEEKLY", "-1"},
+		{"CheckoutExpiryNotADuration", "APPCITAS_CHECKOUT_EXPIRY", "un día"},
+		{"NoticeSendingTimeoutZero", "APPCITAS_NOTICE_SENDING_TIMEOUT", "0s"},
 	}
 	for _, tt := range bad {
 		t.Run("Rejects"+tt.name, func(t *testing.T) {
@@ -135,6 +137,31 @@ func TestParseServers(t *testing.T) {
 			}
 			if err != nil || !maps.Equal(got, tt.want) {
 				t.Errorf("ParseServers(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestBillingDurations(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name                 string
+		env                  map[string]string
+		wantExpiry, wantSend time.Duration
+	}{
+		{"Defaults", nil, 24 * time.Hour, 10 * time.Minute},
+		{"FromTheEnvironment", map[string]string{"APPCITAS_CHECKOUT_EXPIRY": "2h", "APPCITAS_NOTICE_SENDING_TIMEOUT": "90s"}, 2 * time.Hour, 90 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := config.FromEnv(env(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Billing.CheckoutExpiry != tt.wantExpiry || c.Billing.NoticeSendingTimeout != tt.wantSend {
+				t.Errorf("CheckoutExpiry %v, NoticeSendingTimeout %v; want %v, %v",
+					c.Billing.CheckoutExpiry, c.Billing.NoticeSendingTimeout, tt.wantExpiry, tt.wantSend)
 			}
 		})
 	}
