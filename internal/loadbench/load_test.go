@@ -293,6 +293,20 @@ func buildFleet(b *testing.B, n int) *fleet {
 	return f
 }
 
+// poolOptions returns the tenant pool shape of the server under test: the default, or
+// APPCITAS_LOADBENCH_POOL=<slices>x<connections per slice>, e.g. 8x2.
+func poolOptions(b *testing.B) tenancy.PoolOptions {
+	v := os.Getenv("APPCITAS_LOADBENCH_POOL")
+	if v == "" {
+		return tenancy.PoolOptions{}
+	}
+	var o tenancy.PoolOptions
+	if _, err := fmt.Sscanf(v, "%dx%d", &o.Shards, &o.ConnsPerShard); err != nil || o.Shards < 1 || o.ConnsPerShard < 1 {
+		b.Fatalf("APPCITAS_LOADBENCH_POOL=%q: want <slices>x<connections per slice>, e.g. 4x4", v)
+	}
+	return o
+}
+
 // keptFleet, with APPCITAS_LOADBENCH_KEEP=1, points f at the fleet database of its size kept by an
 // earlier run (appcitas_loadbench_<n> on TEST_DATABASE_URL's server) and reports true when that
 // fleet is complete and its day D is still ahead; otherwise it (re)creates the empty database for
@@ -361,8 +375,9 @@ func serveFleet(b *testing.B, f *fleet) {
 	// The SQL of each endpoint, captured from the API's own SQL log on a separate Manager.
 	capture(b, f, cfg)
 
-	// The server under test: default pools, as appcitas serve has them; logs discarded.
-	m := newManager(b, f.url, tenancy.PoolOptions{})
+	// The server under test: default pools, as appcitas serve has them (or APPCITAS_LOADBENCH_POOL);
+	// logs discarded.
+	m := newManager(b, f.url, poolOptions(b))
 	b.Cleanup(m.Close)
 	srvCtx, cancel := context.WithCancel(ctx) // ends the server's catalog watch before the database goes
 	b.Cleanup(cancel)
