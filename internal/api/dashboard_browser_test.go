@@ -192,6 +192,24 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 	}
 
+	// An access token that no longer works is refreshed once; when the refresh token fails too,
+	// the page asks to log in again.
+	do("reloading with a broken access token",
+		chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem('appcitas.admin.access', 'not-a-token')`),
+		chromedp.Navigate(srv.URL+"/admin/"),
+		chromedp.WaitVisible(chromedp.CSS(spaRow)),
+	)
+	do("reloading with broken tokens",
+		chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem('appcitas.admin.access', 'x'); sessionStorage.setItem('appcitas.admin.refresh', 'y')`),
+		chromedp.Navigate(srv.URL+"/admin"),
+		chromedp.WaitVisible(chromedp.CSS("#login-error")),
+	)
+	if msg := text("#login-error"); !strings.Contains(msg, "inicie sesión de nuevo") {
+		t.Errorf("login message after a failed refresh: %q", msg)
+	}
+	login("root", "password-root")
+	do("back in after logging in again", chromedp.WaitVisible(chromedp.CSS(spaRow)))
+
 	// A user who is not a superuser is told so.
 	do("logging out", chromedp.Click(chromedp.CSS("#logout")))
 	login("ana", "password-ana")
