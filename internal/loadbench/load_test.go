@@ -1040,8 +1040,13 @@ func (s *summary) add(n int, ep string, r result) {
 // print logs the summary table (markdown) and writes it to APPCITAS_LOADBENCH_OUT when set.
 func (s *summary) print(b *testing.B) {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "%d HTTP clients (%s), %d pgbench clients; medians of %d repetitions (HTTP %ds each, pgbench -T %d); load average at the end: %s\n\n",
-		clients, httpClient(b), clients, envReps, envHTTPSecs, envPgbenchSecs, loadAvg())
+	po := poolOptions(b)
+	pool := "default tenant pools"
+	if po.Shards > 0 {
+		pool = fmt.Sprintf("tenant pools of %d slices x %d connections", po.Shards, po.ConnsPerShard)
+	}
+	fmt.Fprintf(&sb, "%d HTTP clients (%s), %d pgbench clients, %s; medians of %d repetitions (HTTP %ds each, pgbench -T %d); load average at the end: %s\n\n",
+		clients, httpClient(b), clients, pool, envReps, envHTTPSecs, envPgbenchSecs, loadAvg())
 	sb.WriteString("| tenants | endpoint | HTTP req/s | p50 ms | p99 ms | pgbench-query tps | p50 ms | p99 ms | HTTP / pgbench-query | pgbench-door tps | p50 ms | catalog lookups / req | xacts / req |\n")
 	sb.WriteString("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	sizes := slices.Sorted(func(yield func(int) bool) {
