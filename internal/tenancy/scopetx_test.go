@@ -1,8 +1,10 @@
 package tenancy_test
 
 import (
+	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -171,4 +173,55 @@ func TestRunTx(t *testing.T) {
 			t.Error("copy and batch rows were not committed in the tenant's schema")
 		}
 	})
+}
+
+// TestTenantPoolSlices checks where Run takes its connection: from the tenant's own pool slice,
+// from the next slice when its own is busy, and from its own again (waiting) when every slice is
+// busy, never from a connection beyond the pool's size.
+func TestTenantPoolSlices(t *testing.T) {
+	t.Parallel()
+	m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 2, ConnsPerShard: 1}})
+	ctx := t.Context()
+	ten := tenantOf(t, createOrgs(t, m, "Rebalse")[0])
+
+	// hold runs a Run for ten that reports its backend's pid and holds the connection until
+	// released.
+	hold := func() (pid chan uint32, release chan struct{}, done chan error) {
+		pid, release, done = make(chan uint32, 1), make(chan struct{}), make(chan error, 1)
+		go func() {
+			done <- m.Run(ctx, ten, func(tx pgx.Tx) error {
+				pid <- tx.Conn().PgConn().PID()
+				<-release
+				return nil
+			})
+		}()
+		return pid, release, done
+	}
+	pidA, releaseA, doneA := hold()
+	home := <-pidA
+	pidB, releaseB, doneB := hold()
+	next := <-pidB
+	if next == home {
+		t.Fatalf("with its own slice busy, the tenant was served by the same backend %d", home)
+	}
+
+	waitCtx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	err := m.Run(waitCtx, ten, func(pgx.Tx) error { return nil })
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("with every slice busy: %v; want to wait (context deadline exceeded)", err)
+	}
+
+	close(releaseA)
+	close(releaseB)
+	if err := errors.Join(<-doneA, <-doneB); err != nil {
+		t.Fatal(err)
+	}
+	var again uint32
+	if err := m.Run(ctx, ten, func(tx pgx.Tx) error { again = tx.Conn().PgConn().PID(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if again != home {
+		t.Errorf("when its slice is free again the tenant was served by backend %d, not its own %d", again, home)
+	}
 }

@@ -132,8 +132,11 @@ func (s *Servers) Shared(ctx context.Context, server string) (*pgxpool.Pool, err
 	return p.shared, nil
 }
 
-// tenantPool picks the pool slice that serves schema on server: its own slice by hash, or, when
-// that slice has no idle connection and is full, the slice with the most room.
+// tenantPool picks the pool slice that serves schema on server: its own slice (by hash) when that
+// has an idle connection or room for one, else the next slice in turn that has, else its own (to
+// wait there). Trying the next slices in a fixed order, rather than whichever has the most room,
+// keeps each tenant on few backends even when its slice is busy, so that every backend caches the
+// catalog of a small, stable set of tenants.
 func (s *Servers) tenantPool(ctx context.Context, server, schema string) (*pgxpool.Pool, error) {
 	p, err := s.open(ctx, server)
 	if err != nil {
@@ -141,19 +144,15 @@ func (s *Servers) tenantPool(ctx context.Context, server, schema string) (*pgxpo
 	}
 	h := fnv.New32a()
 	h.Write([]byte(schema))
-	home := p.shards[int(h.Sum32()%uint32(len(p.shards)))]
-	st := home.Stat()
-	if st.IdleConns() > 0 || st.TotalConns() < st.MaxConns() {
-		return home, nil
-	}
-	best, room := home, int32(0)
-	for _, c := range p.shards {
-		cs := c.Stat()
-		if r := cs.MaxConns() - cs.AcquiredConns(); r > room {
-			best, room = c, r
+	n := len(p.shards)
+	home := int(h.Sum32() % uint32(n))
+	for i := range n {
+		c := p.shards[(home+i)%n]
+		if st := c.Stat(); st.IdleConns() > 0 || st.TotalConns() < st.MaxConns() {
+			return c, nil
 		}
 	}
-	return best, nil
+	return p.shards[home], nil
 }
 
 func (s *Servers) open(ctx context.Context, server string) (*serverPools, error) {
