@@ -28,7 +28,7 @@ type Config struct {
 	// MaxBodyBytes bounds request bodies (413 beyond). Defaults to 1 MiB.
 	MaxBodyBytes int64
 	// OrgCacheTTL is how long an organization lookup is reused while the catalog watch is in place
-	// (changes evict their entry at once); 5s at most while it is down. Defaults to 5m.
+	// (changes evict their entry at once); 5s at most while it is down. Defaults to 1h.
 	OrgCacheTTL time.Duration
 	// LoginPerAccount limits login attempts per username or email. Defaults to a burst of 5, then
 	// one a minute (a successful login resets it).

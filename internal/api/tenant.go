@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -16,9 +17,12 @@ import (
 )
 
 // defaultOrgCacheTTL is how long an organization lookup is reused unless Config says otherwise,
-// while the catalog watch is in place (every change then evicts its entry at once; the TTL only
-// bounds the damage of a notification that never came).
-const defaultOrgCacheTTL = 5 * time.Minute
+// while the catalog watch is in place (every change then evicts its entry at once, and a lost
+// watch empties the cache, so the TTL only bounds the damage of a notification that never came).
+// Each entry lives between 3/4 of it and all of it, so that entries filled together do not all
+// expire together (measured: with a fixed 5 minutes, 0.4 catalog lookups per request at 10,000
+// tenants when the warm-up's entries ran out).
+const defaultOrgCacheTTL = time.Hour
 
 // unwatchedOrgCacheTTL bounds the reuse of a lookup while the catalog watch is down.
 const unwatchedOrgCacheTTL = 5 * time.Second
@@ -103,6 +107,7 @@ func (c *orgCache) get(ctx context.Context, id int64) (tenancy.Organization, err
 	if !c.watching {
 		ttl = min(ttl, unwatchedOrgCacheTTL)
 	}
+	ttl -= rand.N(ttl / 4)
 	c.entries[id] = orgEntry{org: org, err: err, expires: now.Add(ttl)}
 	return org, err
 }
