@@ -268,6 +268,11 @@ func ListAppointments(ctx context.Context, tx pgx.Tx, actor Actor, f Appointment
 			return AppointmentPage{}, invalidField("zona_horaria", "%q is not an IANA time zone", f.Zone)
 		}
 	}
+	if f.BranchID != 0 && f.Zone == "" {
+		// Zone is only read when the branch does not exist, and then nothing matches anyway; an
+		// empty name would make PostgreSQL refuse the query instead.
+		f.Zone = "UTC"
+	}
 	if own := actor.ownOnly(); own != 0 {
 		if f.StaffID != 0 && f.StaffID != own {
 			return AppointmentPage{Items: []Appointment{}}, nil

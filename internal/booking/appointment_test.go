@@ -574,6 +574,8 @@ func TestListAppointmentsByLocalDay(t *testing.T) {
 			[]string{"sep6-early"}},
 		{"WithoutBranchTheGivenZone", booking.AppointmentFilter{ToDay: day("2027-09-04"), Zone: "America/Santiago"},
 			[]string{"sep4-late"}},
+		{"UnknownBranchWithoutZoneIsEmpty", booking.AppointmentFilter{BranchID: f.branch.ID + 99, FromDay: day("2027-09-05"), ToDay: day("2027-09-05")},
+			nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
