@@ -1,6 +1,8 @@
 package booking_test
 
 import (
+	"context"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -78,5 +80,33 @@ func TestHoursMigrationUpgradesExistingTenants(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatalf("using working hours after the upgrade: %v", err)
+	}
+}
+
+// TestTenantIndexesAreTheLeanSet: a tenant at the latest version has exactly the indexes its
+// queries use (0003_menos_indices); each one more is a relation that every backend serving the
+// tenant caches and the planner costs on every statement that reads its table.
+func TestTenantIndexesAreTheLeanSet(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	want := []string{
+		"citas_cita_inicio_id_idx", "citas_cita_pkey", "citas_cita_sin_solapamiento",
+		"citas_descanso_horario_idx", "citas_descanso_pkey",
+		"citas_excepcion_fecha_idx", "citas_excepcion_pkey",
+		"citas_horario_pkey", "citas_horario_sin_solapamiento",
+		"citas_servicio_pkey", "migraciones_tenant_pkey", "organizacion_sede_pkey",
+		"usuarios_perfilusuario_pkey", "usuarios_perfilusuario_user_id_key",
+	}
+	var got []string
+	e.run(t, func(ctx context.Context, tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT indexname::text FROM pg_indexes WHERE schemaname = $1 ORDER BY 1`, e.tenant.Schema)
+		if err != nil {
+			return err
+		}
+		got, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("indexes of a new tenant:\n got %v\nwant %v", got, want)
 	}
 }

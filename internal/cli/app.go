@@ -60,7 +60,7 @@ func (a *app) open(ctx context.Context) (*tenancy.Manager, error) {
 	}
 	m, err := tenancy.New(tenancy.Config{
 		Servers:          servers,
-		Pool:             tenancy.PoolOptions{LogSQL: a.cfg.LogSQL, Logger: a.log},
+		Pool:             tenancy.PoolOptions{LogSQL: a.cfg.LogSQL, Logger: a.log, StatementCache: a.cfg.StatementCache},
 		Migrations:       migrate.Options{LockTimeout: a.cfg.LockTimeout, StatementTimeout: a.cfg.StatementTimeout},
 		TenantMigrations: a.tenantMigrations,
 		Logger:           a.log,

@@ -24,6 +24,9 @@ type Config struct {
 	Servers map[string]string
 	// LogSQL (APPCITAS_LOG_SQL=1) logs every SQL statement with its tenant.
 	LogSQL bool
+	// StatementCache (APPCITAS_STATEMENT_CACHE) is how many prepared statements each tenant
+	// connection keeps, each a tenant's own (for servers of few, large tenants). Defaults to 0: none.
+	StatementCache int
 	// LogLevel (APPCITAS_LOG_LEVEL: debug, info, warn, error). Defaults to info.
 	LogLevel string
 	// LockTimeout (APPCITAS_MIGRATION_LOCK_TIMEOUT, a Go duration) bounds lock waits of migrations.
@@ -88,6 +91,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("APPCITAS_LOG_SQL=%q: want 1 or 0", v)
 		}
 		c.LogSQL = b
+	}
+	if v := getenv("APPCITAS_STATEMENT_CACHE"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 1<<20 {
+			return Config{}, fmt.Errorf("APPCITAS_STATEMENT_CACHE=%q: want a number of statements such as 1024, or 0 to keep none", v)
+		}
+		c.StatementCache = n
 	}
 	for _, d := range []struct {
 		name string

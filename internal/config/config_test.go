@@ -27,7 +27,8 @@ func TestFromEnv(t *testing.T) {
 			LockTimeout: 10 * time.Second, StatementTimeout: 5 * time.Minute,
 		}
 		if c.DatabaseURL != "" || c.DataDir != want.DataDir || c.Addr != want.Addr || c.LogLevel != want.LogLevel ||
-			c.LogSQL || c.LockTimeout != want.LockTimeout || c.StatementTimeout != want.StatementTimeout || len(c.Servers) != 0 {
+			c.LogSQL || c.LockTimeout != want.LockTimeout || c.StatementTimeout != want.StatementTimeout || len(c.Servers) != 0 ||
+			c.StatementCache != 0 {
 			t.Errorf("FromEnv(empty) = %+v; want %+v", c, want)
 		}
 	})
@@ -43,13 +44,14 @@ func TestFromEnv(t *testing.T) {
 			"APPCITAS_MIGRATION_LOCK_TIMEOUT":      "3s",
 			"APPCITAS_MIGRATION_STATEMENT_TIMEOUT": "90s",
 			"APPCITAS_SERVERS":                     "eu=postgres://eu/appcitas",
+			"APPCITAS_STATEMENT_CACHE":             "1024",
 		}))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if c.DatabaseURL != "postgres://app@db/appcitas" || c.DataDir != "/var/lib/appcitas" || c.Addr != "0.0.0.0:9000" ||
 			c.LogLevel != "debug" || !c.LogSQL || c.LockTimeout != 3*time.Second || c.StatementTimeout != 90*time.Second ||
-			c.Servers["eu"] != "postgres://eu/appcitas" {
+			c.Servers["eu"] != "postgres://eu/appcitas" || c.StatementCache != 1024 {
 			t.Errorf("FromEnv = %+v", c)
 		}
 	})
@@ -93,6 +95,8 @@ func TestFromEnv(t *testing.T) {
 		{"BackupKeepDailyNotANumber", "APPCITAS_BACKUP_KEEP_DAILY", "siete"},
 		{"BackupKeepWeeklyNegative", "APPCITAS_BACKUP_KEEP_WEEKLY", "-1"},
 		{"CheckoutExpiryNotADuration", "APPCITAS_CHECKOUT_EXPIRY", "un día"},
+		{"StatementCacheNegative", "APPCITAS_STATEMENT_CACHE", "-1"},
+		{"StatementCacheNotANumber", "APPCITAS_STATEMENT_CACHE", "mucho"},
 		{"NoticeSendingTimeoutZero", "APPCITAS_NOTICE_SENDING_TIMEOUT", "0s"},
 	}
 	for _, tt := range bad {

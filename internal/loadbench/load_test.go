@@ -294,13 +294,21 @@ func buildFleet(b *testing.B, n int) *fleet {
 }
 
 // poolOptions returns the tenant pool shape of the server under test: the default, or
-// APPCITAS_LOADBENCH_POOL=<slices>x<connections per slice>, e.g. 8x2.
+// APPCITAS_LOADBENCH_POOL=<slices>x<connections per slice>, e.g. 8x2; and
+// APPCITAS_LOADBENCH_STATEMENTS=<n> prepared statements kept per tenant connection (default none).
 func poolOptions(b *testing.B) tenancy.PoolOptions {
+	var o tenancy.PoolOptions
+	if v := os.Getenv("APPCITAS_LOADBENCH_STATEMENTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			b.Fatalf("APPCITAS_LOADBENCH_STATEMENTS=%q: want a number of statements, 0 for none", v)
+		}
+		o.StatementCache = n
+	}
 	v := os.Getenv("APPCITAS_LOADBENCH_POOL")
 	if v == "" {
-		return tenancy.PoolOptions{}
+		return o
 	}
-	var o tenancy.PoolOptions
 	if _, err := fmt.Sscanf(v, "%dx%d", &o.Shards, &o.ConnsPerShard); err != nil || o.Shards < 1 || o.ConnsPerShard < 1 {
 		b.Fatalf("APPCITAS_LOADBENCH_POOL=%q: want <slices>x<connections per slice>, e.g. 4x4", v)
 	}

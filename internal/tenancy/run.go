@@ -120,6 +120,9 @@ func (m *Manager) RunWith(ctx context.Context, t Tenant, opts RunOptions, fn fun
 		return fmt.Errorf("opening scope of %s: %w", t.Schema, translateScopeError(err))
 	}
 	tx := &scopeTx{conn: conn}
+	if m.servers.opts.StatementCache > 0 {
+		tx.key = "/*" + t.Schema + "*/ " // t.Schema passed Ident: tenant_[a-z0-9_]
+	}
 	// Roll back on every way out, a panic in fn included; after Commit it is a no-op.
 	defer func() { _ = tx.Rollback(ctx) }()
 	if err := fn(tx); err != nil {

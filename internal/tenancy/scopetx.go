@@ -13,10 +13,27 @@ import (
 // the lead query in one message instead, so this type carries the transaction from there. It
 // behaves as pgx's: statements go to the connection, Begin makes a savepoint, Commit and
 // Rollback end it and fail with pgx.ErrTxClosed afterwards.
+//
+// When the tenant pools cache prepared statements (PoolOptions.StatementCache), every statement's
+// text is prefixed with key, a comment naming the tenant's schema: pgx caches statements by their
+// text, PostgreSQL keeps each one's plan for the search_path it was planned under, so one key per
+// tenant gives each tenant plans of its own that stay valid from one request to the next, instead
+// of one statement replanned on every change of tenant.
 type scopeTx struct {
 	conn       *pgx.Conn
+	key        string
 	closed     bool
 	savepoints int64
+	prepared   map[string]bool
+}
+
+// keyed returns sql with the scope's statement key, unless sql names a statement prepared in this
+// scope.
+func (tx *scopeTx) keyed(sql string) string {
+	if tx.key == "" || tx.prepared[sql] {
+		return sql
+	}
+	return tx.key + sql
 }
 
 // Begin starts a pseudo nested transaction (a savepoint).
@@ -80,6 +97,15 @@ func (tx *scopeTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 	if tx.closed {
 		return pgx.FailedBatchResults(b, pgx.ErrTxClosed)
 	}
+	if tx.key != "" {
+		keyed := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, len(b.QueuedQueries))}
+		for i, q := range b.QueuedQueries {
+			c := *q
+			c.SQL = tx.keyed(q.SQL)
+			keyed.QueuedQueries[i] = &c
+		}
+		b = keyed
+	}
 	return tx.conn.SendBatch(ctx, b)
 }
 
@@ -87,12 +113,20 @@ func (tx *scopeTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 // its methods must not be called. Tenant data has no large objects (they live outside schemas).
 func (tx *scopeTx) LargeObjects() pgx.LargeObjects { return pgx.LargeObjects{} }
 
-// Prepare prepares a statement on the transaction's connection.
+// Prepare prepares a statement on the transaction's connection, as given (no statement key):
+// later calls in this scope may name it by name.
 func (tx *scopeTx) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDescription, error) {
 	if tx.closed {
 		return nil, pgx.ErrTxClosed
 	}
-	return tx.conn.Prepare(ctx, name, sql)
+	sd, err := tx.conn.Prepare(ctx, name, sql)
+	if err == nil && name != "" {
+		if tx.prepared == nil {
+			tx.prepared = map[string]bool{}
+		}
+		tx.prepared[name] = true
+	}
+	return sd, err
 }
 
 // Exec runs a statement on the transaction's connection.
@@ -100,7 +134,7 @@ func (tx *scopeTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.Co
 	if tx.closed {
 		return pgconn.CommandTag{}, pgx.ErrTxClosed
 	}
-	return tx.conn.Exec(ctx, sql, args...)
+	return tx.conn.Exec(ctx, tx.keyed(sql), args...)
 }
 
 // Query runs a query on the transaction's connection.
@@ -108,7 +142,7 @@ func (tx *scopeTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows
 	if tx.closed {
 		return nil, pgx.ErrTxClosed
 	}
-	return tx.conn.Query(ctx, sql, args...)
+	return tx.conn.Query(ctx, tx.keyed(sql), args...)
 }
 
 // QueryRow runs a query that returns one row on the transaction's connection.
@@ -116,7 +150,7 @@ func (tx *scopeTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Ro
 	if tx.closed {
 		return errRow{pgx.ErrTxClosed}
 	}
-	return tx.conn.QueryRow(ctx, sql, args...)
+	return tx.conn.QueryRow(ctx, tx.keyed(sql), args...)
 }
 
 // Conn returns the transaction's connection.

@@ -3,6 +3,7 @@ package tenancy_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -224,4 +225,132 @@ func TestTenantPoolSlices(t *testing.T) {
 	if again != home {
 		t.Errorf("when its slice is free again the tenant was served by backend %d, not its own %d", again, home)
 	}
+}
+
+// TestScopeStatementCache checks the tenant pools' statement cache: every tenant gets prepared
+// statements of its own for the same SQL text, kept from one run to the next, that read only its
+// own rows; batches are keyed too and the caller's batch is left as it was; a statement prepared by
+// name in a scope runs by that name; and with the cache off (the default) nothing is kept.
+func TestScopeStatementCache(t *testing.T) {
+	t.Parallel()
+	const listSQL = `SELECT nombre FROM citas_servicio ORDER BY id`
+	kept := func(t *testing.T, m *tenancy.Manager, ten tenancy.Tenant) (mine, others int) {
+		t.Helper()
+		err := m.Run(t.Context(), ten, func(tx pgx.Tx) error {
+			rows, err := tx.Conn().Query(t.Context(), `SELECT statement FROM pg_prepared_statements`, pgx.QueryExecModeSimpleProtocol)
+			if err != nil {
+				return err
+			}
+			stmts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			for _, s := range stmts {
+				switch {
+				case strings.HasPrefix(s, "/*"+ten.Schema+"*/ "):
+					mine++
+				case strings.HasPrefix(s, "/*tenant_"):
+					others++
+				}
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return mine, others
+	}
+	names := func(t *testing.T, m *tenancy.Manager, ten tenancy.Tenant) []string {
+		t.Helper()
+		var out []string
+		err := m.Run(t.Context(), ten, func(tx pgx.Tx) error {
+			rows, err := tx.Query(t.Context(), listSQL)
+			if err != nil {
+				return err
+			}
+			out, err = pgx.CollectRows(rows, pgx.RowTo[string])
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+
+	t.Run("EachTenantKeepsItsOwnStatementsAndReadsItsOwnRows", func(t *testing.T) {
+		t.Parallel()
+		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1, StatementCache: 64}})
+		orgs := createOrgs(t, m, "Clave Uno", "Clave Dos")
+		a, b := tenantOf(t, orgs[0]), tenantOf(t, orgs[1])
+		insertService(t, m, a, "Corte", 2500)
+		insertService(t, m, b, "Tinte", 9900)
+		for range 3 { // alternate tenants on the one connection: each run finds its own statement
+			if got := names(t, m, a); len(got) != 1 || got[0] != "Corte" {
+				t.Fatalf("tenant a read %v; want [Corte]", got)
+			}
+			if got := names(t, m, b); len(got) != 1 || got[0] != "Tinte" {
+				t.Fatalf("tenant b read %v; want [Tinte]", got)
+			}
+		}
+		mineA, _ := kept(t, m, a)
+		mineB, _ := kept(t, m, b)
+		if mineA == 0 || mineB == 0 {
+			t.Errorf("statements kept on the connection: %d of a, %d of b; want each tenant's own", mineA, mineB)
+		}
+	})
+
+	t.Run("BatchesAreKeyedAndTheCallersBatchIsUntouched", func(t *testing.T) {
+		t.Parallel()
+		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1, StatementCache: 64}})
+		a := tenantOf(t, createOrgs(t, m, "Lote Clave")[0])
+		insertService(t, m, a, "Barba", 1500)
+		b := &pgx.Batch{}
+		var got []string
+		b.Queue(listSQL).Query(func(rows pgx.Rows) error {
+			var err error
+			got, err = pgx.CollectRows(rows, pgx.RowTo[string])
+			return err
+		})
+		b.Queue(`SELECT count(*) FROM citas_servicio WHERE precio_centavos = $1`, 1500)
+		err := m.Run(t.Context(), a, func(tx pgx.Tx) error { return tx.SendBatch(t.Context(), b).Close() })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0] != "Barba" {
+			t.Errorf("the batch's callback read %v; want [Barba]", got)
+		}
+		if b.QueuedQueries[0].SQL != listSQL {
+			t.Errorf("the caller's batch now holds %q", b.QueuedQueries[0].SQL)
+		}
+		if mine, _ := kept(t, m, a); mine < 2 {
+			t.Errorf("%d of the batch's statements kept; want 2", mine)
+		}
+	})
+
+	t.Run("StatementPreparedByNameRunsByName", func(t *testing.T) {
+		t.Parallel()
+		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1, StatementCache: 64}})
+		a := tenantOf(t, createOrgs(t, m, "Nombre Clave")[0])
+		insertService(t, m, a, "Peinado", 3000)
+		var n int
+		err := m.Run(t.Context(), a, func(tx pgx.Tx) error {
+			if _, err := tx.Prepare(t.Context(), "contar", `SELECT count(*) FROM citas_servicio`); err != nil {
+				return err
+			}
+			return tx.QueryRow(t.Context(), "contar").Scan(&n)
+		})
+		if err != nil || n != 1 {
+			t.Fatalf("running the prepared statement by name: n = %d, %v; want 1", n, err)
+		}
+	})
+
+	t.Run("CacheOffByDefaultKeepsNothing", func(t *testing.T) {
+		t.Parallel()
+		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1}})
+		a := tenantOf(t, createOrgs(t, m, "Sin Cache")[0])
+		insertService(t, m, a, "Corte", 2500)
+		if got := names(t, m, a); len(got) != 1 || got[0] != "Corte" {
+			t.Fatalf("read %v; want [Corte]", got)
+		}
+		if mine, others := kept(t, m, a); mine+others != 0 {
+			t.Errorf("%d statements kept with the cache off", mine+others)
+		}
+	})
 }

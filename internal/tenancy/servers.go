@@ -30,6 +30,15 @@ type PoolOptions struct {
 	Shards int
 	// ConnsPerShard is the size of each slice. Defaults to 1.
 	ConnsPerShard int
+	// StatementCache, when positive, is how many prepared statements each tenant connection keeps
+	// (least recently used out first), each a tenant's own (see [Manager.RunWith]): a statement
+	// found there skips parsing and, after PostgreSQL's first five custom plans, planning; one that
+	// is not is prepared first, one more round trip. PostgreSQL spends about 45 KB of the backend's
+	// memory on each. It pays when each connection serves few tenants (a server of a few large
+	// tenants); with thousands of tenants per connection it misses and costs (BENCHMARKS.md,
+	// issue 3). Defaults to 0: none, every statement unnamed, parsed and planned on every run (what
+	// PgBouncer in transaction mode before 1.21 needs).
+	StatementCache int
 	// SharedConns sizes the pool for non-tenant SQL (the catalog, logins). Defaults to 4.
 	SharedConns int
 	// MaxConnLifetime bounds how long a connection lives, so that no backend's catalog cache grows
@@ -167,13 +176,13 @@ func (s *Servers) open(ctx context.Context, server string) (*serverPools, error)
 	if err != nil {
 		return nil, err
 	}
-	shared, err := s.newPool(ctx, url, int32(s.opts.SharedConns))
+	shared, err := s.newPool(ctx, url, int32(s.opts.SharedConns), 0)
 	if err != nil {
 		return nil, fmt.Errorf("server %s: %w", server, err)
 	}
 	p := &serverPools{shared: shared}
 	for range s.opts.Shards {
-		shard, err := s.newPool(ctx, url, int32(s.opts.ConnsPerShard))
+		shard, err := s.newPool(ctx, url, int32(s.opts.ConnsPerShard), s.opts.StatementCache)
 		if err != nil {
 			p.close()
 			return nil, fmt.Errorf("server %s: %w", server, err)
@@ -184,7 +193,9 @@ func (s *Servers) open(ctx context.Context, server string) (*serverPools, error)
 	return p, nil
 }
 
-func (s *Servers) newPool(ctx context.Context, url string, size int32) (*pgxpool.Pool, error) {
+// newPool opens a pool of size connections; statements > 0 makes them keep that many prepared
+// statements (tenant pools, whose scopes key every statement by tenant).
+func (s *Servers) newPool(ctx context.Context, url string, size int32, statements int) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, err
@@ -194,9 +205,14 @@ func (s *Servers) newPool(ctx context.Context, url string, size int32) (*pgxpool
 	cfg.MaxConnLifetime = s.opts.MaxConnLifetime
 	cfg.MaxConnLifetimeJitter = s.opts.MaxConnLifetime / 10
 	cfg.MaxConnIdleTime = 5 * time.Minute
-	// Exec mode: no statement cache keyed by SQL text, so tenants on different migration versions
-	// cannot poison each other's cached plans, and PgBouncer in transaction mode works.
+	// Without a statement cache, exec mode: unnamed statements, nothing kept between runs. With
+	// one (tenant pools), every statement's text carries its tenant's key, so no tenant runs another
+	// tenant's statement, even on another migration version.
 	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+	if statements > 0 {
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheStatement
+		cfg.ConnConfig.StatementCacheCapacity = statements
+	}
 	if s.opts.LogSQL {
 		cfg.ConnConfig.Tracer = tenantTracer{TraceLog: &tracelog.TraceLog{Logger: sqlLogger{s.opts.Logger}, LogLevel: tracelog.LogLevelDebug}, conns: &s.runConns}
 	}
