@@ -129,9 +129,20 @@ func TestSignup(t *testing.T) {
 		t.Parallel()
 		e := setup(t)
 		boom := errors.New("boom")
-		onboarding.SetBeforeCommit(e.svc, func(context.Context, pgx.Tx) error { return boom })
+		// The tenant role's name, seen inside the failing transaction: roles are cluster-wide, and
+		// tests on other databases of the cluster create roles of the same prefix meanwhile.
+		var attempted string
+		onboarding.SetBeforeCommit(e.svc, func(ctx context.Context, tx pgx.Tx) error {
+			if err := tx.QueryRow(ctx, `SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'tenant\_%'`).Scan(&attempted); err != nil {
+				return err
+			}
+			return boom
+		})
 		if _, err := e.svc.Signup(t.Context(), "k1", request()); !errors.Is(err, boom) {
 			t.Fatalf("Signup = %v, want boom", err)
+		}
+		if n := e.count(t, `SELECT count(*) FROM pg_roles WHERE rolname = $1`, attempted); attempted == "" || n != 0 {
+			t.Fatalf("role %q of the failed signup: %d left, want 0", attempted, n)
 		}
 		for _, q := range []string{
 			`SELECT count(*) FROM public.auth_user`,
@@ -140,7 +151,6 @@ func TestSignup(t *testing.T) {
 			`SELECT count(*) FROM public.migraciones_ledger`,
 			`SELECT count(*) FROM public.onboarding_idempotencia`,
 			`SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'tenant\_%'`,
-			`SELECT count(*) FROM pg_roles WHERE rolname LIKE 'tenant\_barberia%'`,
 		} {
 			if n := e.count(t, q); n != 0 {
 				t.Fatalf("%s = %d after a failed signup, want 0", q, n)
