@@ -58,9 +58,13 @@ func (a *app) open(ctx context.Context) (*tenancy.Manager, error) {
 	for name, u := range a.cfg.Servers {
 		servers[name] = u
 	}
+	statements := a.cfg.StatementCache
+	if statements == 0 {
+		statements = -1 // tenancy's "none"
+	}
 	m, err := tenancy.New(tenancy.Config{
 		Servers:          servers,
-		Pool:             tenancy.PoolOptions{LogSQL: a.cfg.LogSQL, Logger: a.log, StatementCache: a.cfg.StatementCache},
+		Pool:             tenancy.PoolOptions{LogSQL: a.cfg.LogSQL, Logger: a.log, StatementCache: statements},
 		Migrations:       migrate.Options{LockTimeout: a.cfg.LockTimeout, StatementTimeout: a.cfg.StatementTimeout},
 		TenantMigrations: a.tenantMigrations,
 		Logger:           a.log,

@@ -25,7 +25,8 @@ type Config struct {
 	// LogSQL (APPCITAS_LOG_SQL=1) logs every SQL statement with its tenant.
 	LogSQL bool
 	// StatementCache (APPCITAS_STATEMENT_CACHE) is how many prepared statements each tenant
-	// connection keeps, each a tenant's own (for servers of few, large tenants). Defaults to 0: none.
+	// connection keeps, each a tenant's own; 0 keeps none (PgBouncer in transaction mode before
+	// 1.21). Defaults to 4096.
 	StatementCache int
 	// LogLevel (APPCITAS_LOG_LEVEL: debug, info, warn, error). Defaults to info.
 	LogLevel string
@@ -71,6 +72,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		JWTSecret:        strings.TrimSpace(getenv("APPCITAS_JWT_SECRET")),
 		AccessTokenTTL:   15 * time.Minute,
 		RefreshTokenTTL:  720 * time.Hour,
+		StatementCache:   4096,
 	}
 	if c.DataDir == "" {
 		c.DataDir = ".appcitas"

@@ -295,13 +295,13 @@ func buildFleet(b *testing.B, n int) *fleet {
 
 // poolOptions returns the tenant pool shape of the server under test: the default, or
 // APPCITAS_LOADBENCH_POOL=<slices>x<connections per slice>, e.g. 8x2; and
-// APPCITAS_LOADBENCH_STATEMENTS=<n> prepared statements kept per tenant connection (default none).
+// APPCITAS_LOADBENCH_STATEMENTS=<n> prepared statements kept per tenant connection (-1: none).
 func poolOptions(b *testing.B) tenancy.PoolOptions {
 	var o tenancy.PoolOptions
 	if v := os.Getenv("APPCITAS_LOADBENCH_STATEMENTS"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			b.Fatalf("APPCITAS_LOADBENCH_STATEMENTS=%q: want a number of statements, 0 for none", v)
+		if err != nil || n == 0 || n < -1 {
+			b.Fatalf("APPCITAS_LOADBENCH_STATEMENTS=%q: want a number of statements, or -1 for none", v)
 		}
 		o.StatementCache = n
 	}

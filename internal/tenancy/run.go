@@ -100,12 +100,8 @@ func (m *Manager) RunWith(ctx context.Context, t Tenant, opts RunOptions, fn fun
 	if server == "" {
 		server = DefaultServer
 	}
-	pool, err := m.servers.tenantPool(ctx, server, t.Schema)
-	if err != nil {
-		return err
-	}
 	ctx = withLogTenant(ctx, t.Schema)
-	pc, err := pool.Acquire(ctx)
+	pc, err := m.servers.acquireTenantConn(ctx, server, t.Schema)
 	if err != nil {
 		return fmt.Errorf("opening scope of %s: %w", t.Schema, err)
 	}

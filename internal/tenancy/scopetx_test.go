@@ -230,7 +230,7 @@ func TestTenantPoolSlices(t *testing.T) {
 // TestScopeStatementCache checks the tenant pools' statement cache: every tenant gets prepared
 // statements of its own for the same SQL text, kept from one run to the next, that read only its
 // own rows; batches are keyed too and the caller's batch is left as it was; a statement prepared by
-// name in a scope runs by that name; and with the cache off (the default) nothing is kept.
+// name in a scope runs by that name; and with the cache off nothing is kept.
 func TestScopeStatementCache(t *testing.T) {
 	t.Parallel()
 	const listSQL = `SELECT nombre FROM citas_servicio ORDER BY id`
@@ -276,7 +276,7 @@ func TestScopeStatementCache(t *testing.T) {
 
 	t.Run("EachTenantKeepsItsOwnStatementsAndReadsItsOwnRows", func(t *testing.T) {
 		t.Parallel()
-		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1, StatementCache: 64}})
+		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1}})
 		orgs := createOrgs(t, m, "Clave Uno", "Clave Dos")
 		a, b := tenantOf(t, orgs[0]), tenantOf(t, orgs[1])
 		insertService(t, m, a, "Corte", 2500)
@@ -298,7 +298,7 @@ func TestScopeStatementCache(t *testing.T) {
 
 	t.Run("BatchesAreKeyedAndTheCallersBatchIsUntouched", func(t *testing.T) {
 		t.Parallel()
-		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1, StatementCache: 64}})
+		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1}})
 		a := tenantOf(t, createOrgs(t, m, "Lote Clave")[0])
 		insertService(t, m, a, "Barba", 1500)
 		b := &pgx.Batch{}
@@ -326,7 +326,7 @@ func TestScopeStatementCache(t *testing.T) {
 
 	t.Run("StatementPreparedByNameRunsByName", func(t *testing.T) {
 		t.Parallel()
-		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1, StatementCache: 64}})
+		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1}})
 		a := tenantOf(t, createOrgs(t, m, "Nombre Clave")[0])
 		insertService(t, m, a, "Peinado", 3000)
 		var n int
@@ -341,9 +341,9 @@ func TestScopeStatementCache(t *testing.T) {
 		}
 	})
 
-	t.Run("CacheOffByDefaultKeepsNothing", func(t *testing.T) {
+	t.Run("CacheOffKeepsNothing", func(t *testing.T) {
 		t.Parallel()
-		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1}})
+		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1, StatementCache: -1}})
 		a := tenantOf(t, createOrgs(t, m, "Sin Cache")[0])
 		insertService(t, m, a, "Corte", 2500)
 		if got := names(t, m, a); len(got) != 1 || got[0] != "Corte" {
@@ -353,4 +353,47 @@ func TestScopeStatementCache(t *testing.T) {
 			t.Errorf("%d statements kept with the cache off", mine+others)
 		}
 	})
+}
+
+// TestTenantWaitsForItsOwnSliceBeforeSpilling checks SpillAfter: a tenant whose slice is busy
+// waits for it, and is served there when it frees up in time, on the backend that holds its
+// caches; and it goes to another slice when the wait runs out.
+func TestTenantWaitsForItsOwnSliceBeforeSpilling(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		spillAfter time.Duration
+		holdFor    time.Duration
+		wantHome   bool
+	}{
+		{"FreedWithinTheWaitServesAtHome", 5 * time.Second, 100 * time.Millisecond, true},
+		{"StillBusyAfterTheWaitSpills", 20 * time.Millisecond, 2 * time.Second, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 2, ConnsPerShard: 1, SpillAfter: tt.spillAfter}})
+			ctx := t.Context()
+			ten := tenantOf(t, createOrgs(t, m, "Espera "+tt.name[:5])[0])
+			pidCh, done := make(chan uint32, 1), make(chan error, 1)
+			go func() {
+				done <- m.Run(ctx, ten, func(tx pgx.Tx) error {
+					pidCh <- tx.Conn().PgConn().PID()
+					time.Sleep(tt.holdFor)
+					return nil
+				})
+			}()
+			home := <-pidCh
+			var got uint32
+			if err := m.Run(ctx, ten, func(tx pgx.Tx) error { got = tx.Conn().PgConn().PID(); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if (got == home) != tt.wantHome {
+				t.Errorf("served by backend %d, its own slice's is %d; want at home: %v", got, home, tt.wantHome)
+			}
+		})
+	}
 }

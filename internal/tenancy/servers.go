@@ -30,15 +30,16 @@ type PoolOptions struct {
 	Shards int
 	// ConnsPerShard is the size of each slice. Defaults to 1.
 	ConnsPerShard int
-	// StatementCache, when positive, is how many prepared statements each tenant connection keeps
-	// (least recently used out first), each a tenant's own (see [Manager.RunWith]): a statement
-	// found there skips parsing and, after PostgreSQL's first five custom plans, planning; one that
-	// is not is prepared first, one more round trip. PostgreSQL spends about 45 KB of the backend's
-	// memory on each. It pays when each connection serves few tenants (a server of a few large
-	// tenants); with thousands of tenants per connection it misses and costs (BENCHMARKS.md,
-	// issue 3). Defaults to 0: none, every statement unnamed, parsed and planned on every run (what
-	// PgBouncer in transaction mode before 1.21 needs).
+	// StatementCache is how many prepared statements each tenant connection keeps (least recently
+	// used out first), each a tenant's own (see [Manager.RunWith]): a statement found there skips
+	// parsing and, once PostgreSQL has settled on a generic plan (after five runs), planning; one
+	// that is not is prepared first, one more round trip. PostgreSQL spends about 45 KB of the
+	// backend's memory on each. Defaults to 4096; negative: none, every statement unnamed, parsed
+	// and planned on every run (what PgBouncer in transaction mode before 1.21 needs).
 	StatementCache int
+	// SpillAfter is how long a tenant waits for its own busy slice before another slice serves it.
+	// Defaults to 10ms; negative: no wait.
+	SpillAfter time.Duration
 	// SharedConns sizes the pool for non-tenant SQL (the catalog, logins). Defaults to 4.
 	SharedConns int
 	// MaxConnLifetime bounds how long a connection lives, so that no backend's catalog cache grows
@@ -59,6 +60,12 @@ func (o PoolOptions) withDefaults() PoolOptions {
 	}
 	if o.SharedConns <= 0 {
 		o.SharedConns = 4
+	}
+	if o.StatementCache == 0 {
+		o.StatementCache = 4096
+	}
+	if o.SpillAfter == 0 {
+		o.SpillAfter = 10 * time.Millisecond
 	}
 	if o.MaxConnLifetime <= 0 {
 		o.MaxConnLifetime = 30 * time.Minute
@@ -143,12 +150,14 @@ func (s *Servers) Shared(ctx context.Context, server string) (*pgxpool.Pool, err
 	return p.shared, nil
 }
 
-// tenantPool picks the pool slice that serves schema on server: its own slice (by hash) when that
-// has an idle connection or room for one, else the next slice in turn that has, else its own (to
-// wait there). Trying the next slices in a fixed order, rather than whichever has the most room,
-// keeps each tenant on few backends even when its slice is busy, so that every backend caches the
-// catalog of a small, stable set of tenants.
-func (s *Servers) tenantPool(ctx context.Context, server, schema string) (*pgxpool.Pool, error) {
+// acquireTenantConn takes a connection for schema on server from the pool slice that serves it:
+// its own slice (by hash) when that has an idle connection or room for one; when it has not, its
+// own slice still if a connection frees up within SpillAfter; else the next slice in turn that has
+// room, else its own (to wait there). Trying the next slices in a fixed order, rather than
+// whichever has the most room, keeps each tenant on few backends even when its slice is busy, so
+// that every backend caches the catalog (and, with StatementCache, the plans) of a small, stable
+// set of tenants.
+func (s *Servers) acquireTenantConn(ctx context.Context, server, schema string) (*pgxpool.Conn, error) {
 	p, err := s.open(ctx, server)
 	if err != nil {
 		return nil, err
@@ -156,14 +165,31 @@ func (s *Servers) tenantPool(ctx context.Context, server, schema string) (*pgxpo
 	h := fnv.New32a()
 	h.Write([]byte(schema))
 	n := len(p.shards)
-	home := int(h.Sum32() % uint32(n))
-	for i := range n {
-		c := p.shards[(home+i)%n]
-		if st := c.Stat(); st.IdleConns() > 0 || st.TotalConns() < st.MaxConns() {
-			return c, nil
+	home := p.shards[int(h.Sum32()%uint32(n))]
+	if hasRoom(home) {
+		return home.Acquire(ctx)
+	}
+	if s.opts.SpillAfter > 0 {
+		wait, cancel := context.WithTimeout(ctx, s.opts.SpillAfter)
+		c, err := home.Acquire(wait)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return c, err
 		}
 	}
-	return p.shards[home], nil
+	first := int(h.Sum32() % uint32(n))
+	for i := 1; i < n; i++ {
+		if c := p.shards[(first+i)%n]; hasRoom(c) {
+			return c.Acquire(ctx)
+		}
+	}
+	return home.Acquire(ctx)
+}
+
+// hasRoom reports whether a pool has an idle connection or room to open one.
+func hasRoom(p *pgxpool.Pool) bool {
+	st := p.Stat()
+	return st.IdleConns() > 0 || st.TotalConns() < st.MaxConns()
 }
 
 func (s *Servers) open(ctx context.Context, server string) (*serverPools, error) {
