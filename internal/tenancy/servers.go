@@ -31,9 +31,9 @@ type PoolOptions struct {
 	// ConnsPerShard is the size of each slice. Defaults to 1.
 	ConnsPerShard int
 	// StatementCache is how many prepared statements each tenant connection keeps (least recently
-	// used out first), each a tenant's own (see [Manager.RunWith]): a statement found there skips
-	// parsing and, once PostgreSQL has settled on a generic plan (after five runs), planning; one
-	// that is not is prepared first, one more round trip. PostgreSQL spends about 45 KB of the
+	// used out first), each a tenant's own (see [Manager.RunWith]), with a generic plan
+	// (plan_cache_mode=force_generic_plan on those connections): a statement found there is neither
+	// parsed nor planned again; one that is not is prepared first, one more round trip. PostgreSQL spends about 45 KB of the
 	// backend's memory on each. Defaults to 4096; negative: none, every statement unnamed, parsed
 	// and planned on every run (what PgBouncer in transaction mode before 1.21 needs).
 	StatementCache int
