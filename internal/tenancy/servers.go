@@ -24,9 +24,11 @@ var ErrUnknownServer = errors.New("unknown database server")
 // PoolOptions sizes the connection pools of every server.
 type PoolOptions struct {
 	// Shards is how many slices a server's tenant pool is cut into; a tenant is served by one slice
-	// (by a hash of its schema) unless that slice is busy, then by the next ones in turn. Defaults
-	// to 16: one backend per slice caches the catalog of 1/16 of the tenants (measured at 10,000
-	// tenants: better latency than 4 slices of 4, BENCHMARKS.md issue 3).
+	// (by a hash of its schema) unless that slice stays busy, then by the next ones in turn.
+	// Defaults to 32: one backend per slice caches the catalog and statements of 1/32 of the
+	// tenants (measured at 10,000 tenants with the statement cache: better latency than 16, and 16
+	// better than 4 slices of 4, BENCHMARKS.md issue 3). The server's max_connections must leave
+	// room for Shards × ConnsPerShard + SharedConns per appcitas process.
 	Shards int
 	// ConnsPerShard is the size of each slice. Defaults to 1.
 	ConnsPerShard int
@@ -54,7 +56,7 @@ type PoolOptions struct {
 
 func (o PoolOptions) withDefaults() PoolOptions {
 	if o.Shards <= 0 {
-		o.Shards = 16
+		o.Shards = 32
 	}
 	if o.ConnsPerShard <= 0 {
 		o.ConnsPerShard = 1
