@@ -35,9 +35,10 @@ type PoolOptions struct {
 	// StatementCache is how many prepared statements each tenant connection keeps (least recently
 	// used out first), each a tenant's own (see [Manager.RunWith]), with a generic plan
 	// (plan_cache_mode=force_generic_plan on those connections): a statement found there is neither
-	// parsed nor planned again; one that is not is prepared first, one more round trip. PostgreSQL spends about 45 KB of the
-	// backend's memory on each. Defaults to 4096; negative: none, every statement unnamed, parsed
-	// and planned on every run (what PgBouncer in transaction mode before 1.21 needs).
+	// parsed nor planned again; one that is not is prepared first, one more round trip. PostgreSQL
+	// spends about 45 KB of the backend's memory on each. Defaults to 4096; negative: none, every
+	// statement unnamed, parsed and planned on every run (what PgBouncer in transaction mode before
+	// 1.21 needs).
 	StatementCache int
 	// SpillAfter is how long a tenant waits for its own busy slice before another slice serves it.
 	// Defaults to 100ms (measured at 10,000 tenants: 10ms spills so often that every backend ends up
@@ -168,7 +169,8 @@ func (s *Servers) acquireTenantConn(ctx context.Context, server, schema string) 
 	h := fnv.New32a()
 	h.Write([]byte(schema))
 	n := len(p.shards)
-	home := p.shards[int(h.Sum32()%uint32(n))]
+	first := int(h.Sum32() % uint32(n))
+	home := p.shards[first]
 	if hasRoom(home) {
 		return home.Acquire(ctx)
 	}
@@ -180,7 +182,6 @@ func (s *Servers) acquireTenantConn(ctx context.Context, server, schema string) 
 			return c, err
 		}
 	}
-	first := int(h.Sum32() % uint32(n))
 	for i := 1; i < n; i++ {
 		if c := p.shards[(first+i)%n]; hasRoom(c) {
 			return c.Acquire(ctx)
