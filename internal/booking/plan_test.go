@@ -5,22 +5,25 @@ import (
 	"encoding/json"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/appcitas/appcitas/internal/booking"
 )
 
-// TestLargeTenantDayListingReadsOnlyThatDay: tenant statements are kept with generic plans, so
-// the appointment list's plan cannot count on its parameters' values. In a tenant with a year of
-// appointments, the kept plan of a day's listing must still read that day's range of (inicio, id)
-// and not the tenant's history before it.
-func TestLargeTenantDayListingReadsOnlyThatDay(t *testing.T) {
-	t.Parallel()
+// Tenant statements are kept with generic plans, so a kept plan cannot count on its parameters'
+// values. These tests give a tenant a year of appointments, run a request once (which keeps its
+// statements), then EXPLAIN ANALYZE the kept statement: it must read the asked range of
+// citas_cita, not the tenant's history.
+
+// largeTenant is a tenant with 20,000 appointments of 20 minutes, one every 26 minutes from
+// 2027-01-01 (about a year), at a branch in UTC whose staff member works all day.
+func largeTenant(t *testing.T) (*env, fixture) {
+	t.Helper()
 	e := setup(t)
 	f := e.newFixture(t, "UTC", booking.ServicePatch{DurationMinutes: ptr(20)}, "00:00", "24:00")
 	e.run(t, func(ctx context.Context, tx pgx.Tx) error {
-		// 20,000 appointments of 20 minutes, one every 26 minutes, about a year from 2027-01-01.
 		_, err := tx.Exec(ctx, `INSERT INTO citas_cita (sede_id, servicio_id, profesional_id, cliente_nombre,
 			inicio, fin, bloqueo_inicio, bloqueo_fin, precio_centavos)
 			SELECT $1, $2, $3, 'Cliente ' || n, s, s + interval '20 minutes', s, s + interval '20 minutes', 0
@@ -32,6 +35,54 @@ func TestLargeTenantDayListingReadsOnlyThatDay(t *testing.T) {
 		_, err = tx.Exec(ctx, `ANALYZE citas_cita`)
 		return err
 	})
+	return e, f
+}
+
+// keptPlanReads finds the statement kept with a generic plan whose text is LIKE like, runs it
+// with args (SQL literals) under EXPLAIN ANALYZE and returns the rows its scans of citas_cita
+// read (returned or filtered out).
+func keptPlanReads(t *testing.T, ctx context.Context, tx pgx.Tx, like, args string) float64 {
+	t.Helper()
+	var name string
+	if err := tx.QueryRow(ctx, `SELECT name FROM pg_prepared_statements
+		WHERE statement LIKE $1 AND generic_plans > 0 AND statement NOT LIKE '%pg_prepared_statements%'`, like).Scan(&name); err != nil {
+		t.Fatalf("no statement like %q kept with a generic plan: %v", like, err)
+	}
+	var raw []byte
+	if err := tx.QueryRow(ctx, `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE `+pgx.Identifier{name}.Sanitize()+`(`+args+`)`).Scan(&raw); err != nil {
+		t.Fatal(err)
+	}
+	var plan []map[string]any
+	if err := json.Unmarshal(raw, &plan); err != nil {
+		t.Fatal(err)
+	}
+	return rowsOnCitas(plan[0]["Plan"].(map[string]any))
+}
+
+// rowsOnCitas sums the rows that the plan's scans of citas_cita returned or filtered out.
+func rowsOnCitas(node map[string]any) float64 {
+	var n float64
+	if node["Relation Name"] == "citas_cita" {
+		n, _ = node["Actual Rows"].(float64)
+		for _, removed := range []string{"Rows Removed by Filter", "Rows Removed by Index Recheck"} {
+			if f, ok := node[removed].(float64); ok {
+				n += f
+			}
+		}
+	}
+	if kids, ok := node["Plans"].([]any); ok {
+		for _, k := range kids {
+			n += rowsOnCitas(k.(map[string]any))
+		}
+	}
+	return n
+}
+
+// TestLargeTenantDayListingReadsOnlyThatDay: the kept plan of a day's listing reads that day's
+// range of (inicio, id), not the history before it.
+func TestLargeTenantDayListingReadsOnlyThatDay(t *testing.T) {
+	t.Parallel()
+	e, f := largeTenant(t)
 	day, err := booking.ParseDate("2027-10-01")
 	if err != nil {
 		t.Fatal(err)
@@ -46,23 +97,8 @@ func TestLargeTenantDayListingReadsOnlyThatDay(t *testing.T) {
 		if len(page.Items) == 0 {
 			t.Fatal("no appointments listed on a day that has some")
 		}
-		var name string
-		if err := tx.QueryRow(ctx, `SELECT name FROM pg_prepared_statements
-			WHERE statement LIKE '%FROM citas_cita%ORDER BY inicio, id LIMIT%' AND generic_plans > 0
-			  AND statement NOT LIKE '%pg_prepared_statements%'`).Scan(&name); err != nil {
-			t.Fatalf("the listing's statement is not kept with a generic plan: %v", err)
-		}
-		var plan []map[string]any
-		q := `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE ` + pgx.Identifier{name}.Sanitize() +
-			`(NULL, NULL, ` + strconv.FormatInt(f.branch.ID, 10) + `, 0, '', '', NULL, 0, 51, 'UTC', '2027-10-01', '2027-10-02')`
-		var raw []byte
-		if err := tx.QueryRow(ctx, q).Scan(&raw); err != nil {
-			return err
-		}
-		if err := json.Unmarshal(raw, &plan); err != nil {
-			return err
-		}
-		read = rowsOnCitas(plan[0]["Plan"].(map[string]any))
+		read = keptPlanReads(t, ctx, tx, `%FROM citas_cita%ORDER BY inicio, id LIMIT%`,
+			`NULL, NULL, `+strconv.FormatInt(f.branch.ID, 10)+`, 0, '', '', NULL, 0, 51, 'UTC', '2027-10-01', '2027-10-02'`)
 		return nil
 	})
 	if read == 0 || read > 200 {
@@ -70,19 +106,31 @@ func TestLargeTenantDayListingReadsOnlyThatDay(t *testing.T) {
 	}
 }
 
-// rowsOnCitas sums the rows that the plan's scans of citas_cita returned or filtered out.
-func rowsOnCitas(node map[string]any) float64 {
-	var n float64
-	if node["Relation Name"] == "citas_cita" {
-		n, _ = node["Actual Rows"].(float64)
-		if f, ok := node["Rows Removed by Filter"].(float64); ok {
-			n += f
-		}
+// TestLargeTenantAvailabilityReadsOnlyTheRange: the kept plan of availability's busy blocks reads
+// the appointments around the asked days (a day before to two after), not the staff member's
+// whole history.
+func TestLargeTenantAvailabilityReadsOnlyTheRange(t *testing.T) {
+	t.Parallel()
+	e, f := largeTenant(t)
+	day, err := booking.ParseDate("2027-10-01")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if kids, ok := node["Plans"].([]any); ok {
-		for _, k := range kids {
-			n += rowsOnCitas(k.(map[string]any))
+	var read float64
+	e.run(t, func(ctx context.Context, tx pgx.Tx) error {
+		a, err := booking.FreeSlots(ctx, tx, booking.AvailabilityQuery{ServiceID: f.service.ID, BranchID: f.branch.ID,
+			From: day, To: day, Now: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)})
+		if err != nil {
+			return err
 		}
+		if len(a.Staff) == 0 {
+			t.Fatal("no staff in the availability")
+		}
+		read = keptPlanReads(t, ctx, tx, `%SELECT profesional_id, bloqueo_inicio, bloqueo_fin FROM citas_cita%`,
+			strconv.FormatInt(f.branch.ID, 10)+`, '2027-09-30 00:00Z', '2027-10-03 00:00Z', 0`)
+		return nil
+	})
+	if read == 0 || read > 300 {
+		t.Errorf("the kept plan read %.0f rows of citas_cita for 3 days of ~165 appointments; want that range only", read)
 	}
-	return n
 }

@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -517,6 +518,7 @@ func capture(b *testing.B, f *fleet, cfg api.Config) {
 		b.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond) // the catalog watch comes up (and empties the cache)
+	leads := map[string]string{}       // lead statements prepared by the openings so far (the endpoints share them)
 	for _, ep := range endpoints {
 		// recs[0] is a cache miss, recs[2] a hit; recs[1] is thrown away (the catalog watch may
 		// have come up, and emptied the cache, after the first).
@@ -532,7 +534,8 @@ func capture(b *testing.B, f *fleet, cfg api.Config) {
 			}
 			recs[i] = h.take()
 		}
-		s, trips, err := makeScripts(ep.name, recs[2], f.n)
+		maps.Copy(leads, preparedLeads(slices.Concat(recs[:]...)))
+		s, trips, err := makeScripts(ep.name, recs[2], leads, f.n)
 		if err != nil {
 			b.Fatalf("%s: %v", ep.name, err)
 		}
@@ -642,9 +645,58 @@ func literal(v any) (string, error) {
 	return "", fmt.Errorf("no SQL literal for %T", v)
 }
 
-// makeScripts turns one request's captured statements into the two pgbench scripts; trips
-// describes its round trips.
-func makeScripts(name string, recs []captured, n int) (s scripts, trips []string, err error) {
+var (
+	prepareLead = regexp.MustCompile(`^PREPARE (appcitas_lead_\w+)(?: \([^)]*\))? AS (.*)$`)
+	executeLead = regexp.MustCompile(`^EXECUTE (appcitas_lead_\w+)(?:\((.*)\))?$`)
+)
+
+// preparedLeads returns the lead statements that the captured openings prepare (tenancy prepares
+// the membership check in the opening, PREPARE … AS, the first time a connection serves a tenant),
+// by name.
+func preparedLeads(recs []captured) map[string]string {
+	out := map[string]string{}
+	for _, r := range recs {
+		for _, part := range strings.Split(r.sql, "; ") {
+			if m := prepareLead.FindStringSubmatch(part); m != nil {
+				out[m[1]] = m[2]
+			}
+		}
+	}
+	return out
+}
+
+// inlineLead turns an opening's PREPARE or EXECUTE of its lead statement into the lead query with
+// its arguments written in (what the opening sends without the statement cache): ok is false for
+// any other part. pgbench's clients run random tenants, so they cannot keep the tenants' statements.
+func inlineLead(part string, leads map[string]string) (sql string, ok bool, err error) {
+	if prepareLead.MatchString(part) {
+		return "", true, nil
+	}
+	m := executeLead.FindStringSubmatch(part)
+	if m == nil {
+		return "", false, nil
+	}
+	lead, found := leads[m[1]]
+	if !found {
+		return "", true, fmt.Errorf("EXECUTE of %s, whose PREPARE was not captured", m[1])
+	}
+	var args []any
+	if m[2] != "" {
+		for _, a := range strings.Split(m[2], ", ") {
+			v, err := strconv.ParseInt(strings.Trim(a, "()"), 10, 64)
+			if err != nil {
+				return "", true, fmt.Errorf("argument %q of %s: %w", a, m[1], err)
+			}
+			args = append(args, v)
+		}
+	}
+	sql, err = inline(lead, args)
+	return sql, true, err
+}
+
+// makeScripts turns one request's captured statements into the two pgbench scripts (leads: the
+// lead statements prepared by the captured openings, by name); trips describes its round trips.
+func makeScripts(name string, recs []captured, leads map[string]string, n int) (s scripts, trips []string, err error) {
 	rts := roundTrips(recs)
 	var data []string // the data query's statements: everything between the membership check and COMMIT
 	var door strings.Builder
@@ -661,7 +713,13 @@ func makeScripts(name string, recs []captured, n int) (s scripts, trips []string
 				opening := []string{"BEGIN \\; SELECT set_config('search_path', s || ', public', true), set_config('role', s, true) " +
 					"FROM (SELECT schema_name AS s FROM public.loadbench_tenant WHERE n = :tenant_n) x"}
 				for _, part := range strings.Split(sql, "; ")[1:] {
-					if !strings.HasPrefix(part, "SET LOCAL") {
+					lead, isLead, err := inlineLead(part, leads)
+					switch {
+					case err != nil:
+						return s, nil, err
+					case isLead && lead != "":
+						opening = append(opening, lead)
+					case !isLead && !strings.HasPrefix(part, "SET LOCAL"):
 						opening = append(opening, part)
 					}
 				}

@@ -35,35 +35,6 @@ type RunOptions struct {
 	Lead *Lead
 }
 
-// Lead is a one-row query sent with the scope's opening. The opening travels as one
-// simple-protocol message, so the arguments are integers written into the SQL as literals
-// (nothing else can be injected that way).
-type Lead struct {
-	// SQL is one SELECT that returns at most one row, with placeholders $1 … $9 for Args.
-	SQL string
-	// Args are the values of $1 … $9.
-	Args []int64
-	// Dest receives the row's columns (as pgx's Scan would), when there is a row.
-	Dest []any
-	// Found is set to whether the query returned a row.
-	Found bool
-}
-
-// sql returns the lead's SQL with its placeholders replaced by the arguments.
-func (l *Lead) sql() (string, error) {
-	if len(l.Args) > 9 {
-		return "", errors.New("a lead query takes at most 9 arguments")
-	}
-	s := l.SQL
-	for i := len(l.Args); i >= 1; i-- {
-		s = strings.ReplaceAll(s, "$"+strconv.Itoa(i), "("+strconv.FormatInt(l.Args[i-1], 10)+")")
-	}
-	if strings.Contains(s, "$") {
-		return "", errors.New("a lead query has a placeholder without an argument")
-	}
-	return s, nil
-}
-
 // Run is the one door into a tenant's data. It takes a connection from the pool of the server that
 // holds t, opens a transaction whose search_path is "<schema>, public" and whose role is the
 // tenant's own role, both set with transaction scope (SET LOCAL) in the same round trip as BEGIN,
@@ -80,6 +51,11 @@ func (m *Manager) RunWith(ctx context.Context, t Tenant, opts RunOptions, fn fun
 	if err != nil {
 		return err
 	}
+	if opts.Lead != nil {
+		if err := opts.Lead.check(); err != nil {
+			return err
+		}
+	}
 	var b strings.Builder
 	b.WriteString("BEGIN")
 	if opts.ReadOnly {
@@ -88,13 +64,6 @@ func (m *Manager) RunWith(ctx context.Context, t Tenant, opts RunOptions, fn fun
 	b.WriteString("; SET LOCAL search_path TO " + q + ", public; SET LOCAL ROLE " + q)
 	if opts.StatementTimeoutMillis > 0 {
 		b.WriteString("; SET LOCAL statement_timeout = " + strconv.Itoa(opts.StatementTimeoutMillis))
-	}
-	if opts.Lead != nil {
-		lead, err := opts.Lead.sql()
-		if err != nil {
-			return err
-		}
-		b.WriteString("; " + lead)
 	}
 	server := t.Server
 	if server == "" {
@@ -110,9 +79,8 @@ func (m *Manager) RunWith(ctx context.Context, t Tenant, opts RunOptions, fn fun
 	if m.servers.opts.LogSQL {
 		m.servers.runConns.Store(conn, t.Schema)
 		defer m.servers.runConns.Delete(conn)
-		sqlLogger{m.servers.opts.Logger}.Log(ctx, tracelog.LogLevelInfo, "Query", map[string]any{"sql": b.String(), "args": []any{}})
 	}
-	if err := open(ctx, conn, b.String(), opts.Lead); err != nil {
+	if err := m.open(ctx, conn, b.String(), t.Schema, opts.Lead); err != nil {
 		return fmt.Errorf("opening scope of %s: %w", t.Schema, translateScopeError(err))
 	}
 	tx := &scopeTx{conn: conn}
@@ -130,9 +98,51 @@ func (m *Manager) RunWith(ctx context.Context, t Tenant, opts RunOptions, fn fun
 	return nil
 }
 
-// open sends the scope's opening (BEGIN, the SET LOCALs and the lead query) as one message and
-// reads the lead's row. On failure the connection is left outside any transaction, or closed.
-func open(ctx context.Context, conn *pgx.Conn, sql string, lead *Lead) error {
+// open sends the scope's opening (BEGIN and the SET LOCALs in head, then the lead query) as one
+// message and reads the lead's row. With the statement cache the lead is a statement of the
+// tenant's, prepared in the opening the first time the connection serves it; should the
+// connection's statement not be as expected (see isLeadStatementError), it is prepared afresh and
+// the opening sent again, once. On failure the connection is left outside any transaction, or
+// closed.
+func (m *Manager) open(ctx context.Context, conn *pgx.Conn, head, schema string, lead *Lead) error {
+	if lead == nil {
+		return m.send(ctx, conn, head, nil)
+	}
+	if m.servers.opts.StatementCache <= 0 {
+		return m.send(ctx, conn, head+"; "+lead.inline(), lead)
+	}
+	leads := leadsOf(conn.PgConn(), m.servers.opts.StatementCache)
+	name := lead.statementName(schema)
+	for attempt := 0; ; attempt++ {
+		sql := head + "; "
+		if leads.use(name) {
+			sql += lead.executeSQL(name)
+		} else {
+			sql += lead.prepareSQL(name) + "; " + lead.executeSQL(name)
+			if evict := leads.add(name); evict != "" {
+				sql += "; DEALLOCATE " + evict
+			}
+		}
+		err := m.send(ctx, conn, sql, lead)
+		if err == nil {
+			return nil
+		}
+		leads.forget(name)
+		if attempt > 0 || !isLeadStatementError(err) || conn.IsClosed() {
+			return err
+		}
+		// Whatever the connection holds under that name goes; the retry prepares it again.
+		_, _ = conn.PgConn().Exec(ctx, "DEALLOCATE "+name).ReadAll()
+	}
+}
+
+// send sends sql as one simple-protocol message and scans the first row of its result that has
+// columns into lead. When a statement after BEGIN fails, the transaction is rolled back (the
+// connection closed if even that fails), so that the connection goes back to the pool clean.
+func (m *Manager) send(ctx context.Context, conn *pgx.Conn, sql string, lead *Lead) error {
+	if m.servers.opts.LogSQL {
+		sqlLogger{m.servers.opts.Logger}.Log(ctx, tracelog.LogLevelInfo, "Query", map[string]any{"sql": sql, "args": []any{}})
+	}
 	mrr := conn.PgConn().Exec(ctx, sql)
 	var scanErr error
 	for mrr.NextResult() {
@@ -157,8 +167,6 @@ func open(ctx context.Context, conn *pgx.Conn, sql string, lead *Lead) error {
 	if err == nil {
 		return nil
 	}
-	// A statement after BEGIN failed: the transaction is open and aborted. End it so that the
-	// connection goes back to the pool clean; if even that fails, close it.
 	if conn.PgConn().TxStatus() != 'I' {
 		if _, rbErr := conn.PgConn().Exec(ctx, "ROLLBACK").ReadAll(); rbErr != nil || conn.PgConn().TxStatus() != 'I' {
 			_ = conn.Close(ctx)

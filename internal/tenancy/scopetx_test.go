@@ -3,6 +3,7 @@ package tenancy_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -73,6 +74,128 @@ func TestRunLead(t *testing.T) {
 		}
 		if got := insertService(t, m, a, "Después", 100); got == 0 {
 			t.Fatal("no id")
+		}
+	})
+}
+
+// TestRunLeadIsPreparedPerTenant checks the lead with the statement cache: prepared in the opening
+// the first time a connection serves a tenant, executed from then on, one statement per tenant,
+// at most StatementCache of them per connection, and prepared afresh when the connection's
+// statement is gone or stale.
+func TestRunLeadIsPreparedPerTenant(t *testing.T) {
+	t.Parallel()
+	const leadSQL = `SELECT nombre FROM citas_servicio WHERE id = $1`
+	// run opens a's scope with the lead, checks that it read want, and returns the names of the
+	// lead statements the connection holds (read inside the scope).
+	run := func(t *testing.T, m *tenancy.Manager, ten tenancy.Tenant, id int64, want string, fn func(tx pgx.Tx) error) []string {
+		t.Helper()
+		var name string
+		var held []string
+		lead := &tenancy.Lead{SQL: leadSQL, Args: []int64{id}, Dest: []any{&name}}
+		err := m.RunWith(t.Context(), ten, tenancy.RunOptions{Lead: lead}, func(tx pgx.Tx) error {
+			rows, err := tx.Conn().Query(t.Context(), `SELECT name FROM pg_prepared_statements WHERE name LIKE 'appcitas_lead_%' ORDER BY name`, pgx.QueryExecModeSimpleProtocol)
+			if err != nil {
+				return err
+			}
+			if held, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+				return err
+			}
+			if fn != nil {
+				return fn(tx)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("run in %s: %v", ten.Schema, err)
+		}
+		if !lead.Found || name != want {
+			t.Fatalf("lead in %s read %v %q; want %q", ten.Schema, lead.Found, name, want)
+		}
+		return held
+	}
+	// dropLeads deallocates the connection's lead statements behind the scope's back.
+	dropLeads := func(tx pgx.Tx) error {
+		rows, err := tx.Conn().Query(context.Background(), `SELECT name FROM pg_prepared_statements WHERE name LIKE 'appcitas_lead_%'`, pgx.QueryExecModeSimpleProtocol)
+		if err != nil {
+			return err
+		}
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			if _, err := tx.Exec(context.Background(), "DEALLOCATE "+n); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+
+	t.Run("OneStatementPerTenantEachReadingItsOwnRows", func(t *testing.T) {
+		t.Parallel()
+		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1}})
+		orgs := createOrgs(t, m, "Previa Uno", "Previa Dos")
+		a, b := tenantOf(t, orgs[0]), tenantOf(t, orgs[1])
+		ida, idb := insertService(t, m, a, "Corte", 2500), insertService(t, m, b, "Tinte", 9900)
+		var held []string
+		for range 3 { // both tenants on the one connection, alternating
+			run(t, m, a, ida, "Corte", nil)
+			held = run(t, m, b, idb, "Tinte", nil)
+		}
+		if len(held) != 2 {
+			t.Fatalf("the connection holds lead statements %v; want one per tenant (2)", held)
+		}
+	})
+
+	t.Run("AtMostStatementCacheOfThemPerConnection", func(t *testing.T) {
+		t.Parallel()
+		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1, StatementCache: 2}})
+		orgs := createOrgs(t, m, "Tope Uno", "Tope Dos", "Tope Tres")
+		var ids []int64
+		for i, o := range orgs {
+			ids = append(ids, insertService(t, m, tenantOf(t, o), "Servicio "+strconv.Itoa(i), 100))
+		}
+		for range 3 {
+			for i, o := range orgs {
+				if held := run(t, m, tenantOf(t, o), ids[i], "Servicio "+strconv.Itoa(i), nil); len(held) > 2 {
+					t.Fatalf("the connection holds lead statements %v; want at most 2", held)
+				}
+			}
+		}
+	})
+
+	t.Run("PreparedAgainWhenTheStatementIsGone", func(t *testing.T) {
+		t.Parallel()
+		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1}})
+		a := tenantOf(t, createOrgs(t, m, "Perdida Uno")[0])
+		id := insertService(t, m, a, "Corte", 2500)
+		run(t, m, a, id, "Corte", dropLeads)
+		if held := run(t, m, a, id, "Corte", nil); len(held) != 1 {
+			t.Fatalf("after the statement was deallocated the connection holds %v; want it prepared again", held)
+		}
+	})
+
+	t.Run("PreparedAgainWhenAColumnChangesType", func(t *testing.T) {
+		t.Parallel()
+		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1}})
+		a := tenantOf(t, createOrgs(t, m, "Cambio Uno")[0])
+		id := insertService(t, m, a, "Corte", 2500)
+		run(t, m, a, id, "Corte", func(tx pgx.Tx) error {
+			// the kept plan's result (text) no longer matches: "cached plan must not change result type"
+			_, err := tx.Exec(context.Background(), `ALTER TABLE citas_servicio ALTER COLUMN nombre TYPE varchar(200)`)
+			return err
+		})
+		run(t, m, a, id, "Corte", nil)
+	})
+
+	t.Run("WithoutTheCacheNothingIsPrepared", func(t *testing.T) {
+		t.Parallel()
+		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1, StatementCache: -1}})
+		a := tenantOf(t, createOrgs(t, m, "Sin Cache Uno")[0])
+		id := insertService(t, m, a, "Corte", 2500)
+		run(t, m, a, id, "Corte", nil)
+		if held := run(t, m, a, id, "Corte", nil); len(held) != 0 {
+			t.Fatalf("without the statement cache the connection holds %v; want none", held)
 		}
 	})
 }
