@@ -110,3 +110,38 @@ func TestTenantIndexesAreTheLeanSet(t *testing.T) {
 		t.Errorf("indexes of a new tenant:\n got %v\nwant %v", got, want)
 	}
 }
+
+// TestNewTenantTablesArePlannedFromTheirSize: a new tenant's tables have planner statistics
+// (0004_estadisticas), so that the kept generic plans of a small tenant scan its one-page tables
+// instead of assuming 10 pages each and going through their indexes.
+func TestNewTenantTablesArePlannedFromTheirSize(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	f := e.newFixture(t, "America/Bogota", booking.ServicePatch{DurationMinutes: ptr(30)}, "08:00", "18:00")
+	e.run(t, func(ctx context.Context, tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT relname::text FROM pg_class
+			WHERE relnamespace = $1::regnamespace AND relkind = 'r' AND reltuples < 0 AND relname <> 'migraciones_tenant'
+			ORDER BY 1`, e.tenant.Schema)
+		if err != nil {
+			return err
+		}
+		never, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		if len(never) > 0 {
+			t.Errorf("tables of a new tenant never analyzed: %v", never)
+		}
+		if _, err := booking.GetService(ctx, tx, f.service.ID); err != nil {
+			return err
+		}
+		var plan string
+		if err := tx.QueryRow(ctx, `EXPLAIN (COSTS OFF) SELECT id FROM citas_servicio WHERE id = 1`).Scan(&plan); err != nil {
+			return err
+		}
+		if !strings.HasPrefix(plan, "Seq Scan on citas_servicio") {
+			t.Errorf("plan of a lookup by id in a new tenant's one-page table: %q; want a scan of the table", plan)
+		}
+		return nil
+	})
+}
