@@ -77,6 +77,7 @@ var (
 	envOut         = os.Getenv("APPCITAS_LOADBENCH_OUT")                     // also write the summary table here
 	envClient      = os.Getenv("APPCITAS_LOADBENCH_CLIENT")                  // "wrk" or "go" (default: wrk when installed)
 	envKeep        = os.Getenv("APPCITAS_LOADBENCH_KEEP") == "1"             // keep fleets in the server of TEST_DATABASE_URL, reuse them
+	envPaceMS      = envInt("APPCITAS_LOADBENCH_PACE_MS", 0)                 // wrk only: each connection waits this long after each response in the measured runs (below saturation)
 )
 
 // endpoint is one measured request.
@@ -773,7 +774,7 @@ func measure(b *testing.B, f *fleet, ep endpoint) result {
 		window := min(10*time.Second, limit)
 		sent := 0
 		for spent := time.Duration(0); spent < limit && (spent < 20*time.Second || sent < warmupVisits*f.n); spent += window {
-			w := runHTTP(b, f, ep, window, nil)
+			w := runHTTP(b, f, ep, window, nil, 0)
 			sent += w.n
 			b.Logf("warm-up %s, %d tenants, after %s (%d requests): %.0f req/s, p50 %.2f ms, p99 %.2f ms",
 				ep.name, f.n, spent+window, sent, w.rps, w.p50ms, w.p99ms)
@@ -793,7 +794,7 @@ func measure(b *testing.B, f *fleet, ep endpoint) result {
 			prof = file
 		}
 		before := dbCounters(b, f)
-		hr := runHTTP(b, f, ep, time.Duration(envHTTPSecs)*time.Second, prof)
+		hr := runHTTP(b, f, ep, time.Duration(envHTTPSecs)*time.Second, prof, time.Duration(envPaceMS)*time.Millisecond)
 		time.Sleep(600 * time.Millisecond) // let backends flush their statistics
 		after := dbCounters(b, f)
 		lookups = append(lookups, float64(after.orgScans-before.orgScans)/float64(hr.n))
@@ -816,7 +817,9 @@ func measure(b *testing.B, f *fleet, ep endpoint) result {
 
 // runHTTP runs clients goroutines sending ep's request for random tenants for d, and returns the
 // rate and latency percentiles. With prof, the process's CPU profile of the run is written there.
-func runHTTP(b *testing.B, f *fleet, ep endpoint, d time.Duration, prof io.Writer) rate {
+// With pace (wrk only), each client waits that long after each response: a load below saturation,
+// whose latencies are a request's own time rather than its time queued behind the others.
+func runHTTP(b *testing.B, f *fleet, ep endpoint, d time.Duration, prof io.Writer, pace time.Duration) rate {
 	if prof != nil {
 		if err := pprof.StartCPUProfile(prof); err != nil {
 			b.Fatal(err)
@@ -824,7 +827,10 @@ func runHTTP(b *testing.B, f *fleet, ep endpoint, d time.Duration, prof io.Write
 		defer pprof.StopCPUProfile()
 	}
 	if wrk := wrkPath(b); wrk != "" {
-		return runWrk(b, wrk, f, ep, d)
+		return runWrk(b, wrk, f, ep, d, pace)
+	}
+	if pace > 0 {
+		b.Fatal("APPCITAS_LOADBENCH_PACE_MS needs wrk")
 	}
 	return runGoClients(b, f, ep, d)
 }
@@ -832,6 +838,9 @@ func runHTTP(b *testing.B, f *fleet, ep endpoint, d time.Duration, prof io.Write
 // httpClient names the HTTP load generator for the report.
 func httpClient(b *testing.B) string {
 	if wrkPath(b) != "" {
+		if envPaceMS > 0 {
+			return fmt.Sprintf("wrk (-t 2 -c 8, random tenant per request from a Lua script; in the measured runs each connection waits %d ms after each response)", envPaceMS)
+		}
 		return "wrk (-t 2 -c 8, random tenant per request from a Lua script)"
 	}
 	return "8 goroutines with net/http in the benchmark's process"
@@ -860,8 +869,9 @@ func wrkPath(b *testing.B) string {
 }
 
 // runWrk runs wrk with clients connections for d against ep, each request for a random tenant, and
-// returns its rate and latency percentiles.
-func runWrk(b *testing.B, wrk string, f *fleet, ep endpoint, d time.Duration) rate {
+// returns its rate and latency percentiles; with pace, each connection waits that long after each
+// response (wrk's delay, not counted in the latency).
+func runWrk(b *testing.B, wrk string, f *fleet, ep endpoint, d time.Duration, pace time.Duration) rate {
 	var ids strings.Builder
 	for i, id := range f.orgs {
 		if i > 0 {
@@ -873,6 +883,8 @@ func runWrk(b *testing.B, wrk string, f *fleet, ep endpoint, d time.Duration) ra
 local path = %q
 local auth = %q
 local counter = 0
+local pace = %d
+if pace > 0 then delay = function() return pace end end
 setup = function(thread) counter = counter + 1; thread:set("seed", counter) end
 init = function() math.randomseed(seed * 7919 + os.time()) end
 request = function()
@@ -883,7 +895,7 @@ done = function(summary, latency, requests)
   io.write(string.format("RESULT %%d %%d %%d %%d %%d\n", summary.requests, summary.duration,
     latency:percentile(50), latency:percentile(99), e.connect + e.read + e.write + e.status + e.timeout))
 end
-`, ids.String(), ep.path(f.day), "Bearer "+f.token)
+`, ids.String(), ep.path(f.day), "Bearer "+f.token, pace.Milliseconds())
 	file := filepath.Join(b.TempDir(), "wrk.lua")
 	if err := os.WriteFile(file, []byte(script), 0o644); err != nil {
 		b.Fatal(err)
