@@ -70,11 +70,11 @@ func (m *Manager) RunWith(ctx context.Context, t Tenant, opts RunOptions, fn fun
 		server = DefaultServer
 	}
 	ctx = withLogTenant(ctx, t.Schema)
-	pc, err := m.servers.acquireTenantConn(ctx, server, t.Schema)
+	pc, release, err := m.servers.acquireTenantConn(ctx, server, t.Schema)
 	if err != nil {
 		return fmt.Errorf("opening scope of %s: %w", t.Schema, err)
 	}
-	defer pc.Release()
+	defer release()
 	conn := pc.Conn()
 	if m.servers.opts.LogSQL {
 		m.servers.runConns.Store(conn, t.Schema)

@@ -3,6 +3,7 @@ package tenancy_test
 import (
 	"context"
 	"errors"
+	"hash/fnv"
 	"strconv"
 	"strings"
 	"testing"
@@ -478,29 +479,36 @@ func TestScopeStatementCache(t *testing.T) {
 	})
 }
 
-// TestTenantWaitsForItsOwnSliceBeforeSpilling checks SpillAfter: a tenant whose slice is busy
-// waits for it, and is served there when it frees up in time, on the backend that holds its
-// caches; and it goes to another slice when the wait runs out.
+// TestTenantWaitsForItsOwnSliceBeforeSpilling checks SpillAfter: a tenant whose slice is busy with
+// another tenant waits for it, and is served there when it frees up in time, on the backend that
+// holds its caches; it goes to another slice when the wait runs out; and it does not wait when what
+// keeps its slice busy is a request of its own (a busy tenant gets more backends, not a queue).
 func TestTenantWaitsForItsOwnSliceBeforeSpilling(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name       string
 		spillAfter time.Duration
 		holdFor    time.Duration
+		sameTenant bool // the slice is busy with the same tenant, not another one of the slice
 		wantHome   bool
+		wantWithin time.Duration
 	}{
-		{"FreedWithinTheWaitServesAtHome", 5 * time.Second, 100 * time.Millisecond, true},
-		{"StillBusyAfterTheWaitSpills", 20 * time.Millisecond, 2 * time.Second, false},
+		{"FreedWithinTheWaitServesAtHome", 5 * time.Second, 100 * time.Millisecond, false, true, 4 * time.Second},
+		{"StillBusyAfterTheWaitSpills", 20 * time.Millisecond, 2 * time.Second, false, false, 1500 * time.Millisecond},
+		{"BusyWithItselfSpillsAtOnce", 10 * time.Second, 3 * time.Second, true, false, 2 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 2, ConnsPerShard: 1, SpillAfter: tt.spillAfter}})
 			ctx := t.Context()
-			ten := tenantOf(t, createOrgs(t, m, "Espera "+tt.name[:5])[0])
+			holder, asker := sameSlice(t, m, 2, "Espera "+tt.name[:5])
+			if tt.sameTenant {
+				asker = holder
+			}
 			pidCh, done := make(chan uint32, 1), make(chan error, 1)
 			go func() {
-				done <- m.Run(ctx, ten, func(tx pgx.Tx) error {
+				done <- m.Run(ctx, holder, func(tx pgx.Tx) error {
 					pidCh <- tx.Conn().PgConn().PID()
 					time.Sleep(tt.holdFor)
 					return nil
@@ -508,15 +516,40 @@ func TestTenantWaitsForItsOwnSliceBeforeSpilling(t *testing.T) {
 			}()
 			home := <-pidCh
 			var got uint32
-			if err := m.Run(ctx, ten, func(tx pgx.Tx) error { got = tx.Conn().PgConn().PID(); return nil }); err != nil {
+			start := time.Now()
+			if err := m.Run(ctx, asker, func(tx pgx.Tx) error { got = tx.Conn().PgConn().PID(); return nil }); err != nil {
 				t.Fatal(err)
 			}
+			took := time.Since(start)
 			if err := <-done; err != nil {
 				t.Fatal(err)
 			}
 			if (got == home) != tt.wantHome {
 				t.Errorf("served by backend %d, its own slice's is %d; want at home: %v", got, home, tt.wantHome)
 			}
+			if took > tt.wantWithin {
+				t.Errorf("served after %v; want within %v", took, tt.wantWithin)
+			}
 		})
 	}
+}
+
+// sameSlice creates organizations until two of them have their schemas in the same of shards pool
+// slices (the slice is fnv-32a of the schema modulo shards, as in tenancy), and returns both.
+func sameSlice(t *testing.T, m *tenancy.Manager, shards uint32, name string) (a, b tenancy.Tenant) {
+	t.Helper()
+	slice := func(schema string) uint32 {
+		h := fnv.New32a()
+		h.Write([]byte(schema))
+		return h.Sum32() % shards
+	}
+	a = tenantOf(t, createOrgs(t, m, name+" 0")[0])
+	for i := 1; i < 20; i++ {
+		b = tenantOf(t, createOrgs(t, m, name+" "+strconv.Itoa(i))[0])
+		if slice(b.Schema) == slice(a.Schema) {
+			return a, b
+		}
+	}
+	t.Fatal("no two of 20 tenants share a slice")
+	return a, b
 }

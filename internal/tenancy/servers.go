@@ -97,6 +97,7 @@ type Servers struct {
 type serverPools struct {
 	shared *pgxpool.Pool
 	shards []*pgxpool.Pool
+	inUse  []sliceUse // by slice, like shards
 }
 
 // NewServers prepares pools for the servers named in urls (name → connection string). urls must
@@ -155,39 +156,81 @@ func (s *Servers) Shared(ctx context.Context, server string) (*pgxpool.Pool, err
 }
 
 // acquireTenantConn takes a connection for schema on server from the pool slice that serves it:
-// its own slice (by hash) when that has an idle connection or room for one; when it has not, its
-// own slice still if a connection frees up within SpillAfter; else the next slice in turn that has
-// room, else its own (to wait there). Trying the next slices in a fixed order, rather than
-// whichever has the most room, keeps each tenant on few backends even when its slice is busy, so
-// that every backend caches the catalog (and, with StatementCache, the plans) of a small, stable
-// set of tenants.
-func (s *Servers) acquireTenantConn(ctx context.Context, server, schema string) (*pgxpool.Conn, error) {
+// its own slice (by hash) when that has an idle connection or room for one; when it has not, and
+// what keeps it busy is another tenant, its own slice still if a connection frees up within
+// SpillAfter; else (or at once, when the slice is busy with this same tenant: a tenant with
+// several requests in flight deserves several backends) the next slice in turn that has room, else
+// its own (to wait there). Trying the next slices in a fixed order, rather than whichever has the
+// most room, keeps each tenant on few backends even when its slice is busy, so that every backend
+// caches the catalog (and, with StatementCache, the plans) of a small, stable set of tenants. The
+// returned release gives the connection back.
+func (s *Servers) acquireTenantConn(ctx context.Context, server, schema string) (c *pgxpool.Conn, release func(), err error) {
 	p, err := s.open(ctx, server)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	h := fnv.New32a()
 	h.Write([]byte(schema))
 	n := len(p.shards)
 	first := int(h.Sum32() % uint32(n))
+	slice := first
+	defer func() {
+		if err == nil {
+			use := &p.inUse[slice]
+			use.add(schema, 1)
+			release = func() {
+				c.Release()
+				use.add(schema, -1)
+			}
+		}
+	}()
 	home := p.shards[first]
 	if hasRoom(home) {
-		return home.Acquire(ctx)
+		c, err = home.Acquire(ctx)
+		return c, release, err
 	}
-	if s.opts.SpillAfter > 0 {
+	if s.opts.SpillAfter > 0 && !p.inUse[first].serving(schema) {
 		wait, cancel := context.WithTimeout(ctx, s.opts.SpillAfter)
-		c, err := home.Acquire(wait)
+		c, err = home.Acquire(wait)
 		cancel()
 		if err == nil || ctx.Err() != nil {
-			return c, err
+			return c, release, err
 		}
 	}
 	for i := 1; i < n; i++ {
-		if c := p.shards[(first+i)%n]; hasRoom(c) {
-			return c.Acquire(ctx)
+		if next := (first + i) % n; hasRoom(p.shards[next]) {
+			slice = next
+			c, err = p.shards[next].Acquire(ctx)
+			return c, release, err
 		}
 	}
-	return home.Acquire(ctx)
+	c, err = home.Acquire(ctx)
+	return c, release, err
+}
+
+// sliceUse counts the scopes in flight on one pool slice, by tenant schema.
+type sliceUse struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// add changes schema's count by d.
+func (u *sliceUse) add(schema string, d int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.n == nil {
+		u.n = map[string]int{}
+	}
+	if u.n[schema] += d; u.n[schema] <= 0 {
+		delete(u.n, schema)
+	}
+}
+
+// serving reports whether the slice has a scope of schema in flight.
+func (u *sliceUse) serving(schema string) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.n[schema] > 0
 }
 
 // hasRoom reports whether a pool has an idle connection or room to open one.
@@ -219,6 +262,7 @@ func (s *Servers) open(ctx context.Context, server string) (*serverPools, error)
 		}
 		p.shards = append(p.shards, shard)
 	}
+	p.inUse = make([]sliceUse, len(p.shards))
 	s.pools[server] = p
 	return p, nil
 }
