@@ -24,7 +24,8 @@ var ErrUnknownServer = errors.New("unknown database server")
 // PoolOptions sizes the connection pools of every server.
 type PoolOptions struct {
 	// Shards is how many slices a server's tenant pool is cut into; a tenant is served by one slice
-	// (by a hash of its schema) unless that slice stays busy, then by the next ones in turn.
+	// (by a hash of its schema) unless that slice stays busy (see SpillAfter), then by the next ones
+	// in turn.
 	// Defaults to 32: one backend per slice caches the catalog and statements of 1/32 of the
 	// tenants (measured at 10,000 tenants with the statement cache: better latency than 16, and 16
 	// better than 4 slices of 4, BENCHMARKS.md issue 3). The server's max_connections must leave
@@ -40,9 +41,10 @@ type PoolOptions struct {
 	// statement unnamed, parsed and planned on every run (what PgBouncer in transaction mode before
 	// 1.21 needs).
 	StatementCache int
-	// SpillAfter is how long a tenant waits for its own busy slice before another slice serves it.
-	// Defaults to 100ms (measured at 10,000 tenants: 10ms spills so often that every backend ends up
-	// with more tenants' statements than it keeps); negative: no wait.
+	// SpillAfter is how long a tenant waits for its own slice, busy with other tenants, before
+	// another slice serves it (a slice busy with the same tenant is not waited for). Defaults to
+	// 100ms (measured at 10,000 tenants: 10ms spills so often that every backend ends up with more
+	// tenants' statements than it keeps); negative: no wait.
 	SpillAfter time.Duration
 	// SharedConns sizes the pool for non-tenant SQL (the catalog, logins). Defaults to 4.
 	SharedConns int
