@@ -12,6 +12,7 @@ import (
 	"github.com/appcitas/appcitas/internal/auth"
 	"github.com/appcitas/appcitas/internal/backup"
 	"github.com/appcitas/appcitas/internal/billing"
+	"github.com/appcitas/appcitas/internal/booking"
 	"github.com/appcitas/appcitas/internal/migrate"
 	"github.com/appcitas/appcitas/internal/onboarding"
 	"github.com/appcitas/appcitas/internal/tenancy"
@@ -86,6 +87,7 @@ type Server struct {
 	signupLimit  *auth.Limiter
 	orgs         *orgCache
 	metrics      *metrics
+	zones        *booking.Zones // the branches' time zones, loaded once each
 
 	// extraRoutes are appended to the route table (tests).
 	extraRoutes []route
@@ -134,6 +136,7 @@ func newServer(ctx context.Context, m *tenancy.Manager, log *slog.Logger, cfg Co
 		signupLimit:  auth.NewLimiter(signupLimitOptions(cfg.SignupPerIP), cfg.Now),
 		orgs:         newOrgCache(m, cfg.OrgCacheTTL, cfg.Now),
 		metrics:      met,
+		zones:        &booking.Zones{},
 	}
 	go s.orgs.watch(ctx)
 	return s, nil

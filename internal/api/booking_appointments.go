@@ -258,6 +258,7 @@ func (s *Server) availability(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	aq.Now = s.cfg.Now()
+	aq.Zones = s.zones
 	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
 		a, err := booking.FreeSlots(ctx, tx, aq)
 		if err != nil {
@@ -282,7 +283,7 @@ func (s *Server) createAppointment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	na := booking.NewAppointment{BranchID: in.SedeID, ServiceID: in.ServicioID, StaffID: in.ProfesionalID, Start: start,
-		ClientName: in.ClienteNombre, ClientPhone: in.ClienteTelefono, ClientEmail: in.ClienteEmail, Notes: in.Notas, Force: in.Forzar}
+		ClientName: in.ClienteNombre, ClientPhone: in.ClienteTelefono, ClientEmail: in.ClienteEmail, Notes: in.Notas, Force: in.Forzar, Zones: s.zones}
 	now := s.cfg.Now()
 	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
 		if err := s.checkPlanLimitTx(ctx, tx, billing.LimitAppointmentsPerMonth); err != nil { // billing.go
@@ -398,7 +399,7 @@ func (s *Server) rescheduleAppointment(w http.ResponseWriter, r *http.Request) {
 	now := s.cfg.Now()
 	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
 		a, err := booking.RescheduleAppointment(ctx, tx, actor(m), id,
-			booking.Reschedule{Start: start, StaffID: in.ProfesionalID, Force: in.Forzar}, now)
+			booking.Reschedule{Start: start, StaffID: in.ProfesionalID, Force: in.Forzar, Zones: s.zones}, now)
 		if err != nil {
 			return err
 		}

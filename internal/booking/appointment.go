@@ -100,6 +100,8 @@ type NewAppointment struct {
 	Notes       string    `json:"notas"`
 	// Force books outside the staff member's working hours or in the past (admins only).
 	Force bool `json:"forzar"`
+	// Zones, when set, caches the branches' time zones.
+	Zones *Zones `json:"-"`
 }
 
 func (in *NewAppointment) validate() error {
@@ -155,7 +157,7 @@ func CreateAppointment(ctx context.Context, tx pgx.Tx, actor Actor, in NewAppoin
 	case !d.hasStaff || !d.staff.Active:
 		return Appointment{}, invalidField("profesional_id", "member %d does not exist or is not active", in.StaffID)
 	}
-	loc, err := d.zone()
+	loc, err := d.zone(in.Zones)
 	if err != nil {
 		return Appointment{}, err
 	}
@@ -365,6 +367,8 @@ type Reschedule struct {
 	StaffID *int64 `json:"profesional_id"`
 	// Force books outside working hours or in the past (admins only).
 	Force bool `json:"forzar"`
+	// Zones, when set, caches the branches' time zones.
+	Zones *Zones `json:"-"`
 }
 
 // RescheduleAppointment moves a pending or confirmed appointment to a new start (and optionally
@@ -398,7 +402,7 @@ func RescheduleAppointment(ctx context.Context, tx pgx.Tx, actor Actor, id int64
 	if !d.hasStaff || !d.staff.Active {
 		return Appointment{}, invalidField("profesional_id", "member %d does not exist or is not active", staffID)
 	}
-	loc, err := d.zone()
+	loc, err := d.zone(in.Zones)
 	if err != nil {
 		return Appointment{}, err
 	}

@@ -32,6 +32,8 @@ type AvailabilityQuery struct {
 	MinNotice time.Duration
 	// Step defaults to DefaultSlotStep.
 	Step time.Duration
+	// Zones, when set, caches the branches' time zones.
+	Zones *Zones `json:"-"`
 }
 
 // Slot is a bookable appointment time.
@@ -100,7 +102,7 @@ func FreeSlots(ctx context.Context, tx pgx.Tx, q AvailabilityQuery) (Availabilit
 	case q.StaffID != 0 && !d.hasStaff:
 		return Availability{}, invalidField("profesional_id", "member %d does not exist", q.StaffID)
 	}
-	loc, err := d.zone()
+	loc, err := d.zone(q.Zones)
 	if err != nil {
 		return Availability{}, err
 	}

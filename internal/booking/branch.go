@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -72,6 +73,28 @@ func LoadZone(name string) (*time.Location, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading time zone %q: %w", name, err)
 	}
+	return loc, nil
+}
+
+// Zones loads IANA time zones once each (time.LoadLocation reads the zone's file on every call)
+// and keeps them for the life of the value. Only zones that loaded are kept, so it holds at most
+// the IANA database's few hundred. Safe for concurrent use; the zero value is ready, and a nil
+// *Zones loads every time.
+type Zones struct{ m sync.Map }
+
+// Load is [LoadZone] through the cache.
+func (z *Zones) Load(name string) (*time.Location, error) {
+	if z == nil {
+		return LoadZone(name)
+	}
+	if loc, ok := z.m.Load(name); ok {
+		return loc.(*time.Location), nil
+	}
+	loc, err := LoadZone(name)
+	if err != nil {
+		return nil, err
+	}
+	z.m.Store(name, loc)
 	return loc, nil
 }
 

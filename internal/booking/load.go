@@ -117,9 +117,9 @@ func scanBusy(rows pgx.Rows) (map[int64][]interval, error) {
 	return out, nil
 }
 
-// zone returns the branch's time zone.
-func (d bookingData) zone() (*time.Location, error) {
-	loc, err := LoadZone(d.branch.TimeZone)
+// zone returns the branch's time zone, through zones when not nil.
+func (d bookingData) zone(zones *Zones) (*time.Location, error) {
+	loc, err := zones.Load(d.branch.TimeZone)
 	if err != nil {
 		return nil, fmt.Errorf("branch %d: %w", d.branch.ID, err)
 	}
