@@ -166,7 +166,7 @@ func (s *Servers) Shared(ctx context.Context, server string) (*pgxpool.Pool, err
 // most room, keeps each tenant on few backends even when its slice is busy, so that every backend
 // caches the catalog (and, with StatementCache, the plans) of a small, stable set of tenants. The
 // returned release gives the connection back.
-func (s *Servers) acquireTenantConn(ctx context.Context, server, schema string) (c *pgxpool.Conn, release func(), err error) {
+func (s *Servers) acquireTenantConn(ctx context.Context, server, schema string) (*pgxpool.Conn, func(), error) {
 	p, err := s.open(ctx, server)
 	if err != nil {
 		return nil, nil, err
@@ -174,40 +174,39 @@ func (s *Servers) acquireTenantConn(ctx context.Context, server, schema string) 
 	h := fnv.New32a()
 	h.Write([]byte(schema))
 	n := len(p.shards)
-	first := int(h.Sum32() % uint32(n))
-	slice := first
-	defer func() {
-		if err == nil {
-			use := &p.inUse[slice]
-			use.add(schema, 1)
-			release = func() {
-				c.Release()
-				use.add(schema, -1)
-			}
-		}
-	}()
-	home := p.shards[first]
-	if hasRoom(home) {
-		c, err = home.Acquire(ctx)
-		return c, release, err
+	home := int(h.Sum32() % uint32(n))
+	if hasRoom(p.shards[home]) {
+		return p.acquire(ctx, home, schema)
 	}
-	if s.opts.SpillAfter > 0 && !p.inUse[first].serving(schema) {
+	if s.opts.SpillAfter > 0 && !p.inUse[home].serving(schema) {
 		wait, cancel := context.WithTimeout(ctx, s.opts.SpillAfter)
-		c, err = home.Acquire(wait)
+		c, release, err := p.acquire(wait, home, schema)
 		cancel()
 		if err == nil || ctx.Err() != nil {
 			return c, release, err
 		}
 	}
 	for i := 1; i < n; i++ {
-		if next := (first + i) % n; hasRoom(p.shards[next]) {
-			slice = next
-			c, err = p.shards[next].Acquire(ctx)
-			return c, release, err
+		if next := (home + i) % n; hasRoom(p.shards[next]) {
+			return p.acquire(ctx, next, schema)
 		}
 	}
-	c, err = home.Acquire(ctx)
-	return c, release, err
+	return p.acquire(ctx, home, schema)
+}
+
+// acquire takes a connection of slice i for schema and counts it in the slice's use until the
+// returned release gives it back.
+func (p *serverPools) acquire(ctx context.Context, i int, schema string) (*pgxpool.Conn, func(), error) {
+	c, err := p.shards[i].Acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	use := &p.inUse[i]
+	use.add(schema, 1)
+	return c, func() {
+		c.Release()
+		use.add(schema, -1)
+	}, nil
 }
 
 // sliceUse counts the scopes in flight on one pool slice, by tenant schema.
