@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/appcitas/appcitas/internal/auth"
+	"github.com/appcitas/appcitas/internal/backup"
 	"github.com/appcitas/appcitas/internal/billing"
 	"github.com/appcitas/appcitas/internal/tenancy"
 )
@@ -84,7 +85,8 @@ type adminSubscription struct {
 type adminBackup struct {
 	// LastSuccess is when its newest backup was taken; null: never.
 	LastSuccess *time.Time `json:"last_success"`
-	// LastFailure is the last failed scheduled backup newer than the last success.
+	// LastFailure is the last failed backup into the store (scheduled, from the dashboard or
+	// backup_tenant) newer than the last success.
 	LastFailure    *time.Time `json:"last_failure"`
 	FailureMessage string     `json:"failure_message,omitempty"`
 	// Error says why the store could not be read for this tenant.
@@ -628,13 +630,23 @@ func (s *Server) adminBackup(w http.ResponseWriter, r *http.Request) {
 	// A large tenant's backup can outlast the server's write timeout: give this answer more time
 	// (a no-op where the writer does not support deadlines).
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(adminBackupWriteTimeout))
-	res, err := s.cfg.Backups.Backup(ctx, s.tenancy, org)
+	// The backup finishes even when the operator leaves the page: its result is in the store (the
+	// tenant's last backup or last failure) and in the audit log.
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), adminBackupWriteTimeout)
+	defer cancel()
+	res, err := s.cfg.Backups.Backup(bctx, s.tenancy, org)
+	if errors.Is(err, backup.ErrInProgress) {
+		s.fail(w, r, &Error{Status: http.StatusConflict, Code: "backup_in_progress",
+			Message: fmt.Sprintf("another backup of organization %d is running; its result will show as the last backup", id), Err: err})
+		return
+	}
 	if errors.Is(err, tenancy.ErrSchemaMissing) {
 		s.fail(w, r, &Error{Status: http.StatusConflict, Code: "schema_missing",
 			Message: fmt.Sprintf("the schema %s does not exist: run appcitas create_tenant_schema --organization_id=%d", org.SchemaName, id), Err: err})
 		return
 	}
 	if err != nil {
+		s.auditAdmin(r, "backup_failed", id, "err", err)
 		s.fail(w, r, fmt.Errorf("backing up organization %d: %w", id, err))
 		return
 	}

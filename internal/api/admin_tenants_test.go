@@ -450,6 +450,43 @@ func TestAdminTenants(t *testing.T) {
 			t.Fatalf("dental's backup state = %+v", b)
 		}
 	})
+
+	t.Run("ASecondBackupWhileOneRunsIsAConflict", func(t *testing.T) {
+		// The first backup stops at citas_cita, locked here, while holding the tenant's backup lock.
+		lock, err := a.pool.Begin(a.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer lock.Rollback(a.ctx)
+		table := pgx.Identifier{a.juan.SchemaName, "citas_cita"}.Sanitize()
+		if _, err := lock.Exec(a.ctx, "LOCK TABLE "+table+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+			t.Fatal(err)
+		}
+		first := make(chan *httptest.ResponseRecorder, 1)
+		go func() { first <- a.do("POST", juanPath+"/backup", nil, a.rootH...) }()
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			var waiting bool
+			if err := a.pool.QueryRow(a.ctx, `SELECT EXISTS (SELECT FROM pg_locks WHERE NOT granted AND relation = $1::regclass)`, table).Scan(&waiting); err != nil {
+				t.Fatal(err)
+			}
+			if waiting {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the first backup never reached citas_cita")
+			}
+		}
+		wantError(t, a.do("POST", juanPath+"/backup", nil, a.rootH...), http.StatusConflict, "backup_in_progress")
+		if err := lock.Rollback(a.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if rec := <-first; rec.Code != http.StatusCreated {
+			t.Fatalf("first backup: %d %s", rec.Code, rec.Body)
+		}
+		if b := a.list(t, "").Tenants[0].Backup; b == nil || b.LastFailure != nil {
+			t.Fatalf("a refused backup is not a failure: %+v", b)
+		}
+	})
 }
 
 func TestAdminTenantsWithoutSchema(t *testing.T) {
@@ -495,6 +532,10 @@ func TestAdminTenantsWithoutSchema(t *testing.T) {
 	t.Run("BackupOfAMissingSchemaIsAConflict", func(t *testing.T) {
 		wantError(t, e.do("POST", path(gone.ID)+"/backup", nil, h...), http.StatusConflict, "schema_missing")
 		wantError(t, e.do("POST", path(unnamed)+"/backup", nil, h...), http.StatusConflict, "no_schema_name")
+		l := decodeAs[adminTenantList](t, e.do("GET", "/api/admin/tenants", nil, h...), http.StatusOK)
+		if b := l.Tenants[0].Backup; b == nil || b.LastFailure == nil || !strings.Contains(b.FailureMessage, "does not exist") {
+			t.Fatalf("the failed backup shows as the tenant's last failure: %+v", b)
+		}
 	})
 
 	t.Run("WithoutBillingExtendTrialIs501", func(t *testing.T) {

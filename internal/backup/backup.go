@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -148,9 +149,19 @@ func identList(names []string) string {
 	return strings.Join(quoted, ", ")
 }
 
+// backupLockKey is the first half of the per-schema advisory lock a backup holds while it reads the
+// tenant ("bkup"); the second half is hashtext(schema).
+const backupLockKey = 0x626b7570
+
+// ErrInProgress is returned when another backup of the same tenant is reading it, from this
+// process or any other (the dashboard, backup_tenant, the schedule): one at a time per tenant.
+var ErrInProgress = errors.New("another backup of this tenant is running")
+
 // Write takes a backup of org's tenant and writes the archive to w. The rows are read in one
 // REPEATABLE READ READ ONLY transaction of the tenant's scope ([tenancy.Manager.RunSnapshot]) and
-// spooled to temporary files (the manifest, which goes first, needs their checksums).
+// spooled to temporary files (the manifest, which goes first, needs their checksums). The
+// transaction holds the tenant's backup lock: while another backup of the tenant reads it, Write
+// returns [ErrInProgress] at once.
 func Write(ctx context.Context, m *tenancy.Manager, org tenancy.Organization, w io.Writer) (Manifest, error) {
 	t, err := org.Tenant()
 	if err != nil {
@@ -173,6 +184,13 @@ func Write(ctx context.Context, m *tenancy.Manager, org tenancy.Organization, w 
 		}
 	}()
 	err = m.RunSnapshot(ctx, t, func(tx pgx.Tx) error {
+		var locked bool
+		if err := tx.QueryRow(ctx, "SELECT pg_try_advisory_xact_lock($1, hashtext($2))", backupLockKey, t.Schema).Scan(&locked); err != nil {
+			return fmt.Errorf("taking the backup lock: %w", err)
+		}
+		if !locked {
+			return ErrInProgress
+		}
 		if err := tx.QueryRow(ctx, `SELECT now(), current_setting('server_version'), coalesce(max(version), 0) FROM `+
 			tenancy.VersionTable).Scan(&man.CreatedAt, &man.ServerVersion, &man.MigrationVersion); err != nil {
 			return fmt.Errorf("reading migration version: %w", err)

@@ -62,6 +62,8 @@ type RunReport struct {
 	BackedUp []Result
 	// Failed maps the schemas whose backup failed to the error.
 	Failed map[string]error
+	// Busy are the schemas skipped because another backup of theirs was running.
+	Busy []string
 	// Pruned counts old backups deleted by retention.
 	Pruned int
 }
@@ -99,16 +101,17 @@ func (sc *Scheduler) Due(schema string, now time.Time) (bool, error) {
 }
 
 // BackupTenant backs up org into the store now, names the file for now, prunes the tenant's old
-// backups per retention and logs the result; on failure it records it (see [Store.Status], shown
-// by list_tenants and list_backups --status) and returns it. It returns how many old backups it
-// pruned.
+// backups per retention and logs the result; a failure is recorded by the store (see
+// [Store.BackupAt]) and returned. While another backup of the tenant is running it returns
+// [ErrInProgress] and records nothing. It returns how many old backups it pruned.
 func (sc *Scheduler) BackupTenant(ctx context.Context, org tenancy.Organization, now time.Time) (Result, int, error) {
 	res, err := sc.store.BackupAt(ctx, sc.m, org, now)
+	if errors.Is(err, ErrInProgress) {
+		sc.s.Logger.Info("backup skipped: another backup of the tenant is running", "organization_id", org.ID, "schema", org.SchemaName)
+		return Result{}, 0, err
+	}
 	if err != nil {
 		sc.s.Logger.Error("scheduled backup failed", "organization_id", org.ID, "schema", org.SchemaName, "err", err)
-		if rerr := sc.store.recordFailure(org.SchemaName, now, err); rerr != nil {
-			sc.s.Logger.Error("recording backup failure", "schema", org.SchemaName, "err", rerr)
-		}
 		return Result{}, 0, err
 	}
 	sc.s.Logger.Info("backup", "organization_id", org.ID, "schema", org.SchemaName, "path", res.Path,
@@ -146,6 +149,10 @@ func (sc *Scheduler) RunDue(ctx context.Context, now time.Time, all bool) (RunRe
 			}
 		}
 		res, n, err := sc.BackupTenant(ctx, o, now)
+		if errors.Is(err, ErrInProgress) {
+			rep.Busy = append(rep.Busy, o.SchemaName)
+			continue
+		}
 		if err != nil {
 			rep.Failed[o.SchemaName] = err
 			continue
@@ -210,8 +217,8 @@ func (s Store) LastSuccess(schema string) (time.Time, error) {
 type Status struct {
 	// LastSuccess is when its newest backup was taken (zero: never).
 	LastSuccess time.Time
-	// LastFailure and FailureMessage describe the last failed scheduled backup, when it is newer
-	// than the last success.
+	// LastFailure and FailureMessage describe the last failed backup into the store, when it is
+	// newer than the last success.
 	LastFailure    time.Time
 	FailureMessage string
 }

@@ -3,6 +3,7 @@ package backup_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -113,4 +114,129 @@ func TestScheduler(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, newest.Truncate(24*time.Hour).Add(13*time.Hour), last)
 	})
+}
+
+// blockTable locks schema.table in ACCESS EXCLUSIVE mode from a connection of its own, so that a
+// backup reading the tenant stops at that table while holding the tenant's backup lock. blocked
+// waits until some backend waits for the table; release lets it go on.
+func blockTable(t *testing.T, url, schema, table string) (blocked, release func()) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close(ctx) })
+	tx, err := conn.Begin(ctx)
+	require.NoError(t, err)
+	name := pgx.Identifier{schema, table}.Sanitize()
+	_, err = tx.Exec(ctx, "LOCK TABLE "+name+" IN ACCESS EXCLUSIVE MODE")
+	require.NoError(t, err)
+	watch, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(func() { watch.Close(ctx) })
+	blocked = func() {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var waiting bool
+			require.NoError(t, watch.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_locks WHERE NOT granted AND relation = $1::regclass)`, name).Scan(&waiting))
+			if waiting {
+				return
+			}
+			require.True(t, time.Now().Before(deadline), "no backend waits for %s", name)
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	release = func() { require.NoError(t, tx.Rollback(ctx)) }
+	return blocked, release
+}
+
+func TestOneBackupOfATenantAtATime(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := setup(t, setupOptions{})
+	a := f.newOrg(t, "Ocupada", "", 3)
+	b := f.newOrg(t, "Libre", "", 3)
+	store := backup.Store{Root: f.dir}
+	sc := backup.NewScheduler(f.m, store, backup.Schedule{Every: time.Hour})
+
+	blocked, release := blockTable(t, f.url, a.SchemaName, "citas_cita")
+	type outcome struct {
+		res backup.Result
+		err error
+	}
+	first := make(chan outcome, 1)
+	go func() {
+		res, err := store.Backup(ctx, f.m, a)
+		first <- outcome{res, err}
+	}()
+	blocked() // the first backup holds a's snapshot and lock, waiting to read citas_cita
+
+	t.Run("ASecondBackupOfTheTenantIsRefusedAtOnceAndRecordsNoFailure", func(t *testing.T) {
+		// Bounded: without the lock, the second backup would wait for citas_cita too.
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		_, err := store.Backup(ctx, f.m, a)
+		require.ErrorIs(t, err, backup.ErrInProgress)
+		_, err = backup.Write(ctx, f.m, a, io.Discard)
+		require.ErrorIs(t, err, backup.ErrInProgress)
+		st, err := store.Status(a.SchemaName)
+		require.NoError(t, err)
+		require.Equal(t, backup.Status{}, st, "no backup yet and no failure")
+	})
+
+	t.Run("TheScheduleSkipsTheBusyTenantAndBacksUpTheOthers", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		rep, err := sc.RunDue(ctx, time.Now(), true)
+		require.NoError(t, err)
+		require.Equal(t, []string{a.SchemaName}, rep.Busy)
+		require.Empty(t, rep.Failed)
+		require.Len(t, rep.BackedUp, 1)
+		require.Equal(t, b.SchemaName, rep.BackedUp[0].Manifest.Organization.SchemaName)
+	})
+
+	release()
+	done := <-first
+	require.NoError(t, done.err, "the first backup completes")
+
+	t.Run("TheNextBackupRunsOnceTheFirstIsDone", func(t *testing.T) {
+		res, err := store.Backup(ctx, f.m, a)
+		require.NoError(t, err)
+		require.Equal(t, done.res.Manifest.RowCount(), res.Manifest.RowCount())
+		entries, err := store.List(a.ID)
+		require.NoError(t, err)
+		require.Len(t, entries, 2)
+		st, err := store.Status(a.SchemaName)
+		require.NoError(t, err)
+		require.True(t, st.LastFailure.IsZero())
+	})
+}
+
+func TestStoreBackupRecordsItsFailure(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := setup(t, setupOptions{})
+	org := f.newOrg(t, "Rota", "", 1)
+	store := backup.Store{Root: f.dir}
+	conn, err := pgx.Connect(ctx, f.url)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{org.SchemaName}.Sanitize()+" CASCADE")
+	require.NoError(t, err)
+
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = store.Backup(cancelled, f.m, org)
+	require.ErrorIs(t, err, context.Canceled)
+	st, err := store.Status(org.SchemaName)
+	require.NoError(t, err)
+	require.True(t, st.LastFailure.IsZero(), "a cancelled backup is not a failure")
+
+	before := time.Now()
+	_, err = store.Backup(ctx, f.m, org)
+	require.Error(t, err)
+	st, err = store.Status(org.SchemaName)
+	require.NoError(t, err)
+	require.False(t, st.LastFailure.Before(before.Truncate(time.Millisecond)), "failure at %v, backup at %v", st.LastFailure, before)
+	require.Contains(t, st.FailureMessage, "does not exist")
 }

@@ -37,13 +37,21 @@ func (s Store) Backup(ctx context.Context, m *tenancy.Manager, org tenancy.Organ
 }
 
 // BackupAt is [Store.Backup] with the file named for t (the scheduler names files for its slot
-// clock).
+// clock). A failure is recorded in the store (see [Store.Status]: list_tenants, list_backups
+// --status and the dashboard show it) unless the backup did not run: another one of the tenant
+// was running ([ErrInProgress]) or ctx was cancelled.
 func (s Store) BackupAt(ctx context.Context, m *tenancy.Manager, org tenancy.Organization, t time.Time) (Result, error) {
 	path, err := s.PathFor(org.SchemaName, t)
 	if err != nil {
 		return Result{}, err
 	}
-	return WriteFile(ctx, m, org, path)
+	res, err := WriteFile(ctx, m, org, path)
+	if err != nil && !errors.Is(err, ErrInProgress) && !errors.Is(err, context.Canceled) {
+		if rerr := s.recordFailure(org.SchemaName, t, err); rerr != nil {
+			return Result{}, errors.Join(err, fmt.Errorf("recording the failure: %w", rerr))
+		}
+	}
+	return res, err
 }
 
 // Entry is one backup file of a store.

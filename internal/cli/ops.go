@@ -79,7 +79,7 @@ func asOpsError(err error) error {
 	if err == nil {
 		return nil
 	}
-	for _, target := range []error{backup.ErrCorrupt, backup.ErrIncompatible, fs.ErrNotExist} {
+	for _, target := range []error{backup.ErrCorrupt, backup.ErrIncompatible, backup.ErrInProgress, fs.ErrNotExist} {
 		if errors.Is(err, target) {
 			return userError{err}
 		}
@@ -658,6 +658,9 @@ A tenant that fails makes a one-off run exit with status 1.`,
 			}
 			for schema, err := range rep.Failed {
 				fmt.Fprintf(a.stdout, "✗ %s: %v\n", schema, err)
+			}
+			for _, schema := range rep.Busy {
+				fmt.Fprintf(a.stdout, "· %s: omitido, otro backup del tenant está en curso\n", schema)
 			}
 			fmt.Fprintf(a.stdout, "%d respaldados, %d fallidos, %d backups antiguos eliminados\n", len(rep.BackedUp), len(rep.Failed), rep.Pruned)
 			if len(rep.Failed) > 0 {

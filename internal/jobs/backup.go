@@ -157,7 +157,8 @@ func (w *backupWorker) Timeout(*river.Job[BackupArgs]) time.Duration { return w.
 
 // Work takes the tenant's backup unless it is gone, inactive, moved to another schema, or already
 // has a backup since its slot in the job's period; then prunes. A failure is recorded for
-// list_tenants and returned, so that River retries it.
+// list_tenants and returned, so that River retries it; while another backup of the tenant runs,
+// the job is snoozed.
 func (w *backupWorker) Work(ctx context.Context, job *river.Job[BackupArgs]) error {
 	a := job.Args
 	org, err := w.b.m.Organization(ctx, a.OrganizationID)
@@ -180,5 +181,13 @@ func (w *backupWorker) Work(ctx context.Context, job *river.Job[BackupArgs]) err
 		return nil // already backed up in this period
 	}
 	_, _, err = w.b.sc.BackupTenant(ctx, org, now)
+	if errors.Is(err, backup.ErrInProgress) {
+		// Someone else (the dashboard, backup_tenant) is backing the tenant up: look again in a
+		// minute, when that backup will usually have made this one unnecessary.
+		return river.JobSnooze(busyBackupSnooze)
+	}
 	return err
 }
+
+// busyBackupSnooze is how long a scheduled backup waits when another backup of its tenant is running.
+const busyBackupSnooze = time.Minute
