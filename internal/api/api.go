@@ -53,6 +53,9 @@ type Config struct {
 	// dashboard shows no backup state and that action answers 501 backups_not_configured. (The
 	// dashboard's extend_trial action uses Billing and answers 501 billing_not_configured without it.)
 	Backups *backup.Store
+	// MetricsToken, when set, is the bearer token GET /metrics requires (Prometheus's
+	// authorization.credentials); a request without it gets 401. Empty: /metrics is open.
+	MetricsToken string
 }
 
 func (c Config) withDefaults() Config {

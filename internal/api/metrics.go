@@ -1,6 +1,7 @@
 package api
 
 import (
+	"crypto/subtle"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -53,6 +54,24 @@ func (m *metrics) observe(route string, status int, d time.Duration) {
 
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// metricsHandler serves the metrics, behind Config.MetricsToken when it is set.
+func (s *Server) metricsHandler() http.HandlerFunc {
+	h := s.metrics.handler()
+	if s.cfg.MetricsToken == "" {
+		return h.ServeHTTP
+	}
+	want := []byte("Bearer " + s.cfg.MetricsToken)
+	return func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+			s.fail(w, r, apiError(http.StatusUnauthorized, "metrics_unauthorized",
+				"/metrics needs Authorization: Bearer <the server's APPCITAS_METRICS_TOKEN>"))
+			return
+		}
+		h.ServeHTTP(w, r)
+	}
 }
 
 var (

@@ -185,6 +185,42 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
+func TestMetricsToken(t *testing.T) {
+	t.Parallel()
+	const token = "scrape-token-0123456789"
+	e := setup(t, func(c *Config) { c.MetricsToken = token })
+	user := e.createUser("ana", false)
+	for _, tc := range []struct {
+		name          string
+		authorization string
+		status        int
+	}{
+		{"WithoutATokenIs401", "", http.StatusUnauthorized},
+		{"WithAWrongTokenIs401", "Bearer scrape-token-0123456780", http.StatusUnauthorized},
+		{"WithAPrefixOfTheTokenIs401", "Bearer scrape-token", http.StatusUnauthorized},
+		{"WithAUsersAccessTokenIs401", "Bearer " + e.token(user, 0), http.StatusUnauthorized},
+		{"WithTheTokenServesTheMetrics", "Bearer " + token, http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var h []string
+			if tc.authorization != "" {
+				h = []string{"Authorization", tc.authorization}
+			}
+			rec := e.do("GET", "/metrics", nil, h...)
+			if tc.status == http.StatusOK {
+				if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "appcitas_db_pool_connections") {
+					t.Fatalf("%d %s", rec.Code, rec.Body)
+				}
+				return
+			}
+			wantError(t, rec, tc.status, "metrics_unauthorized")
+			if rec.Header().Get("WWW-Authenticate") == "" {
+				t.Error("401 without WWW-Authenticate")
+			}
+		})
+	}
+}
+
 func TestOpenAPI(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil, testServicesRoute)

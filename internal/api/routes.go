@@ -68,8 +68,9 @@ func (s *Server) routes() []route {
 			summary: "Liveness: the process answers", response: map[string]string{}},
 		{method: "GET", path: "/readyz", access: public, handler: s.readyz, tag: "operations",
 			summary: "Readiness: the database answers and public is migrated", response: map[string]any{}, errors: []int{503}},
-		{method: "GET", path: "/metrics", access: public, handler: s.metrics.handler().ServeHTTP, tag: "operations",
-			summary: "Prometheus metrics (text exposition format)", response: ""},
+		{method: "GET", path: "/metrics", access: public, handler: s.metricsHandler(), tag: "operations",
+			summary:  "Prometheus metrics (text exposition format); Authorization: Bearer <APPCITAS_METRICS_TOKEN> when that is set",
+			response: "", errors: []int{401}},
 		{method: "GET", path: "/api/openapi.json", access: public, handler: s.openapi, tag: "operations",
 			summary: "This OpenAPI 3 document", response: map[string]any{}},
 

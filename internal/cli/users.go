@@ -50,7 +50,11 @@ func (a *app) jwtSecret() ([]byte, error) {
 // and writes backups in the same store as backup_tenant and list_tenants.
 func (a *app) apiHandler(ctx context.Context, m *tenancy.Manager, secret []byte) (http.Handler, error) {
 	store := a.backupStore()
-	cfg := api.Config{JWTSecret: secret, AccessTTL: a.cfg.AccessTokenTTL, RefreshTTL: a.cfg.RefreshTokenTTL, Backups: &store}
+	cfg := api.Config{JWTSecret: secret, AccessTTL: a.cfg.AccessTokenTTL, RefreshTTL: a.cfg.RefreshTokenTTL, Backups: &store,
+		MetricsToken: a.cfg.MetricsToken}
+	if cfg.MetricsToken == "" && a.cfg.DatabaseURL != "" {
+		a.log.Warn("APPCITAS_METRICS_TOKEN is not set: /metrics is open to anyone who reaches this address")
+	}
 	a.withBilling(&cfg) // billing.go: signup, billing routes, the 402 of suspended tenants, the dashboard's extend_trial
 	return api.New(ctx, m, a.log, cfg)
 }

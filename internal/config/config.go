@@ -39,6 +39,9 @@ type Config struct {
 	// JWTSecret (APPCITAS_JWT_SECRET, at least 32 bytes) signs access tokens. serve refuses to start
 	// without it unless on the embedded database, where one is generated under DataDir.
 	JWTSecret string
+	// MetricsToken (APPCITAS_METRICS_TOKEN, at least 16 bytes) is the bearer token GET /metrics
+	// requires. Empty: /metrics is open (serve warns outside the embedded database).
+	MetricsToken string
 	// AccessTokenTTL (APPCITAS_ACCESS_TOKEN_TTL, a Go duration) is the access tokens' lifetime.
 	// Defaults to 15m.
 	AccessTokenTTL time.Duration
@@ -60,6 +63,9 @@ type Config struct {
 	Billing Billing
 }
 
+// MinMetricsTokenLen is the shortest APPCITAS_METRICS_TOKEN accepted.
+const MinMetricsTokenLen = 16
+
 // FromEnv reads the configuration through getenv (os.Getenv in main, a map in tests).
 func FromEnv(getenv func(string) string) (Config, error) {
 	c := Config{
@@ -70,6 +76,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		LockTimeout:      10 * time.Second,
 		StatementTimeout: 5 * time.Minute,
 		JWTSecret:        strings.TrimSpace(getenv("APPCITAS_JWT_SECRET")),
+		MetricsToken:     strings.TrimSpace(getenv("APPCITAS_METRICS_TOKEN")),
 		AccessTokenTTL:   15 * time.Minute,
 		RefreshTokenTTL:  720 * time.Hour,
 		StatementCache:   4096,
@@ -93,6 +100,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("APPCITAS_LOG_SQL=%q: want 1 or 0", v)
 		}
 		c.LogSQL = b
+	}
+	if n := len(c.MetricsToken); n > 0 && n < MinMetricsTokenLen {
+		return Config{}, fmt.Errorf("APPCITAS_METRICS_TOKEN is %d bytes: use at least %d (e.g. `openssl rand -hex 24`)", n, MinMetricsTokenLen)
 	}
 	if v := getenv("APPCITAS_STATEMENT_CACHE"); v != "" {
 		n, err := strconv.Atoi(v)
