@@ -290,36 +290,8 @@ func ListAppointments(ctx context.Context, tx pgx.Tx, actor Actor, f Appointment
 		}
 		afterStart, afterID = &t, id
 	}
-	var from, to *time.Time
-	if !f.From.IsZero() {
-		from = &f.From
-	}
-	if !f.To.IsZero() {
-		to = &f.To
-	}
-	client := ""
-	if f.Client != "" {
-		client = "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(f.Client) + "%"
-	}
-	// Local days become instants in SQL, in the branch's zone (or $10): midnight of a day that
-	// starts in a DST gap is the gap's end, as in WallInstant. The last two conditions repeat the
-	// bounds as one range on inicio, so that a generic plan (kept statements) still scans only
-	// that range of (inicio, id) in a large tenant, not its whole history.
-	rows, err := tx.Query(ctx, `WITH zona AS (
-		  SELECT coalesce((SELECT zona_horaria FROM organizacion_sede WHERE id = $3 AND $3 <> 0), $10) AS tz
-		)
-		SELECT `+appointmentColumns+` FROM citas_cita
-		WHERE ($1::timestamptz IS NULL OR inicio >= $1) AND ($2::timestamptz IS NULL OR inicio < $2)
-		  AND ($11::date IS NULL OR inicio >= $11::date::timestamp AT TIME ZONE (SELECT tz FROM zona))
-		  AND ($12::date IS NULL OR inicio < $12::date::timestamp AT TIME ZONE (SELECT tz FROM zona))
-		  AND ($3 = 0 OR sede_id = $3) AND ($4 = 0 OR profesional_id = $4)
-		  AND ($5 = '' OR estado = $5)
-		  AND ($6 = '' OR cliente_nombre ILIKE $6 OR cliente_telefono ILIKE $6 OR cliente_email ILIKE $6)
-		  AND ($7::timestamptz IS NULL OR (inicio, id) > ($7, $8))
-		  AND inicio >= coalesce(greatest($1, $7, $11::date::timestamp AT TIME ZONE (SELECT tz FROM zona)), '-infinity')
-		  AND inicio < coalesce(least($2, $12::date::timestamp AT TIME ZONE (SELECT tz FROM zona)), 'infinity')
-		ORDER BY inicio, id LIMIT $9`,
-		from, to, f.BranchID, f.StaffID, f.Status, client, afterStart, afterID, f.Limit+1, f.Zone, fromDay, toDay)
+	sql, args := appointmentListing(f, afterStart, afterID, fromDay, toDay)
+	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
 		return AppointmentPage{}, translate(err, "listing appointments")
 	}
@@ -334,6 +306,70 @@ func ListAppointments(ctx context.Context, tx pgx.Tx, actor Actor, f Appointment
 		page.NextCursor = encodeCursor(last.Start, last.ID)
 	}
 	return page, nil
+}
+
+// appointmentListing builds ListAppointments' query from the filters f gives and no others, so
+// that each combination is a statement of its own with a plan made for it (a generic plan of one
+// query with every filter optional must keep them all, per tenant and connection). Local days
+// become instants in SQL, in the branch's zone (or f.Zone): midnight of a day that starts in a
+// DST gap is the gap's end, as in WallInstant; the zone is read by the statement itself, so a
+// day costs no round trip of its own. Every bound is on inicio alone, so the plan scans only
+// that range of (inicio, id), however large the tenant's history.
+func appointmentListing(f AppointmentFilter, afterStart *time.Time, afterID int64, fromDay, toDay *string) (string, []any) {
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	var sb strings.Builder
+	zone := ""
+	if fromDay != nil || toDay != nil {
+		if f.BranchID != 0 {
+			// The branch's zone; f.Zone is only read when the branch does not exist, and then
+			// nothing matches anyway.
+			sb.WriteString("WITH zona AS (SELECT coalesce((SELECT zona_horaria FROM organizacion_sede WHERE id = " +
+				arg(f.BranchID) + "), " + arg(f.Zone) + "::text) AS tz)\n")
+			zone = "(SELECT tz FROM zona)"
+		} else {
+			zone = arg(f.Zone) + "::text"
+		}
+	}
+	sb.WriteString("SELECT " + appointmentColumns + " FROM citas_cita")
+	sep := "\nWHERE "
+	cond := func(c string) {
+		sb.WriteString(sep + c)
+		sep = "\n  AND "
+	}
+	if !f.From.IsZero() {
+		cond("inicio >= " + arg(f.From))
+	}
+	if !f.To.IsZero() {
+		cond("inicio < " + arg(f.To))
+	}
+	if fromDay != nil {
+		cond("inicio >= " + arg(*fromDay) + "::date::timestamp AT TIME ZONE " + zone)
+	}
+	if toDay != nil {
+		cond("inicio < " + arg(*toDay) + "::date::timestamp AT TIME ZONE " + zone)
+	}
+	if afterStart != nil {
+		cond("(inicio, id) > (" + arg(*afterStart) + ", " + arg(afterID) + ")")
+	}
+	if f.BranchID != 0 {
+		cond("sede_id = " + arg(f.BranchID))
+	}
+	if f.StaffID != 0 {
+		cond("profesional_id = " + arg(f.StaffID))
+	}
+	if f.Status != "" {
+		cond("estado = " + arg(f.Status))
+	}
+	if f.Client != "" {
+		p := arg("%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(f.Client) + "%")
+		cond("(cliente_nombre ILIKE " + p + " OR cliente_telefono ILIKE " + p + " OR cliente_email ILIKE " + p + ")")
+	}
+	sb.WriteString("\nORDER BY inicio, id LIMIT " + arg(f.Limit+1))
+	return sb.String(), args
 }
 
 func encodeCursor(t time.Time, id int64) string {
