@@ -20,6 +20,7 @@ import (
 	"github.com/appcitas/appcitas/internal/auth"
 	"github.com/appcitas/appcitas/internal/backup"
 	"github.com/appcitas/appcitas/internal/billing"
+	"github.com/appcitas/appcitas/internal/pgtest"
 	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
@@ -453,33 +454,21 @@ func TestAdminTenants(t *testing.T) {
 
 	t.Run("ASecondBackupWhileOneRunsIsAConflict", func(t *testing.T) {
 		// The first backup stops at citas_cita, locked here, while holding the tenant's backup lock.
-		lock, err := a.pool.Begin(a.ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer lock.Rollback(a.ctx)
-		table := pgx.Identifier{a.juan.SchemaName, "citas_cita"}.Sanitize()
-		if _, err := lock.Exec(a.ctx, "LOCK TABLE "+table+" IN ACCESS EXCLUSIVE MODE"); err != nil {
-			t.Fatal(err)
-		}
+		blocked, release := pgtest.BlockTable(t, a.pool.Config().ConnString(), a.juan.SchemaName, "citas_cita")
 		first := make(chan *httptest.ResponseRecorder, 1)
 		go func() { first <- a.do("POST", juanPath+"/backup", nil, a.rootH...) }()
-		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-			var waiting bool
-			if err := a.pool.QueryRow(a.ctx, `SELECT EXISTS (SELECT FROM pg_locks WHERE NOT granted AND relation = $1::regclass)`, table).Scan(&waiting); err != nil {
-				t.Fatal(err)
-			}
-			if waiting {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("the first backup never reached citas_cita")
-			}
+		blocked()
+		// Without the lock the second backup would wait at citas_cita too: bound it.
+		second := make(chan *httptest.ResponseRecorder, 1)
+		go func() { second <- a.do("POST", juanPath+"/backup", nil, a.rootH...) }()
+		select {
+		case rec := <-second:
+			wantError(t, rec, http.StatusConflict, "backup_in_progress")
+		case <-time.After(10 * time.Second):
+			release()
+			t.Fatalf("a second backup of the tenant was not refused while the first ran (it waited)")
 		}
-		wantError(t, a.do("POST", juanPath+"/backup", nil, a.rootH...), http.StatusConflict, "backup_in_progress")
-		if err := lock.Rollback(a.ctx); err != nil {
-			t.Fatal(err)
-		}
+		release()
 		if rec := <-first; rec.Code != http.StatusCreated {
 			t.Fatalf("first backup: %d %s", rec.Code, rec.Body)
 		}

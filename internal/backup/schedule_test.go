@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/appcitas/appcitas/internal/backup"
+	"github.com/appcitas/appcitas/internal/pgtest"
 	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
@@ -116,40 +117,6 @@ func TestScheduler(t *testing.T) {
 	})
 }
 
-// blockTable locks schema.table in ACCESS EXCLUSIVE mode from a connection of its own, so that a
-// backup reading the tenant stops at that table while holding the tenant's backup lock. blocked
-// waits until some backend waits for the table; release lets it go on.
-func blockTable(t *testing.T, url, schema, table string) (blocked, release func()) {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	require.NoError(t, err)
-	t.Cleanup(func() { conn.Close(ctx) })
-	tx, err := conn.Begin(ctx)
-	require.NoError(t, err)
-	name := pgx.Identifier{schema, table}.Sanitize()
-	_, err = tx.Exec(ctx, "LOCK TABLE "+name+" IN ACCESS EXCLUSIVE MODE")
-	require.NoError(t, err)
-	watch, err := pgx.Connect(ctx, url)
-	require.NoError(t, err)
-	t.Cleanup(func() { watch.Close(ctx) })
-	blocked = func() {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			var waiting bool
-			require.NoError(t, watch.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_locks WHERE NOT granted AND relation = $1::regclass)`, name).Scan(&waiting))
-			if waiting {
-				return
-			}
-			require.True(t, time.Now().Before(deadline), "no backend waits for %s", name)
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-	release = func() { require.NoError(t, tx.Rollback(ctx)) }
-	return blocked, release
-}
-
 func TestOneBackupOfATenantAtATime(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -159,7 +126,7 @@ func TestOneBackupOfATenantAtATime(t *testing.T) {
 	store := backup.Store{Root: f.dir}
 	sc := backup.NewScheduler(f.m, store, backup.Schedule{Every: time.Hour})
 
-	blocked, release := blockTable(t, f.url, a.SchemaName, "citas_cita")
+	blocked, release := pgtest.BlockTable(t, f.url, a.SchemaName, "citas_cita")
 	type outcome struct {
 		res backup.Result
 		err error
