@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -72,6 +73,13 @@ func TestServer(t *testing.T) {
 		leftovers, _ := filepath.Glob(filepath.Join(dataDir, ".initdb-pwfile-*"))
 		if len(leftovers) > 0 {
 			t.Errorf("initdb password file left behind: %v", leftovers)
+		}
+		environ, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(postmasterPID(t, dataDir)), "environ"))
+		if err != nil {
+			t.Fatalf("reading the postmaster's environment: %v", err)
+		}
+		if !slices.Contains(strings.Split(string(environ), "\x00"), "GLIBC_TUNABLES="+mallocHugePages) {
+			t.Errorf("the postmaster runs without GLIBC_TUNABLES=%s (its backends' caches would be on 4 kB pages)", mallocHugePages)
 		}
 		if os.Geteuid() == 0 {
 			pgdata, err := os.Stat(filepath.Join(dataDir, "pgdata"))
@@ -377,4 +385,29 @@ func alive(pid int) bool {
 	}
 	_, after, _ := strings.Cut(string(stat), ") ")
 	return !strings.HasPrefix(after, "Z")
+}
+
+func TestPostgresEnv(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  []string
+		want []string
+	}{
+		{"AddsTheTunableWhenNoneIsSet", []string{"PATH=/bin"}, []string{"PATH=/bin", "GLIBC_TUNABLES=glibc.malloc.hugetlb=1"}},
+		{"AppendsToOtherTunables", []string{"GLIBC_TUNABLES=glibc.malloc.arena_max=2", "HOME=/"},
+			[]string{"GLIBC_TUNABLES=glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1", "HOME=/"}},
+		{"FillsAnEmptyValue", []string{"GLIBC_TUNABLES="}, []string{"GLIBC_TUNABLES=glibc.malloc.hugetlb=1"}},
+		{"KeepsTheOperatorsChoice", []string{"GLIBC_TUNABLES=glibc.malloc.hugetlb=0"}, []string{"GLIBC_TUNABLES=glibc.malloc.hugetlb=0"}},
+		{"KeepsTheOperatorsChoiceAmongOthers", []string{"GLIBC_TUNABLES=glibc.malloc.arena_max=2:glibc.malloc.hugetlb=2"},
+			[]string{"GLIBC_TUNABLES=glibc.malloc.arena_max=2:glibc.malloc.hugetlb=2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := postgresEnv(tt.env); !slices.Equal(got, tt.want) {
+				t.Errorf("postgresEnv(%q) = %q, want %q", tt.env, got, tt.want)
+			}
+		})
+	}
 }
