@@ -41,7 +41,6 @@ import (
 	"reflect"
 	"regexp"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -79,6 +78,7 @@ var (
 	envKeep        = os.Getenv("APPCITAS_LOADBENCH_KEEP") == "1"             // keep fleets in the server of TEST_DATABASE_URL, reuse them
 	envPaceMS      = envInt("APPCITAS_LOADBENCH_PACE_MS", 0)                 // wrk only: each connection waits this long after each response in the measured runs (below saturation)
 	envSettleSecs  = envInt("APPCITAS_LOADBENCH_SETTLE", 20)                 // unmeasured HTTP before each repetition after the first (after pgbench's runs)
+	envPaired      = os.Getenv("APPCITAS_LOADBENCH_PAIRED") == "1"           // fleets served by processes of their own, measured in turns (paired.go)
 )
 
 // endpoint is one measured request.
@@ -139,6 +139,10 @@ const appointmentsPerTenant = 20
 func BenchmarkRequests(b *testing.B) {
 	cli.TuneGC(os.Getenv) // the server runs with serve's collector target
 	sum := &summary{}
+	if envPaired {
+		benchmarkPaired(b, sum)
+		return
+	}
 	for _, n := range envTenants {
 		b.Run("tenants="+strconv.Itoa(n), func(b *testing.B) {
 			f := buildFleet(b, n)
@@ -171,7 +175,8 @@ type fleet struct {
 	day       string  // D, YYYY-MM-DD
 	token     string
 	userID    int64
-	srv       *httptest.Server
+	base      string      // the API server's URL
+	proc      *serverProc // the API server's process when it has one of its own (paired runs); nil when in this process
 	buildTook time.Duration
 	scripts   map[string]scripts // by endpoint
 	roundTrip map[string]string  // by endpoint: the statements the API sends, for the report
@@ -179,7 +184,13 @@ type fleet struct {
 
 type scripts struct{ query, door string }
 
-func newManager(b *testing.B, url string, pool tenancy.PoolOptions) *tenancy.Manager {
+// apiConfig is the API configuration of the server under test (and of the capture's).
+func apiConfig() api.Config {
+	return api.Config{JWTSecret: []byte(strings.Repeat("loadbench-secret-", 4)), AccessTTL: 6 * time.Hour,
+		OrgCacheTTL: time.Duration(envOrgTTL) * time.Second}
+}
+
+func newManager(b testing.TB, url string, pool tenancy.PoolOptions) *tenancy.Manager {
 	b.Helper()
 	m, err := tenancy.New(tenancy.Config{Servers: map[string]string{tenancy.DefaultServer: url}, Pool: pool})
 	if err != nil {
@@ -299,7 +310,7 @@ func buildFleet(b *testing.B, n int) *fleet {
 // poolOptions returns the tenant pool shape of the server under test: the default, or
 // APPCITAS_LOADBENCH_POOL=<slices>x<connections per slice>, e.g. 8x2; and
 // APPCITAS_LOADBENCH_STATEMENTS=<n> prepared statements kept per tenant connection (-1: none).
-func poolOptions(b *testing.B) tenancy.PoolOptions {
+func poolOptions(b testing.TB) tenancy.PoolOptions {
 	var o tenancy.PoolOptions
 	if v := os.Getenv("APPCITAS_LOADBENCH_STATEMENTS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -373,31 +384,36 @@ func serveFleet(b *testing.B, f *fleet) {
 	n := f.n
 	user := auth.User{ID: f.userID, Username: "carga"}
 
-	secret := []byte(strings.Repeat("loadbench-secret-", 4))
-	tokens, err := auth.NewTokens(secret, 6*time.Hour, nil)
+	cfg := apiConfig()
+	tokens, err := auth.NewTokens(cfg.JWTSecret, cfg.AccessTTL, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	if f.token, _, err = tokens.Issue(user, 0); err != nil {
 		b.Fatal(err)
 	}
-	cfg := api.Config{JWTSecret: secret, AccessTTL: 6 * time.Hour, OrgCacheTTL: time.Duration(envOrgTTL) * time.Second}
 
 	// The SQL of each endpoint, captured from the API's own SQL log on a separate Manager.
 	capture(b, f, cfg)
 
 	// The server under test: default pools, as appcitas serve has them (or APPCITAS_LOADBENCH_POOL);
-	// logs discarded.
-	m := newManager(b, f.url, poolOptions(b))
-	b.Cleanup(m.Close)
-	srvCtx, cancel := context.WithCancel(ctx) // ends the server's catalog watch before the database goes
-	b.Cleanup(cancel)
-	h, err := api.New(srvCtx, m, slog.New(slog.DiscardHandler), cfg)
-	if err != nil {
-		b.Fatal(err)
+	// logs discarded. In a process of its own for paired runs.
+	if envPaired {
+		f.proc = startServerProcess(b, f)
+		f.base = f.proc.base
+	} else {
+		m := newManager(b, f.url, poolOptions(b))
+		b.Cleanup(m.Close)
+		srvCtx, cancel := context.WithCancel(ctx) // ends the server's catalog watch before the database goes
+		b.Cleanup(cancel)
+		h, err := api.New(srvCtx, m, slog.New(slog.DiscardHandler), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		srv := httptest.NewServer(h)
+		b.Cleanup(srv.Close)
+		f.base = srv.URL
 	}
-	f.srv = httptest.NewServer(h)
-	b.Cleanup(f.srv.Close)
 	for _, ep := range endpoints {
 		for _, k := range []int{0, n / 2, n - 1} {
 			status, body := get(b, f, ep, k)
@@ -760,86 +776,119 @@ type result struct {
 	http, query, door rate
 	// httpReps etc. keep every repetition for the log.
 	httpReps, queryReps, doorReps []rate
-	orgLookups, xacts             float64 // per HTTP request (median over repetitions)
+	lookups, xactsReps            []float64 // per HTTP request, by repetition
+	orgLookups, xacts             float64   // per HTTP request (median over repetitions)
 }
 
 func measure(b *testing.B, f *fleet, ep endpoint) result {
-	// Warm-up: the pools' connections and their backends' catalog caches. A backend caches the
-	// catalog entries of every tenant it serves, the first time it serves it, so at 10,000
-	// tenants the caches take minutes to fill under uniformly random tenants: warm up until the
-	// warm-up has sent warmupVisits requests per tenant (then nearly every tenant has met every
-	// connection of its pool slice), in 10 s runs, for at least 20 s and at most
-	// APPCITAS_LOADBENCH_WARMUP seconds.
-	if envWarmupSecs > 0 {
-		limit := time.Duration(envWarmupSecs) * time.Second
-		window := min(10*time.Second, limit)
-		sent := 0
-		for spent := time.Duration(0); spent < limit && (spent < 20*time.Second || sent < warmupVisits*f.n); spent += window {
-			w := runHTTP(b, f, ep, window, nil, 0)
-			sent += w.n
-			b.Logf("warm-up %s, %d tenants, after %s (%d requests): %.0f req/s, p50 %.2f ms, p99 %.2f ms",
-				ep.name, f.n, spent+window, sent, w.rps, w.p50ms, w.p99ms)
-		}
-	}
+	warmUp(b, f, ep)
 	var r result
-	var lookups, xacts []float64
-	sc := f.scripts[ep.name]
 	for rep := range envReps {
-		var prof io.Writer
-		if envProfileDir != "" && rep == 0 {
-			file, err := os.Create(filepath.Join(envProfileDir, fmt.Sprintf("cpu-%s-%d.pprof", ep.name, f.n)))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer file.Close()
-			prof = file
+		if rep > 0 {
+			settle(b, f, ep)
 		}
-		if rep > 0 && envSettleSecs > 0 {
-			// pgbench's runs just before open 16 backends that each read the catalogs of
-			// thousands of tenants at 10,000; the HTTP repetitions that followed them at once were
-			// 10-15% slower than the first (BENCHMARKS.md, issue 3). Logged in 10 s windows, so
-			// that the log shows whether the API is back to its pace before the measured run.
-			settle := time.Duration(envSettleSecs) * time.Second
-			for spent := time.Duration(0); spent < settle; {
-				window := min(10*time.Second, settle-spent)
-				w := runHTTP(b, f, ep, window, nil, 0)
-				spent += window
-				b.Logf("settle %s, %d tenants, after %s: %.0f req/s, p50 %.2f ms, p99 %.2f ms",
-					ep.name, f.n, spent, w.rps, w.p50ms, w.p99ms)
-			}
-		}
-		before := dbCounters(b, f)
-		hr := runHTTP(b, f, ep, time.Duration(envHTTPSecs)*time.Second, prof, time.Duration(envPaceMS)*time.Millisecond)
-		time.Sleep(600 * time.Millisecond) // let backends flush their statistics
-		after := dbCounters(b, f)
-		lookups = append(lookups, float64(after.orgScans-before.orgScans)/float64(hr.n))
-		xacts = append(xacts, float64(after.xacts-before.xacts)/float64(hr.n))
-		la := loadAvg()
-		qr := runPgbench(b, f, sc.query)
-		dr := runPgbench(b, f, sc.door)
-		b.Logf("rep %d, %s, %d tenants, load %s: HTTP %.0f req/s p50 %.2f p99 %.2f ms (%d errors, %.2f catalog lookups and %.2f transactions per request) | pgbench-query %.0f tps p50 %.2f p99 %.2f | pgbench-door %.0f tps p50 %.2f p99 %.2f",
-			rep+1, ep.name, f.n, la, hr.rps, hr.p50ms, hr.p99ms, hr.errors, lookups[rep], xacts[rep],
-			qr.rps, qr.p50ms, qr.p99ms, dr.rps, dr.p50ms, dr.p99ms)
-		if hr.errors > 0 {
-			b.Errorf("%s: %d of %d requests failed", ep.name, hr.errors, hr.n)
-		}
-		r.httpReps, r.queryReps, r.doorReps = append(r.httpReps, hr), append(r.queryReps, qr), append(r.doorReps, dr)
+		r.addHTTP(measureHTTP(b, f, ep, rep))
+		r.addPgbench(b, f, ep, rep)
 	}
-	r.http, r.query, r.door = medianRate(r.httpReps), medianRate(r.queryReps), medianRate(r.doorReps)
-	r.orgLookups, r.xacts = median(lookups), median(xacts)
+	r.finish()
 	return r
 }
 
+// warmUp fills the pools' connections and their backends' catalog caches. A backend caches the
+// catalog entries of every tenant it serves, the first time it serves it, so at 10,000 tenants the
+// caches take minutes to fill under uniformly random tenants: warm up until the warm-up has sent
+// warmupVisits requests per tenant (then nearly every tenant has met every connection of its pool
+// slice), in 10 s runs, for at least 20 s and at most APPCITAS_LOADBENCH_WARMUP seconds.
+func warmUp(b *testing.B, f *fleet, ep endpoint) {
+	if envWarmupSecs <= 0 {
+		return
+	}
+	limit := time.Duration(envWarmupSecs) * time.Second
+	window := min(10*time.Second, limit)
+	sent := 0
+	for spent := time.Duration(0); spent < limit && (spent < 20*time.Second || sent < warmupVisits*f.n); spent += window {
+		w := runHTTP(b, f, ep, window, "", 0)
+		sent += w.n
+		b.Logf("warm-up %s, %d tenants, after %s (%d requests): %.0f req/s, p50 %.2f ms, p99 %.2f ms",
+			ep.name, f.n, spent+window, sent, w.rps, w.p50ms, w.p99ms)
+	}
+}
+
+// settle sends APPCITAS_LOADBENCH_SETTLE seconds of unmeasured HTTP before a repetition. pgbench's
+// runs just before open 16 backends that each read the catalogs of thousands of tenants at 10,000;
+// the HTTP repetitions that followed them at once were 10-15% slower than the first (BENCHMARKS.md,
+// issue 3). Logged in 10 s windows, so that the log shows whether the API is back to its pace
+// before the measured run.
+func settle(b *testing.B, f *fleet, ep endpoint) {
+	d := time.Duration(envSettleSecs) * time.Second
+	for spent := time.Duration(0); spent < d; {
+		window := min(10*time.Second, d-spent)
+		w := runHTTP(b, f, ep, window, "", 0)
+		spent += window
+		b.Logf("settle %s, %d tenants, after %s: %.0f req/s, p50 %.2f ms, p99 %.2f ms",
+			ep.name, f.n, spent, w.rps, w.p50ms, w.p99ms)
+	}
+}
+
+// httpRep is one measured HTTP run and what the database counted during it.
+type httpRep struct {
+	rate
+	lookups, xacts float64 // per request
+}
+
+// measureHTTP runs repetition rep's measured HTTP run (with the server's CPU profile on the first
+// one when APPCITAS_LOADBENCH_DIR is set).
+func measureHTTP(b *testing.B, f *fleet, ep endpoint, rep int) httpRep {
+	prof := ""
+	if envProfileDir != "" && rep == 0 {
+		prof = filepath.Join(envProfileDir, fmt.Sprintf("cpu-%s-%d.pprof", ep.name, f.n))
+	}
+	before := dbCounters(b, f)
+	hr := runHTTP(b, f, ep, time.Duration(envHTTPSecs)*time.Second, prof, time.Duration(envPaceMS)*time.Millisecond)
+	time.Sleep(600 * time.Millisecond) // let backends flush their statistics
+	after := dbCounters(b, f)
+	if hr.errors > 0 {
+		b.Errorf("%s: %d of %d requests failed", ep.name, hr.errors, hr.n)
+	}
+	return httpRep{rate: hr, lookups: float64(after.orgScans-before.orgScans) / float64(hr.n),
+		xacts: float64(after.xacts-before.xacts) / float64(hr.n)}
+}
+
+func (r *result) addHTTP(h httpRep) {
+	r.httpReps = append(r.httpReps, h.rate)
+	r.lookups = append(r.lookups, h.lookups)
+	r.xactsReps = append(r.xactsReps, h.xacts)
+}
+
+// addPgbench runs pgbench-query and pgbench-door once each and logs repetition rep (whose HTTP run
+// is the last one added).
+func (r *result) addPgbench(b *testing.B, f *fleet, ep endpoint, rep int) {
+	la := loadAvg()
+	sc := f.scripts[ep.name]
+	qr := runPgbench(b, f, sc.query)
+	dr := runPgbench(b, f, sc.door)
+	r.queryReps, r.doorReps = append(r.queryReps, qr), append(r.doorReps, dr)
+	hr := r.httpReps[len(r.httpReps)-1]
+	b.Logf("rep %d, %s, %d tenants, load %s: HTTP %.0f req/s p50 %.2f p99 %.2f ms (%d errors, %.2f catalog lookups and %.2f transactions per request) | pgbench-query %.0f tps p50 %.2f p99 %.2f | pgbench-door %.0f tps p50 %.2f p99 %.2f",
+		rep+1, ep.name, f.n, la, hr.rps, hr.p50ms, hr.p99ms, hr.errors, r.lookups[len(r.lookups)-1], r.xactsReps[len(r.xactsReps)-1],
+		qr.rps, qr.p50ms, qr.p99ms, dr.rps, dr.p50ms, dr.p99ms)
+}
+
+// finish sets the medians.
+func (r *result) finish() {
+	r.http, r.query, r.door = medianRate(r.httpReps), medianRate(r.queryReps), medianRate(r.doorReps)
+	r.orgLookups, r.xacts = median(r.lookups), median(r.xactsReps)
+}
+
 // runHTTP runs clients goroutines sending ep's request for random tenants for d, and returns the
-// rate and latency percentiles. With prof, the process's CPU profile of the run is written there.
+// rate and latency percentiles. With prof, the server's CPU profile of the run is written to that
+// file.
 // With pace (wrk only), each client waits that long after each response: a load below saturation,
 // whose latencies are a request's own time rather than its time queued behind the others.
-func runHTTP(b *testing.B, f *fleet, ep endpoint, d time.Duration, prof io.Writer, pace time.Duration) rate {
-	if prof != nil {
-		if err := pprof.StartCPUProfile(prof); err != nil {
-			b.Fatal(err)
-		}
-		defer pprof.StopCPUProfile()
+func runHTTP(b *testing.B, f *fleet, ep endpoint, d time.Duration, prof string, pace time.Duration) rate {
+	if prof != "" {
+		stop := startProfile(b, f, prof)
+		defer stop()
 	}
 	if wrk := wrkPath(b); wrk != "" {
 		return runWrk(b, wrk, f, ep, d, pace)
@@ -917,7 +966,7 @@ end
 	}
 	secs := max(1, int(d.Round(time.Second)/time.Second))
 	cmd := exec.Command(wrk, "-t", "2", "-c", strconv.Itoa(clients), "-d", strconv.Itoa(secs)+"s", "--timeout", "30s",
-		"-s", file, f.srv.URL)
+		"-s", file, f.base)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		b.Fatalf("wrk: %v\n%s", err, out)
@@ -954,7 +1003,7 @@ func runGoClients(b *testing.B, f *fleet, ep endpoint, d time.Duration) rate {
 			rng := rand.New(rand.NewPCG(uint64(c), uint64(time.Now().UnixNano())))
 			ls := make([]time.Duration, 0, 1<<16)
 			for time.Now().Before(deadline) {
-				req, err := http.NewRequest("GET", f.srv.URL+path, nil)
+				req, err := http.NewRequest("GET", f.base+path, nil)
 				if err != nil {
 					panic(err)
 				}
@@ -1083,7 +1132,7 @@ func dbCounters(b *testing.B, f *fleet) counters {
 }
 
 func get(b *testing.B, f *fleet, ep endpoint, k int) (int, []byte) {
-	req, err := http.NewRequest("GET", f.srv.URL+ep.path(f.day), nil)
+	req, err := http.NewRequest("GET", f.base+ep.path(f.day), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -1107,6 +1156,9 @@ type summary struct {
 	mu     sync.Mutex
 	builds map[int]time.Duration
 	rows   map[int]map[string]result
+	// ratios are, by endpoint, the paired runs' p50 at the largest fleet over p50 at the smallest,
+	// one per repetition.
+	ratios map[string][]float64
 }
 
 func (s *summary) addFleet(n int, took time.Duration) {
@@ -1171,6 +1223,16 @@ func (s *summary) print(b *testing.B) {
 			}
 		}
 		sb.WriteString("\n")
+		for _, ep := range endpoints {
+			if rs := s.ratios[ep.name]; len(rs) > 0 {
+				parts := make([]string, len(rs))
+				for i, r := range rs {
+					parts[i] = fmt.Sprintf("%.2f", r)
+				}
+				fmt.Fprintf(&sb, "Paired, %s: p50 at %d / p50 at %d tenants in each repetition %s; median %.2f×.\n",
+					ep.name, hi, lo, strings.Join(parts, ", "), median(rs))
+			}
+		}
 	}
 	for _, n := range slices.Sorted(func(yield func(int) bool) {
 		for n := range s.builds {

@@ -1,0 +1,265 @@
+package loadbench
+
+// Paired runs (APPCITAS_LOADBENCH_PAIRED=1). This machine's pace drifts by a fifth or more within
+// minutes, whatever runs on it (BENCHMARKS.md, issue 3: the same fleet of 10 tenants went from
+// 2,650 to 3,320 req/s between two repetitions a minute apart), so that a latency ratio between
+// a fleet measured in one stretch of time and another fleet measured in the next says as much about
+// the drift as about the fleets. Paired runs serve every fleet at once, each from an API server
+// process of its own (so that one fleet's caches are not in the other's Go heap), and measure them
+// in turns, in alternating order, within each repetition: the ratio of each repetition compares
+// runs made within a minute of each other, and the report gives their median.
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/appcitas/appcitas/internal/api"
+	"github.com/appcitas/appcitas/internal/cli"
+	"github.com/appcitas/appcitas/internal/tenancy"
+)
+
+// serveEnvURL, set in a server process's environment, is the database of the fleet it serves.
+const serveEnvURL = "APPCITAS_LOADBENCH_SERVE_URL"
+
+// benchmarkPaired builds (or reuses) every fleet, serves each from its own process, and measures
+// the endpoints on all of them in turns.
+func benchmarkPaired(b *testing.B, sum *summary) {
+	if wrkPath(b) == "" {
+		b.Fatal("APPCITAS_LOADBENCH_PAIRED=1 needs wrk (apt-get install wrk): the load cannot come from this process")
+	}
+	var fleets []*fleet
+	for _, n := range slices.Sorted(slices.Values(envTenants)) {
+		f := buildFleet(b, n)
+		sum.addFleet(n, f.buildTook)
+		fleets = append(fleets, f)
+	}
+	for _, ep := range endpoints {
+		b.Run("paired/"+ep.name, func(b *testing.B) {
+			for b.Loop() {
+				rs, ratios := measurePaired(b, fleets, ep)
+				for i, f := range fleets {
+					sum.add(f.n, ep.name, rs[i])
+				}
+				sum.addRatios(ep.name, ratios)
+				if len(ratios) > 0 {
+					b.ReportMetric(median(ratios), "p50_ratio")
+				}
+			}
+		})
+	}
+	sum.print(b)
+}
+
+// measurePaired warms every fleet up, then in each repetition runs the measured HTTP run of each
+// fleet in turn (smallest first in odd repetitions, largest first in even ones), each after a
+// settle run, then pgbench on each. It returns the fleets' results and, per repetition, the p50 at
+// the largest fleet over the p50 at the smallest.
+func measurePaired(b *testing.B, fleets []*fleet, ep endpoint) ([]result, []float64) {
+	for _, f := range fleets {
+		warmUp(b, f, ep)
+	}
+	rs := make([]result, len(fleets))
+	var ratios []float64
+	for rep := range envReps {
+		order := make([]int, len(fleets))
+		for i := range order {
+			order[i] = i
+		}
+		if rep%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, i := range order {
+			if envSettleSecs > 0 {
+				settle(b, fleets[i], ep)
+			}
+			rs[i].addHTTP(measureHTTP(b, fleets[i], ep, rep))
+		}
+		for i, f := range fleets {
+			rs[i].addPgbench(b, f, ep, rep)
+		}
+		lo, hi := rs[0].httpReps[rep], rs[len(rs)-1].httpReps[rep]
+		ratio := hi.p50ms / lo.p50ms
+		ratios = append(ratios, ratio)
+		b.Logf("rep %d, %s: p50 %.2f ms at %d tenants, %.2f ms at %d: %.2f×", rep+1, ep.name, hi.p50ms, fleets[len(fleets)-1].n,
+			lo.p50ms, fleets[0].n, ratio)
+	}
+	for i := range rs {
+		rs[i].finish()
+	}
+	return rs, ratios
+}
+
+func (s *summary) addRatios(ep string, ratios []float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ratios == nil {
+		s.ratios = map[string][]float64{}
+	}
+	s.ratios[ep] = ratios
+}
+
+// serverProc is an API server in a process of its own: this test binary running TestServeFleet.
+// It takes commands on its standard input, one a line ("profile <file>" starts a CPU profile,
+// "stop" ends it), answers each with "ok" or "error: …", and exits when its input closes.
+type serverProc struct {
+	base  string
+	in    io.WriteCloser
+	out   *bufio.Reader
+	cmd   *exec.Cmd
+	owner *testing.B
+}
+
+// startServerProcess starts the server process for f and waits until it listens.
+func startServerProcess(b *testing.B, f *fleet) *serverProc {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestServeFleet$", "-test.count=1", "-test.timeout=0")
+	// APPCITAS_LOADBENCH empty: the process starts no cluster of its own (TestMain).
+	cmd.Env = append(os.Environ(), serveEnvURL+"="+f.url, "APPCITAS_LOADBENCH=")
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	outPipe, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("starting the server process of %d tenants: %v", f.n, err)
+	}
+	p := &serverProc{in: in, out: bufio.NewReader(outPipe), cmd: cmd, owner: b}
+	b.Cleanup(p.close)
+	line, err := p.out.ReadString('\n')
+	base, ok := strings.CutPrefix(strings.TrimSpace(line), "listening ")
+	if err != nil || !ok {
+		b.Fatalf("the server process of %d tenants did not start: %q %v", f.n, line, err)
+	}
+	p.base = base
+	b.Logf("%d tenants served by process %d at %s", f.n, cmd.Process.Pid, base)
+	return p
+}
+
+// command sends one command and waits for its answer.
+func (p *serverProc) command(b *testing.B, c string) {
+	if _, err := io.WriteString(p.in, c+"\n"); err != nil {
+		b.Fatalf("server process: %v", err)
+	}
+	line, err := p.out.ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "ok" {
+		b.Fatalf("server process, %q: %q %v", c, line, err)
+	}
+}
+
+// close ends the process (its input closes) and waits for it, 30 s at most.
+func (p *serverProc) close() {
+	_ = p.in.Close()
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			p.owner.Errorf("server process %d: %v", p.cmd.Process.Pid, err)
+		}
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-done
+		p.owner.Errorf("server process %d did not end within 30 s of its input closing; killed", p.cmd.Process.Pid)
+	}
+}
+
+// startProfile starts the CPU profile of f's server into file and returns what stops it.
+func startProfile(b *testing.B, f *fleet, file string) (stop func()) {
+	if f.proc != nil {
+		f.proc.command(b, "profile "+file)
+		return func() { f.proc.command(b, "stop") }
+	}
+	out, err := os.Create(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(out); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := out.Close(); err != nil {
+			b.Error(err)
+		}
+	}
+}
+
+// TestServeFleet is not a test: it is the server process of a paired benchmark run, and skips
+// unless APPCITAS_LOADBENCH_SERVE_URL names the fleet's database. It serves the API over that
+// database as serveFleet does in the benchmark's own process, prints "listening <URL>", and
+// obeys serverProc's commands until its input closes.
+func TestServeFleet(t *testing.T) {
+	url := os.Getenv(serveEnvURL)
+	if url == "" {
+		t.Skip("the server process of a paired benchmark run (" + serveEnvURL + " is not set)")
+	}
+	cli.TuneGC(os.Getenv)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m, err := tenancy.New(tenancy.Config{Servers: map[string]string{tenancy.DefaultServer: url}, Pool: poolOptions(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	h, err := api.New(ctx, m, slog.New(slog.DiscardHandler), apiConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	fmt.Printf("listening http://%s\n", ln.Addr())
+
+	var prof *os.File
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		cmd, arg, _ := strings.Cut(in.Text(), " ")
+		var err error
+		switch {
+		case cmd == "profile" && prof == nil && arg != "":
+			if prof, err = os.Create(arg); err == nil {
+				if err = pprof.StartCPUProfile(prof); err != nil {
+					prof.Close()
+					prof = nil
+				}
+			}
+		case cmd == "stop" && prof != nil:
+			pprof.StopCPUProfile()
+			err = prof.Close()
+			prof = nil
+		default:
+			err = fmt.Errorf("unknown command %q", in.Text())
+		}
+		if err != nil {
+			fmt.Printf("error: %v\n", err)
+		} else {
+			fmt.Println("ok")
+		}
+	}
+	if err := srv.Close(); err != nil {
+		t.Error(err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		t.Error(err)
+	}
+}
