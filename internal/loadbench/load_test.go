@@ -20,8 +20,10 @@ package loadbench
 //	               database protocol from what is Go.
 //
 // Each measurement is repeated (APPCITAS_LOADBENCH_REPS, 3), interleaved HTTP, pgbench-query,
-// pgbench-door, so that load from elsewhere hits all three alike; medians are reported. Runs only
-// with -bench (use -benchtime 1x); see BENCHMARKS.md ("Issue 3") for the commands.
+// pgbench-door, so that load from elsewhere hits all three alike; medians are reported. With
+// APPCITAS_LOADBENCH_PAIRED=1 the fleets are served at once and measured in turns within each
+// repetition (paired_test.go). Runs only with -bench (use -benchtime 1x); see BENCHMARKS.md
+// ("Issue 3") for the commands.
 
 import (
 	"bufio"
@@ -78,7 +80,7 @@ var (
 	envKeep        = os.Getenv("APPCITAS_LOADBENCH_KEEP") == "1"             // keep fleets in the server of TEST_DATABASE_URL, reuse them
 	envPaceMS      = envInt("APPCITAS_LOADBENCH_PACE_MS", 0)                 // wrk only: each connection waits this long after each response in the measured runs (below saturation)
 	envSettleSecs  = envInt("APPCITAS_LOADBENCH_SETTLE", 20)                 // unmeasured HTTP before each repetition after the first (after pgbench's runs)
-	envPaired      = os.Getenv("APPCITAS_LOADBENCH_PAIRED") == "1"           // fleets served by processes of their own, measured in turns (paired.go)
+	envPaired      = os.Getenv("APPCITAS_LOADBENCH_PAIRED") == "1"           // fleets served by processes of their own, measured in turns (paired_test.go)
 )
 
 // endpoint is one measured request.
@@ -780,6 +782,8 @@ type result struct {
 	orgLookups, xacts             float64   // per HTTP request (median over repetitions)
 }
 
+// measure warms f up for ep, then runs envReps repetitions of HTTP and pgbench on it, one after the
+// other (the sequential method; measurePaired takes turns between fleets instead).
 func measure(b *testing.B, f *fleet, ep endpoint) result {
 	warmUp(b, f, ep)
 	var r result
