@@ -262,4 +262,5 @@ func TestServeFleet(t *testing.T) {
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		t.Error(err)
 	}
+	cancel() // the API's catalog watch ends before the pools close
 }
