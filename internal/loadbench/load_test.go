@@ -776,10 +776,10 @@ type rate struct {
 
 type result struct {
 	http, query, door rate
-	// httpReps etc. keep every repetition for the log.
-	httpReps, queryReps, doorReps []rate
-	lookups, xactsReps            []float64 // per HTTP request, by repetition
-	orgLookups, xacts             float64   // per HTTP request (median over repetitions)
+	// httpReps etc. keep every repetition.
+	httpReps            []httpRep
+	queryReps, doorReps []rate
+	orgLookups, xacts   float64 // per HTTP request (median over repetitions)
 }
 
 // measure warms f up for ep, then runs envReps repetitions of HTTP and pgbench on it, one after the
@@ -858,11 +858,7 @@ func measureHTTP(b *testing.B, f *fleet, ep endpoint, rep int) httpRep {
 		xacts: float64(after.xacts-before.xacts) / float64(hr.n)}
 }
 
-func (r *result) addHTTP(h httpRep) {
-	r.httpReps = append(r.httpReps, h.rate)
-	r.lookups = append(r.lookups, h.lookups)
-	r.xactsReps = append(r.xactsReps, h.xacts)
-}
+func (r *result) addHTTP(h httpRep) { r.httpReps = append(r.httpReps, h) }
 
 // addPgbench runs pgbench-query and pgbench-door once each and logs repetition rep (whose HTTP run
 // is the last one added).
@@ -874,14 +870,19 @@ func (r *result) addPgbench(b *testing.B, f *fleet, ep endpoint, rep int) {
 	r.queryReps, r.doorReps = append(r.queryReps, qr), append(r.doorReps, dr)
 	hr := r.httpReps[len(r.httpReps)-1]
 	b.Logf("rep %d, %s, %d tenants, load %s: HTTP %.0f req/s p50 %.2f p99 %.2f ms (%d errors, %.2f catalog lookups and %.2f transactions per request) | pgbench-query %.0f tps p50 %.2f p99 %.2f | pgbench-door %.0f tps p50 %.2f p99 %.2f",
-		rep+1, ep.name, f.n, la, hr.rps, hr.p50ms, hr.p99ms, hr.errors, r.lookups[len(r.lookups)-1], r.xactsReps[len(r.xactsReps)-1],
+		rep+1, ep.name, f.n, la, hr.rps, hr.p50ms, hr.p99ms, hr.errors, hr.lookups, hr.xacts,
 		qr.rps, qr.p50ms, qr.p99ms, dr.rps, dr.p50ms, dr.p99ms)
 }
 
 // finish sets the medians.
 func (r *result) finish() {
-	r.http, r.query, r.door = medianRate(r.httpReps), medianRate(r.queryReps), medianRate(r.doorReps)
-	r.orgLookups, r.xacts = median(r.lookups), median(r.xactsReps)
+	var rates []rate
+	var lookups, xacts []float64
+	for _, h := range r.httpReps {
+		rates, lookups, xacts = append(rates, h.rate), append(lookups, h.lookups), append(xacts, h.xacts)
+	}
+	r.http, r.query, r.door = medianRate(rates), medianRate(r.queryReps), medianRate(r.doorReps)
+	r.orgLookups, r.xacts = median(lookups), median(xacts)
 }
 
 // runHTTP runs clients goroutines sending ep's request for random tenants for d, and returns the

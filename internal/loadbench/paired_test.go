@@ -82,9 +82,7 @@ func measurePaired(b *testing.B, fleets []*fleet, ep endpoint) ([]result, []floa
 			slices.Reverse(order)
 		}
 		for _, i := range order {
-			if envSettleSecs > 0 {
-				settle(b, fleets[i], ep)
-			}
+			settle(b, fleets[i], ep)
 			rs[i].addHTTP(measureHTTP(b, fleets[i], ep, rep))
 		}
 		for i, f := range fleets {
