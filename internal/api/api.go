@@ -31,6 +31,10 @@ type Config struct {
 	// OrgCacheTTL is how long an organization lookup is reused while the catalog watch is in place
 	// (changes evict their entry at once); 5s at most while it is down. Defaults to 1h.
 	OrgCacheTTL time.Duration
+	// SetupCacheRows is the budget, in rows over every tenant, of the set-ups (branches,
+	// services, members, working hours, exceptions) kept in memory so that a request reads only
+	// the tenant's set-up version before its own query. Defaults to booking.DefaultSetupCacheRows.
+	SetupCacheRows int
 	// LoginPerAccount limits login attempts per username or email. Defaults to a burst of 5, then
 	// one a minute (a successful login resets it).
 	LoginPerAccount auth.LimitOptions
@@ -91,6 +95,7 @@ type Server struct {
 	orgs         *orgCache
 	metrics      *metrics
 	zones        *booking.Zones // the branches' time zones, loaded once each
+	setups       *booking.SetupCache
 
 	// extraRoutes are appended to the route table (tests).
 	extraRoutes []route
@@ -128,6 +133,7 @@ func newServer(ctx context.Context, m *tenancy.Manager, log *slog.Logger, cfg Co
 	if err != nil {
 		return nil, err
 	}
+	zones := &booking.Zones{}
 	s := &Server{
 		tenancy:      m,
 		log:          log,
@@ -139,7 +145,8 @@ func newServer(ctx context.Context, m *tenancy.Manager, log *slog.Logger, cfg Co
 		signupLimit:  auth.NewLimiter(signupLimitOptions(cfg.SignupPerIP), cfg.Now),
 		orgs:         newOrgCache(m, cfg.OrgCacheTTL, cfg.Now),
 		metrics:      met,
-		zones:        &booking.Zones{},
+		zones:        zones,
+		setups:       booking.NewSetupCache(cfg.SetupCacheRows, zones),
 	}
 	go s.orgs.watch(ctx)
 	return s, nil

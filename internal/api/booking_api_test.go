@@ -10,6 +10,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/appcitas/appcitas/internal/auth"
 	"github.com/appcitas/appcitas/internal/booking"
@@ -303,6 +306,8 @@ func TestBookingAPI(t *testing.T) {
 		if orgs := orgsOf(); len(orgs) != 1 || orgs[0].Role != "staff" {
 			t.Errorf("after the role change: %+v", orgs)
 		}
+		carlaH := append(bearer(b.token(carla, 0)), "X-Organization-ID", strconv.FormatInt(b.org.ID, 10))
+		b.ok("GET", "/api/sedes", nil, carlaH, http.StatusOK, nil) // her profile is now in the kept set-up
 		b.ok("DELETE", fmt.Sprintf("/api/miembros/%d", m.ID), nil, b.adminH, http.StatusOK, nil)
 		if orgs := orgsOf(); len(orgs) != 0 {
 			t.Errorf("after deactivation: %+v", orgs)
@@ -312,6 +317,39 @@ func TestBookingAPI(t *testing.T) {
 		wantError(t, b.do("POST", "/api/miembros", map[string]any{"user_id": b.staff.ID, "role": "staff"}, b.adminH...), http.StatusConflict, "conflict")
 		wantError(t, b.do("DELETE", fmt.Sprintf("/api/miembros/%d", b.adminProfile), nil, b.adminH...), http.StatusConflict, "conflict")
 	})
+}
+
+// TestSetupChangesReachTheNextRequest checks that the set-up the API keeps in memory is never
+// served after a change, whoever makes it: a change made with SQL outside the API (an operator's
+// psql) shows in the very next request.
+func TestSetupChangesReachTheNextRequest(t *testing.T) {
+	t.Parallel()
+	b := setupBooking(t)
+	slotLength := func() time.Duration {
+		var a booking.Availability
+		b.ok("GET", fmt.Sprintf("/api/disponibilidad?servicio_id=%d&sede_id=%d&desde=2027-03-10&hasta=2027-03-10", b.serviceID, b.branchID),
+			nil, b.adminH, http.StatusOK, &a)
+		if len(a.Staff) != 1 || len(a.Staff[0].Slots) == 0 {
+			t.Fatalf("availability: %+v", a)
+		}
+		return a.Staff[0].Slots[0].End.Sub(a.Staff[0].Slots[0].Start)
+	}
+	if got := slotLength(); got != 30*time.Minute {
+		t.Fatalf("slots of %v, want 30m", got)
+	}
+	table := pgx.Identifier{b.org.SchemaName, "citas_servicio"}.Sanitize()
+	if _, err := b.pool.Exec(b.ctx, `UPDATE `+table+` SET duracion_minutos = 45`); err != nil {
+		t.Fatal(err)
+	}
+	if got := slotLength(); got != 45*time.Minute {
+		t.Errorf("after the change by SQL, slots of %v, want 45m", got)
+	}
+	// Revoking a profile by SQL shuts its user out at once.
+	profiles := pgx.Identifier{b.org.SchemaName, "usuarios_perfilusuario"}.Sanitize()
+	if _, err := b.pool.Exec(b.ctx, `UPDATE `+profiles+` SET is_active = false WHERE user_id = $1`, b.receptionist.ID); err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, b.do("GET", "/api/sedes", nil, b.receptionH...), http.StatusForbidden, "unauthorized_organization")
 }
 
 // TestNoDoubleBookingOverHTTP is item 4 through the API: many concurrent POST /api/citas for

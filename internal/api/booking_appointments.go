@@ -260,6 +260,7 @@ func (s *Server) availability(w http.ResponseWriter, r *http.Request) {
 	aq.Now = s.cfg.Now()
 	aq.Zones = s.zones
 	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
+		aq.Setup = m.Setup
 		a, err := booking.FreeSlots(ctx, tx, aq)
 		if err != nil {
 			return err
@@ -289,6 +290,7 @@ func (s *Server) createAppointment(w http.ResponseWriter, r *http.Request) {
 		if err := s.checkPlanLimitTx(ctx, tx, billing.LimitAppointmentsPerMonth); err != nil { // billing.go
 			return err
 		}
+		na.Setup = m.Setup
 		a, err := booking.CreateAppointment(ctx, tx, actor(m), na, now)
 		if err != nil {
 			return err
@@ -333,8 +335,8 @@ func (s *Server) listAppointments(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.Status, f.Client, f.Cursor = q.Get("estado"), q.Get("cliente"), q.Get("cursor")
-	// Days are local days of the branch (or of the organization without sede_id); the listing
-	// query resolves the branch's zone itself.
+	// Days are local days of the branch (or of the organization without sede_id); the branch's
+	// zone comes from the set-up (or the listing query resolves it itself).
 	desde, hasta := q.Get("desde"), q.Get("hasta")
 	if err := listBound(desde, "desde", &f.FromDay, &f.From); err != nil {
 		s.fail(w, r, err)
@@ -351,6 +353,7 @@ func (s *Server) listAppointments(w http.ResponseWriter, r *http.Request) {
 	c, _ := callerFrom(r.Context())
 	f.Zone = c.Org.TimeZone
 	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
+		f.Setup = m.Setup
 		page, err := booking.ListAppointments(ctx, tx, actor(m), f)
 		if err != nil {
 			return err
@@ -399,7 +402,7 @@ func (s *Server) rescheduleAppointment(w http.ResponseWriter, r *http.Request) {
 	now := s.cfg.Now()
 	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
 		a, err := booking.RescheduleAppointment(ctx, tx, actor(m), id,
-			booking.Reschedule{Start: start, StaffID: in.ProfesionalID, Force: in.Forzar, Zones: s.zones}, now)
+			booking.Reschedule{Start: start, StaffID: in.ProfesionalID, Force: in.Forzar, Zones: s.zones, Setup: m.Setup}, now)
 		if err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 
+	"github.com/appcitas/appcitas/internal/booking"
 	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
@@ -13,6 +14,9 @@ type Member struct {
 	UserID    int64
 	// Role is admin, staff or receptionist.
 	Role string
+	// Setup is the organization's set-up at the version the request's transaction reads; nil for a
+	// tenant too large to keep in memory (booking then reads its tables).
+	Setup *booking.Setup
 }
 
 // Caller is who sent a request: the token's user and, on tenant routes, the organization the

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/appcitas/appcitas/internal/booking"
 	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
@@ -201,7 +202,8 @@ func (s *Server) routeOrganization(next http.HandlerFunc) http.HandlerFunc {
 
 // inTenant runs fn in the routed organization's scoped transaction (tenancy.Run with
 // caller.Tenant) after checking, in that same transaction, that the caller has an active profile
-// there (superusers act as admins without one). Without a profile the answer is 403
+// there (superusers act as admins without one), as the organization's set-up at the version the
+// transaction reads says. Without a profile the answer is 403
 // unauthorized_organization. What fn writes to w is held back until the transaction commits; an
 // error from fn (or from the commit) is answered through errors.go instead.
 func (s *Server) inTenant(w http.ResponseWriter, r *http.Request, fn func(ctx context.Context, tx pgx.Tx, m Member) error) {
@@ -216,16 +218,37 @@ func (s *Server) inTenant(w http.ResponseWriter, r *http.Request, fn func(ctx co
 		tw.begin()
 	}
 	ctx := r.Context()
-	// The profile is read in the round trip that opens the scope (a lead query), so the check
-	// costs no round trip of its own and sees the same snapshot as fn.
+	// The set-up version is read in the round trip that opens the scope (a lead query), so it
+	// costs no round trip of its own; the set-up at that version (cached, else loaded in this
+	// transaction) gives the caller's profile and what booking decisions read, so that the
+	// handler's own statement is the only other one that opens a tenant table.
 	m := Member{UserID: c.UserID}
-	lead := &tenancy.Lead{
-		SQL:  `SELECT id, role FROM usuarios_perfilusuario WHERE user_id = $1 AND is_active LIMIT 1`,
-		Args: []int64{c.UserID},
-		Dest: []any{&m.ProfileID, &m.Role},
-	}
+	var v booking.SetupVersion
+	lead := &tenancy.Lead{SQL: booking.SetupVersionSQL, Dest: []any{&v.Table, &v.Version}}
 	err := s.tenancy.RunWith(ctx, c.Tenant, tenancy.RunOptions{Lead: lead}, func(tx pgx.Tx) error {
-		if !lead.Found {
+		if lead.Found { // without the row (deleted by hand) the tables are read instead
+			setup, err := s.setups.Get(ctx, tx, c.Tenant.Server+"/"+c.Tenant.Schema, v)
+			if err != nil {
+				return err
+			}
+			m.Setup = setup
+		}
+		setup := m.Setup
+		var found bool
+		if setup != nil {
+			var p booking.Member
+			if p, found = setup.ActiveMember(c.UserID); found {
+				m.ProfileID, m.Role = p.ID, p.Role
+			}
+		} else {
+			err := tx.QueryRow(ctx, `SELECT id, role FROM usuarios_perfilusuario WHERE user_id = $1 AND is_active ORDER BY id LIMIT 1`,
+				c.UserID).Scan(&m.ProfileID, &m.Role)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("reading the caller's profile: %w", err)
+			}
+			found = err == nil
+		}
+		if !found {
 			if !c.IsSuperuser {
 				return errUnauthorizedOrganization()
 			}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/appcitas/appcitas/internal/tenancy"
@@ -152,7 +153,7 @@ func (m Manifest) validate() error {
 	}
 	seen := map[string]bool{}
 	for i, t := range m.Tables {
-		if !sqlName.MatchString(t.Name) || t.Name == tenancy.VersionTable || seen[t.Name] {
+		if !sqlName.MatchString(t.Name) || slices.Contains(uncopiedTables(), t.Name) || seen[t.Name] {
 			return fmt.Errorf("table %q: invalid or repeated name", t.Name)
 		}
 		seen[t.Name] = true

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/appcitas/appcitas/internal/booking"
 	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
@@ -49,11 +50,15 @@ SELECT r.relname,
 	NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
 		AND a.attgenerated = '' AND NOT EXISTS (SELECT 1 FROM pg_opclass oc JOIN pg_am am ON am.oid = oc.opcmethod
 			WHERE am.amname = 'hash' AND oc.opcdefault AND oc.opcintype = a.atttypid))
-FROM rels r WHERE r.relname <> $1`
+FROM rels r WHERE r.relname <> ALL ($1)`
+
+// uncopiedTables are the tenant tables whose rows are bookkeeping, not data: the schema's applied
+// migrations and its set-up version. A restored or moved schema gets its own from its migrations.
+func uncopiedTables() []string { return []string{tenancy.VersionTable, booking.SetupVersionTable} }
 
 // tenantTables reads the scope's tables, ordered so that referenced tables come first.
 func tenantTables(ctx context.Context, tx pgx.Tx) ([]tableInfo, error) {
-	rows, err := tx.Query(ctx, tenantTablesSQL, tenancy.VersionTable)
+	rows, err := tx.Query(ctx, tenantTablesSQL, uncopiedTables())
 	if err != nil {
 		return nil, fmt.Errorf("reading tables: %w", err)
 	}

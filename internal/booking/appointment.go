@@ -102,6 +102,9 @@ type NewAppointment struct {
 	Force bool `json:"forzar"`
 	// Zones, when set, caches the branches' time zones.
 	Zones *Zones `json:"-"`
+	// Setup, when set, is the tenant's set-up at the version the transaction reads: the branch,
+	// service, staff member and schedule come from it instead of the tables.
+	Setup *Setup `json:"-"`
 }
 
 func (in *NewAppointment) validate() error {
@@ -144,7 +147,7 @@ func CreateAppointment(ctx context.Context, tx pgx.Tx, actor Actor, in NewAppoin
 		return Appointment{}, forbidden("only admins may force a booking (forzar)")
 	}
 	day := DateOf(in.Start.UTC())
-	d, err := loadBookingData(ctx, tx, loadRequest{serviceID: in.ServiceID, branchID: in.BranchID, staffID: in.StaffID,
+	d, err := loadBookingData(ctx, tx, in.Setup, loadRequest{serviceID: in.ServiceID, branchID: in.BranchID, staffID: in.StaffID,
 		schedule: !in.Force, from: day, to: day})
 	if err != nil {
 		return Appointment{}, err
@@ -209,11 +212,14 @@ type AppointmentFilter struct {
 	From, To time.Time
 	// FromDay and ToDay bound inicio by local days, both included: from the start of FromDay to
 	// the end of ToDay in the time zone of the branch (BranchID), or in Zone without a branch.
-	// The zone is looked up by the listing query itself, so a day costs no round trip of its
-	// own. Use them instead of From and To, not beside them.
+	// The zone is looked up by the listing query itself (or taken from Setup), so a day costs no
+	// round trip of its own. Use them instead of From and To, not beside them.
 	FromDay, ToDay Date
 	// Zone is the IANA time zone of FromDay and ToDay when BranchID is 0 (the organization's).
-	Zone     string
+	Zone string
+	// Setup, when set, is the tenant's set-up at the version the transaction reads: the branch's
+	// zone comes from it instead of organizacion_sede.
+	Setup    *Setup
 	BranchID int64
 	StaffID  int64
 	Status   string
@@ -324,13 +330,22 @@ func appointmentListing(f AppointmentFilter, afterStart *time.Time, afterID int6
 	var sb strings.Builder
 	zone := ""
 	if fromDay != nil || toDay != nil {
-		if f.BranchID != 0 {
+		switch {
+		case f.BranchID != 0 && f.Setup != nil:
+			// The branch's zone from the set-up (f.Zone when it does not exist, and then nothing
+			// matches anyway): the statement reads citas_cita alone.
+			tz := f.Zone
+			if b, ok := f.Setup.branches[f.BranchID]; ok {
+				tz = b.TimeZone
+			}
+			zone = arg(tz) + "::text"
+		case f.BranchID != 0:
 			// The branch's zone; f.Zone is only read when the branch does not exist, and then
 			// nothing matches anyway.
 			sb.WriteString("WITH zona AS (SELECT coalesce((SELECT zona_horaria FROM organizacion_sede WHERE id = " +
 				arg(f.BranchID) + "), " + arg(f.Zone) + "::text) AS tz)\n")
 			zone = "(SELECT tz FROM zona)"
-		} else {
+		default:
 			zone = arg(f.Zone) + "::text"
 		}
 	}
@@ -405,6 +420,9 @@ type Reschedule struct {
 	Force bool `json:"forzar"`
 	// Zones, when set, caches the branches' time zones.
 	Zones *Zones `json:"-"`
+	// Setup, when set, is the tenant's set-up at the version the transaction reads: the branch,
+	// service, staff member and schedule come from it instead of the tables.
+	Setup *Setup `json:"-"`
 }
 
 // RescheduleAppointment moves a pending or confirmed appointment to a new start (and optionally
@@ -431,7 +449,7 @@ func RescheduleAppointment(ctx context.Context, tx pgx.Tx, actor Actor, id int64
 		}
 	}
 	day := DateOf(in.Start.UTC())
-	d, err := loadBookingData(ctx, tx, loadRequest{branchID: a.BranchID, staffID: staffID, schedule: !in.Force, from: day, to: day})
+	d, err := loadBookingData(ctx, tx, in.Setup, loadRequest{branchID: a.BranchID, staffID: staffID, schedule: !in.Force, from: day, to: day})
 	if err != nil {
 		return Appointment{}, err
 	}

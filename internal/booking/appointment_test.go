@@ -3,6 +3,7 @@ package booking_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -13,19 +14,61 @@ import (
 	"github.com/appcitas/appcitas/internal/booking"
 )
 
-// book creates an appointment of f's service with f's staff member at start.
+// book creates an appointment of f's service with f's staff member at start. It books twice in
+// the same transaction, reading the set-up from the tables and from a loaded booking.Setup (the
+// first in a savepoint rolled back), and fails the test unless both decide alike.
 func (e *env) book(t *testing.T, f fixture, actor booking.Actor, start time.Time) (booking.Appointment, error) {
 	t.Helper()
 	var a booking.Appointment
 	err := e.try(t, func(ctx context.Context, tx pgx.Tx) error {
-		var err error
-		a, err = booking.CreateAppointment(ctx, tx, actor, booking.NewAppointment{
+		in := booking.NewAppointment{
 			BranchID: f.branch.ID, ServiceID: f.service.ID, StaffID: f.staff.ID, Start: start,
 			ClientName: "María Pérez", ClientPhone: "+57 300 111 2233", ClientEmail: "maria@example.com",
-		}, past())
+		}
+		viaSetup, setupErr := withSetup(ctx, t, tx, func(ctx context.Context, tx pgx.Tx, s *booking.Setup) (booking.Appointment, error) {
+			in := in
+			in.Setup = s
+			return booking.CreateAppointment(ctx, tx, actor, in, past())
+		})
+		var err error
+		a, err = booking.CreateAppointment(ctx, tx, actor, in, past())
+		sameDecision(t, "CreateAppointment", a, err, viaSetup, setupErr)
 		return err
 	})
 	return a, err
+}
+
+// withSetup runs fn with the tenant's set-up, loaded in tx, inside a savepoint that it rolls back.
+func withSetup[T any](ctx context.Context, t *testing.T, tx pgx.Tx, fn func(context.Context, pgx.Tx, *booking.Setup) (T, error)) (T, error) {
+	t.Helper()
+	s, err := booking.LoadSetup(ctx, tx, nil, 0)
+	if err != nil {
+		t.Fatalf("loading the set-up: %v", err)
+	}
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := sp.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	return fn(ctx, sp, s)
+}
+
+// sameDecision fails the test unless a booking read from the tables (a, err) and one read from a
+// booking.Setup (b, errB) have the same outcome: the same error message, or appointments at the
+// same times with the same price.
+func sameDecision(t *testing.T, what string, a booking.Appointment, err error, b booking.Appointment, errB error) {
+	t.Helper()
+	if (err == nil) != (errB == nil) || err != nil && err.Error() != errB.Error() {
+		t.Fatalf("%s from the tables: %v; from the set-up: %v", what, err, errB)
+	}
+	if err == nil && (!a.Start.Equal(b.Start) || !a.End.Equal(b.End) || !a.BlockStart.Equal(b.BlockStart) ||
+		!a.BlockEnd.Equal(b.BlockEnd) || a.PriceCents != b.PriceCents || a.StaffID != b.StaffID) {
+		t.Fatalf("%s from the tables: %+v; from the set-up: %+v", what, a, b)
+	}
 }
 
 func TestCreateAppointment(t *testing.T) {
@@ -353,8 +396,15 @@ func TestRescheduleAppointment(t *testing.T) {
 	reschedule := func(id int64, start string, staff *int64) (booking.Appointment, error) {
 		var out booking.Appointment
 		err := e.try(t, func(ctx context.Context, tx pgx.Tx) error {
+			in := booking.Reschedule{Start: mustTime(t, start), StaffID: staff}
+			viaSetup, setupErr := withSetup(ctx, t, tx, func(ctx context.Context, tx pgx.Tx, s *booking.Setup) (booking.Appointment, error) {
+				in := in
+				in.Setup = s
+				return booking.RescheduleAppointment(ctx, tx, f.admin, id, in, past())
+			})
 			var err error
-			out, err = booking.RescheduleAppointment(ctx, tx, f.admin, id, booking.Reschedule{Start: mustTime(t, start), StaffID: staff}, past())
+			out, err = booking.RescheduleAppointment(ctx, tx, f.admin, id, in, past())
+			sameDecision(t, "RescheduleAppointment", out, err, viaSetup, setupErr)
 			return err
 		})
 		return out, err
@@ -578,19 +628,30 @@ func TestListAppointmentsByLocalDay(t *testing.T) {
 			nil},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var got []string
-			e.run(t, func(ctx context.Context, tx pgx.Tx) error {
-				p, err := booking.ListAppointments(ctx, tx, f.admin, tt.fl)
-				for _, a := range p.Items {
-					got = append(got, ids[a.ID])
+		// The branch's zone read by the listing query, and taken from a booking.Setup.
+		for _, viaSetup := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/setup=%t", tt.name, viaSetup), func(t *testing.T) {
+				var got []string
+				e.run(t, func(ctx context.Context, tx pgx.Tx) error {
+					fl := tt.fl
+					if viaSetup {
+						s, err := booking.LoadSetup(ctx, tx, nil, 0)
+						if err != nil {
+							return err
+						}
+						fl.Setup = s
+					}
+					p, err := booking.ListAppointments(ctx, tx, f.admin, fl)
+					for _, a := range p.Items {
+						got = append(got, ids[a.ID])
+					}
+					return err
+				})
+				if !slices.Equal(got, tt.want) {
+					t.Errorf("listed %v, want %v", got, tt.want)
 				}
-				return err
 			})
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("listed %v, want %v", got, tt.want)
-			}
-		})
+		}
 	}
 
 	t.Run("RejectsBadDayFilters", func(t *testing.T) {

@@ -34,6 +34,9 @@ type AvailabilityQuery struct {
 	Step time.Duration
 	// Zones, when set, caches the branches' time zones.
 	Zones *Zones `json:"-"`
+	// Setup, when set, is the tenant's set-up at the version the transaction reads: only the
+	// appointments are read from the tables.
+	Setup *Setup `json:"-"`
 }
 
 // Slot is a bookable appointment time.
@@ -88,7 +91,7 @@ func FreeSlots(ctx context.Context, tx pgx.Tx, q AvailabilityQuery) (Availabilit
 	if q.Step <= 0 {
 		q.Step = DefaultSlotStep
 	}
-	d, err := loadBookingData(ctx, tx, loadRequest{serviceID: q.ServiceID, branchID: q.BranchID, staffID: q.StaffID,
+	d, err := loadBookingData(ctx, tx, q.Setup, loadRequest{serviceID: q.ServiceID, branchID: q.BranchID, staffID: q.StaffID,
 		schedule: true, busy: true, from: q.From, to: q.To})
 	if err != nil {
 		return Availability{}, err

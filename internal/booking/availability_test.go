@@ -2,6 +2,7 @@ package booking_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -19,15 +20,37 @@ func date(t *testing.T, s string) booking.Date {
 	return d
 }
 
+// freeSlots answers q twice in one transaction, reading the set-up from the tables and from a
+// loaded booking.Setup, and fails the test unless both answers are the same.
 func (e *env) freeSlots(t *testing.T, q booking.AvailabilityQuery) booking.Availability {
 	t.Helper()
 	var a booking.Availability
 	e.run(t, func(ctx context.Context, tx pgx.Tx) error {
+		viaSetup, setupErr := withSetup(ctx, t, tx, func(ctx context.Context, tx pgx.Tx, s *booking.Setup) (booking.Availability, error) {
+			q := q
+			q.Setup = s
+			return booking.FreeSlots(ctx, tx, q)
+		})
 		var err error
 		a, err = booking.FreeSlots(ctx, tx, q)
+		if (err == nil) != (setupErr == nil) || err != nil && err.Error() != setupErr.Error() {
+			t.Fatalf("FreeSlots from the tables: %v; from the set-up: %v", err, setupErr)
+		}
+		if got, want := mustJSON(t, viaSetup), mustJSON(t, a); got != want {
+			t.Fatalf("FreeSlots from the set-up:\n%s\nfrom the tables:\n%s", got, want)
+		}
 		return err
 	})
 	return a
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // starts returns the slot starts of the only staff member, in UTC RFC 3339.

@@ -172,15 +172,9 @@ func scanHours(rows pgx.Rows) (map[int64][]hoursRow, error) {
 	defer rows.Close()
 	out := map[int64][]hoursRow{}
 	for rows.Next() {
-		var h hoursRow
-		var start, end int
-		var bStarts, bEnds []int32
-		if err := rows.Scan(&h.id, &h.staffID, &h.branchID, &h.weekday, &start, &end, &bStarts, &bEnds, &h.staffName); err != nil {
+		h, err := scanHoursRow(rows)
+		if err != nil {
 			return nil, fmt.Errorf("reading working hours: %w", err)
-		}
-		h.span = span{clock(start), clock(end)}
-		for i := range bStarts {
-			h.breaks = append(h.breaks, span{clock(bStarts[i]), clock(bEnds[i])})
 		}
 		out[h.staffID] = append(out[h.staffID], h)
 	}
@@ -188,6 +182,21 @@ func scanHours(rows pgx.Rows) (map[int64][]hoursRow, error) {
 		return nil, fmt.Errorf("reading working hours: %w", err)
 	}
 	return out, nil
+}
+
+// scanHoursRow reads one row of hoursSQL (or setupHoursSQL).
+func scanHoursRow(row pgx.Row) (hoursRow, error) {
+	var h hoursRow
+	var start, end int
+	var bStarts, bEnds []int32
+	if err := row.Scan(&h.id, &h.staffID, &h.branchID, &h.weekday, &start, &end, &bStarts, &bEnds, &h.staffName); err != nil {
+		return hoursRow{}, err
+	}
+	h.span = span{clock(start), clock(end)}
+	for i := range bStarts {
+		h.breaks = append(h.breaks, span{clock(bStarts[i]), clock(bEnds[i])})
+	}
+	return h, nil
 }
 
 // Exception is a date exception (citas_excepcion): a day off or special opening hours of a staff
@@ -336,15 +345,9 @@ func scanExceptions(rows pgx.Rows) ([]exceptionRow, error) {
 	defer rows.Close()
 	var out []exceptionRow
 	for rows.Next() {
-		var e exceptionRow
-		var day time.Time
-		var start, end *int32
-		if err := rows.Scan(&e.staffID, &e.branchID, &day, &start, &end); err != nil {
+		e, err := scanExceptionRow(rows)
+		if err != nil {
 			return nil, fmt.Errorf("reading exceptions: %w", err)
-		}
-		e.date = DateOf(day)
-		if start != nil && end != nil {
-			e.open = &span{clock(*start), clock(*end)}
 		}
 		out = append(out, e)
 	}
@@ -352,6 +355,21 @@ func scanExceptions(rows pgx.Rows) ([]exceptionRow, error) {
 		return nil, fmt.Errorf("reading exceptions: %w", err)
 	}
 	return out, nil
+}
+
+// scanExceptionRow reads one row of exceptionsSQL.
+func scanExceptionRow(row pgx.Row) (exceptionRow, error) {
+	var e exceptionRow
+	var day time.Time
+	var start, end *int32
+	if err := row.Scan(&e.staffID, &e.branchID, &day, &start, &end); err != nil {
+		return exceptionRow{}, err
+	}
+	e.date = DateOf(day)
+	if start != nil && end != nil {
+		e.open = &span{clock(*start), clock(*end)}
+	}
+	return e, nil
 }
 
 // schedule answers "when is this staff member open at this branch on this day".
