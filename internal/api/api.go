@@ -33,7 +33,8 @@ type Config struct {
 	OrgCacheTTL time.Duration
 	// SetupCacheRows is the budget, in rows over every tenant, of the set-ups (branches,
 	// services, members, working hours, exceptions) kept in memory so that a request reads only
-	// the tenant's set-up version before its own query. Defaults to booking.DefaultSetupCacheRows.
+	// the tenant's set-up version before its own query. Defaults to booking.DefaultSetupCacheRows;
+	// negative keeps none (every request reads the profile and set-up from its tenant's tables).
 	SetupCacheRows int
 	// LoginPerAccount limits login attempts per username or email. Defaults to a burst of 5, then
 	// one a minute (a successful login resets it).
@@ -94,8 +95,8 @@ type Server struct {
 	signupLimit  *auth.Limiter
 	orgs         *orgCache
 	metrics      *metrics
-	zones        *booking.Zones // the branches' time zones, loaded once each
-	setups       *booking.SetupCache
+	zones        *booking.Zones      // the branches' time zones, loaded once each
+	setups       *booking.SetupCache // nil: none kept
 
 	// extraRoutes are appended to the route table (tests).
 	extraRoutes []route
@@ -129,11 +130,15 @@ func newServer(ctx context.Context, m *tenancy.Manager, log *slog.Logger, cfg Co
 	if err != nil {
 		return nil, err
 	}
-	met, err := newMetrics(m)
+	zones := &booking.Zones{}
+	var setups *booking.SetupCache // nil: none kept
+	if cfg.SetupCacheRows >= 0 {
+		setups = booking.NewSetupCache(cfg.SetupCacheRows, zones)
+	}
+	met, err := newMetrics(m, setups)
 	if err != nil {
 		return nil, err
 	}
-	zones := &booking.Zones{}
 	s := &Server{
 		tenancy:      m,
 		log:          log,
@@ -146,7 +151,7 @@ func newServer(ctx context.Context, m *tenancy.Manager, log *slog.Logger, cfg Co
 		orgs:         newOrgCache(m, cfg.OrgCacheTTL, cfg.Now),
 		metrics:      met,
 		zones:        zones,
-		setups:       booking.NewSetupCache(cfg.SetupCacheRows, zones),
+		setups:       setups,
 	}
 	go s.orgs.watch(ctx)
 	return s, nil

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/appcitas/appcitas/internal/booking"
 	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
@@ -22,7 +23,7 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 }
 
-func newMetrics(m *tenancy.Manager) (*metrics, error) {
+func newMetrics(m *tenancy.Manager, setups *booking.SetupCache) (*metrics, error) {
 	met := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -35,10 +36,14 @@ func newMetrics(m *tenancy.Manager) (*metrics, error) {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"route", "status"}),
 	}
-	for _, c := range []prometheus.Collector{
+	cs := []prometheus.Collector{
 		met.requests, met.duration, poolCollector{m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	} {
+	}
+	if setups != nil {
+		cs = append(cs, setupCollector{setups})
+	}
+	for _, c := range cs {
 		if err := met.reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering metrics: %w", err)
 		}
@@ -129,4 +134,30 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descCancelled, prometheus.CounterValue, s.cancelled, server, pool)
 		}
 	}
+}
+
+var (
+	descSetupTenants = prometheus.NewDesc("appcitas_setup_cache_tenants", "Tenants whose set-up is kept in memory.", nil, nil)
+	descSetupRows    = prometheus.NewDesc("appcitas_setup_cache_rows", "Set-up rows kept in memory (the budget is APPCITAS_SETUP_CACHE_ROWS).", nil, nil)
+	descSetupHits    = prometheus.NewDesc("appcitas_setup_cache_hits_total", "Requests that found their tenant's set-up kept at the version they read.", nil, nil)
+	descSetupMisses  = prometheus.NewDesc("appcitas_setup_cache_misses_total", "Requests that loaded their tenant's set-up (new version, first use or evicted).", nil, nil)
+)
+
+// setupCollector reports the set-up cache's size and use.
+type setupCollector struct{ c *booking.SetupCache }
+
+// Describe sends the descriptors of the set-up cache metrics.
+func (c setupCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descSetupTenants, descSetupRows, descSetupHits, descSetupMisses} {
+		ch <- d
+	}
+}
+
+// Collect reads the set-up cache's counters now.
+func (c setupCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.c.Stats()
+	ch <- prometheus.MustNewConstMetric(descSetupTenants, prometheus.GaugeValue, float64(st.Tenants))
+	ch <- prometheus.MustNewConstMetric(descSetupRows, prometheus.GaugeValue, float64(st.Rows))
+	ch <- prometheus.MustNewConstMetric(descSetupHits, prometheus.CounterValue, float64(st.Hits))
+	ch <- prometheus.MustNewConstMetric(descSetupMisses, prometheus.CounterValue, float64(st.Misses))
 }

@@ -175,6 +175,10 @@ func TestMetrics(t *testing.T) {
 		`appcitas_http_requests_total{route="unmatched",status="404"} 1`,
 		`appcitas_db_pool_connections{pool="tenant",server="default",state="idle"}`,
 		`appcitas_db_pool_acquires_total{pool="shared",server="default"}`,
+		// One tenant, loaded by the first request and found by the next two.
+		"appcitas_setup_cache_tenants 1\n",
+		"appcitas_setup_cache_misses_total 1\n",
+		"appcitas_setup_cache_hits_total 2\n",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)

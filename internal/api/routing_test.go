@@ -12,9 +12,24 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
+// TestTenantRouting runs the routing and membership cases with the set-up cache as serve has it,
+// without one (APPCITAS_SETUP_CACHE_ROWS=0), and with one too small for any tenant (each read
+// from its tables, as a tenant too large to keep is).
 func TestTenantRouting(t *testing.T) {
 	t.Parallel()
-	e := setup(t, nil, testServicesRoute)
+	for _, tc := range []struct {
+		name string
+		rows int
+	}{{"SetupCache", 0}, {"NoSetupCache", -1}, {"EveryTenantTooLargeToKeep", 1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			testTenantRouting(t, func(c *Config) { c.SetupCacheRows = tc.rows })
+		})
+	}
+}
+
+func testTenantRouting(t *testing.T, cfg func(*Config)) {
+	e := setup(t, cfg, testServicesRoute)
 	juan := e.createOrg("Barbería Juan")
 	dental := e.createOrg("Clínica Dental")
 	closed := e.createOrg("Spa Cerrado")

@@ -221,32 +221,21 @@ func (s *Server) inTenant(w http.ResponseWriter, r *http.Request, fn func(ctx co
 	// The set-up version is read in the round trip that opens the scope (a lead query), so it
 	// costs no round trip of its own; the set-up at that version (cached, else loaded in this
 	// transaction) gives the caller's profile and what booking decisions read, so that the
-	// handler's own statement is the only other one that opens a tenant table.
+	// handler's own statement is the only other one that opens a tenant table. Without a set-up
+	// cache the lead reads the profile itself.
 	m := Member{UserID: c.UserID}
 	var v booking.SetupVersion
 	lead := &tenancy.Lead{SQL: booking.SetupVersionSQL, Dest: []any{&v.Table, &v.Version}}
+	if s.setups == nil {
+		lead = &tenancy.Lead{SQL: profileSQL, Args: []int64{c.UserID}, Dest: []any{&m.ProfileID, &m.Role}}
+	}
 	err := s.tenancy.RunWith(ctx, c.Tenant, tenancy.RunOptions{Lead: lead}, func(tx pgx.Tx) error {
-		if lead.Found { // without the row (deleted by hand) the tables are read instead
-			setup, err := s.setups.Get(ctx, tx, c.Tenant.Server+"/"+c.Tenant.Schema, v)
-			if err != nil {
+		found := lead.Found
+		if s.setups != nil {
+			var err error
+			if found, err = s.profile(ctx, tx, c, lead.Found, v, &m); err != nil {
 				return err
 			}
-			m.Setup = setup
-		}
-		setup := m.Setup
-		var found bool
-		if setup != nil {
-			var p booking.Member
-			if p, found = setup.ActiveMember(c.UserID); found {
-				m.ProfileID, m.Role = p.ID, p.Role
-			}
-		} else {
-			err := tx.QueryRow(ctx, `SELECT id, role FROM usuarios_perfilusuario WHERE user_id = $1 AND is_active ORDER BY id LIMIT 1`,
-				c.UserID).Scan(&m.ProfileID, &m.Role)
-			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-				return fmt.Errorf("reading the caller's profile: %w", err)
-			}
-			found = err == nil
 		}
 		if !found {
 			if !c.IsSuperuser {
@@ -267,6 +256,38 @@ func (s *Server) inTenant(w http.ResponseWriter, r *http.Request, fn func(ctx co
 	if tw != nil {
 		tw.commit()
 	}
+}
+
+// profileSQL reads the caller's active profile ($1: the user id).
+const profileSQL = `SELECT id, role FROM usuarios_perfilusuario WHERE user_id = $1 AND is_active ORDER BY id LIMIT 1`
+
+// profile finds the caller's active profile in the tenant's set-up at version v (read by the
+// scope's lead when versioned), fetching the set-up from s.setups into m.Setup; for a tenant
+// without a kept set-up (too large, or its version row deleted by hand) it reads the profile from
+// the table.
+func (s *Server) profile(ctx context.Context, tx pgx.Tx, c Caller, versioned bool, v booking.SetupVersion, m *Member) (bool, error) {
+	if versioned {
+		setup, err := s.setups.Get(ctx, tx, c.Tenant.Server+"/"+c.Tenant.Schema, v)
+		if err != nil {
+			return false, err
+		}
+		m.Setup = setup
+	}
+	if m.Setup != nil {
+		p, found := m.Setup.ActiveMember(c.UserID)
+		if found {
+			m.ProfileID, m.Role = p.ID, p.Role
+		}
+		return found, nil
+	}
+	err := tx.QueryRow(ctx, profileSQL, c.UserID).Scan(&m.ProfileID, &m.Role)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading the caller's profile: %w", err)
+	}
+	return true, nil
 }
 
 // callGuarded calls fn, turning a panic into an error so that Run rolls the transaction back and

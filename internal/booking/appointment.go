@@ -216,10 +216,7 @@ type AppointmentFilter struct {
 	// round trip of its own. Use them instead of From and To, not beside them.
 	FromDay, ToDay Date
 	// Zone is the IANA time zone of FromDay and ToDay when BranchID is 0 (the organization's).
-	Zone string
-	// Setup, when set, is the tenant's set-up at the version the transaction reads: the branch's
-	// zone comes from it instead of organizacion_sede.
-	Setup    *Setup
+	Zone     string
 	BranchID int64
 	StaffID  int64
 	Status   string
@@ -229,6 +226,9 @@ type AppointmentFilter struct {
 	Limit int
 	// Cursor continues a listing: the NextCursor of the previous page.
 	Cursor string
+	// Setup, when set, is the tenant's set-up at the version the transaction reads: the branch's
+	// zone comes from it instead of organizacion_sede.
+	Setup *Setup
 }
 
 // AppointmentPage is one page of appointments by inicio, id.

@@ -79,7 +79,8 @@ func rowsOnCitas(node map[string]any) float64 {
 }
 
 // TestLargeTenantDayListingReadsOnlyThatDay: the kept plan of a day's listing reads that day's
-// range of (inicio, id), not the history before it.
+// range of (inicio, id), not the history before it; with the branch's zone read by the statement,
+// and taken from a booking.Setup.
 func TestLargeTenantDayListingReadsOnlyThatDay(t *testing.T) {
 	t.Parallel()
 	e, f := largeTenant(t)
@@ -87,29 +88,49 @@ func TestLargeTenantDayListingReadsOnlyThatDay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	filter := booking.AppointmentFilter{FromDay: day, ToDay: day, BranchID: f.branch.ID}
 	branch := strconv.FormatInt(f.branch.ID, 10)
-	var read float64
-	e.run(t, func(ctx context.Context, tx pgx.Tx) error {
-		page, err := booking.ListAppointments(ctx, tx, f.admin, filter)
-		if err != nil {
-			return err
-		}
-		if len(page.Items) == 0 {
-			t.Fatal("no appointments listed on a day that has some")
-		}
-		read = keptPlanReads(t, ctx, tx, `%FROM citas_cita%ORDER BY inicio, id LIMIT%`,
-			branch+`, 'UTC', '2027-10-01', '2027-10-02', `+branch+`, 51`)
-		return nil
-	})
-	if read == 0 || read > 200 {
-		t.Errorf("the kept plan read %.0f rows of citas_cita for one day of ~55 appointments; want that day's range only", read)
+	tests := []struct {
+		name      string
+		viaSetup  bool
+		like      string
+		arguments string
+	}{
+		{"ZoneReadByTheStatement", false, `%WITH zona%FROM citas_cita%ORDER BY inicio, id LIMIT%`,
+			branch + `, 'UTC', '2027-10-01', '2027-10-02', ` + branch + `, 51`},
+		{"ZoneFromTheSetup", true, `%FROM citas_cita%AT TIME ZONE $1::text%ORDER BY inicio, id LIMIT%`,
+			`'UTC', '2027-10-01', '2027-10-02', ` + branch + `, 51`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var read float64
+			e.run(t, func(ctx context.Context, tx pgx.Tx) error {
+				filter := booking.AppointmentFilter{FromDay: day, ToDay: day, BranchID: f.branch.ID}
+				if tt.viaSetup {
+					var err error
+					if filter.Setup, err = booking.LoadSetup(ctx, tx, nil, 0); err != nil {
+						return err
+					}
+				}
+				page, err := booking.ListAppointments(ctx, tx, f.admin, filter)
+				if err != nil {
+					return err
+				}
+				if len(page.Items) == 0 {
+					t.Fatal("no appointments listed on a day that has some")
+				}
+				read = keptPlanReads(t, ctx, tx, tt.like, tt.arguments)
+				return nil
+			})
+			if read == 0 || read > 200 {
+				t.Errorf("the kept plan read %.0f rows of citas_cita for one day of ~55 appointments; want that day's range only", read)
+			}
+		})
 	}
 }
 
 // TestLargeTenantAvailabilityReadsOnlyTheRange: the kept plan of availability's busy blocks reads
 // the appointments around the asked days (a day before to two after), not the staff member's
-// whole history.
+// whole history; with the staff members found by the statement, and taken from a booking.Setup.
 func TestLargeTenantAvailabilityReadsOnlyTheRange(t *testing.T) {
 	t.Parallel()
 	e, f := largeTenant(t)
@@ -117,21 +138,42 @@ func TestLargeTenantAvailabilityReadsOnlyTheRange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var read float64
-	e.run(t, func(ctx context.Context, tx pgx.Tx) error {
-		a, err := booking.FreeSlots(ctx, tx, booking.AvailabilityQuery{ServiceID: f.service.ID, BranchID: f.branch.ID,
-			From: day, To: day, Now: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)})
-		if err != nil {
-			return err
-		}
-		if len(a.Staff) == 0 {
-			t.Fatal("no staff in the availability")
-		}
-		read = keptPlanReads(t, ctx, tx, `%SELECT profesional_id, bloqueo_inicio, bloqueo_fin FROM citas_cita%`,
-			strconv.FormatInt(f.branch.ID, 10)+`, '2027-09-30 00:00Z', '2027-10-03 00:00Z', 0`)
-		return nil
-	})
-	if read == 0 || read > 300 {
-		t.Errorf("the kept plan read %.0f rows of citas_cita for 3 days of ~165 appointments; want that range only", read)
+	tests := []struct {
+		name      string
+		viaSetup  bool
+		like      string
+		arguments string
+	}{
+		{"StaffFoundByTheStatement", false, `%SELECT profesional_id, bloqueo_inicio, bloqueo_fin FROM citas_cita%citas_horario%`,
+			strconv.FormatInt(f.branch.ID, 10) + `, '2027-09-30 00:00Z', '2027-10-03 00:00Z', 0`},
+		{"StaffFromTheSetup", true, `%SELECT profesional_id, bloqueo_inicio, bloqueo_fin FROM citas_cita%ANY ($3::bigint[])%`,
+			`'2027-09-30 00:00Z', '2027-10-03 00:00Z', '{` + strconv.FormatInt(f.staff.ID, 10) + `}'`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var read float64
+			e.run(t, func(ctx context.Context, tx pgx.Tx) error {
+				q := booking.AvailabilityQuery{ServiceID: f.service.ID, BranchID: f.branch.ID,
+					From: day, To: day, Now: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)}
+				if tt.viaSetup {
+					var err error
+					if q.Setup, err = booking.LoadSetup(ctx, tx, nil, 0); err != nil {
+						return err
+					}
+				}
+				a, err := booking.FreeSlots(ctx, tx, q)
+				if err != nil {
+					return err
+				}
+				if len(a.Staff) == 0 {
+					t.Fatal("no staff in the availability")
+				}
+				read = keptPlanReads(t, ctx, tx, tt.like, tt.arguments)
+				return nil
+			})
+			if read == 0 || read > 300 {
+				t.Errorf("the kept plan read %.0f rows of citas_cita for 3 days of ~165 appointments; want that range only", read)
+			}
+		})
 	}
 }

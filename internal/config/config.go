@@ -28,6 +28,10 @@ type Config struct {
 	// connection keeps, each a tenant's own; 0 keeps none (PgBouncer in transaction mode before
 	// 1.21). Defaults to 4096.
 	StatementCache int
+	// SetupCacheRows (APPCITAS_SETUP_CACHE_ROWS) is how many set-up rows (branches, services,
+	// members, working hours, exceptions) of every tenant serve keeps in memory; 0 keeps none, so
+	// that every request reads them from its tenant's tables. Defaults to 1,000,000.
+	SetupCacheRows int
 	// LogLevel (APPCITAS_LOG_LEVEL: debug, info, warn, error). Defaults to info.
 	LogLevel string
 	// LockTimeout (APPCITAS_MIGRATION_LOCK_TIMEOUT, a Go duration) bounds lock waits of migrations.
@@ -80,6 +84,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		AccessTokenTTL:   15 * time.Minute,
 		RefreshTokenTTL:  720 * time.Hour,
 		StatementCache:   4096,
+		SetupCacheRows:   1_000_000,
 	}
 	if c.DataDir == "" {
 		c.DataDir = ".appcitas"
@@ -110,6 +115,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("APPCITAS_STATEMENT_CACHE=%q: want a number of statements such as 1024, or 0 to keep none", v)
 		}
 		c.StatementCache = n
+	}
+	if v := getenv("APPCITAS_SETUP_CACHE_ROWS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 1<<30 {
+			return Config{}, fmt.Errorf("APPCITAS_SETUP_CACHE_ROWS=%q: want a number of rows such as 1000000, or 0 to keep none", v)
+		}
+		c.SetupCacheRows = n
 	}
 	for _, d := range []struct {
 		name string

@@ -28,7 +28,7 @@ func TestFromEnv(t *testing.T) {
 		}
 		if c.DatabaseURL != "" || c.DataDir != want.DataDir || c.Addr != want.Addr || c.LogLevel != want.LogLevel ||
 			c.LogSQL || c.LockTimeout != want.LockTimeout || c.StatementTimeout != want.StatementTimeout || len(c.Servers) != 0 ||
-			c.StatementCache != 4096 || c.MetricsToken != "" {
+			c.StatementCache != 4096 || c.MetricsToken != "" || c.SetupCacheRows != 1_000_000 {
 			t.Errorf("FromEnv(empty) = %+v; want %+v", c, want)
 		}
 	})
@@ -45,6 +45,7 @@ func TestFromEnv(t *testing.T) {
 			"APPCITAS_MIGRATION_STATEMENT_TIMEOUT": "90s",
 			"APPCITAS_SERVERS":                     "eu=postgres://eu/appcitas",
 			"APPCITAS_STATEMENT_CACHE":             "1024",
+			"APPCITAS_SETUP_CACHE_ROWS":            "0",
 			"APPCITAS_METRICS_TOKEN":               " prometheus-scrape-token-1 ",
 		}))
 		if err != nil {
@@ -52,7 +53,8 @@ func TestFromEnv(t *testing.T) {
 		}
 		if c.DatabaseURL != "postgres://app@db/appcitas" || c.DataDir != "/var/lib/appcitas" || c.Addr != "0.0.0.0:9000" ||
 			c.LogLevel != "debug" || !c.LogSQL || c.LockTimeout != 3*time.Second || c.StatementTimeout != 90*time.Second ||
-			c.Servers["eu"] != "postgres://eu/appcitas" || c.StatementCache != 1024 || c.MetricsToken != "prometheus-scrape-token-1" {
+			c.Servers["eu"] != "postgres://eu/appcitas" || c.StatementCache != 1024 || c.MetricsToken != "prometheus-scrape-token-1" ||
+			c.SetupCacheRows != 0 {
 			t.Errorf("FromEnv = %+v", c)
 		}
 	})
@@ -98,6 +100,8 @@ func TestFromEnv(t *testing.T) {
 		{"CheckoutExpiryNotADuration", "APPCITAS_CHECKOUT_EXPIRY", "un día"},
 		{"StatementCacheNegative", "APPCITAS_STATEMENT_CACHE", "-1"},
 		{"StatementCacheNotANumber", "APPCITAS_STATEMENT_CACHE", "mucho"},
+		{"SetupCacheRowsNegative", "APPCITAS_SETUP_CACHE_ROWS", "-5"},
+		{"SetupCacheRowsNotANumber", "APPCITAS_SETUP_CACHE_ROWS", "un millón"},
 		{"NoticeSendingTimeoutZero", "APPCITAS_NOTICE_SENDING_TIMEOUT", "0s"},
 		{"MetricsTokenTooShort", "APPCITAS_METRICS_TOKEN", "secreto"},
 	}

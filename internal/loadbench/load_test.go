@@ -684,6 +684,12 @@ func literal(v any) (string, error) {
 		return strconv.FormatBool(x), nil
 	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
 		return fmt.Sprint(x), nil
+	case []int64:
+		parts := make([]string, len(x))
+		for i, n := range x {
+			parts[i] = strconv.FormatInt(n, 10)
+		}
+		return "'{" + strings.Join(parts, ",") + "}'", nil
 	}
 	rv := reflect.ValueOf(v)
 	if rv.Kind() == reflect.Pointer {
