@@ -30,8 +30,8 @@ type RunOptions struct {
 	// StatementTimeoutMillis, when positive, bounds each statement (SET LOCAL statement_timeout).
 	StatementTimeoutMillis int
 	// Lead, when set, is a query run inside the scope in the same round trip that opens it, before
-	// fn: what every call of a kind reads first (the API's membership check) then costs no round
-	// trip of its own.
+	// fn: what every call of a kind reads first (the API's read of the tenant's set-up version) then
+	// costs no round trip of its own.
 	Lead *Lead
 }
 
