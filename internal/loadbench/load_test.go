@@ -215,14 +215,8 @@ func buildFleet(b *testing.B, n int) *fleet {
 		f.url = pgtest.NewDatabase(b)
 		dropRolesAtCleanup(b, f.url)
 	}
-	conn, err := pgx.Connect(ctx, f.url)
-	if err != nil {
-		b.Fatal(err)
-	}
+	conn := connectMigrated(b, f.url)
 	defer conn.Close(ctx)
-	if _, err := migrate.ApplyPublic(ctx, conn, migrate.Public(), migrate.Options{}); err != nil {
-		b.Fatalf("migrating public: %v", err)
-	}
 	loc, err := time.LoadLocation(tenancy.DefaultTimeZone)
 	if err != nil {
 		b.Fatal(err)
@@ -381,17 +375,26 @@ func keptFleet(b *testing.B, f *fleet) bool {
 	return false
 }
 
+// connectMigrated connects to the database at url and applies the public migrations there.
+func connectMigrated(b *testing.B, url string) *pgx.Conn {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := migrate.ApplyPublic(ctx, conn, migrate.Public(), migrate.Options{}); err != nil {
+		conn.Close(ctx)
+		b.Fatalf("migrating public: %v", err)
+	}
+	return conn
+}
+
 // migrateKept brings a kept fleet built by an older binary to the latest migrations, as an
 // operator's appcitas migrate_all_tenants would (public first, then every tenant).
 func migrateKept(b *testing.B, f *fleet) {
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, f.url)
-	if err != nil {
+	if err := connectMigrated(b, f.url).Close(ctx); err != nil {
 		b.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := migrate.ApplyPublic(ctx, conn, migrate.Public(), migrate.Options{}); err != nil {
-		b.Fatalf("migrating public: %v", err)
 	}
 	m := newManager(b, f.url, tenancy.PoolOptions{SharedConns: envWorkers})
 	defer m.Close()
