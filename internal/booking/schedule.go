@@ -334,8 +334,7 @@ type exceptionRow struct {
 // exceptionsSQL reads the exceptions between $1 and $2 (dates) that concern branch $3: those of
 // the whole branch, and those of staff member $4 (0: every staff member) at that branch or at
 // every branch. scanExceptions reads its rows.
-const exceptionsSQL = `SELECT coalesce(profesional_id, 0), coalesce(sede_id, 0), fecha,
-		(extract(epoch FROM hora_inicio) / 60)::int, (extract(epoch FROM hora_fin) / 60)::int
+const exceptionsSQL = `SELECT ` + exceptionRowColumns + `
 	FROM citas_excepcion
 	WHERE fecha BETWEEN $1 AND $2
 	  AND ((profesional_id IS NULL AND sede_id = $3)
@@ -357,7 +356,11 @@ func scanExceptions(rows pgx.Rows) ([]exceptionRow, error) {
 	return out, nil
 }
 
-// scanExceptionRow reads one row of exceptionsSQL.
+// exceptionRowColumns are the columns scanExceptionRow reads.
+const exceptionRowColumns = `coalesce(profesional_id, 0), coalesce(sede_id, 0), fecha,
+		(extract(epoch FROM hora_inicio) / 60)::int, (extract(epoch FROM hora_fin) / 60)::int`
+
+// scanExceptionRow reads one row of exceptionRowColumns.
 func scanExceptionRow(row pgx.Row) (exceptionRow, error) {
 	var e exceptionRow
 	var day time.Time

@@ -38,7 +38,7 @@ type Setup struct {
 	zones    map[int64]*time.Location // by branch; absent when the branch's zone does not load
 	services map[int64]Service
 	members  map[int64]Member
-	byUser   map[int64]Member // the lowest-id active profile of each user
+	byUser   map[int64]int64 // the lowest-id active profile of each user
 	// hours are every block of working hours, ordered by staff member, weekday and start;
 	// staffName and active come from the member.
 	hours      []setupHours
@@ -53,8 +53,8 @@ type setupHours struct {
 
 // ActiveMember returns the user's active profile, if any.
 func (s *Setup) ActiveMember(userID int64) (Member, bool) {
-	m, ok := s.byUser[userID]
-	return m, ok
+	id, ok := s.byUser[userID]
+	return s.members[id], ok
 }
 
 // Rows returns how many rows the set-up holds.
@@ -64,11 +64,7 @@ func (s *Setup) Rows() int { return s.rows }
 // [ErrSetupTooLarge] when the tenant has more than maxRows set-up rows (0: no limit).
 func LoadSetup(ctx context.Context, tx pgx.Tx, zones *Zones, maxRows int) (*Setup, error) {
 	s := &Setup{branches: map[int64]Branch{}, zones: map[int64]*time.Location{}, services: map[int64]Service{},
-		members: map[int64]Member{}, byUser: map[int64]Member{}}
-	limit := int64(maxRows) + 1
-	if maxRows <= 0 {
-		limit = -1
-	}
+		members: map[int64]Member{}, byUser: map[int64]int64{}}
 	b := &pgx.Batch{}
 	each := func(what string, scan func(pgx.Rows) error) func(pgx.Rows) error {
 		return func(rows pgx.Rows) error {
@@ -85,13 +81,11 @@ func LoadSetup(ctx context.Context, tx pgx.Tx, zones *Zones, maxRows int) (*Setu
 			return nil
 		}
 	}
-	// LIMIT NULL (no limit) when limit < 0.
-	lim := func() any {
-		if limit < 0 {
-			return nil
-		}
-		return limit
-	}()
+	// Each query reads at most one row over the limit: enough to tell a set-up too large.
+	var lim any // LIMIT NULL: no limit
+	if maxRows > 0 {
+		lim = int64(maxRows) + 1
+	}
 	b.Queue(`SELECT `+branchColumns+` FROM organizacion_sede ORDER BY id LIMIT $1`, lim).Query(each("branches", func(r pgx.Rows) error {
 		br, err := scanBranch(r)
 		if err == nil {
@@ -111,7 +105,7 @@ func LoadSetup(ctx context.Context, tx pgx.Tx, zones *Zones, maxRows int) (*Setu
 		if err == nil {
 			s.members[m.ID] = m
 			if _, seen := s.byUser[m.UserID]; m.Active && !seen {
-				s.byUser[m.UserID] = m
+				s.byUser[m.UserID] = m.ID
 			}
 		}
 		return err
@@ -123,9 +117,7 @@ func LoadSetup(ctx context.Context, tx pgx.Tx, zones *Zones, maxRows int) (*Setu
 		}
 		return err
 	}))
-	b.Queue(`SELECT coalesce(profesional_id, 0), coalesce(sede_id, 0), fecha,
-			(extract(epoch FROM hora_inicio) / 60)::int, (extract(epoch FROM hora_fin) / 60)::int
-		FROM citas_excepcion ORDER BY fecha, id LIMIT $1`, lim).Query(each("exceptions", func(r pgx.Rows) error {
+	b.Queue(`SELECT `+exceptionRowColumns+` FROM citas_excepcion ORDER BY fecha, id LIMIT $1`, lim).Query(each("exceptions", func(r pgx.Rows) error {
 		e, err := scanExceptionRow(r)
 		if err == nil {
 			s.exceptions = append(s.exceptions, e)
@@ -239,9 +231,9 @@ type setupEntry struct {
 	weight  int
 }
 
-// DefaultSetupCacheRows is the row budget of a SetupCache made with budget 0: a few hundred
-// bytes each, so about 200 MB at most.
-const DefaultSetupCacheRows = 1_000_000
+// DefaultSetupCacheRows is the row budget of a SetupCache made with budget 0: about 350 bytes a
+// row in the small set-ups most tenants have (TestSetupMemoryPerRow), so under 200 MB.
+const DefaultSetupCacheRows = 500_000
 
 // NewSetupCache returns a cache of at most maxRows set-up rows over every tenant (0:
 // DefaultSetupCacheRows). A tenant whose set-up holds more than a tenth of the budget is not kept:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -274,4 +275,48 @@ func TestFreeSlotsSkipsInactiveStaff(t *testing.T) {
 	if len(a.Staff) != 0 {
 		t.Errorf("the inactive member offers %+v", a.Staff)
 	}
+}
+
+// TestSetupMemoryPerRow keeps the documented size of the set-up cache honest
+// (APPCITAS_SETUP_CACHE_ROWS: "about 350 bytes" a row, so the default 500,000 rows is under 200 MB):
+// it loads a typical small tenant's set-up many times, keeps every copy, and measures the heap they
+// hold. Not parallel: the heap is the whole process's, so no other test may allocate meanwhile.
+func TestSetupMemoryPerRow(t *testing.T) {
+	e := setup(t)
+	f := e.newFixture(t, "America/Bogota", booking.ServicePatch{DurationMinutes: ptr(30), Description: ptr("Corte clásico con tijera y máquina")}, "09:00", "18:00")
+	e.run(t, func(ctx context.Context, tx pgx.Tx) error {
+		if _, err := booking.AddMember(ctx, tx, booking.NewMember{UserID: 101, Role: booking.RoleReceptionist, DisplayName: "Recepción"}); err != nil {
+			return err
+		}
+		_, err := booking.CreateException(ctx, tx, booking.Exception{BranchID: &f.branch.ID, Date: date(t, "2027-12-25"), Reason: "Navidad"})
+		return err
+	})
+	const copies = 300
+	kept := make([]*booking.Setup, 0, copies)
+	var before, after runtime.MemStats
+	zones := &booking.Zones{}
+	e.run(t, func(ctx context.Context, tx pgx.Tx) error {
+		if _, err := booking.LoadSetup(ctx, tx, zones, 0); err != nil { // zones loaded once, outside the measure
+			return err
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for range copies {
+			s, err := booking.LoadSetup(ctx, tx, zones, 0)
+			if err != nil {
+				return err
+			}
+			kept = append(kept, s)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		return nil
+	})
+	rows := kept[0].Rows() * copies
+	perRow := float64(after.HeapAlloc-before.HeapAlloc) / float64(rows)
+	t.Logf("%d set-ups of %d rows hold %d bytes: %.0f bytes a row", copies, kept[0].Rows(), after.HeapAlloc-before.HeapAlloc, perRow)
+	if perRow > 450 {
+		t.Errorf("a set-up row holds %.0f bytes; the documentation says about 350", perRow)
+	}
+	runtime.KeepAlive(kept)
 }

@@ -28,7 +28,7 @@ func TestFromEnv(t *testing.T) {
 		}
 		if c.DatabaseURL != "" || c.DataDir != want.DataDir || c.Addr != want.Addr || c.LogLevel != want.LogLevel ||
 			c.LogSQL || c.LockTimeout != want.LockTimeout || c.StatementTimeout != want.StatementTimeout || len(c.Servers) != 0 ||
-			c.StatementCache != 4096 || c.MetricsToken != "" || c.SetupCacheRows != 1_000_000 {
+			c.StatementCache != 4096 || c.MetricsToken != "" || c.SetupCacheRows != 500_000 {
 			t.Errorf("FromEnv(empty) = %+v; want %+v", c, want)
 		}
 	})
