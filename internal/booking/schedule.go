@@ -146,17 +146,25 @@ type hoursRow struct {
 
 // hoursSQL reads working hours and breaks of a branch ($1, 0: any) and a staff member ($2, 0: any
 // active member); scanHours reads its rows.
-const hoursSQL = `SELECT h.id, h.profesional_id, h.sede_id, h.dia_semana,
-		` + "(extract(epoch FROM h.hora_inicio) / 60)::int, (extract(epoch FROM h.hora_fin) / 60)::int" + `,
-		coalesce(d.inicios, '{}'), coalesce(d.fines, '{}'), p.nombre_visible
+const hoursSQL = `SELECT ` + hoursColumns + `, p.nombre_visible
 	FROM citas_horario h
 	JOIN usuarios_perfilusuario p ON p.id = h.profesional_id
-	LEFT JOIN LATERAL (
+	` + hoursBreaks + `
+	WHERE ($1 = 0 OR h.sede_id = $1) AND ($2 = 0 OR h.profesional_id = $2) AND ($2 <> 0 OR p.is_active)
+	` + hoursOrder
+
+// hoursColumns are the columns of citas_horario h and its breaks d (hoursBreaks) that
+// scanHoursRow reads before the staff member's name; hoursOrder is the order scanHours expects.
+const (
+	hoursColumns = `h.id, h.profesional_id, h.sede_id, h.dia_semana,
+		(extract(epoch FROM h.hora_inicio) / 60)::int, (extract(epoch FROM h.hora_fin) / 60)::int,
+		coalesce(d.inicios, '{}'), coalesce(d.fines, '{}')`
+	hoursBreaks = `LEFT JOIN LATERAL (
 		SELECT array_agg((extract(epoch FROM hora_inicio) / 60)::int ORDER BY hora_inicio) AS inicios,
 		       array_agg((extract(epoch FROM hora_fin) / 60)::int ORDER BY hora_inicio) AS fines
-		FROM citas_descanso WHERE horario_id = h.id) d ON true
-	WHERE ($1 = 0 OR h.sede_id = $1) AND ($2 = 0 OR h.profesional_id = $2) AND ($2 <> 0 OR p.is_active)
-	ORDER BY h.profesional_id, h.dia_semana, h.hora_inicio`
+		FROM citas_descanso WHERE horario_id = h.id) d ON true`
+	hoursOrder = `ORDER BY h.profesional_id, h.dia_semana, h.hora_inicio`
+)
 
 // loadHours reads working hours and breaks of a branch (0: any) and a staff member (0: any active
 // member), by staff member.

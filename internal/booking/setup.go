@@ -147,15 +147,10 @@ func LoadSetup(ctx context.Context, tx pgx.Tx, zones *Zones, maxRows int) (*Setu
 var ErrSetupTooLarge = errors.New("the tenant's set-up is too large to keep in memory")
 
 // setupHoursSQL reads every block of working hours with its breaks, in the order hoursSQL gives.
-const setupHoursSQL = `SELECT h.id, h.profesional_id, h.sede_id, h.dia_semana,
-		(extract(epoch FROM h.hora_inicio) / 60)::int, (extract(epoch FROM h.hora_fin) / 60)::int,
-		coalesce(d.inicios, '{}'), coalesce(d.fines, '{}'), ''
+const setupHoursSQL = `SELECT ` + hoursColumns + `, ''
 	FROM citas_horario h
-	LEFT JOIN LATERAL (
-		SELECT array_agg((extract(epoch FROM hora_inicio) / 60)::int ORDER BY hora_inicio) AS inicios,
-		       array_agg((extract(epoch FROM hora_fin) / 60)::int ORDER BY hora_inicio) AS fines
-		FROM citas_descanso WHERE horario_id = h.id) d ON true
-	ORDER BY h.profesional_id, h.dia_semana, h.hora_inicio
+	` + hoursBreaks + `
+	` + hoursOrder + `
 	LIMIT $1`
 
 // fill puts into d what req asks for, as loadBookingData's queries would read it.
