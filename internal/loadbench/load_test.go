@@ -81,6 +81,7 @@ var (
 	envPaceMS      = envInt("APPCITAS_LOADBENCH_PACE_MS", 0)                 // wrk only: each connection waits this long after each response in the measured runs (below saturation)
 	envSettleSecs  = envInt("APPCITAS_LOADBENCH_SETTLE", 20)                 // unmeasured HTTP before each repetition after the first (after pgbench's runs)
 	envPaired      = os.Getenv("APPCITAS_LOADBENCH_PAIRED") == "1"           // fleets served by processes of their own, measured in turns (paired_test.go)
+	envWindowSecs  = envInt("APPCITAS_LOADBENCH_WINDOW", 0)                  // paired only: turns of this many seconds, alternating between the fleets through each measured run (0: one turn of _SECONDS per fleet)
 )
 
 // endpoint is one measured request.
@@ -141,6 +142,9 @@ const appointmentsPerTenant = 20
 func BenchmarkRequests(b *testing.B) {
 	cli.TuneGC(os.Getenv) // the server runs with serve's collector target
 	sum := &summary{}
+	if envWindowSecs < 0 || envWindowSecs > 0 && (!envPaired || envWindowSecs > envHTTPSecs) {
+		b.Fatalf("APPCITAS_LOADBENCH_WINDOW=%d: windows need APPCITAS_LOADBENCH_PAIRED=1 and at most APPCITAS_LOADBENCH_SECONDS (%d) seconds", envWindowSecs, envHTTPSecs)
+	}
 	if envPaired {
 		benchmarkPaired(b, sum)
 		return
@@ -1203,6 +1207,9 @@ type summary struct {
 	// ratios are, by endpoint, the paired runs' p50 at the largest fleet over p50 at the smallest,
 	// one per repetition.
 	ratios map[string][]float64
+	// windowRatios are, by endpoint, the same ratio for every pair of adjacent windows
+	// (APPCITAS_LOADBENCH_WINDOW), over all repetitions.
+	windowRatios map[string][]float64
 }
 
 func (s *summary) addFleet(n int, took time.Duration) {
@@ -1234,8 +1241,12 @@ func (s *summary) print(b *testing.B) {
 	if po.Shards > 0 {
 		pool = fmt.Sprintf("tenant pools of %d slices x %d connections", po.Shards, po.ConnsPerShard)
 	}
-	fmt.Fprintf(&sb, "%d HTTP clients (%s), %d pgbench clients, %s; medians of %d repetitions (HTTP %ds each, pgbench -T %d); load average at the end: %s\n\n",
-		clients, httpClient(b), clients, pool, envReps, envHTTPSecs, envPgbenchSecs, loadAvg())
+	httpRuns := fmt.Sprintf("HTTP %ds each", envHTTPSecs)
+	if envWindowSecs > 0 {
+		httpRuns = fmt.Sprintf("HTTP %ds each in %d s windows alternating between the fleets; its p50 and p99 the medians of the windows'", envHTTPSecs, envWindowSecs)
+	}
+	fmt.Fprintf(&sb, "%d HTTP clients (%s), %d pgbench clients, %s; medians of %d repetitions (%s, pgbench -T %d); load average at the end: %s\n\n",
+		clients, httpClient(b), clients, pool, envReps, httpRuns, envPgbenchSecs, loadAvg())
 	sb.WriteString("| tenants | endpoint | HTTP req/s | p50 ms | p99 ms | pgbench-query tps | p50 ms | p99 ms | HTTP / pgbench-query | pgbench-door tps | p50 ms | catalog lookups / req | xacts / req |\n")
 	sb.WriteString("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	sizes := slices.Sorted(func(yield func(int) bool) {
@@ -1269,12 +1280,13 @@ func (s *summary) print(b *testing.B) {
 		sb.WriteString("\n")
 		for _, ep := range endpoints {
 			if rs := s.ratios[ep.name]; len(rs) > 0 {
-				parts := make([]string, len(rs))
-				for i, r := range rs {
-					parts[i] = fmt.Sprintf("%.2f", r)
-				}
 				fmt.Fprintf(&sb, "Paired, %s: p50 at %d / p50 at %d tenants in each repetition %s; median %.2f×.\n",
-					ep.name, hi, lo, strings.Join(parts, ", "), median(rs))
+					ep.name, hi, lo, formatRatios(rs), median(rs))
+			}
+			if ws := s.windowRatios[ep.name]; len(ws) > 0 {
+				q1, q3 := quartiles(ws)
+				fmt.Fprintf(&sb, "Windowed, %s: %d pairs of adjacent %d s windows; p50 at %d / p50 at %d tenants: median %.2f×, quartiles %.2f–%.2f×.\n",
+					ep.name, len(ws), envWindowSecs, hi, lo, median(ws), q1, q3)
 			}
 		}
 	}
@@ -1323,6 +1335,14 @@ func median(v []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// quartiles returns the first and third quartiles of v (the medians of its lower and upper halves).
+func quartiles(v []float64) (q1, q3 float64) {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	h := len(s) / 2
+	return median(s[:h]), median(s[len(s)-h:])
 }
 
 func loadAvg() string {

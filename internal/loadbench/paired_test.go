@@ -49,11 +49,11 @@ func benchmarkPaired(b *testing.B, sum *summary) {
 	for _, ep := range endpoints {
 		b.Run("paired/"+ep.name, func(b *testing.B) {
 			for b.Loop() {
-				rs, ratios := measurePaired(b, fleets, ep)
+				rs, ratios, windowRatios := measurePaired(b, fleets, ep)
 				for i, f := range fleets {
 					sum.add(f.n, ep.name, rs[i])
 				}
-				sum.addRatios(ep.name, ratios)
+				sum.addRatios(ep.name, ratios, windowRatios)
 				if len(ratios) > 0 {
 					b.ReportMetric(median(ratios), "p50_ratio")
 				}
@@ -65,14 +65,15 @@ func benchmarkPaired(b *testing.B, sum *summary) {
 
 // measurePaired warms every fleet up, then in each repetition runs the measured HTTP run of each
 // fleet in turn (smallest first in odd repetitions, largest first in even ones), each after a
-// settle run, then pgbench on each. It returns the fleets' results and, per repetition, the p50 at
-// the largest fleet over the p50 at the smallest.
-func measurePaired(b *testing.B, fleets []*fleet, ep endpoint) ([]result, []float64) {
+// settle run, then pgbench on each. With APPCITAS_LOADBENCH_WINDOW, the measured runs are cut into
+// windows that alternate between the fleets instead (measureWindows). It returns the fleets'
+// results, per repetition the p50 at the largest fleet over the p50 at the smallest (with windows:
+// the median of the repetition's window pairs), and the ratio of every window pair.
+func measurePaired(b *testing.B, fleets []*fleet, ep endpoint) (rs []result, ratios, windowRatios []float64) {
 	for _, f := range fleets {
 		warmUp(b, f, ep)
 	}
-	rs := make([]result, len(fleets))
-	var ratios []float64
+	rs = make([]result, len(fleets))
 	for rep := range envReps {
 		order := make([]int, len(fleets))
 		for i := range order {
@@ -81,15 +82,31 @@ func measurePaired(b *testing.B, fleets []*fleet, ep endpoint) ([]result, []floa
 		if rep%2 == 1 {
 			slices.Reverse(order)
 		}
-		for _, i := range order {
-			settle(b, fleets[i], ep)
-			rs[i].addHTTP(measureHTTP(b, fleets[i], ep, rep))
+		var pairs []float64
+		if envWindowSecs > 0 {
+			for _, i := range order {
+				settle(b, fleets[i], ep)
+			}
+			var reps []httpRep
+			reps, pairs = measureWindows(b, fleets, ep, rep)
+			for i := range fleets {
+				rs[i].addHTTP(reps[i])
+			}
+			windowRatios = append(windowRatios, pairs...)
+		} else {
+			for _, i := range order {
+				settle(b, fleets[i], ep)
+				rs[i].addHTTP(measureHTTP(b, fleets[i], ep, rep))
+			}
 		}
 		for i, f := range fleets {
 			rs[i].addPgbench(b, f, ep, rep)
 		}
 		lo, hi := rs[0].httpReps[rep], rs[len(rs)-1].httpReps[rep]
 		ratio := hi.p50ms / lo.p50ms
+		if len(pairs) > 0 {
+			ratio = median(pairs)
+		}
 		ratios = append(ratios, ratio)
 		b.Logf("rep %d, %s: p50 %.2f ms at %d tenants, %.2f ms at %d: %.2f×", rep+1, ep.name, hi.p50ms, fleets[len(fleets)-1].n,
 			lo.p50ms, fleets[0].n, ratio)
@@ -97,16 +114,91 @@ func measurePaired(b *testing.B, fleets []*fleet, ep endpoint) ([]result, []floa
 	for i := range rs {
 		rs[i].finish()
 	}
-	return rs, ratios
+	return rs, ratios, windowRatios
 }
 
-func (s *summary) addRatios(ep string, ratios []float64) {
+// measureWindows is repetition rep's measured HTTP run of every fleet, cut into windows of
+// APPCITAS_LOADBENCH_WINDOW seconds: window pair w runs one window of each fleet back to back
+// (smallest first when rep+w is even, largest first when odd), APPCITAS_LOADBENCH_SECONDS worth
+// of windows per fleet. A drift of the machine then falls on both sides of a pair, a few seconds
+// apart, instead of on one fleet's turn of 10 s a minute away from the other's. It returns each
+// fleet's run (requests and rate over all its windows; p50 and p99 the medians of its windows')
+// and, per pair, the p50 at the largest fleet over the p50 at the smallest.
+func measureWindows(b *testing.B, fleets []*fleet, ep endpoint, rep int) ([]httpRep, []float64) {
+	window := time.Duration(envWindowSecs) * time.Second
+	pace := time.Duration(envPaceMS) * time.Millisecond
+	before := make([]counters, len(fleets))
+	for i, f := range fleets {
+		before[i] = dbCounters(b, f)
+	}
+	windows := make([][]rate, len(fleets))
+	var ratios []float64
+	for w := range max(1, envHTTPSecs/envWindowSecs) {
+		order := make([]int, len(fleets))
+		for i := range order {
+			order[i] = i
+		}
+		if (rep+w)%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, i := range order {
+			windows[i] = append(windows[i], runHTTP(b, fleets[i], ep, window, "", pace))
+		}
+		lo, hi := windows[0][w], windows[len(fleets)-1][w]
+		ratios = append(ratios, hi.p50ms/lo.p50ms)
+	}
+	time.Sleep(600 * time.Millisecond) // let backends flush their statistics
+	reps := make([]httpRep, len(fleets))
+	for i, f := range fleets {
+		r := combineWindows(windows[i])
+		if r.errors > 0 {
+			b.Errorf("%s, %d tenants: %d of %d requests failed", ep.name, f.n, r.errors, r.n)
+		}
+		after := dbCounters(b, f)
+		reps[i] = httpRep{rate: r, lookups: float64(after.orgScans-before[i].orgScans) / float64(r.n),
+			xacts: float64(after.xacts-before[i].xacts) / float64(r.n)}
+	}
+	b.Logf("rep %d, %s: window pairs' p50 ratios %s", rep+1, ep.name, formatRatios(ratios))
+	return reps, ratios
+}
+
+// combineWindows is one run made of windows: their requests, their rate over their total time, and
+// the medians of their p50s and p99s.
+func combineWindows(ws []rate) rate {
+	var r rate
+	var secs float64
+	var p50s, p99s []float64
+	for _, w := range ws {
+		r.n += w.n
+		r.errors += w.errors
+		if w.rps > 0 {
+			secs += float64(w.n) / w.rps
+		}
+		p50s, p99s = append(p50s, w.p50ms), append(p99s, w.p99ms)
+	}
+	if secs > 0 {
+		r.rps = float64(r.n) / secs
+	}
+	r.p50ms, r.p99ms = median(p50s), median(p99s)
+	return r
+}
+
+// formatRatios writes ratios with two decimals, comma-separated.
+func formatRatios(v []float64) string {
+	parts := make([]string, len(v))
+	for i, r := range v {
+		parts[i] = fmt.Sprintf("%.2f", r)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (s *summary) addRatios(ep string, ratios, windowRatios []float64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ratios == nil {
-		s.ratios = map[string][]float64{}
+		s.ratios, s.windowRatios = map[string][]float64{}, map[string][]float64{}
 	}
-	s.ratios[ep] = ratios
+	s.ratios[ep], s.windowRatios[ep] = ratios, windowRatios
 }
 
 // serverProc is an API server in a process of its own: this test binary running TestServeFleet.
@@ -261,4 +353,52 @@ func TestServeFleet(t *testing.T) {
 		t.Error(err)
 	}
 	cancel() // the API's catalog watch ends before the pools close
+}
+
+// TestCombineWindows checks how a windowed run is summed up: requests and errors added, the rate
+// over the windows' total time (not the mean of their rates), p50 and p99 the medians of theirs.
+func TestCombineWindows(t *testing.T) {
+	tests := []struct {
+		name    string
+		windows []rate
+		want    rate
+	}{
+		{name: "no windows give an empty run", want: rate{}},
+		{name: "one window is itself", windows: []rate{{rps: 100, p50ms: 2, p99ms: 9, n: 200, errors: 1}},
+			want: rate{rps: 100, p50ms: 2, p99ms: 9, n: 200, errors: 1}},
+		{name: "the rate is over the total time", windows: []rate{
+			{rps: 100, p50ms: 1, p99ms: 5, n: 100}, // 1 s
+			{rps: 300, p50ms: 3, p99ms: 7, n: 900}, // 3 s
+		}, want: rate{rps: 250, p50ms: 2, p99ms: 6, n: 1000}},
+		{name: "percentiles are the windows' medians", windows: []rate{
+			{rps: 10, p50ms: 1, p99ms: 50, n: 10}, {rps: 10, p50ms: 9, p99ms: 5, n: 10}, {rps: 10, p50ms: 2, p99ms: 6, n: 10},
+		}, want: rate{rps: 10, p50ms: 2, p99ms: 6, n: 30}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := combineWindows(tt.windows); got != tt.want {
+				t.Errorf("combineWindows = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestQuartiles checks the quartiles the windowed report gives beside the median.
+func TestQuartiles(t *testing.T) {
+	tests := []struct {
+		name   string
+		v      []float64
+		q1, q3 float64
+	}{
+		{name: "even count splits in halves", v: []float64{4, 1, 3, 2}, q1: 1.5, q3: 3.5},
+		{name: "odd count leaves the median out", v: []float64{5, 1, 3, 2, 4}, q1: 1.5, q3: 4.5},
+		{name: "one value has no halves", v: []float64{7}, q1: 0, q3: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if q1, q3 := quartiles(tt.v); q1 != tt.q1 || q3 != tt.q3 {
+				t.Errorf("quartiles(%v) = %v, %v; want %v, %v", tt.v, q1, q3, tt.q1, tt.q3)
+			}
+		})
+	}
 }
