@@ -58,7 +58,7 @@ func decodeError(err error) error {
 		return apiError(http.StatusBadRequest, "invalid_json", "malformed JSON at byte %d: %s", syntax.Offset, syntax.Error())
 	case errors.As(err, &typ):
 		if typ.Field == "" {
-			return apiError(http.StatusBadRequest, "invalid_json", "the request body must be a JSON %s, got %s", jsonKind(typ.Type.Kind().String()), typ.Value)
+			return apiError(http.StatusBadRequest, "invalid_json", "the request body must be JSON: %s, got %s", jsonKind(typ.Type.Kind().String()), typ.Value)
 		}
 		e := apiError(http.StatusBadRequest, "invalid_field", "field %q must be %s, got %s", typ.Field, jsonKind(typ.Type.Kind().String()), typ.Value)
 		e.Field = typ.Field

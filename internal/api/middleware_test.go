@@ -152,6 +152,12 @@ func TestMiddleware(t *testing.T) {
 			}
 		})
 	}
+	t.Run("DecodeNotAnObjectSaysWhatWasExpected", func(t *testing.T) {
+		body := wantError(t, e.do("POST", "/api/auth/token", `[1,2]`), 400, "invalid_json")
+		if want := "the request body must be JSON: an object, got array"; body.Message != want {
+			t.Fatalf("message = %q, want %q", body.Message, want)
+		}
+	})
 }
 
 type readCloser struct{ *strings.Reader }
