@@ -258,7 +258,7 @@ func queryTenant(ctx context.Context, m *tenancy.Manager, org tenancy.Organizati
 		res.err = err
 		return res
 	}
-	res.err = m.RunWith(ctx, t, tenancy.RunOptions{ReadOnly: true, StatementTimeoutMillis: timeoutMillis}, func(tx pgx.Tx) error {
+	res.err = m.RunWith(ctx, t, tenancy.RunOptions{ReadOnly: true, StatementTimeoutMillis: timeoutMillis, Bulk: true}, func(tx pgx.Tx) error {
 		// The simple protocol returns every value in text form, whatever its type.
 		rows, err := tx.Query(ctx, sql, pgx.QueryExecModeSimpleProtocol)
 		if err != nil {

@@ -515,7 +515,8 @@ const adminCountsSQL = `SELECT
 	(SELECT count(*) FROM citas_cita WHERE inicio >= $1 AND inicio < $2 AND estado <> 'cancelada')`
 
 // adminCounts reads the tenant's counts through its scope (tenancy.RunWith, read-only, with a
-// statement timeout): the only door into tenant data.
+// statement timeout, on the bulk pool: the dashboard is not the tenant's request path): the only
+// door into tenant data.
 func (s *Server) adminCounts(ctx context.Context, t adminTenant) (adminTenantCounts, error) {
 	var c adminTenantCounts
 	if t.SchemaName == "" {
@@ -526,7 +527,7 @@ func (s *Server) adminCounts(ctx context.Context, t adminTenant) (adminTenantCou
 	}
 	tn := tenancy.Tenant{OrganizationID: t.ID, Schema: t.SchemaName, Server: t.DatabaseName}
 	now := s.cfg.Now()
-	err := s.tenancy.RunWith(ctx, tn, tenancy.RunOptions{ReadOnly: true, StatementTimeoutMillis: int(adminCountsTimeout.Milliseconds())},
+	err := s.tenancy.RunWith(ctx, tn, tenancy.RunOptions{ReadOnly: true, StatementTimeoutMillis: int(adminCountsTimeout.Milliseconds()), Bulk: true},
 		func(tx pgx.Tx) error {
 			return tx.QueryRow(ctx, adminCountsSQL, now, now.AddDate(0, 0, 30)).Scan(&c.Branches, &c.Services, &c.Members, &c.AppointmentsNext30Days)
 		})

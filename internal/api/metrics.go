@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -89,8 +90,8 @@ var (
 	descCancelled = prometheus.NewDesc("appcitas_db_pool_canceled_acquires_total", "Acquires cancelled by their context.", poolLabels, nil)
 )
 
-// poolCollector reports the pgx pool statistics of every opened server: the shared pool, and the
-// tenant slices summed (one "tenant" pool per server, whatever the number of tenants).
+// poolCollector reports the pgx pool statistics of every opened server: the shared pool, the bulk
+// pool, and the tenant slices summed (one "tenant" pool per server, whatever the number of tenants).
 type poolCollector struct{ m *tenancy.Manager }
 
 // Describe sends the descriptors of the pool metrics.
@@ -108,12 +109,8 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 			acquires, empty, cancelled        float64
 			wait                              time.Duration
 		}
-		var shared, tenants sums
-		for i, st := range stats {
-			dst := &tenants
-			if i == 0 {
-				dst = &shared
-			}
+		var shared, bulk, tenants sums
+		add := func(dst *sums, st *pgxpool.Stat) {
 			dst.acquired += float64(st.AcquiredConns())
 			dst.idle += float64(st.IdleConns())
 			dst.constructing += float64(st.ConstructingConns())
@@ -123,7 +120,12 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 			dst.cancelled += float64(st.CanceledAcquireCount())
 			dst.wait += st.AcquireDuration()
 		}
-		for pool, s := range map[string]sums{"shared": shared, "tenant": tenants} {
+		add(&shared, stats.Shared)
+		add(&bulk, stats.Bulk)
+		for _, st := range stats.Slices {
+			add(&tenants, st)
+		}
+		for pool, s := range map[string]sums{"shared": shared, "bulk": bulk, "tenant": tenants} {
 			ch <- prometheus.MustNewConstMetric(descConns, prometheus.GaugeValue, s.acquired, server, pool, "acquired")
 			ch <- prometheus.MustNewConstMetric(descConns, prometheus.GaugeValue, s.idle, server, pool, "idle")
 			ch <- prometheus.MustNewConstMetric(descConns, prometheus.GaugeValue, s.constructing, server, pool, "constructing")

@@ -96,7 +96,7 @@ func TestMiddleware(t *testing.T) {
 			t.Fatalf("half-written answer leaked: %s", rec.Body.String())
 		}
 		for server, stats := range e.m.Servers().Stats() {
-			for _, st := range stats {
+			for _, st := range stats.All() {
 				if st.AcquiredConns() != 0 {
 					t.Fatalf("server %s: %d connections still acquired after the panic", server, st.AcquiredConns())
 				}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
 // SetupVersionTable is the one-row table of each tenant schema whose version statement triggers
@@ -65,7 +67,6 @@ func (s *Setup) Rows() int { return s.rows }
 func LoadSetup(ctx context.Context, tx pgx.Tx, zones *Zones, maxRows int) (*Setup, error) {
 	s := &Setup{branches: map[int64]Branch{}, zones: map[int64]*time.Location{}, services: map[int64]Service{},
 		members: map[int64]Member{}, byUser: map[int64]int64{}}
-	b := &pgx.Batch{}
 	each := func(what string, scan func(pgx.Rows) error) func(pgx.Rows) error {
 		return func(rows pgx.Rows) error {
 			defer rows.Close()
@@ -86,45 +87,49 @@ func LoadSetup(ctx context.Context, tx pgx.Tx, zones *Zones, maxRows int) (*Setu
 	if maxRows > 0 {
 		lim = int64(maxRows) + 1
 	}
-	b.Queue(`SELECT `+branchColumns+` FROM organizacion_sede ORDER BY id LIMIT $1`, lim).Query(each("branches", func(r pgx.Rows) error {
-		br, err := scanBranch(r)
-		if err == nil {
-			s.branches[br.ID] = br
-		}
-		return err
-	}))
-	b.Queue(`SELECT `+serviceColumns+` FROM citas_servicio ORDER BY id LIMIT $1`, lim).Query(each("services", func(r pgx.Rows) error {
-		sv, err := scanService(r)
-		if err == nil {
-			s.services[sv.ID] = sv
-		}
-		return err
-	}))
-	b.Queue(`SELECT `+memberColumns+` FROM usuarios_perfilusuario ORDER BY id LIMIT $1`, lim).Query(each("members", func(r pgx.Rows) error {
-		m, err := scanMember(r)
-		if err == nil {
-			s.members[m.ID] = m
-			if _, seen := s.byUser[m.UserID]; m.Active && !seen {
-				s.byUser[m.UserID] = m.ID
+	queries := []tenancy.OnceQuery{
+		{SQL: `SELECT ` + branchColumns + ` FROM organizacion_sede ORDER BY id LIMIT $1`, Args: []any{lim}, Read: each("branches", func(r pgx.Rows) error {
+			br, err := scanBranch(r)
+			if err == nil {
+				s.branches[br.ID] = br
 			}
-		}
-		return err
-	}))
-	b.Queue(setupHoursSQL, lim).Query(each("working hours", func(r pgx.Rows) error {
-		h, err := scanHoursRow(r)
-		if err == nil {
-			s.hours = append(s.hours, setupHours{hoursRow: h})
-		}
-		return err
-	}))
-	b.Queue(`SELECT `+exceptionRowColumns+` FROM citas_excepcion ORDER BY fecha, id LIMIT $1`, lim).Query(each("exceptions", func(r pgx.Rows) error {
-		e, err := scanExceptionRow(r)
-		if err == nil {
-			s.exceptions = append(s.exceptions, e)
-		}
-		return err
-	}))
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		})},
+		{SQL: `SELECT ` + serviceColumns + ` FROM citas_servicio ORDER BY id LIMIT $1`, Args: []any{lim}, Read: each("services", func(r pgx.Rows) error {
+			sv, err := scanService(r)
+			if err == nil {
+				s.services[sv.ID] = sv
+			}
+			return err
+		})},
+		{SQL: `SELECT ` + memberColumns + ` FROM usuarios_perfilusuario ORDER BY id LIMIT $1`, Args: []any{lim}, Read: each("members", func(r pgx.Rows) error {
+			m, err := scanMember(r)
+			if err == nil {
+				s.members[m.ID] = m
+				if _, seen := s.byUser[m.UserID]; m.Active && !seen {
+					s.byUser[m.UserID] = m.ID
+				}
+			}
+			return err
+		})},
+		{SQL: setupHoursSQL, Args: []any{lim}, Read: each("working hours", func(r pgx.Rows) error {
+			h, err := scanHoursRow(r)
+			if err == nil {
+				s.hours = append(s.hours, setupHours{hoursRow: h})
+			}
+			return err
+		})},
+		{SQL: `SELECT ` + exceptionRowColumns + ` FROM citas_excepcion ORDER BY fecha, id LIMIT $1`, Args: []any{lim}, Read: each("exceptions", func(r pgx.Rows) error {
+			e, err := scanExceptionRow(r)
+			if err == nil {
+				s.exceptions = append(s.exceptions, e)
+			}
+			return err
+		})},
+	}
+	// Run as statements the connection does not keep: a set-up is read once per tenant and version,
+	// and kept plans of five statements for every tenant would fill the backends (QueryOnce).
+	if err := tenancy.QueryOnce(ctx, tx, queries...); err != nil {
 		return nil, translate(err, "reading the set-up")
 	}
 	if maxRows > 0 && s.rows > maxRows {

@@ -40,6 +40,7 @@ func (m *Manager) migrateTenantTx(ctx context.Context, tx pgx.Tx, schema, server
 	if err != nil {
 		return Migration{}, err
 	}
+	ctx = withLogTenant(ctx, schema) // SQL logs name the tenant its migration is for
 	if err := ValidateServerName(server); err != nil {
 		return Migration{}, err
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/tracelog"
 )
 
@@ -33,6 +34,12 @@ type RunOptions struct {
 	// fn: what every call of a kind reads first (the API's read of the tenant's set-up version) then
 	// costs no round trip of its own.
 	Lead *Lead
+	// Bulk runs the scope on the server's bulk pool ([PoolOptions.BulkConns]) instead of the
+	// tenant's slice: for work that visits many tenants once each (backups, checksums,
+	// cross-tenant queries), which should neither wait behind the tenant's requests nor leave its
+	// catalog and statements in the backends that serve them. Its statements are not kept: each is
+	// parsed and planned on every run.
+	Bulk bool
 }
 
 // Run is the one door into a tenant's data. It takes a connection from the pool of the server that
@@ -70,7 +77,13 @@ func (m *Manager) RunWith(ctx context.Context, t Tenant, opts RunOptions, fn fun
 		server = DefaultServer
 	}
 	ctx = withLogTenant(ctx, t.Schema)
-	pc, release, err := m.servers.acquireTenantConn(ctx, server, t.Schema)
+	acquire := m.servers.acquireTenantConn
+	if opts.Bulk {
+		acquire = func(ctx context.Context, server, _ string) (*pgxpool.Conn, func(), error) {
+			return m.servers.acquireBulkConn(ctx, server)
+		}
+	}
+	pc, release, err := acquire(ctx, server, t.Schema)
 	if err != nil {
 		return fmt.Errorf("opening scope of %s: %w", t.Schema, err)
 	}
@@ -80,11 +93,18 @@ func (m *Manager) RunWith(ctx context.Context, t Tenant, opts RunOptions, fn fun
 		m.servers.runConns.Store(conn, t.Schema)
 		defer m.servers.runConns.Delete(conn)
 	}
-	if err := m.open(ctx, conn, b.String(), t.Schema, opts.Lead); err != nil {
+	keep := m.servers.opts.StatementCache > 0 && !opts.Bulk
+	if err := m.open(ctx, conn, b.String(), t.Schema, opts.Lead, keep); err != nil {
 		return fmt.Errorf("opening scope of %s: %w", t.Schema, translateScopeError(err))
 	}
 	tx := &scopeTx{conn: conn}
-	if m.servers.opts.StatementCache > 0 {
+	if m.servers.opts.LogSQL {
+		log := sqlLogger{m.servers.opts.Logger}
+		tx.log = func(ctx context.Context, sql string, args []any) {
+			log.Log(withLogTenant(ctx, t.Schema), tracelog.LogLevelInfo, "Query", map[string]any{"sql": sql, "args": args})
+		}
+	}
+	if keep {
 		tx.key = "/*" + t.Schema + "*/ " // t.Schema passed Ident: tenant_[a-z0-9_]
 	}
 	// Roll back on every way out, a panic in fn included; after Commit it is a no-op.
@@ -99,16 +119,16 @@ func (m *Manager) RunWith(ctx context.Context, t Tenant, opts RunOptions, fn fun
 }
 
 // open sends the scope's opening (BEGIN and the SET LOCALs in head, then the lead query) as one
-// message and reads the lead's row. With the statement cache the lead is a statement of the
+// message and reads the lead's row. With keep (the statement cache) the lead is a statement of the
 // tenant's, prepared in the opening the first time the connection serves it; should the
 // connection's statement not be as expected (see isLeadStatementError), it is prepared afresh and
 // the opening sent again, once. On failure the connection is left outside any transaction, or
 // closed.
-func (m *Manager) open(ctx context.Context, conn *pgx.Conn, head, schema string, lead *Lead) error {
+func (m *Manager) open(ctx context.Context, conn *pgx.Conn, head, schema string, lead *Lead, keep bool) error {
 	if lead == nil {
 		return m.send(ctx, conn, head, nil)
 	}
-	if m.servers.opts.StatementCache <= 0 {
+	if !keep {
 		return m.send(ctx, conn, head+"; "+lead.inline(), lead)
 	}
 	leads := leadsOf(conn.PgConn(), m.servers.opts.StatementCache)

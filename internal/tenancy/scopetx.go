@@ -20,8 +20,10 @@ import (
 // tenant gives each tenant plans of its own that stay valid from one request to the next, instead
 // of one statement replanned on every change of tenant.
 type scopeTx struct {
-	conn       *pgx.Conn
-	key        string
+	conn *pgx.Conn
+	key  string
+	// log, with APPCITAS_LOG_SQL, logs the statements that bypass pgx's tracer ([QueryOnce]).
+	log        func(ctx context.Context, sql string, args []any)
 	closed     bool
 	savepoints int64
 	prepared   map[string]bool

@@ -553,3 +553,127 @@ func sameSlice(t *testing.T, m *tenancy.Manager, shards uint32, name string) (a,
 	t.Fatal("no two of 20 tenants share a slice")
 	return a, b
 }
+
+// TestBulkScope checks RunOptions.Bulk: the scope runs on the server's bulk pool, never on a
+// tenant slice, in the tenant's schema and role as any scope does, keeps no statement on its
+// connection (a backup of each of 10,000 tenants must not leave 10,000 tenants' plans behind),
+// and a lead still works there, inlined.
+func TestBulkScope(t *testing.T) {
+	t.Parallel()
+	m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 2, ConnsPerShard: 1, BulkConns: 1}})
+	ctx := t.Context()
+	orgs := createOrgs(t, m, "Masivo Uno", "Masivo Dos")
+	a, b := tenantOf(t, orgs[0]), tenantOf(t, orgs[1])
+	id := insertService(t, m, a, "Corte", 2500)
+	insertService(t, m, b, "Tinte", 9900)
+	bulk := tenancy.RunOptions{Bulk: true}
+
+	acquires := func() (bulk, slices int64) {
+		st := m.Servers().Stats()[tenancy.DefaultServer]
+		for _, s := range st.Slices {
+			slices += s.AcquireCount()
+		}
+		return st.Bulk.AcquireCount(), slices
+	}
+
+	t.Run("RunsOnTheBulkPoolNotOnASlice", func(t *testing.T) {
+		bulkBefore, slicesBefore := acquires()
+		for _, ten := range []tenancy.Tenant{a, b, a} {
+			if err := m.RunWith(ctx, ten, bulk, func(pgx.Tx) error { return nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		bulkAfter, slicesAfter := acquires()
+		if bulkAfter-bulkBefore != 3 || slicesAfter != slicesBefore {
+			t.Errorf("bulk pool acquired %d times, slices %d; want 3 and 0", bulkAfter-bulkBefore, slicesAfter-slicesBefore)
+		}
+	})
+
+	t.Run("ReadsOnlyItsTenantUnderItsRole", func(t *testing.T) {
+		tests := []struct {
+			name string
+			ten  tenancy.Tenant
+			want string
+		}{
+			{"FirstTenant", a, "Corte"},
+			{"SecondTenant", b, "Tinte"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				var user string
+				var got []string
+				err := m.RunWith(ctx, tt.ten, bulk, func(tx pgx.Tx) error {
+					if err := tx.QueryRow(ctx, `SELECT current_user`).Scan(&user); err != nil {
+						return err
+					}
+					rows, err := tx.Query(ctx, `SELECT nombre FROM citas_servicio WHERE precio_centavos > $1`, 0)
+					if err != nil {
+						return err
+					}
+					got, err = pgx.CollectRows(rows, pgx.RowTo[string])
+					return err
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if user != tt.ten.Schema || len(got) != 1 || got[0] != tt.want {
+					t.Errorf("role %s read %v; want role %s reading [%s]", user, got, tt.ten.Schema, tt.want)
+				}
+			})
+		}
+		err := m.RunWith(ctx, a, bulk, func(tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `SELECT count(*) FROM `+quote(b.Schema, "citas_servicio"))
+			return err
+		})
+		if tenancy.SQLState(err) != "42501" {
+			t.Errorf("reading another tenant's schema: %v; want permission denied (42501)", err)
+		}
+	})
+
+	t.Run("KeepsNoStatement", func(t *testing.T) {
+		var kept []string
+		for _, ten := range []tenancy.Tenant{a, b} {
+			err := m.RunWith(ctx, ten, bulk, func(tx pgx.Tx) error {
+				var n int
+				if err := tx.QueryRow(ctx, `SELECT count(*) FROM citas_servicio WHERE id > $1`, 0).Scan(&n); err != nil {
+					return err
+				}
+				rows, err := tx.Query(ctx, `SELECT statement FROM pg_prepared_statements`)
+				if err != nil {
+					return err
+				}
+				kept, err = pgx.CollectRows(rows, pgx.RowTo[string])
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(kept) != 0 {
+				t.Fatalf("the bulk connection keeps %d statements: %v", len(kept), kept)
+			}
+		}
+	})
+
+	t.Run("LeadIsInlined", func(t *testing.T) {
+		var name string
+		lead := &tenancy.Lead{SQL: `SELECT nombre FROM citas_servicio WHERE id = $1`, Args: []int64{id}, Dest: []any{&name}}
+		var kept int
+		err := m.RunWith(ctx, a, tenancy.RunOptions{Bulk: true, Lead: lead}, func(tx pgx.Tx) error {
+			return tx.QueryRow(ctx, `SELECT count(*) FROM pg_prepared_statements`).Scan(&kept)
+		})
+		if err != nil || !lead.Found || name != "Corte" || kept != 0 {
+			t.Errorf("err %v, found %v %q, %d statements kept; want Corte and none kept", err, lead.Found, name, kept)
+		}
+	})
+
+	t.Run("SnapshotsRunInBulk", func(t *testing.T) {
+		bulkBefore, slicesBefore := acquires()
+		if err := m.RunSnapshot(ctx, a, func(pgx.Tx) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		bulkAfter, slicesAfter := acquires()
+		if bulkAfter-bulkBefore != 1 || slicesAfter != slicesBefore {
+			t.Errorf("a snapshot acquired the bulk pool %d times and the slices %d; want 1 and 0", bulkAfter-bulkBefore, slicesAfter-slicesBefore)
+		}
+	})
+}

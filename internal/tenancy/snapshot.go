@@ -22,9 +22,10 @@ const StableOutputSettings = "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 
 
 // RunSnapshot is [Manager.Run] in a REPEATABLE READ READ ONLY transaction: every statement of fn
 // sees the same consistent snapshot of the tenant while other transactions keep writing, and fn
-// cannot write. Backups read through it. Value output is made stable with StableOutputSettings.
+// cannot write. Backups read through it, on the bulk pool ([RunOptions.Bulk]). Value output is
+// made stable with StableOutputSettings.
 func (m *Manager) RunSnapshot(ctx context.Context, t Tenant, fn func(tx pgx.Tx) error) error {
-	return m.RunWith(ctx, t, RunOptions{ReadOnly: true}, func(tx pgx.Tx) error {
+	return m.RunWith(ctx, t, RunOptions{ReadOnly: true, Bulk: true}, func(tx pgx.Tx) error {
 		// No statement of the scope's BEGIN took a snapshot (SET does not), so the isolation level
 		// can still be chosen here, before the first query.
 		if _, err := tx.Exec(ctx, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; "+StableOutputSettings); err != nil {
