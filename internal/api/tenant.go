@@ -108,7 +108,9 @@ func (c *orgCache) get(ctx context.Context, id int64) (tenancy.Organization, err
 	if !c.watching {
 		ttl = min(ttl, unwatchedOrgCacheTTL)
 	}
-	ttl -= rand.N(ttl / 4)
+	if q := ttl / 4; q > 0 {
+		ttl -= rand.N(q)
+	}
 	c.entries[id] = orgEntry{org: org, err: err, expires: now.Add(ttl)}
 	return org, err
 }

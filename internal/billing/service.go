@@ -39,9 +39,10 @@ type Options struct {
 	// SendingTimeout is how long a notice may stay claimed (sending) before it is reported as
 	// stuck: the deliverer died between SMTP and marking it sent. Defaults to 10m.
 	SendingTimeout time.Duration
-	// AccessCacheTTL is how long CheckAccess reuses an organization's subscription state (changes
-	// made through this Service are seen at once, others within the TTL). Defaults to 5s;
-	// negative disables the cache.
+	// AccessCacheTTL is how long CheckAccess reuses an organization's subscription state while
+	// [Service.WatchAccess] runs (every change, by any process, is then seen at once; without the
+	// watch, changes made through this Service are seen at once, others within 5 seconds at most).
+	// Defaults to 1h; negative disables the cache.
 	AccessCacheTTL time.Duration
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
@@ -59,6 +60,10 @@ type Service struct {
 
 	accessMu sync.Mutex
 	access   map[int64]accessEntry // organization → its cached subscription state
+	// accessWatched is whether WatchAccess is listening; accessEvictions counts evictions, so
+	// that a read that raced with one is not kept.
+	accessWatched   bool
+	accessEvictions uint64
 }
 
 type accessEntry struct {
@@ -98,7 +103,7 @@ func New(ctx context.Context, m *tenancy.Manager, opts Options) (*Service, error
 		opts.Logger = slog.Default()
 	}
 	if opts.AccessCacheTTL == 0 {
-		opts.AccessCacheTTL = 5 * time.Second
+		opts.AccessCacheTTL = time.Hour
 	}
 	return &Service{pool: pool, tenancy: m, wompi: opts.Wompi, opts: opts, log: opts.Logger, access: map[int64]accessEntry{}}, nil
 }
@@ -112,5 +117,6 @@ func (s *Service) now() time.Time { return s.opts.Now().UTC() }
 func (s *Service) forgetAccess(orgID int64) {
 	s.accessMu.Lock()
 	delete(s.access, orgID)
+	s.accessEvictions++
 	s.accessMu.Unlock()
 }

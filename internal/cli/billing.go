@@ -487,6 +487,8 @@ type billingRuntime struct {
 	jobs    *jobs.Runner
 	pool    *pgxpool.Pool
 	sim     *wompitest.Server
+	// stopWatch ends the billing service's watch of subscription changes (WatchAccess).
+	stopWatch context.CancelFunc
 }
 
 // startBilling builds billing, signup and the job queue for serve and starts the queue. Without
@@ -509,6 +511,11 @@ func (a *app) startBilling(ctx context.Context, m *tenancy.Manager, more ...func
 	if rt.billing, err = a.billingService(ctx, m, wc, sim != nil); err != nil {
 		return err
 	}
+	// Every request checks its organization's subscription; the watch lets that state be kept
+	// for an hour, evicted when any process changes it.
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	rt.stopWatch = stopWatch
+	go func() { _ = rt.billing.WatchAccess(watchCtx) }()
 	if rt.signup, err = onboarding.New(ctx, m, rt.billing, onboarding.Options{Logger: a.log}); err != nil {
 		return err
 	}
@@ -541,6 +548,9 @@ func (a *app) stopBilling() {
 		return
 	}
 	a.billingRT = nil
+	if rt.stopWatch != nil {
+		rt.stopWatch()
+	}
 	if rt.jobs != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if err := rt.jobs.Stop(ctx); err != nil {

@@ -56,6 +56,7 @@ import (
 
 	"github.com/appcitas/appcitas/internal/api"
 	"github.com/appcitas/appcitas/internal/auth"
+	"github.com/appcitas/appcitas/internal/billing"
 	"github.com/appcitas/appcitas/internal/cli"
 	"github.com/appcitas/appcitas/internal/migrate"
 	"github.com/appcitas/appcitas/internal/pgtest"
@@ -194,6 +195,21 @@ type scripts struct{ query, door string }
 func apiConfig() api.Config {
 	return api.Config{JWTSecret: []byte(strings.Repeat("loadbench-secret-", 4)), AccessTTL: 6 * time.Hour,
 		OrgCacheTTL: time.Duration(envOrgTTL) * time.Second}
+}
+
+// withBilling gives the server under test what appcitas serve has on every tenant route: the
+// subscription check (billing.Service.CheckAccess, 402 for a suspended organization), with its
+// cache kept in step by WatchAccess until ctx ends. (Runs before 2026-12-06 21:00 measured the
+// API without it, so they missed the subscription read that serve then made on most requests at
+// 10,000 tenants.)
+func withBilling(ctx context.Context, tb testing.TB, m *tenancy.Manager, cfg *api.Config) {
+	tb.Helper()
+	svc, err := billing.New(ctx, m, billing.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go func() { _ = svc.WatchAccess(ctx) }()
+	cfg.Billing = svc
 }
 
 func newManager(b testing.TB, url string, pool tenancy.PoolOptions) *tenancy.Manager {
@@ -445,6 +461,7 @@ func serveFleet(b *testing.B, f *fleet) {
 		b.Cleanup(m.Close)
 		srvCtx, cancel := context.WithCancel(ctx) // ends the server's catalog watch before the database goes
 		b.Cleanup(cancel)
+		withBilling(srvCtx, b, m, &cfg)
 		h, err := api.New(srvCtx, m, slog.New(slog.DiscardHandler), cfg)
 		if err != nil {
 			b.Fatal(err)

@@ -307,7 +307,9 @@ func TestServeFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	h, err := api.New(ctx, m, slog.New(slog.DiscardHandler), apiConfig())
+	cfg := apiConfig()
+	withBilling(ctx, t, m, &cfg)
+	h, err := api.New(ctx, m, slog.New(slog.DiscardHandler), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
