@@ -9,7 +9,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/tracelog"
 )
 
 // Tenant is what tenant SQL needs to know: which schema, on which server. Get one from an
@@ -77,13 +76,13 @@ func (m *Manager) RunWith(ctx context.Context, t Tenant, opts RunOptions, fn fun
 		server = DefaultServer
 	}
 	ctx = withLogTenant(ctx, t.Schema)
-	acquire := m.servers.acquireTenantConn
+	var pc *pgxpool.Conn
+	var release func()
 	if opts.Bulk {
-		acquire = func(ctx context.Context, server, _ string) (*pgxpool.Conn, func(), error) {
-			return m.servers.acquireBulkConn(ctx, server)
-		}
+		pc, release, err = m.servers.acquireBulkConn(ctx, server)
+	} else {
+		pc, release, err = m.servers.acquireTenantConn(ctx, server, t.Schema)
 	}
-	pc, release, err := acquire(ctx, server, t.Schema)
 	if err != nil {
 		return fmt.Errorf("opening scope of %s: %w", t.Schema, err)
 	}
@@ -99,9 +98,8 @@ func (m *Manager) RunWith(ctx context.Context, t Tenant, opts RunOptions, fn fun
 	}
 	tx := &scopeTx{conn: conn}
 	if m.servers.opts.LogSQL {
-		log := sqlLogger{m.servers.opts.Logger}
 		tx.log = func(ctx context.Context, sql string, args []any) {
-			log.Log(withLogTenant(ctx, t.Schema), tracelog.LogLevelInfo, "Query", map[string]any{"sql": sql, "args": args})
+			m.servers.logStatement(withLogTenant(ctx, t.Schema), sql, args)
 		}
 	}
 	if keep {
@@ -161,7 +159,7 @@ func (m *Manager) open(ctx context.Context, conn *pgx.Conn, head, schema string,
 // connection closed if even that fails), so that the connection goes back to the pool clean.
 func (m *Manager) send(ctx context.Context, conn *pgx.Conn, sql string, lead *Lead) error {
 	if m.servers.opts.LogSQL {
-		sqlLogger{m.servers.opts.Logger}.Log(ctx, tracelog.LogLevelInfo, "Query", map[string]any{"sql": sql, "args": []any{}})
+		m.servers.logStatement(ctx, sql, []any{})
 	}
 	mrr := conn.PgConn().Exec(ctx, sql)
 	var scanErr error

@@ -408,6 +408,12 @@ func withLogTenant(ctx context.Context, schema string) context.Context {
 
 type sqlLogger struct{ log *slog.Logger }
 
+// logStatement logs, as pgx's tracer would, a statement sent past the tracer (a scope's opening,
+// QueryOnce's batch), with the tenant ctx names.
+func (s *Servers) logStatement(ctx context.Context, sql string, args []any) {
+	sqlLogger{s.opts.Logger}.Log(ctx, tracelog.LogLevelInfo, "Query", map[string]any{"sql": sql, "args": args})
+}
+
 func (l sqlLogger) Log(ctx context.Context, level tracelog.LogLevel, msg string, data map[string]any) {
 	attrs := make([]slog.Attr, 0, len(data)+1)
 	tenant, _ := ctx.Value(logTenantKey{}).(string)
