@@ -591,7 +591,7 @@ func (s *Server) adminSetActive(active bool) http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		s.orgs.invalidate(id)
+		s.orgs.Invalidate(id)
 		s.auditAdmin(r, action, id)
 		t, err := s.adminTenantByID(ctx, id)
 		if err != nil {

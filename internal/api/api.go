@@ -29,7 +29,8 @@ type Config struct {
 	// MaxBodyBytes bounds request bodies (413 beyond). Defaults to 1 MiB.
 	MaxBodyBytes int64
 	// OrgCacheTTL is how long an organization lookup is reused while the catalog watch is in place
-	// (changes evict their entry at once); 5s at most while it is down. Defaults to 1h.
+	// (changes evict their entry at once); 5s at most while it is down. Defaults to
+	// tenancy.DefaultOrganizationCacheTTL (1h).
 	OrgCacheTTL time.Duration
 	// SetupCacheRows is the budget, in rows over every tenant, of the set-ups (branches,
 	// services, members, working hours, exceptions) kept in memory so that a request reads only
@@ -67,9 +68,6 @@ func (c Config) withDefaults() Config {
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = defaultMaxBodyBytes
 	}
-	if c.OrgCacheTTL <= 0 {
-		c.OrgCacheTTL = defaultOrgCacheTTL
-	}
 	if c.LoginPerAccount.Burst <= 0 {
 		c.LoginPerAccount = auth.LimitOptions{Burst: 5, Every: time.Minute}
 	}
@@ -93,7 +91,7 @@ type Server struct {
 	accountLimit *auth.Limiter
 	ipLimit      *auth.Limiter
 	signupLimit  *auth.Limiter
-	orgs         *orgCache
+	orgs         *tenancy.OrganizationCache[orgLookup]
 	metrics      *metrics
 	zones        *booking.Zones      // the branches' time zones, loaded once each
 	setups       *booking.SetupCache // nil: none kept
@@ -153,7 +151,7 @@ func newServer(ctx context.Context, m *tenancy.Manager, log *slog.Logger, cfg Co
 		zones:        zones,
 		setups:       setups,
 	}
-	go s.orgs.watch(ctx)
+	go func() { _ = s.orgs.Watch(ctx, m) }()
 	return s, nil
 }
 

@@ -140,7 +140,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 // organization exists, is active, and u has an active profile there (read in the tenant's scope)
 // or is a superuser.
 func (s *Server) checkMember(ctx context.Context, u auth.User, orgID int64) error {
-	org, err := s.orgs.get(ctx, orgID)
+	org, err := s.organization(ctx, orgID)
 	if errors.Is(err, tenancy.ErrNotFound) {
 		return apiError(http.StatusNotFound, "organization_not_found", "organization %d does not exist", orgID)
 	}

@@ -173,7 +173,7 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, billingAPIError(err))
 		return
 	}
-	s.orgs.invalidate(res.Organization.ID)
+	s.orgs.Invalidate(res.Organization.ID)
 	info := infoFrom(r.Context())
 	info.userID, info.orgID = res.User.ID, res.Organization.ID
 	refresh, err := s.users.IssueRefresh(r.Context(), res.User.ID, res.Organization.ID)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
 // TestTenantRouting runs the routing and membership cases with the set-up cache as serve has it,
@@ -186,24 +188,25 @@ func testTenantRouting(t *testing.T, cfg func(*Config)) {
 	})
 
 	t.Run("UnwatchedCacheRereadsAfterItsShortTTL", func(t *testing.T) {
-		c := newOrgCache(e.m, defaultOrgCacheTTL, e.clock.now) // never watching
-		org, err := c.get(e.ctx, juan.ID)
-		if err != nil || !org.IsActive {
-			t.Fatalf("before: %+v %v", org, err)
+		c := newOrgCache(e.m, tenancy.DefaultOrganizationCacheTTL, e.clock.now) // never watching
+		l, err := c.Get(e.ctx, juan.ID)
+		if err != nil || !l.org.IsActive {
+			t.Fatalf("before: %+v %v", l, err)
 		}
+		org := l.org
 		if _, err := e.pool.Exec(e.ctx, `UPDATE public.organizacion_organizacion SET nombre = nombre || ' (cambiado)' WHERE id = $1`, juan.ID); err != nil {
 			t.Fatal(err)
 		}
 		defer func() {
 			_, _ = e.pool.Exec(e.ctx, `UPDATE public.organizacion_organizacion SET nombre = $2 WHERE id = $1`, juan.ID, org.Name)
 		}()
-		if again, _ := c.get(e.ctx, juan.ID); again.Name != org.Name {
-			t.Fatalf("within the TTL the cached row is used; got %q", again.Name)
+		if again, _ := c.Get(e.ctx, juan.ID); again.org.Name != org.Name {
+			t.Fatalf("within the TTL the cached row is used; got %q", again.org.Name)
 		}
-		e.clock.add(unwatchedOrgCacheTTL + time.Second)
-		defer e.clock.add(-unwatchedOrgCacheTTL - time.Second)
-		if again, _ := c.get(e.ctx, juan.ID); again.Name != org.Name+" (cambiado)" {
-			t.Fatalf("after the unwatched TTL: %q", again.Name)
+		e.clock.add(tenancy.DefaultUnwatchedTTL + time.Second)
+		defer e.clock.add(-tenancy.DefaultUnwatchedTTL - time.Second)
+		if again, _ := c.Get(e.ctx, juan.ID); again.org.Name != org.Name+" (cambiado)" {
+			t.Fatalf("after the unwatched TTL: %q", again.org.Name)
 		}
 	})
 
@@ -238,13 +241,9 @@ func httptestRequest(method, path string) *http.Request {
 }
 
 // waitWatching waits until c's catalog watch is in place.
-func waitWatching(t *testing.T, c *orgCache) {
+func waitWatching(t *testing.T, c *tenancy.OrganizationCache[orgLookup]) {
 	t.Helper()
-	waitFor(t, func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.watching
-	})
+	waitFor(t, c.Watching)
 }
 
 // waitFor polls cond for up to 10 s.

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"runtime/debug"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -17,115 +15,42 @@ import (
 	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
-// defaultOrgCacheTTL is how long an organization lookup is reused unless Config says otherwise,
-// while the catalog watch is in place (every change then evicts its entry at once, and a lost
-// watch empties the cache, so the TTL only bounds the damage of a notification that never came).
-// Each entry lives between 3/4 of it and all of it, so that entries filled together do not all
-// expire together (measured: with a fixed 5 minutes, 0.4 catalog lookups per request at 10,000
-// tenants when the warm-up's entries ran out).
-const defaultOrgCacheTTL = time.Hour
-
-// unwatchedOrgCacheTTL bounds the reuse of a lookup while the catalog watch is down.
-const unwatchedOrgCacheTTL = 5 * time.Second
-
-// orgCacheMax bounds the organization cache.
-const orgCacheMax = 50_000
-
-// orgCache keeps organization rows, so that tenant routing costs no catalog query on most
-// requests. Unknown ids are remembered too, so that random ids cannot hammer the catalog. Every
-// change to the catalog, made by any process, is announced by a trigger (public migration 0005)
-// and evicts its entry as soon as the watch hears of it; while the watch is down, entries live
-// unwatchedOrgCacheTTL at most.
-type orgCache struct {
-	tenancy *tenancy.Manager
-	ttl     time.Duration
-	now     func() time.Time
-
-	mu       sync.Mutex
-	entries  map[int64]orgEntry
-	watching bool
-	// evictions counts evictions, so that a lookup that raced with one is not stored as fresh.
-	evictions uint64
+// orgLookup is what the organization cache keeps for an id: the organization, or that there is
+// none (unknown ids are kept too, so that random ids cannot hammer the catalog).
+type orgLookup struct {
+	org      tenancy.Organization
+	notFound bool
 }
 
-type orgEntry struct {
-	org     tenancy.Organization
-	err     error
-	expires time.Time
+// newOrgCache returns the organization cache of tenant routing: every lookup by id reads
+// public.organizacion_organizacion once, then the row is kept until the organization changes
+// (announced by public migration 0005's trigger; see tenancy.OrganizationCache), ttl at most.
+func newOrgCache(m *tenancy.Manager, ttl time.Duration, now func() time.Time) *tenancy.OrganizationCache[orgLookup] {
+	return tenancy.NewOrganizationCache(func(ctx context.Context, id int64) (orgLookup, error) {
+		org, err := m.Organization(ctx, id)
+		if errors.Is(err, tenancy.ErrNotFound) {
+			return orgLookup{notFound: true}, nil
+		}
+		return orgLookup{org: org}, err
+	}, tenancy.OrganizationCacheOptions{TTL: ttl, Now: now})
 }
 
-func newOrgCache(m *tenancy.Manager, ttl time.Duration, now func() time.Time) *orgCache {
-	return &orgCache{tenancy: m, ttl: ttl, now: now, entries: map[int64]orgEntry{}}
-}
-
-// watch keeps the cache in step with the catalog until ctx ends.
-func (c *orgCache) watch(ctx context.Context) {
-	_ = c.tenancy.WatchOrganizations(ctx, tenancy.OrganizationWatch{
-		Changed: c.invalidate,
-		Listening: func(on bool) {
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			// Whatever was cached while nobody listened may be stale.
-			clear(c.entries)
-			c.evictions++
-			c.watching = on
-		},
-	})
-}
-
-// get returns the organization with id, from the cache when fresh.
-func (c *orgCache) get(ctx context.Context, id int64) (tenancy.Organization, error) {
-	now := c.now()
-	c.mu.Lock()
-	e, ok := c.entries[id]
-	evictions := c.evictions
-	c.mu.Unlock()
-	if ok && now.Before(e.expires) {
-		return e.org, e.err
-	}
-	org, err := c.tenancy.Organization(ctx, id)
-	if err != nil && !errors.Is(err, tenancy.ErrNotFound) {
+// organization returns the organization with id through the cache; tenancy.ErrNotFound when
+// there is none.
+func (s *Server) organization(ctx context.Context, id int64) (tenancy.Organization, error) {
+	l, err := s.orgs.Get(ctx, id)
+	if err != nil {
 		return tenancy.Organization{}, err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.evictions != evictions {
-		// An eviction came while we read: this row may predate the change. Answer with it (it
-		// was current when read), but do not keep it.
-		return org, err
+	if l.notFound {
+		return tenancy.Organization{}, fmt.Errorf("%w: id %d", tenancy.ErrNotFound, id)
 	}
-	if len(c.entries) >= orgCacheMax {
-		for k, old := range c.entries {
-			if !now.Before(old.expires) {
-				delete(c.entries, k)
-			}
-		}
-		if len(c.entries) >= orgCacheMax {
-			clear(c.entries)
-		}
-	}
-	ttl := c.ttl
-	if !c.watching {
-		ttl = min(ttl, unwatchedOrgCacheTTL)
-	}
-	if q := ttl / 4; q > 0 {
-		ttl -= rand.N(q)
-	}
-	c.entries[id] = orgEntry{org: org, err: err, expires: now.Add(ttl)}
-	return org, err
-}
-
-// invalidate forgets the organization with id.
-func (c *orgCache) invalidate(id int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.entries, id)
-	c.evictions++
+	return l.org, nil
 }
 
 // InvalidateOrganization makes the next request for the organization read it again from the
 // catalog. Call it after changing an organization (activation, placement) in this process.
-func (s *Server) InvalidateOrganization(id int64) { s.orgs.invalidate(id) }
+func (s *Server) InvalidateOrganization(id int64) { s.orgs.Invalidate(id) }
 
 // parseOrganizationHeader reads X-Organization-ID: a positive decimal integer.
 func parseOrganizationHeader(r *http.Request) (id int64, present bool, err error) {
@@ -175,7 +100,7 @@ func (s *Server) routeOrganization(next http.HandlerFunc) http.HandlerFunc {
 		}
 		info := infoFrom(r.Context())
 		info.orgID = id
-		org, err := s.orgs.get(r.Context(), id)
+		org, err := s.organization(r.Context(), id)
 		if errors.Is(err, tenancy.ErrNotFound) {
 			s.fail(w, r, apiError(http.StatusNotFound, "organization_not_found", "organization %d does not exist", id))
 			return

@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
 // Limit names a plan limit.
@@ -156,54 +153,37 @@ func (s *Service) CheckAccess(ctx context.Context, orgID int64) error {
 	return nil
 }
 
-// accessState reads an organization's subscription state, through the cache (see
-// [Service.WatchAccess]).
-func (s *Service) accessState(ctx context.Context, orgID int64) (Status, bool, error) {
-	now := time.Now()
-	var evictions uint64
-	if s.opts.AccessCacheTTL > 0 {
-		s.accessMu.Lock()
-		e, ok := s.access[orgID]
-		evictions = s.accessEvictions
-		s.accessMu.Unlock()
-		if ok && now.Before(e.expires) {
-			return e.status, e.found, nil
-		}
-	}
-	var st string
-	err := s.pool.QueryRow(ctx, `SELECT estado FROM public.billing_suscripcion WHERE organizacion_id = $1`, orgID).Scan(&st)
-	found := true
-	if errors.Is(err, pgx.ErrNoRows) {
-		found, err = false, nil
-	}
-	if err != nil {
-		return "", false, fmt.Errorf("reading subscription state: %w", err)
-	}
-	if s.opts.AccessCacheTTL > 0 {
-		s.accessMu.Lock()
-		// A read that raced with an eviction may predate the change: answer with it (it was
-		// current when read), but do not keep it.
-		if s.accessEvictions == evictions {
-			if len(s.access) > 100_000 {
-				clear(s.access)
-			}
-			ttl := s.opts.AccessCacheTTL
-			if !s.accessWatched {
-				ttl = min(ttl, unwatchedAccessTTL)
-			}
-			if q := ttl / 4; q > 0 {
-				ttl -= rand.N(q) // entries filled together do not all expire together
-			}
-			s.access[orgID] = accessEntry{status: Status(st), found: found, expires: now.Add(ttl)}
-		}
-		s.accessMu.Unlock()
-	}
-	return Status(st), found, nil
+// accessState is an organization's subscription state as CheckAccess reads it.
+type accessState struct {
+	status Status
+	found  bool // whether the organization has a subscription
 }
 
-// unwatchedAccessTTL bounds how long a subscription state is reused while no watch
-// ([Service.WatchAccess]) is in place to hear of its changes.
-const unwatchedAccessTTL = 5 * time.Second
+// accessState reads an organization's subscription state, through the cache when there is one
+// (see [Service.WatchAccess]).
+func (s *Service) accessState(ctx context.Context, orgID int64) (Status, bool, error) {
+	var a accessState
+	var err error
+	if s.access != nil {
+		a, err = s.access.Get(ctx, orgID)
+	} else {
+		a, err = s.readAccess(ctx, orgID)
+	}
+	return a.status, a.found, err
+}
+
+// readAccess reads an organization's subscription state from public.billing_suscripcion.
+func (s *Service) readAccess(ctx context.Context, orgID int64) (accessState, error) {
+	var st string
+	err := s.pool.QueryRow(ctx, `SELECT estado FROM public.billing_suscripcion WHERE organizacion_id = $1`, orgID).Scan(&st)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return accessState{}, nil
+	}
+	if err != nil {
+		return accessState{}, fmt.Errorf("reading subscription state: %w", err)
+	}
+	return accessState{status: Status(st), found: true}, nil
+}
 
 // WatchAccess keeps CheckAccess's cache in step with public.billing_suscripcion until ctx ends,
 // then returns ctx's error: every change to a subscription, made by any process, is announced on
@@ -213,14 +193,9 @@ const unwatchedAccessTTL = 5 * time.Second
 // it: at 10,000 tenants most organizations see a request less often than every 5 seconds, so without
 // it nearly every request read the subscription again.
 func (s *Service) WatchAccess(ctx context.Context) error {
-	return s.tenancy.WatchOrganizations(ctx, tenancy.OrganizationWatch{
-		Changed: s.forgetAccess,
-		Listening: func(on bool) {
-			s.accessMu.Lock()
-			defer s.accessMu.Unlock()
-			clear(s.access) // whatever was kept while nobody listened may be stale
-			s.accessEvictions++
-			s.accessWatched = on
-		},
-	})
+	if s.access == nil {
+		<-ctx.Done() // no cache (AccessCacheTTL < 0): nothing to keep in step
+		return ctx.Err()
+	}
+	return s.access.Watch(ctx, s.tenancy)
 }

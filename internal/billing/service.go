@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -58,18 +57,8 @@ type Service struct {
 	opts    Options
 	log     *slog.Logger
 
-	accessMu sync.Mutex
-	access   map[int64]accessEntry // organization → its cached subscription state
-	// accessWatched is whether WatchAccess is listening; accessEvictions counts evictions, so
-	// that a read that raced with one is not kept.
-	accessWatched   bool
-	accessEvictions uint64
-}
-
-type accessEntry struct {
-	status  Status
-	found   bool
-	expires time.Time
+	// access keeps each organization's subscription state (nil: AccessCacheTTL < 0, none kept).
+	access *tenancy.OrganizationCache[accessState]
 }
 
 // New returns the billing service of m's default server.
@@ -105,7 +94,11 @@ func New(ctx context.Context, m *tenancy.Manager, opts Options) (*Service, error
 	if opts.AccessCacheTTL == 0 {
 		opts.AccessCacheTTL = time.Hour
 	}
-	return &Service{pool: pool, tenancy: m, wompi: opts.Wompi, opts: opts, log: opts.Logger, access: map[int64]accessEntry{}}, nil
+	s := &Service{pool: pool, tenancy: m, wompi: opts.Wompi, opts: opts, log: opts.Logger}
+	if opts.AccessCacheTTL > 0 {
+		s.access = tenancy.NewOrganizationCache(s.readAccess, tenancy.OrganizationCacheOptions{TTL: opts.AccessCacheTTL})
+	}
+	return s, nil
 }
 
 // Wompi returns the Wompi client, or nil when payments are not configured.
@@ -115,8 +108,7 @@ func (s *Service) now() time.Time { return s.opts.Now().UTC() }
 
 // forgetAccess drops an organization's cached subscription state.
 func (s *Service) forgetAccess(orgID int64) {
-	s.accessMu.Lock()
-	delete(s.access, orgID)
-	s.accessEvictions++
-	s.accessMu.Unlock()
+	if s.access != nil {
+		s.access.Invalidate(orgID)
+	}
 }

@@ -155,6 +155,45 @@ func TestServeHasTheDashboard(t *testing.T) {
 		t.Errorf("history lacks the dashboard's extension:\n%s", out)
 	}
 
+	// serve's two organization-keyed caches (routing's organizations, billing's subscription
+	// states) share one LISTEN connection, and a change made by another process reaches them.
+	var listening int
+	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND query = 'LISTEN appcitas_organizacion'`).Scan(&listening); err != nil || listening != 1 {
+		t.Errorf("%d connections listen on appcitas_organizacion (%v); want 1", listening, err)
+	}
+	app.must(t, "create_user", "--username", "dueno", "--password", "dueno-password-123")
+	app.must(t, "add_member", "--user", "dueno", "--organization_id", id, "--role", "admin")
+	code, dtok := call("POST", "/api/auth/token", "", `{"username":"dueno","password":"dueno-password-123"}`)
+	if code != http.StatusOK {
+		t.Fatalf("login of a member: %d %v", code, dtok)
+	}
+	branches := func() int { // superusers skip the subscription check: a member asks
+		req, _ := http.NewRequest("GET", base+"/api/sedes", nil)
+		req.Header.Set("Authorization", "Bearer "+dtok["access_token"].(string))
+		req.Header.Set("X-Organization-ID", id)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if code := branches(); code != http.StatusOK {
+		t.Fatalf("GET /api/sedes before the suspension: %d", code)
+	}
+	if _, err := conn.Exec(t.Context(), `UPDATE public.billing_suscripcion SET estado = 'suspended' WHERE organizacion_id = $1`, orgID); err != nil {
+		t.Fatal(err)
+	}
+	for start := time.Now(); branches() != http.StatusPaymentRequired; time.Sleep(20 * time.Millisecond) {
+		if time.Since(start) > 3*time.Second { // the unwatched TTL is 5 s: only the watch is this quick
+			t.Fatal("serve still serves a suspended organization 3 s after the change")
+		}
+	}
+	if _, err := conn.Exec(t.Context(), `UPDATE public.billing_suscripcion SET estado = 'trialing' WHERE organizacion_id = $1`, orgID); err != nil {
+		t.Fatal(err)
+	}
+
 	code, deact := call("POST", "/api/admin/tenants/"+id+"/deactivate", token, "")
 	if code != http.StatusOK || deact["is_active"] != false {
 		t.Fatalf("deactivate: %d %v", code, deact)

@@ -28,6 +28,8 @@ type Manager struct {
 	tenantSet migrate.Set
 	migOpts   migrate.Options
 	log       *slog.Logger
+	// orgHub is the one LISTEN connection that every WatchOrganizations shares.
+	orgHub organizationHub
 }
 
 // New builds a Manager. It does not connect: pools open when first used.
