@@ -37,6 +37,42 @@ func TestScheduler(t *testing.T) {
 		}
 	})
 
+	t.Run("WhenIsTheSlotOrASpreadCatchUp", func(t *testing.T) {
+		t.Parallel()
+		day := 24 * time.Hour
+		start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+		tests := []struct {
+			name     string
+			schedule backup.Schedule
+			now      time.Time
+			// window is where a past slot's backup must land, after now.
+			window time.Duration
+		}{
+			{"DailyCatchesUpWithinAnHour", backup.Schedule{Every: day}, start.Add(20 * time.Hour), time.Hour},
+			{"CatchUpNeverPassesThePeriodsEnd", backup.Schedule{Every: day}, start.Add(23*time.Hour + 50*time.Minute), 10 * time.Minute},
+			{"CatchUpWindowIsConfigurable", backup.Schedule{Every: day, CatchUp: 3 * time.Hour}, start.Add(12 * time.Hour), 3 * time.Hour},
+			{"HourlyCatchesUpWithinTwoAndAHalfMinutes", backup.Schedule{Every: time.Hour}, start.Add(50 * time.Minute), 150 * time.Second},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				sc := backup.NewScheduler(nil, backup.Store{}, tt.schedule)
+				late := map[time.Duration]bool{}
+				for i := range 400 {
+					schema := fmt.Sprintf("tenant_t%d_%08x", i, i*7919)
+					slot, when := sc.Slot(schema, tt.now), sc.When(schema, tt.now)
+					if !slot.Before(tt.now) {
+						require.Equal(t, slot, when, "a slot still ahead is kept")
+						continue
+					}
+					require.False(t, when.Before(tt.now), "%s: a past slot runs from now on", schema)
+					require.True(t, when.Before(tt.now.Add(tt.window)), "%s: %s is past the %s window", schema, when.Sub(tt.now), tt.window)
+					late[when.Sub(tt.now)*10/tt.window] = true
+				}
+				require.Len(t, late, 10, "catch-ups spread over every tenth of the window")
+			})
+		}
+	})
+
 	t.Run("BacksUpEachActiveTenantOncePerPeriodAndRecordsFailures", func(t *testing.T) {
 		t.Parallel()
 		f := setup(t, setupOptions{})

@@ -98,8 +98,9 @@ func (b *Backups) Configure(cfg *Config) {
 }
 
 // Enqueue queues the backups of every active tenant for the period that contains now and the next
-// one, each scheduled at the tenant's slot (a slot already past runs right away, and finds nothing
-// to do if the tenant has a backup since it). It returns how many jobs were new (not duplicates).
+// one, each scheduled at the tenant's slot; one whose slot in this period has passed is spread over
+// the schedule's catch-up window ([backup.Scheduler.When]), and finds nothing to do if the tenant
+// has a backup since its slot. It returns how many jobs were new (not duplicates).
 func (b *Backups) Enqueue(ctx context.Context, client *river.Client[pgx.Tx], now time.Time) (int, error) {
 	orgs, err := b.m.Organizations(ctx)
 	if err != nil {
@@ -111,9 +112,13 @@ func (b *Backups) Enqueue(ctx context.Context, client *river.Client[pgx.Tx], now
 			continue
 		}
 		for _, at := range []time.Time{now, now.Add(b.sc.Every())} {
+			when := b.sc.Slot(o.SchemaName, at)
+			if at.Equal(now) {
+				when = b.sc.When(o.SchemaName, now)
+			}
 			params = append(params, river.InsertManyParams{
 				Args:       BackupArgs{OrganizationID: o.ID, Schema: o.SchemaName, Period: b.sc.Period(at).UTC()},
-				InsertOpts: &river.InsertOpts{ScheduledAt: b.sc.Slot(o.SchemaName, at)},
+				InsertOpts: &river.InsertOpts{ScheduledAt: when},
 			})
 		}
 	}

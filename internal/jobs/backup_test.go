@@ -151,6 +151,12 @@ func TestScheduledBackups(t *testing.T) {
 			require.WithinDuration(t, sc.Slot(o.SchemaName, next), js[1].scheduledAt, time.Millisecond, "next period's job at the tenant's slot")
 			require.Equal(t, "scheduled", js[1].state)
 			require.True(t, js[0].period.Equal(sc.Period(now)))
+			if slot := sc.Slot(o.SchemaName, now); slot.After(now.Add(time.Minute)) {
+				require.WithinDuration(t, slot, js[0].scheduledAt, time.Millisecond, "this period's job at the tenant's slot, still ahead")
+			} else if slot.Before(now.Add(-time.Minute)) {
+				// Past its slot: spread over the next hour, not run at once.
+				require.WithinDuration(t, sc.When(o.SchemaName, now), js[0].scheduledAt, time.Minute, "a past slot caught up within the hour")
+			}
 		}
 		require.NotEqual(t, sc.Slot(a.SchemaName, now), sc.Slot(b.SchemaName, now), "tenants at different offsets")
 		require.Empty(t, e.backupJobs(t, off.SchemaName), "inactive tenants are not queued")
