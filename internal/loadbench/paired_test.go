@@ -404,3 +404,61 @@ func TestQuartiles(t *testing.T) {
 		})
 	}
 }
+
+// TestSteadyPart checks that pgbench's rate and latencies come from the transactions that ended
+// after the warm-up, over the time after it.
+func TestSteadyPart(t *testing.T) {
+	log := strings.Join([]string{
+		"0 0 1000000 0 1800000000 000000", // began at 1799999999: the run's start
+		"1 0 500000 0 1800000000 500000",  // in a 2 s warm-up
+		"0 1 10000 0 1800000001 000000",   // the end of a 2 s warm-up: counted
+		"1 1 20000 0 1800000003 000000",
+		"0 2 30000 0 1800000005 000000", // the last end
+		"garbage line",
+		"2 0 x 0 1800000003 000000",
+	}, "\n")
+	txs := parsePgbenchLog(strings.NewReader(log))
+	if len(txs) != 5 {
+		t.Fatalf("parsed %d transactions, want 5", len(txs))
+	}
+	tests := []struct {
+		name string
+		warm time.Duration
+		want rate
+	}{
+		{"transactions after the warm-up over the time after it", 2 * time.Second,
+			rate{rps: 0.75, p50ms: 20, p99ms: 30, n: 3}},
+		{"no warm-up counts every transaction from the first start", 0,
+			rate{rps: 5.0 / 6, p50ms: 30, p99ms: 1000, n: 5}},
+		{"a warm-up longer than the run leaves nothing", time.Minute, rate{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := steadyPart(txs, tt.warm); got != tt.want {
+				t.Errorf("steadyPart = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestPgbenchTenantShares checks that pgbench's clients keep to disjoint shares of the tenants
+// that cover them all, as the API's slices keep each tenant on one backend.
+func TestPgbenchTenantShares(t *testing.T) {
+	line := pgbenchTenant(10000)
+	if want := `\set tenant_n (:client_id + 8 * random(0, 9999)) % 10000 + 1`; line != want {
+		t.Fatalf("pgbenchTenant(10000) = %q, want %q", line, want)
+	}
+	owner := map[int]int{}
+	for c := range clients {
+		for r := range 10000 {
+			n := (c+clients*r)%10000 + 1
+			if o, ok := owner[n]; ok && o != c {
+				t.Fatalf("tenant %d is in the shares of clients %d and %d", n, o, c)
+			}
+			owner[n] = c
+		}
+	}
+	if len(owner) != 10000 {
+		t.Fatalf("the shares cover %d of 10000 tenants", len(owner))
+	}
+}

@@ -171,23 +171,12 @@ func TestWatchOrganizations(t *testing.T) {
 	})
 }
 
-// clock is a settable clock for caches.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// clock is a settable clock for caches, read and moved by the test's goroutine only (the watch's
+// goroutine never reads it).
+type clock struct{ now time.Time }
 
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func (c *clock) Now() time.Time      { return c.now }
+func (c *clock) add(d time.Duration) { c.now = c.now.Add(d) }
 
 // TestOrganizationCache checks what an OrganizationCache keeps and for how long, without a watch.
 func TestOrganizationCache(t *testing.T) {
