@@ -140,11 +140,15 @@ func CountUsage(ctx context.Context, tx pgx.Tx, l Limit, now time.Time) (int, er
 // subscription is suspended or cancelled. Billing endpoints skip it. An organization with no
 // subscription (created by the CLI, before billing) may use the API.
 func (s *Service) CheckAccess(ctx context.Context, orgID int64) error {
-	st, found, err := s.accessState(ctx, orgID)
-	if err != nil || !found {
+	read := s.readAccess
+	if s.access != nil {
+		read = s.access.Get // kept in step by WatchAccess
+	}
+	a, err := read(ctx, orgID)
+	if err != nil || !a.found {
 		return err
 	}
-	switch st {
+	switch a.status {
 	case Suspended:
 		return fmt.Errorf("%w: la suscripción de esta organización está suspendida por falta de pago; sus datos se conservan. Actualice el método de pago en /api/billing", ErrPaymentRequired)
 	case Cancelled:
@@ -157,19 +161,6 @@ func (s *Service) CheckAccess(ctx context.Context, orgID int64) error {
 type accessState struct {
 	status Status
 	found  bool // whether the organization has a subscription
-}
-
-// accessState reads an organization's subscription state, through the cache when there is one
-// (see [Service.WatchAccess]).
-func (s *Service) accessState(ctx context.Context, orgID int64) (Status, bool, error) {
-	var a accessState
-	var err error
-	if s.access != nil {
-		a, err = s.access.Get(ctx, orgID)
-	} else {
-		a, err = s.readAccess(ctx, orgID)
-	}
-	return a.status, a.found, err
 }
 
 // readAccess reads an organization's subscription state from public.billing_suscripcion.

@@ -111,16 +111,14 @@ func (b *Backups) Enqueue(ctx context.Context, client *river.Client[pgx.Tx], now
 		if !o.IsActive || o.SchemaName == "" {
 			continue
 		}
-		for _, at := range []time.Time{now, now.Add(b.sc.Every())} {
-			when := b.sc.Slot(o.SchemaName, at)
-			if at.Equal(now) {
-				when = b.sc.When(o.SchemaName, now)
-			}
-			params = append(params, river.InsertManyParams{
+		job := func(at, when time.Time) river.InsertManyParams {
+			return river.InsertManyParams{
 				Args:       BackupArgs{OrganizationID: o.ID, Schema: o.SchemaName, Period: b.sc.Period(at).UTC()},
 				InsertOpts: &river.InsertOpts{ScheduledAt: when},
-			})
+			}
 		}
+		next := now.Add(b.sc.Every())
+		params = append(params, job(now, b.sc.When(o.SchemaName, now)), job(next, b.sc.Slot(o.SchemaName, next)))
 	}
 	if len(params) == 0 {
 		return 0, nil
