@@ -22,7 +22,8 @@ type Config struct {
 	// Servers (APPCITAS_SERVERS) names extra PostgreSQL servers for tenants, as
 	// "name=postgres://...;name2=postgres://..." (an organization's database_name picks one).
 	Servers map[string]string
-	// LogSQL (APPCITAS_LOG_SQL=1) logs every SQL statement with its tenant.
+	// LogSQL (APPCITAS_LOG_SQL=1) logs every SQL statement with its tenant. Arguments that may
+	// hold a secret (password and token hashes, any bytea) are logged as "[redacted]".
 	LogSQL bool
 	// StatementCache (APPCITAS_STATEMENT_CACHE) is how many prepared statements each tenant
 	// connection keeps, each a tenant's own; 0 keeps none (PgBouncer in transaction mode before

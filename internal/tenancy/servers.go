@@ -411,7 +411,7 @@ type sqlLogger struct{ log *slog.Logger }
 // logStatement logs, as pgx's tracer would, a statement sent past the tracer (a scope's opening,
 // QueryOnce's batch), with the tenant ctx names.
 func (s *Servers) logStatement(ctx context.Context, sql string, args []any) {
-	sqlLogger{s.opts.Logger}.Log(ctx, tracelog.LogLevelInfo, "Query", map[string]any{"sql": sql, "args": args})
+	sqlLogger{s.opts.Logger}.Log(ctx, tracelog.LogLevelInfo, "Query", map[string]any{"sql": sql, "args": redactArgs(sql, args)})
 }
 
 func (l sqlLogger) Log(ctx context.Context, level tracelog.LogLevel, msg string, data map[string]any) {
@@ -437,10 +437,12 @@ type tenantTracer struct {
 	conns *sync.Map // *pgx.Conn → schema
 }
 
-// TraceQueryStart names the connection's tenant in ctx, then logs as tracelog does.
+// TraceQueryStart names the connection's tenant in ctx, then logs as tracelog does, with the
+// arguments redacted (redactArgs).
 func (t tenantTracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
 	if schema, ok := t.conns.Load(conn); ok {
 		ctx = withLogTenant(ctx, schema.(string))
 	}
+	data.Args = redactArgs(data.SQL, data.Args)
 	return t.TraceLog.TraceQueryStart(ctx, conn, data)
 }
