@@ -42,13 +42,18 @@ func (a *app) wompiClient() (*wompi.Client, error) {
 	return c, nil
 }
 
-// wompiForServe returns the configured Wompi client or, with no keys, starts the built-in Wompi
-// simulator (the fake the tests use) and returns a client for it; stop the simulator on exit.
-// eventsURL is where the simulator posts its signed events.
+// wompiForServe returns the configured Wompi client. With no keys it starts the built-in Wompi
+// simulator (the fake the tests use) when the configuration asks for it (WompiSimulator), and
+// returns a client for it; stop the simulator on exit. Otherwise it returns no client: payments
+// answer 503 payments_unavailable. eventsURL is where the simulator posts its signed events.
 func (a *app) wompiForServe(eventsURL string) (*wompi.Client, *wompitest.Server, error) {
 	c, err := a.wompiClient()
 	if err != nil || c != nil {
 		return c, nil, err
+	}
+	if !a.cfg.Billing.WompiSimulator {
+		a.log.Warn("payments off: no Wompi keys configured; set WOMPI_PUBLIC_KEY, WOMPI_PRIVATE_KEY, WOMPI_EVENTS_SECRET and WOMPI_INTEGRITY_SECRET, or APPCITAS_WOMPI_SIMULATOR=1 for the simulator")
+		return nil, nil, nil
 	}
 	sim := wompitest.New(wompitest.Options{EventsURL: eventsURL, AutoSettle: 2 * time.Second, Logger: a.log})
 	c, err = wompi.New(wompi.Config{Environment: wompi.Sandbox, Keys: sim.Keys(), BaseURL: sim.URL})

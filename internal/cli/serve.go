@@ -23,6 +23,8 @@ func serveCmd(a *app) *cobra.Command {
 		Short: "Run the HTTP API (on the embedded PostgreSQL when DATABASE_URL is not set)",
 		Long: `Run the HTTP API. Pending public migrations are applied at start. Without DATABASE_URL a private
 PostgreSQL cluster is started under $APPCITAS_DATA (default ./.appcitas) and stopped on exit.
+Without Wompi keys (WOMPI_*), payments go to a built-in Wompi simulator on the embedded cluster
+only; with DATABASE_URL they are off (503 payments_unavailable) unless APPCITAS_WOMPI_SIMULATOR=1.
 SIGINT or SIGTERM shut down gracefully.`,
 		Example: `  appcitas serve
   APPCITAS_ADDR=0.0.0.0:8080 DATABASE_URL=postgres://app@db/appcitas appcitas serve

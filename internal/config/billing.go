@@ -8,8 +8,14 @@ import (
 )
 
 // Billing is the configuration of billing with Wompi and of owner notifications. With no Wompi
-// keys, serve runs the built-in Wompi simulator (package wompitest) and says so in its log.
+// keys, serve runs the built-in Wompi simulator (package wompitest) only when WompiSimulator is
+// set; otherwise payments are off.
 type Billing struct {
+	// WompiSimulator (APPCITAS_WOMPI_SIMULATOR=1) makes serve run the built-in Wompi simulator in
+	// place of Wompi: no real money moves. It cannot be combined with Wompi keys. Defaults to on
+	// with the embedded database (no DATABASE_URL) and no keys, off otherwise: with DATABASE_URL and
+	// no keys, payments are off.
+	WompiSimulator bool
 	// WompiEnv (WOMPI_ENV: sandbox or production) picks Wompi's base URL and the key prefixes the
 	// keys must carry. Defaults to sandbox.
 	WompiEnv string
@@ -77,6 +83,17 @@ func (c *Config) readBillingSettings(getenv func(string) string) error {
 	case "sandbox", "production":
 	default:
 		return fmt.Errorf("WOMPI_ENV=%q: want sandbox or production", c.Billing.WompiEnv)
+	}
+	c.Billing.WompiSimulator = c.DatabaseURL == "" && !c.Billing.WompiConfigured()
+	if v := get("APPCITAS_WOMPI_SIMULATOR"); v != "" {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("APPCITAS_WOMPI_SIMULATOR=%q: want 1 or 0", v)
+		}
+		if on && c.Billing.WompiConfigured() {
+			return fmt.Errorf("APPCITAS_WOMPI_SIMULATOR=%q with WOMPI_* keys set: the simulator takes no keys; unset one or the other", v)
+		}
+		c.Billing.WompiSimulator = on
 	}
 	c.Billing.SignupBurst, c.Billing.SignupEvery = 10, time.Minute
 	if v := get("APPCITAS_SIGNUP_BURST"); v != "" {

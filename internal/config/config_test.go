@@ -176,3 +176,55 @@ func TestBillingDurations(t *testing.T) {
 		})
 	}
 }
+
+// TestWompiSimulator checks when serve runs the Wompi simulator: on the embedded database by
+// default, with DATABASE_URL only when asked, never beside real keys.
+func TestWompiSimulator(t *testing.T) {
+	t.Parallel()
+	keys := map[string]string{"WOMPI_PUBLIC_KEY": "pub_test_x", "WOMPI_PRIVATE_KEY": "prv_test_x",
+		"WOMPI_EVENTS_SECRET": "test_events_x", "WOMPI_INTEGRITY_SECRET": "test_integrity_x"}
+	const db = "postgres://app@db/appcitas"
+	tests := []struct {
+		name string
+		env  map[string]string
+		want bool
+	}{
+		{"OnWithTheEmbeddedDatabase", nil, true},
+		{"OffWithDatabaseURL", map[string]string{"DATABASE_URL": db}, false},
+		{"OnWithDatabaseURLWhenAsked", map[string]string{"DATABASE_URL": db, "APPCITAS_WOMPI_SIMULATOR": "1"}, true},
+		{"OffOnTheEmbeddedDatabaseWhenAsked", map[string]string{"APPCITAS_WOMPI_SIMULATOR": "0"}, false},
+		{"OffWithKeys", keys, false},
+		{"OffWithKeysAndDatabaseURL", withKey(keys, "DATABASE_URL", db), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := config.FromEnv(env(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Billing.WompiSimulator != tt.want {
+				t.Errorf("WompiSimulator = %v; want %v", c.Billing.WompiSimulator, tt.want)
+			}
+		})
+	}
+	t.Run("RejectsSimulatorWithKeys", func(t *testing.T) {
+		t.Parallel()
+		if _, err := config.FromEnv(env(withKey(keys, "APPCITAS_WOMPI_SIMULATOR", "1"))); err == nil || !strings.Contains(err.Error(), "APPCITAS_WOMPI_SIMULATOR") {
+			t.Errorf("err = %v; want one naming APPCITAS_WOMPI_SIMULATOR", err)
+		}
+	})
+	t.Run("RejectsANonBoolean", func(t *testing.T) {
+		t.Parallel()
+		if _, err := config.FromEnv(env(map[string]string{"APPCITAS_WOMPI_SIMULATOR": "sí"})); err == nil || !strings.Contains(err.Error(), "APPCITAS_WOMPI_SIMULATOR") {
+			t.Errorf("err = %v; want one naming APPCITAS_WOMPI_SIMULATOR", err)
+		}
+	})
+}
+
+// withKey returns a copy of m with k set to v.
+func withKey(m map[string]string, k, v string) map[string]string {
+	out := maps.Clone(m)
+	out[k] = v
+	return out
+}
