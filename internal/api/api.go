@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/appcitas/appcitas/internal/auth"
@@ -59,6 +60,10 @@ type Config struct {
 	// dashboard shows no backup state and that action answers 501 backups_not_configured. (The
 	// dashboard's extend_trial action uses Billing and answers 501 billing_not_configured without it.)
 	Backups *backup.Store
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed: the client address of
+	// the login and signup rate limits and of request logs is the rightmost X-Forwarded-For entry
+	// that is not one of them, when the peer is one. Defaults to none: the peer's address.
+	TrustedProxies []netip.Prefix
 	// MetricsToken, when set, is the bearer token GET /metrics requires (Prometheus's
 	// authorization.credentials); a request without it gets 401. Empty: /metrics is open.
 	MetricsToken string
@@ -91,6 +96,7 @@ type Server struct {
 	accountLimit *auth.Limiter
 	ipLimit      *auth.Limiter
 	signupLimit  *auth.Limiter
+	proxies      trustedProxies
 	orgs         *tenancy.OrganizationCache[orgLookup]
 	metrics      *metrics
 	zones        *booking.Zones      // the branches' time zones, loaded once each
@@ -146,6 +152,7 @@ func newServer(ctx context.Context, m *tenancy.Manager, log *slog.Logger, cfg Co
 		accountLimit: auth.NewLimiter(cfg.LoginPerAccount, cfg.Now),
 		ipLimit:      auth.NewLimiter(cfg.LoginPerIP, cfg.Now),
 		signupLimit:  auth.NewLimiter(signupLimitOptions(cfg.SignupPerIP), cfg.Now),
+		proxies:      trustedProxies(cfg.TrustedProxies),
 		orgs:         newOrgCache(m, cfg.OrgCacheTTL, cfg.Now),
 		metrics:      met,
 		zones:        zones,

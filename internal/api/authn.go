@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -70,14 +69,13 @@ type refreshRequest struct {
 	RefreshToken string `json:"refresh_token"`
 }
 
-// clientIP is the peer address of r. X-Forwarded-For is not trusted: behind a proxy, every client
-// shares the proxy's address budget.
+// clientIP is the address of the client that sent r: the middleware's reading of the peer and
+// X-Forwarded-For through the trusted proxies (clientip.go). Outside the middleware, the peer's.
 func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
+	if ip := infoFrom(r.Context()).clientIP; ip != "" {
+		return ip
 	}
-	return host
+	return trustedProxies(nil).clientAddr(r)
 }
 
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
@@ -114,6 +112,9 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, err := s.users.Authenticate(r.Context(), auth.Credentials{Username: req.Username, Email: req.Email, Password: req.Password})
+	if errors.Is(err, auth.ErrInvalidCredentials) {
+		s.logFailedLogin(r, req)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return

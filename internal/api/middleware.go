@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -24,6 +25,8 @@ type requestInfo struct {
 	status int
 	// membershipChecked is set by inTenant once the caller's profile was verified.
 	membershipChecked bool
+	// clientIP is the client's address (trustedProxies.clientAddr).
+	clientIP string
 }
 
 type infoKey struct{}
@@ -74,7 +77,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		info := &requestInfo{id: r.Header.Get("X-Request-ID")}
+		info := &requestInfo{id: r.Header.Get("X-Request-ID"), clientIP: s.proxies.clientAddr(r)}
 		if !requestIDPattern.MatchString(info.id) {
 			b := make([]byte, 8)
 			_, _ = rand.Read(b)
@@ -108,7 +111,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			attrs := []slog.Attr{
 				slog.String("request_id", info.id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
 				slog.String("route", route), slog.Int("status", status), slog.Float64("duration_ms", float64(d.Microseconds())/1000),
-				slog.Int64("bytes", sw.bytes),
+				slog.Int64("bytes", sw.bytes), slog.String("client_ip", info.clientIP), slog.String("user_agent", userAgent(r)),
 			}
 			if info.orgID != 0 {
 				attrs = append(attrs, slog.Int64("org", info.orgID))
@@ -236,4 +239,16 @@ func (w *txWriter) commit() {
 func (w *txWriter) discard() {
 	w.buffering, w.status, w.header = false, 0, nil
 	w.buf.Reset()
+}
+
+// maxLoggedUserAgent bounds the User-Agent a request log line carries.
+const maxLoggedUserAgent = 256
+
+// userAgent is r's User-Agent as request logs carry it: cut to maxLoggedUserAgent bytes.
+func userAgent(r *http.Request) string {
+	ua := r.UserAgent()
+	if len(ua) > maxLoggedUserAgent {
+		ua = strings.ToValidUTF8(ua[:maxLoggedUserAgent], "")
+	}
+	return ua
 }

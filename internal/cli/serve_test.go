@@ -173,3 +173,12 @@ func withEnv(env map[string]string, k, v string) map[string]string {
 	out[k] = v
 	return out
 }
+
+func TestServeRejectsABadTrustedProxy(t *testing.T) {
+	t.Parallel()
+	app := appcitas{env: map[string]string{"APPCITAS_TRUSTED_PROXIES": "10.0.0.0/8, proxy.interno"}}
+	r := app.run(t, "serve")
+	if r.code != 2 || !strings.Contains(r.stderr, "APPCITAS_TRUSTED_PROXIES") || !strings.Contains(r.stderr, "proxy.interno") {
+		t.Errorf("bad APPCITAS_TRUSTED_PROXIES: %s\nwant exit 2 naming the variable and the entry", r)
+	}
+}

@@ -51,7 +51,7 @@ func (a *app) jwtSecret() ([]byte, error) {
 func (a *app) apiHandler(ctx context.Context, m *tenancy.Manager, secret []byte) (http.Handler, error) {
 	store := a.backupStore()
 	cfg := api.Config{JWTSecret: secret, AccessTTL: a.cfg.AccessTokenTTL, RefreshTTL: a.cfg.RefreshTokenTTL, Backups: &store,
-		MetricsToken: a.cfg.MetricsToken, SetupCacheRows: a.cfg.SetupCacheRows}
+		MetricsToken: a.cfg.MetricsToken, SetupCacheRows: a.cfg.SetupCacheRows, TrustedProxies: a.cfg.TrustedProxies}
 	if cfg.SetupCacheRows == 0 {
 		cfg.SetupCacheRows = -1 // APPCITAS_SETUP_CACHE_ROWS=0: keep none
 	}

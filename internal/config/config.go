@@ -3,6 +3,7 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -64,6 +65,11 @@ type Config struct {
 	// BackupKeepWeekly (APPCITAS_BACKUP_KEEP_WEEKLY) is how many weekly backups (the newest of each
 	// ISO week beyond the daily ones) per tenant are kept. Defaults to 4.
 	BackupKeepWeekly int
+	// TrustedProxies (APPCITAS_TRUSTED_PROXIES: comma-separated CIDRs or addresses, such as
+	// "10.0.0.0/8, 127.0.0.1") are the proxies whose X-Forwarded-For serve believes. The client
+	// address (login and signup rate limits, request logs) is the rightmost X-Forwarded-For entry
+	// that is not a trusted proxy, when the peer is one. Defaults to none: the peer's address.
+	TrustedProxies []netip.Prefix
 	// Billing configures Wompi and owner notifications (see billing.go).
 	Billing Billing
 }
@@ -143,12 +149,47 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if err := c.readBillingSettings(getenv); err != nil {
 		return Config{}, err
 	}
+	proxies, err := ParseTrustedProxies(getenv("APPCITAS_TRUSTED_PROXIES"))
+	if err != nil {
+		return Config{}, err
+	}
+	c.TrustedProxies = proxies
 	servers, err := ParseServers(getenv("APPCITAS_SERVERS"))
 	if err != nil {
 		return Config{}, err
 	}
 	c.Servers = servers
 	return c, nil
+}
+
+// ParseTrustedProxies reads a comma-separated list of CIDRs ("10.0.0.0/8") or addresses
+// ("127.0.0.1", a single-address prefix). An empty list trusts no proxy.
+func ParseTrustedProxies(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if strings.Contains(part, "/") {
+			p, err := netip.ParsePrefix(part)
+			if err != nil {
+				return nil, fmt.Errorf("APPCITAS_TRUSTED_PROXIES: %q is not a CIDR such as 10.0.0.0/8: %w", part, err)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(part)
+		if err == nil && a.Zone() != "" {
+			err = fmt.Errorf("zones are not supported")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("APPCITAS_TRUSTED_PROXIES: %q is not an address or a CIDR such as 10.0.0.0/8: %w", part, err)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 // ParseServers reads "name=url;name2=url2" into a map. The name "default" is reserved for

@@ -228,3 +228,37 @@ func withKey(m map[string]string, k, v string) map[string]string {
 	out[k] = v
 	return out
 }
+
+func TestParseTrustedProxies(t *testing.T) {
+	t.Parallel()
+	t.Run("ReadsCIDRsAndAddresses", func(t *testing.T) {
+		t.Parallel()
+		c, err := config.FromEnv(env(map[string]string{"APPCITAS_TRUSTED_PROXIES": " 10.0.0.0/8, 127.0.0.1 ,::1, 192.168.1.7/24,"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, p := range c.TrustedProxies {
+			got = append(got, p.String())
+		}
+		if want := "10.0.0.0/8 127.0.0.1/32 ::1/128 192.168.1.0/24"; strings.Join(got, " ") != want {
+			t.Errorf("TrustedProxies = %v; want %s", got, want)
+		}
+	})
+	t.Run("DefaultsToNone", func(t *testing.T) {
+		t.Parallel()
+		c, err := config.FromEnv(env(nil))
+		if err != nil || len(c.TrustedProxies) != 0 {
+			t.Errorf("TrustedProxies = %v, %v; want none", c.TrustedProxies, err)
+		}
+	})
+	for _, bad := range []string{"10.0.0.0/33", "proxy.local", "10.0.0", "fe80::1%eth0", "1.2.3.4/8/8"} {
+		t.Run("Rejects"+bad, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.FromEnv(env(map[string]string{"APPCITAS_TRUSTED_PROXIES": "127.0.0.1, " + bad}))
+			if err == nil || !strings.Contains(err.Error(), "APPCITAS_TRUSTED_PROXIES") || !strings.Contains(err.Error(), bad) {
+				t.Errorf("err = %v; want one naming APPCITAS_TRUSTED_PROXIES and %q", err, bad)
+			}
+		})
+	}
+}
