@@ -35,6 +35,32 @@ func SyncMembership(ctx context.Context, db Execer, m Membership) error {
 	return nil
 }
 
+// ReplaceMemberships makes ms the whole mirror of organization orgID: its other rows go, and a
+// membership of a user that does not exist is skipped (a restored archive may name users deleted
+// since). Run it in a transaction (db), with what the tenant committed or is committing.
+func ReplaceMemberships(ctx context.Context, db Execer, orgID int64, ms []Membership) error {
+	if _, err := db.Exec(ctx, `DELETE FROM public.usuarios_membresia WHERE organizacion_id = $1`, orgID); err != nil {
+		return fmt.Errorf("clearing the memberships of organization %d: %w", orgID, err)
+	}
+	if len(ms) == 0 {
+		return nil
+	}
+	users := make([]int64, len(ms))
+	roles := make([]string, len(ms))
+	active := make([]bool, len(ms))
+	for i, m := range ms {
+		users[i], roles[i], active[i] = m.UserID, m.Role, m.IsActive
+	}
+	if _, err := db.Exec(ctx, `INSERT INTO public.usuarios_membresia (user_id, organizacion_id, role, is_active)
+		SELECT p.user_id, $1, p.role, p.is_active FROM unnest($2::bigint[], $3::text[], $4::boolean[]) AS p(user_id, role, is_active)
+		WHERE EXISTS (SELECT 1 FROM public.auth_user u WHERE u.id = p.user_id)
+		ON CONFLICT (user_id, organizacion_id) DO UPDATE SET role = EXCLUDED.role, is_active = EXCLUDED.is_active, updated_at = now()`,
+		orgID, users, roles, active); err != nil {
+		return fmt.Errorf("mirroring the memberships of organization %d: %w", orgID, err)
+	}
+	return nil
+}
+
 // UserOrganization is one organization a user belongs to, for GET /api/me.
 type UserOrganization struct {
 	ID       int64  `json:"id"`

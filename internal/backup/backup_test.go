@@ -119,7 +119,7 @@ func TestBackup(t *testing.T) {
 		res, err := backup.Store{Root: f.dir}.Backup(ctx, f.m, org)
 		require.NoError(t, err)
 
-		r, err := backup.Restore(ctx, f.m, res.Path, backup.RestoreOptions{NewSlug: "clinica-soporte", NewName: "Clínica (soporte)"})
+		r, err := backup.Restore(ctx, f.m, res.Path, backup.RestoreOptions{NewSlug: "clinica-soporte", NewName: "Clínica (soporte)", KeepMembers: true})
 		require.NoError(t, err)
 		require.Equal(t, "clinica-soporte", r.Organization.Slug)
 		require.NotEqual(t, org.SchemaName, r.Organization.SchemaName)
@@ -139,7 +139,7 @@ func TestBackup(t *testing.T) {
 		require.NoError(t, err)
 		before := f.sums(t, org)
 		require.NoError(t, f.m.DeleteOrganization(ctx, org))
-		r, err := backup.Restore(ctx, f.m, res.Path, backup.RestoreOptions{})
+		r, err := backup.Restore(ctx, f.m, res.Path, backup.RestoreOptions{KeepMembers: true})
 		require.NoError(t, err)
 		require.Equal(t, "Peluquería Sol", r.Organization.Name)
 		require.Equal(t, org.Slug, r.Organization.Slug)

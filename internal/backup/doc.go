@@ -25,6 +25,10 @@
 // stream), resets identity sequences, migrates the schema forward to the latest version and
 // updates the catalog, in one transaction when the target is the default server.
 //
+// The catalog step also makes public.usuarios_membresia (the list GET /api/me reads) a mirror of
+// the restored profiles. A copy under a new organization deactivates every profile first, unless
+// [RestoreOptions.KeepMembers]: the archived organization's members do not reach the copy.
+//
 // Scheduled backups: a [Scheduler] gives each tenant a slot in every period (a hash of its schema,
 // so that thousands of tenants are spread over the day), backs a tenant up into a [Store], prunes
 // per retention (daily and weekly) and records failures for list_tenants. The server runs it as

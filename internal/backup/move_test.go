@@ -71,7 +71,7 @@ func TestSeveralServers(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "second", res.Manifest.Organization.Server)
 		// A copy on the default server, and the same tenant replaced onto the default server.
-		cp, err := backup.Restore(ctx, f.m, res.Path, backup.RestoreOptions{NewSlug: "remota-copia"})
+		cp, err := backup.Restore(ctx, f.m, res.Path, backup.RestoreOptions{NewSlug: "remota-copia", KeepMembers: true})
 		require.NoError(t, err)
 		require.Equal(t, tenancy.DefaultServer, cp.Organization.DatabaseName)
 		require.Equal(t, f.sums(t, there), f.sums(t, cp.Organization))

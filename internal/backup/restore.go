@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/appcitas/appcitas/internal/auth"
+	"github.com/appcitas/appcitas/internal/booking"
 	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
@@ -32,6 +34,11 @@ type RestoreOptions struct {
 	// PreBackup is where the pre-restore backup of a replaced organization goes. Required with
 	// ReplaceID.
 	PreBackup Store
+	// KeepMembers, for a new organization, keeps the archived profiles (usuarios_perfilusuario) as
+	// they are, so the archived organization's members reach the copy. Defaults to false: every
+	// profile of the copy is deactivated, and only superusers reach it until a member is added.
+	// A replaced organization always keeps its restored profiles.
+	KeepMembers bool
 }
 
 // RestoreResult is what [Restore] did.
@@ -48,6 +55,11 @@ type RestoreResult struct {
 	OldSchema, OldServer string
 	// OldSchemaErr is set when the replaced schema could not be dropped (it is left, unused).
 	OldSchemaErr error
+	// ActiveMembers is how many active profiles the restored organization has. The
+	// organization's rows of public.usuarios_membresia mirror its profiles (of users that exist).
+	ActiveMembers int
+	// DeactivatedMembers is how many profiles a copy without KeepMembers deactivated.
+	DeactivatedMembers int64
 	// Took is the whole restore, verification included.
 	Took time.Duration
 }
@@ -67,6 +79,16 @@ func Restore(ctx context.Context, m *tenancy.Manager, path string, opts RestoreO
 
 	var spec tenancy.LoadSpec
 	var org tenancy.Organization
+	// members are the restored profiles, mirrored into public.usuarios_membresia by the catalog
+	// step so that GET /api/me lists what the tenant's profiles grant, nothing more.
+	var members []booking.MemberStanding
+	mirror := func(ctx context.Context, tx pgx.Tx) error {
+		ms := make([]auth.Membership, len(members))
+		for i, p := range members {
+			ms[i] = auth.Membership{UserID: p.UserID, OrganizationID: org.ID, Role: p.Role, IsActive: p.Active}
+		}
+		return auth.ReplaceMemberships(ctx, tx, org.ID, ms)
+	}
 	if opts.ReplaceID != 0 {
 		if org, err = m.Organization(ctx, opts.ReplaceID); err != nil {
 			return res, err
@@ -90,8 +112,10 @@ func Restore(ctx context.Context, m *tenancy.Manager, path string, opts RestoreO
 			return res, err
 		}
 		spec.Catalog = func(ctx context.Context, tx pgx.Tx) error {
-			org, err = m.RepointOrganizationTx(ctx, tx, org.ID, res.OldSchema, res.OldServer, spec.Schema, opts.Server)
-			return err
+			if org, err = m.RepointOrganizationTx(ctx, tx, org.ID, res.OldSchema, res.OldServer, spec.Schema, opts.Server); err != nil {
+				return err
+			}
+			return mirror(ctx, tx)
 		}
 	} else {
 		n := tenancy.NewOrganization{Name: opts.NewName, Slug: opts.NewSlug, TimeZone: man.Organization.TimeZone, Server: opts.Server}
@@ -106,19 +130,36 @@ func Restore(ctx context.Context, m *tenancy.Manager, path string, opts RestoreO
 			return res, err
 		}
 		spec.Catalog = func(ctx context.Context, tx pgx.Tx) error {
-			org, err = m.InsertOrganizationTx(ctx, tx, n, spec.Schema)
-			return err
+			if org, err = m.InsertOrganizationTx(ctx, tx, n, spec.Schema); err != nil {
+				return err
+			}
+			return mirror(ctx, tx)
 		}
 	}
 	spec.Server = opts.Server
 	spec.Version = man.MigrationVersion
 	spec.Load = func(ctx context.Context, tx pgx.Tx) error {
-		return loadArchive(ctx, tx, path, spec.Schema, man)
+		if err := loadArchive(ctx, tx, path, spec.Schema, man); err != nil {
+			return err
+		}
+		// A copy grants nobody access unless asked: its profiles are the archived organization's.
+		if opts.ReplaceID == 0 && !opts.KeepMembers {
+			if res.DeactivatedMembers, err = booking.DeactivateMembers(ctx, tx); err != nil {
+				return err
+			}
+		}
+		members, err = booking.MemberStandings(ctx, tx)
+		return err
 	}
 	if res.Migration, err = m.LoadTenant(ctx, spec); err != nil {
 		return res, fmt.Errorf("restoring %s: %w", path, err)
 	}
 	res.Organization = org
+	for _, p := range members {
+		if p.Active {
+			res.ActiveMembers++
+		}
+	}
 	if res.OldSchema != "" {
 		if err := m.DropSchemaCopy(ctx, org, res.OldSchema, res.OldServer); err != nil {
 			res.OldSchemaErr = err

@@ -148,3 +148,41 @@ func DeactivateMember(ctx context.Context, tx pgx.Tx, id int64) (Member, error) 
 	inactive := false
 	return UpdateMember(ctx, tx, id, MemberPatch{Active: &inactive})
 }
+
+// MemberStanding is the part of a member that public.usuarios_membresia mirrors: the user, the
+// role and whether the profile is active.
+type MemberStanding struct {
+	UserID int64
+	Role   string
+	Active bool
+}
+
+// MemberStandings lists every member's standing, inactive ones included, by id. It reads only
+// columns every tenant migration version has, so a restore may call it at an archive's version.
+func MemberStandings(ctx context.Context, tx pgx.Tx) ([]MemberStanding, error) {
+	rows, err := tx.Query(ctx, `SELECT user_id, role, is_active FROM usuarios_perfilusuario ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("listing members: %w", err)
+	}
+	ms, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (MemberStanding, error) {
+		var m MemberStanding
+		err := r.Scan(&m.UserID, &m.Role, &m.Active)
+		return m, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing members: %w", err)
+	}
+	return ms, nil
+}
+
+// DeactivateMembers marks every active member inactive and returns how many it changed: nobody
+// but a superuser reaches the organization until a member is added again (AddMember reactivates).
+// Appointments keep their staff. It writes only columns every tenant migration version has, so a
+// restore may call it at an archive's version.
+func DeactivateMembers(ctx context.Context, tx pgx.Tx) (int64, error) {
+	tag, err := tx.Exec(ctx, `UPDATE usuarios_perfilusuario SET is_active = false, updated_at = now() WHERE is_active`)
+	if err != nil {
+		return 0, fmt.Errorf("deactivating members: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}

@@ -176,14 +176,18 @@ leaves nothing behind.
   --organization_id=N       replace organization N's data: its current state is backed up first,
                             the organization is switched to the restored schema, the old one dropped.
   --new-slug S --nombre N   copy as a new organization (e.g. a trial or a support investigation).
+                            The copy's profiles are deactivated: only superusers reach it until
+                            add_member gives someone a profile. --keep-members keeps them active.
   (neither)                 re-create the archived organization, which must no longer exist
-                            (undo of drop_tenant).
+                            (undo of drop_tenant), with its members.
   --server NAME             put the restored schema on that configured server.
 
 Archives from an older migration version are migrated forward; archives from a newer binary are
-refused. For the interoperable pg_dump -n / psql path, see the README.`,
+refused. The list of organizations GET /api/me shows (public.usuarios_membresia) is rewritten
+from the restored profiles. For the interoperable pg_dump -n / psql path, see the README.`,
 		Example: `  appcitas restore_tenant .appcitas/backups/tenant_barberia_juan_1a2b3c4d/20260105T080000.000Z.appcitas-backup --organization_id=1
   appcitas restore_tenant juan.appcitas-backup --new-slug juan-soporte --nombre "Barbería Juan (soporte)"
+  appcitas restore_tenant juan.appcitas-backup --new-slug juan-demo --keep-members
   appcitas restore_tenant juan.appcitas-backup --organization_id=1 --server enterprise1`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
@@ -198,6 +202,8 @@ refused. For the interoperable pg_dump -n / psql path, see the README.`,
 				return usageErrorf("--organization_id must be positive, got %d", opts.ReplaceID)
 			case opts.ReplaceID != 0 && (opts.NewSlug != "" || opts.NewName != ""):
 				return usageErrorf("give --organization_id (replace) or --new-slug/--nombre (copy), not both")
+			case opts.ReplaceID != 0 && opts.KeepMembers:
+				return usageErrorf("--keep-members applies to a copy (--new-slug); a replaced organization keeps its restored profiles")
 			case opts.NewSlug != "":
 				if err := tenancy.ValidateSlug(opts.NewSlug); err != nil {
 					return userError{err}
@@ -229,7 +235,8 @@ refused. For the interoperable pg_dump -n / psql path, see the README.`,
 					return usageErrorf("organization %d (%s) still exists: give --organization_id=%d to replace its data, or --new-slug S to restore a copy",
 						existing.ID, existing.Slug, existing.ID)
 				}
-				opts.NewSlug = man.Organization.Slug
+				// The archived organization itself comes back: its members with it.
+				opts.NewSlug, opts.KeepMembers = man.Organization.Slug, true
 			}
 			opts.PreBackup = a.backupStore()
 			res, err := backup.Restore(ctx, m, path, opts)
@@ -243,6 +250,12 @@ refused. For the interoperable pg_dump -n / psql path, see the README.`,
 			fmt.Fprintf(a.stdout, "✓ Restaurado %s (id: %d, slug: %s) en el schema %s, servidor %s: %d tablas, %d filas (versión %d → %d) en %s\n",
 				org.Name, org.ID, org.Slug, org.SchemaName, org.DatabaseName, len(res.Manifest.Tables), res.Manifest.RowCount(),
 				res.Migration.From, res.Migration.To, res.Took.Round(time.Millisecond))
+			if res.DeactivatedMembers > 0 {
+				fmt.Fprintf(a.stdout, "✓ Copia sin acceso para los miembros del original: %d perfiles desactivados (solo los superusuarios entran). Da acceso con: appcitas add_member --user USUARIO --slug %s --role admin\n",
+					res.DeactivatedMembers, org.Slug)
+			} else {
+				fmt.Fprintf(a.stdout, "✓ Miembros con acceso: %d perfiles activos\n", res.ActiveMembers)
+			}
 			if res.OldSchema != "" {
 				if res.OldSchemaErr != nil {
 					fmt.Fprintf(a.stdout, "⚠ El schema anterior %s (servidor %s) no se pudo eliminar y quedó sin uso: %v\n", res.OldSchema, res.OldServer, res.OldSchemaErr)
@@ -257,6 +270,7 @@ refused. For the interoperable pg_dump -n / psql path, see the README.`,
 	cmd.Flags().StringVar(&opts.NewSlug, "new-slug", "", "restore as a new organization with this slug")
 	cmd.Flags().StringVar(&opts.NewName, "nombre", "", "name of the new organization (default: the archived name)")
 	cmd.Flags().StringVar(&opts.Server, "server", "", "configured server for the restored schema (default: the organization's, or default)")
+	cmd.Flags().BoolVar(&opts.KeepMembers, "keep-members", false, "with --new-slug: keep the archived profiles active, so the original's members reach the copy")
 	return cmd
 }
 
