@@ -30,7 +30,7 @@ type adminQueryRequest struct {
 // endpoints (admin_tenants.go).
 func (s *Server) adminRoutes() []route {
 	rs := []route{
-		{method: "POST", path: "/api/admin/query", access: authenticated, handler: s.adminQuery, tag: "admin",
+		{method: "POST", path: "/api/admin/query", access: authenticated, handler: s.superuserOnly(s.adminQuery), tag: "admin",
 			summary: "Superusers: one read-only SELECT over every active tenant (rows carry organization_id and " +
 				"organization_name; X-Tenants, X-Rows, X-Truncated and X-Failed headers report the run)",
 			request: adminQueryRequest{}, response: "", errors: []int{400, 403, 413, 415, 504}},
@@ -38,14 +38,10 @@ func (s *Server) adminRoutes() []route {
 	return append(rs, s.adminTenantRoutes()...)
 }
 
-// adminQuery is the HTTP twin of `appcitas query_all_tenants`, for superusers only. The whole result
-// (bounded by max_rows) is collected before answering, so an error mid-run still gets its status.
+// adminQuery is the HTTP twin of `appcitas query_all_tenants`, for superusers only (superuserOnly).
+// The whole result (bounded by max_rows) is collected before answering, so an error mid-run still
+// gets its status.
 func (s *Server) adminQuery(w http.ResponseWriter, r *http.Request) {
-	c, _ := callerFrom(r.Context())
-	if !c.IsSuperuser {
-		s.fail(w, r, apiError(http.StatusForbidden, "superuser_required", "cross-tenant queries are for superusers"))
-		return
-	}
 	var req adminQueryRequest
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		s.fail(w, r, err)

@@ -16,7 +16,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/appcitas/appcitas/internal/auth"
 	"github.com/appcitas/appcitas/internal/backup"
 	"github.com/appcitas/appcitas/internal/billing"
 	"github.com/appcitas/appcitas/internal/tenancy"
@@ -175,24 +174,25 @@ func (s *Server) adminTenantRoutes() []route {
 	}
 }
 
-// superuserOnly answers 403 superuser_required to callers who are not superusers: the token must
-// say so, and the account must still be an active superuser (one query), so that demoting or
-// deactivating an operator takes effect before their access token expires. The answers of the
-// admin endpoints are never cached.
+// superuserOnly answers 403 superuser_required to callers who are not superusers: the caller's
+// cached standing must say so, and the account must be an active superuser in the table now (one
+// query), so that demoting or deactivating an operator takes effect on the admin routes even
+// before the announcement of the change arrives. The answers of the admin endpoints are never
+// cached.
 func (s *Server) superuserOnly(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		c, _ := callerFrom(r.Context())
 		if !c.IsSuperuser {
-			s.fail(w, r, apiError(http.StatusForbidden, "superuser_required", "the tenant dashboard is for superusers"))
+			s.fail(w, r, apiError(http.StatusForbidden, "superuser_required", "the admin routes are for superusers"))
 			return
 		}
-		u, err := s.users.User(r.Context(), c.UserID)
-		if err != nil && !errors.Is(err, auth.ErrUserNotFound) {
+		st, err := s.users.Standing(r.Context(), c.UserID)
+		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		if err != nil || !u.IsActive || !u.IsSuperuser {
+		if !st.Exists || !st.IsActive || !st.IsSuperuser {
 			s.fail(w, r, apiError(http.StatusForbidden, "superuser_required", "this account is no longer an active superuser"))
 			return
 		}

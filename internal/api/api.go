@@ -29,8 +29,9 @@ type Config struct {
 	RefreshTTL time.Duration
 	// MaxBodyBytes bounds request bodies (413 beyond). Defaults to 1 MiB.
 	MaxBodyBytes int64
-	// OrgCacheTTL is how long an organization lookup is reused while the catalog watch is in place
-	// (changes evict their entry at once); 5s at most while it is down. Defaults to
+	// OrgCacheTTL is how long an organization lookup, and a user's standing (active, superuser,
+	// session generation), is reused while the catalog watch is in place (changes evict their
+	// entry at once); 5s at most while it is down. Defaults to
 	// tenancy.DefaultOrganizationCacheTTL (1h).
 	OrgCacheTTL time.Duration
 	// SetupCacheRows is the budget, in rows over every tenant, of the set-ups (branches,
@@ -98,6 +99,7 @@ type Server struct {
 	signupLimit  *auth.Limiter
 	proxies      trustedProxies
 	orgs         *tenancy.OrganizationCache[orgLookup]
+	standing     *tenancy.OrganizationCache[auth.Standing] // by user id
 	metrics      *metrics
 	zones        *booking.Zones      // the branches' time zones, loaded once each
 	setups       *booking.SetupCache // nil: none kept
@@ -111,8 +113,8 @@ type Server struct {
 }
 
 // New returns the HTTP handler of the API. It opens the pool of the default server (where public
-// lives) without waiting for a connection, and watches the organization catalog for changes until
-// ctx ends.
+// lives) without waiting for a connection, and watches the organization catalog and users'
+// standing for changes until ctx ends.
 func New(ctx context.Context, m *tenancy.Manager, log *slog.Logger, cfg Config) (http.Handler, error) {
 	s, err := newServer(ctx, m, log, cfg)
 	if err != nil {
@@ -143,22 +145,25 @@ func newServer(ctx context.Context, m *tenancy.Manager, log *slog.Logger, cfg Co
 	if err != nil {
 		return nil, err
 	}
+	users := auth.NewStore(pool, auth.StoreOptions{Hash: cfg.PasswordHash, RefreshTTL: cfg.RefreshTTL, Now: cfg.Now})
 	s := &Server{
 		tenancy:      m,
 		log:          log,
 		cfg:          cfg,
-		users:        auth.NewStore(pool, auth.StoreOptions{Hash: cfg.PasswordHash, RefreshTTL: cfg.RefreshTTL, Now: cfg.Now}),
+		users:        users,
 		tokens:       tokens,
 		accountLimit: auth.NewLimiter(cfg.LoginPerAccount, cfg.Now),
 		ipLimit:      auth.NewLimiter(cfg.LoginPerIP, cfg.Now),
 		signupLimit:  auth.NewLimiter(signupLimitOptions(cfg.SignupPerIP), cfg.Now),
 		proxies:      trustedProxies(cfg.TrustedProxies),
 		orgs:         newOrgCache(m, cfg.OrgCacheTTL, cfg.Now),
+		standing:     tenancy.NewOrganizationCache(users.Standing, tenancy.OrganizationCacheOptions{TTL: cfg.OrgCacheTTL, Now: cfg.Now}),
 		metrics:      met,
 		zones:        zones,
 		setups:       setups,
 	}
 	go func() { _ = s.orgs.Watch(ctx, m) }()
+	go func() { _ = s.standing.WatchUsers(ctx, m) }()
 	return s, nil
 }
 

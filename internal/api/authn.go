@@ -14,8 +14,10 @@ import (
 	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
-// authenticate requires a valid access token (Authorization: Bearer <jwt>) and puts its Caller on
-// the request.
+// authenticate requires a valid access token (Authorization: Bearer <jwt>) of a user who is
+// active now and has not revoked the token's session, and puts its Caller, with the user's
+// current superuser standing, on the request. The standing is cached by user and evicted by the
+// announcement of its change (public migration 0010), so a revocation holds from the next request.
 func (s *Server) authenticate(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Get("Authorization")
@@ -40,7 +42,20 @@ func (s *Server) authenticate(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		infoFrom(r.Context()).userID = uid
-		c := Caller{UserID: uid, Username: claims.Username, IsSuperuser: claims.Superuser, DefaultOrg: claims.Org}
+		st, err := s.standing.Get(r.Context(), uid)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if !st.Exists || !st.IsActive {
+			s.fail(w, r, apiError(http.StatusUnauthorized, "invalid_token", "the token's user no longer exists or is inactive"))
+			return
+		}
+		if claims.Gen < st.SessionGeneration {
+			s.fail(w, r, apiError(http.StatusUnauthorized, "token_revoked", "this session was closed (signed out everywhere): log in again"))
+			return
+		}
+		c := Caller{UserID: uid, Username: claims.Username, IsSuperuser: st.IsSuperuser, DefaultOrg: claims.Org}
 		next(w, r.WithContext(withCaller(r.Context(), c)))
 	}
 }
@@ -214,6 +229,24 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// logoutAll signs the caller out everywhere: every refresh token of the user is revoked and every
+// access token issued before is refused from the next request on, in every process.
+func (s *Server) logoutAll(w http.ResponseWriter, r *http.Request) {
+	c, _ := callerFrom(r.Context())
+	err := s.users.RevokeSessions(r.Context(), c.UserID)
+	if errors.Is(err, auth.ErrUserNotFound) {
+		s.fail(w, r, apiError(http.StatusUnauthorized, "invalid_token", "the token's user no longer exists or is inactive"))
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	// This process refuses the old tokens at once; others when the announcement arrives.
+	s.standing.Invalidate(c.UserID)
 	w.WriteHeader(http.StatusNoContent)
 }
 

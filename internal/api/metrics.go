@@ -37,8 +37,18 @@ func newMetrics(m *tenancy.Manager, setups *booking.SetupCache) (*metrics, error
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"route", "status"}),
 	}
+	watch := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "appcitas_invalidation_watch_up",
+		Help: "1 while the cache invalidation watch (LISTEN " + tenancy.OrganizationChannel + ") is in place and hears its heartbeat; " +
+			"0 while it is down (cached organizations and users then live 5s at most).",
+	}, func() float64 {
+		if m.Watching() {
+			return 1
+		}
+		return 0
+	})
 	cs := []prometheus.Collector{
-		met.requests, met.duration, poolCollector{m},
+		met.requests, met.duration, poolCollector{m}, watch,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	}
 	if setups != nil {

@@ -22,8 +22,9 @@ type Member struct {
 // Caller is who sent a request: the token's user and, on tenant routes, the organization the
 // request is routed to.
 type Caller struct {
-	UserID      int64
-	Username    string
+	UserID   int64
+	Username string
+	// IsSuperuser is the user's current standing (not the token's claim).
 	IsSuperuser bool
 	// DefaultOrg is the token's org claim (0: none), used when X-Organization-ID is absent.
 	DefaultOrg int64

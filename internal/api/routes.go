@@ -83,6 +83,8 @@ func (s *Server) routes() []route {
 		{method: "POST", path: "/api/auth/logout", access: public, handler: s.logout, tag: "auth",
 			summary: "Revoke a refresh token and every token descended from the same login",
 			request: refreshRequest{}, errors: []int{400, 413, 415}},
+		{method: "POST", path: "/api/auth/logout_all", access: authenticated, handler: s.logoutAll, tag: "auth",
+			summary: "Sign out everywhere: revoke every refresh token of the caller and refuse every access token issued before"},
 		{method: "GET", path: "/api/me", access: authenticated, handler: s.me, tag: "auth",
 			summary: "The caller and the organizations they belong to", response: meResponse{}},
 	}

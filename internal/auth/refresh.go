@@ -92,10 +92,13 @@ func (s *Store) Rotate(ctx context.Context, token string) (Rotation, error) {
 		expiresAt time.Time
 		revokedAt *time.Time
 	)
+	// The user's row is share-locked, so that a RevokeSessions running at the same time either
+	// waits for this rotation (and then revokes the new token) or goes first (and this token is
+	// then found revoked).
 	u, err := scanUser(tx.QueryRow(ctx, `SELECT u.id, u.username, u.email, u.first_name, u.last_name, u.is_active, u.is_staff,
-			u.is_superuser, u.date_joined, u.last_login, t.id, t.family::text, t.organizacion_id, t.expires_at, t.revoked_at
+			u.is_superuser, u.date_joined, u.last_login, u.session_generation, t.id, t.family::text, t.organizacion_id, t.expires_at, t.revoked_at
 		FROM public.auth_refresh_token t JOIN public.auth_user u ON u.id = t.user_id
-		WHERE t.token_hash = $1 FOR UPDATE OF t`, hashRefresh(token)), &id, &family, &org, &expiresAt, &revokedAt)
+		WHERE t.token_hash = $1 FOR UPDATE OF t FOR SHARE OF u`, hashRefresh(token)), &id, &family, &org, &expiresAt, &revokedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Rotation{}, ErrRefreshInvalid
 	}
@@ -156,6 +159,58 @@ func (s *Store) RevokeUser(ctx context.Context, userID int64) error {
 		return fmt.Errorf("revoking refresh tokens of user %d: %w", userID, err)
 	}
 	return nil
+}
+
+// RevokeSessions signs the user out everywhere: it revokes every refresh token of the user and
+// bumps the user's session generation, so that every access token issued before is refused. The
+// change is announced (public migration 0010's trigger), so API processes refuse those tokens on
+// their next request.
+func (s *Store) RevokeSessions(ctx context.Context, userID int64) error {
+	tx, err := s.db.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("revoking sessions of user %d: %w", userID, err)
+	}
+	defer tx.Rollback(ctx)
+	tag, err := tx.Exec(ctx, `UPDATE public.auth_user SET session_generation = session_generation + 1 WHERE id = $1`, userID)
+	if err != nil {
+		return fmt.Errorf("revoking sessions of user %d: %w", userID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%w: id %d", ErrUserNotFound, userID)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE public.auth_refresh_token SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL`,
+		userID, s.opts.Now()); err != nil {
+		return fmt.Errorf("revoking refresh tokens of user %d: %w", userID, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("revoking sessions of user %d: %w", userID, err)
+	}
+	return nil
+}
+
+// Standing is what authorizes a user's requests now: whether the user exists and is active,
+// whether it is a superuser, and its session generation.
+type Standing struct {
+	// Exists is false when no user has the id.
+	Exists      bool
+	IsActive    bool
+	IsSuperuser bool
+	// SessionGeneration is [User.SessionGeneration].
+	SessionGeneration int64
+}
+
+// Standing reads the user's current standing (Exists false when there is no such user).
+func (s *Store) Standing(ctx context.Context, userID int64) (Standing, error) {
+	st := Standing{Exists: true}
+	err := s.db.QueryRow(ctx, `SELECT is_active, is_superuser, session_generation FROM public.auth_user WHERE id = $1`, userID).
+		Scan(&st.IsActive, &st.IsSuperuser, &st.SessionGeneration)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Standing{}, nil
+	}
+	if err != nil {
+		return Standing{}, fmt.Errorf("reading the standing of user %d: %w", userID, err)
+	}
+	return st, nil
 }
 
 // DeleteExpiredRefresh deletes refresh tokens that expired before cutoff, and returns how many.

@@ -171,6 +171,51 @@ func TestStore(t *testing.T) {
 		}
 	})
 
+	t.Run("RevokeSessionsEndsEveryLoginAndMovesTheGeneration", func(t *testing.T) {
+		u, _ := s.CreateUser(ctx, NewUser{Username: "dora", Password: "s3cret-pass"})
+		phone, _ := s.IssueRefresh(ctx, u.ID, 0)
+		laptop, _ := s.IssueRefresh(ctx, u.ID, 0)
+		if err := s.RevokeSessions(ctx, u.ID); err != nil {
+			t.Fatal(err)
+		}
+		for _, tok := range []string{phone, laptop} {
+			if _, err := s.Rotate(ctx, tok); !errors.Is(err, ErrRefreshInvalid) {
+				t.Fatalf("err = %v, want ErrRefreshInvalid", err)
+			}
+		}
+		again, err := s.Authenticate(ctx, Credentials{Username: "dora", Password: "s3cret-pass"})
+		if err != nil || again.SessionGeneration != u.SessionGeneration+1 {
+			t.Fatalf("after: generation %d (%v); want %d", again.SessionGeneration, err, u.SessionGeneration+1)
+		}
+		fresh, _ := s.IssueRefresh(ctx, u.ID, 0)
+		rot, err := s.Rotate(ctx, fresh)
+		if err != nil || rot.User.SessionGeneration != again.SessionGeneration {
+			t.Fatalf("a new login's rotation: generation %d, %v", rot.User.SessionGeneration, err)
+		}
+	})
+
+	t.Run("RevokeSessionsOfAnUnknownUserIsNotFound", func(t *testing.T) {
+		if err := s.RevokeSessions(ctx, 1<<40); !errors.Is(err, ErrUserNotFound) {
+			t.Fatalf("err = %v, want ErrUserNotFound", err)
+		}
+	})
+
+	t.Run("StandingIsTheCurrentRow", func(t *testing.T) {
+		u, _ := s.CreateUser(ctx, NewUser{Username: "eli", Password: "s3cret-pass", Superuser: true})
+		if st, err := s.Standing(ctx, u.ID); err != nil || st != (Standing{Exists: true, IsActive: true, IsSuperuser: true}) {
+			t.Fatalf("standing = %+v, %v", st, err)
+		}
+		if _, err := pool.Exec(ctx, `UPDATE public.auth_user SET is_active = false, is_superuser = false, session_generation = 3 WHERE id = $1`, u.ID); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := s.Standing(ctx, u.ID); err != nil || st != (Standing{Exists: true, SessionGeneration: 3}) {
+			t.Fatalf("standing = %+v, %v", st, err)
+		}
+		if st, err := s.Standing(ctx, 1<<40); err != nil || st.Exists {
+			t.Fatalf("standing of no user = %+v, %v", st, err)
+		}
+	})
+
 	t.Run("ListsMirroredMemberships", func(t *testing.T) {
 		var org int64
 		if err := pool.QueryRow(ctx, `INSERT INTO public.organizacion_organizacion (nombre, slug) VALUES ('Barbería Juan', 'barberia-juan') RETURNING id`).Scan(&org); err != nil {

@@ -34,10 +34,14 @@ const DefaultAccessTTL = 15 * time.Minute
 type Claims struct {
 	// Username is the user's login name.
 	Username string `json:"username"`
-	// Superuser is auth_user.is_superuser when the token was issued.
+	// Superuser is auth_user.is_superuser when the token was issued. It authorizes nothing: the API
+	// reads the user's current standing on every request.
 	Superuser bool `json:"su,omitempty"`
 	// Org is the default organization id (0: none); X-Organization-ID overrides it.
 	Org int64 `json:"org,omitempty"`
+	// Gen is the user's session generation when the token was issued; the token is refused once
+	// the user's generation has moved past it (a "sign out everywhere").
+	Gen int64 `json:"gen,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -109,6 +113,7 @@ func (t *Tokens) Issue(u User, org int64) (string, Claims, error) {
 		Username:  u.Username,
 		Superuser: u.IsSuperuser,
 		Org:       org,
+		Gen:       u.SessionGeneration,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    issuer,
 			Subject:   strconv.FormatInt(u.ID, 10),
@@ -186,8 +191,8 @@ func (t *Tokens) verify(token string) (Claims, error) {
 	if _, err := c.UserID(); err != nil {
 		return Claims{}, err
 	}
-	if c.Org < 0 {
-		return Claims{}, fmt.Errorf("%w: negative org claim", ErrTokenInvalid)
+	if c.Org < 0 || c.Gen < 0 {
+		return Claims{}, fmt.Errorf("%w: negative org or gen claim", ErrTokenInvalid)
 	}
 	return c, nil
 }

@@ -23,7 +23,7 @@ func newTestTokens(t *testing.T, now *time.Time) *Tokens {
 
 func TestTokens(t *testing.T) {
 	t.Parallel()
-	user := User{ID: 42, Username: "ana", IsSuperuser: true}
+	user := User{ID: 42, Username: "ana", IsSuperuser: true, SessionGeneration: 3}
 
 	t.Run("IssuesAndVerifiesClaims", func(t *testing.T) {
 		t.Parallel()
@@ -38,7 +38,7 @@ func TestTokens(t *testing.T) {
 			t.Fatal(err)
 		}
 		id, _ := c.UserID()
-		if id != 42 || c.Username != "ana" || !c.Superuser || c.Org != 7 || c.ID == "" || c.ID != issued.ID {
+		if id != 42 || c.Username != "ana" || !c.Superuser || c.Org != 7 || c.Gen != 3 || c.ID == "" || c.ID != issued.ID {
 			t.Fatalf("claims = %+v", c)
 		}
 		if got := c.ExpiresAt.Sub(c.IssuedAt.Time); got != 15*time.Minute {
@@ -105,6 +105,7 @@ func TestTokens(t *testing.T) {
 		{"OtherIssuer", sign(jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": "42", "iss": "evil", "iat": now.Unix(), "exp": now.Add(time.Minute).Unix()})},
 		{"NonNumericSubject", sign(jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": "ana", "iss": "appcitas", "iat": now.Unix(), "exp": now.Add(time.Minute).Unix()})},
 		{"ExpiredWithBadSignature", expiredBadSig},
+		{"NegativeGeneration", sign(jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": "42", "iss": "appcitas", "gen": -1, "iat": now.Unix(), "exp": now.Add(time.Minute).Unix()})},
 	}
 	for _, tc := range invalid {
 		t.Run("Refuses"+tc.name+"AsInvalid", func(t *testing.T) {

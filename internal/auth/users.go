@@ -55,6 +55,9 @@ type User struct {
 	IsSuperuser bool
 	DateJoined  time.Time
 	LastLogin   *time.Time
+	// SessionGeneration counts the user's "sign out everywhere" ([Store.RevokeSessions]); access
+	// tokens of an older generation are refused.
+	SessionGeneration int64
 }
 
 // NewUser is the input of [Store.CreateUser].
@@ -104,11 +107,11 @@ func NewStore(db DB, opts StoreOptions) *Store {
 	return &Store{db: db, opts: opts}
 }
 
-const userColumns = `id, username, email, first_name, last_name, is_active, is_staff, is_superuser, date_joined, last_login`
+const userColumns = `id, username, email, first_name, last_name, is_active, is_staff, is_superuser, date_joined, last_login, session_generation`
 
 func scanUser(row pgx.Row, extra ...any) (User, error) {
 	var u User
-	dst := append([]any{&u.ID, &u.Username, &u.Email, &u.FirstName, &u.LastName, &u.IsActive, &u.IsStaff, &u.IsSuperuser, &u.DateJoined, &u.LastLogin}, extra...)
+	dst := append([]any{&u.ID, &u.Username, &u.Email, &u.FirstName, &u.LastName, &u.IsActive, &u.IsStaff, &u.IsSuperuser, &u.DateJoined, &u.LastLogin, &u.SessionGeneration}, extra...)
 	err := row.Scan(dst...)
 	return u, err
 }

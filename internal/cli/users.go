@@ -209,6 +209,42 @@ func setEcho(tty *os.File, on bool) {
 	_ = c.Run()
 }
 
+func revokeSessionsCmd(a *app) *cobra.Command {
+	var username string
+	cmd := &cobra.Command{
+		Use:   "revoke_sessions",
+		Short: "Sign a user out everywhere: revoke every refresh token and every access token issued before",
+		Long: `Sign a user out everywhere, as POST /api/auth/logout_all does for the caller: every refresh token
+of the user is revoked, and every access token issued before is refused from the next request on
+(running API processes hear of it through the catalog channel). The user can log in again at once.
+Use it after a stolen device or password; deactivating a user (auth_user.is_active = false) shuts
+them out the same way.`,
+		Example: `  appcitas revoke_sessions --user ana`,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if username == "" {
+				return usageErrorf("--user is required")
+			}
+			ctx := cmd.Context()
+			store, _, err := a.userStore(ctx)
+			if err != nil {
+				return err
+			}
+			u, err := store.UserByUsername(ctx, username)
+			if err != nil {
+				return asAuthUserError(err)
+			}
+			if err := store.RevokeSessions(ctx, u.ID); err != nil {
+				return asAuthUserError(err)
+			}
+			fmt.Fprintf(a.stdout, "✓ Sesiones revocadas: %s (id: %d) debe iniciar sesión de nuevo en todos sus dispositivos\n", u.Username, u.ID)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&username, "user", "", "the user's username (required)")
+	return cmd
+}
+
 func addMemberCmd(a *app) *cobra.Command {
 	var f organizationFlags
 	var username, role, display string

@@ -2,6 +2,7 @@ package tenancy
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/appcitas/appcitas/internal/migrate"
 )
@@ -19,6 +20,14 @@ type Config struct {
 	TenantMigrations *migrate.Set
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// HeartbeatInterval is how often the organization watch ([Manager.WatchOrganizations]) proves
+	// that notifications arrive: it sends one through the shared pool and must hear it on its
+	// LISTEN connection. Defaults to [DefaultHeartbeatInterval] (5s).
+	HeartbeatInterval time.Duration
+	// HeartbeatTimeout is how long the watch waits to hear its heartbeat; past it, the watch is
+	// reported lost (caches keep values 5s at most) and reconnects. Defaults to
+	// [DefaultHeartbeatTimeout] (5s).
+	HeartbeatTimeout time.Duration
 }
 
 // Manager owns the tenant catalog, the pools of every server, provisioning and tenant migrations,
@@ -48,7 +57,15 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.TenantMigrations != nil {
 		set = *cfg.TenantMigrations
 	}
-	return &Manager{servers: servers, tenantSet: set, migOpts: cfg.Migrations, log: cfg.Logger}, nil
+	m := &Manager{servers: servers, tenantSet: set, migOpts: cfg.Migrations, log: cfg.Logger}
+	m.orgHub.interval, m.orgHub.timeout = cfg.HeartbeatInterval, cfg.HeartbeatTimeout
+	if m.orgHub.interval <= 0 {
+		m.orgHub.interval = DefaultHeartbeatInterval
+	}
+	if m.orgHub.timeout <= 0 {
+		m.orgHub.timeout = DefaultHeartbeatTimeout
+	}
+	return m, nil
 }
 
 // Servers returns the server pools.

@@ -40,6 +40,8 @@ type OrganizationCacheOptions struct {
 // read through a load function and kept in step with the database by the organization channel:
 // every change that a trigger announces on [OrganizationChannel], made by any process, evicts its
 // organization once [OrganizationCache.Watch] hears of it, and a lost watch empties the cache.
+// Watched with [OrganizationCache.WatchUsers] instead, it keeps one value per user (its
+// standing), evicted by the announcements of users' changes.
 // Values loaded while an eviction happened are returned but not kept, so that a read that raced
 // with a change is never kept as fresh. Errors from load are returned and never kept. It is safe
 // for concurrent use.
@@ -134,12 +136,35 @@ func (c *OrganizationCache[V]) Watching() bool {
 	return c.watching
 }
 
+// Holds reports whether a value for id is kept (not yet evicted nor expired).
+func (c *OrganizationCache[V]) Holds(id int64) bool {
+	now := c.opts.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[id]
+	return ok && now.Before(e.expires)
+}
+
 // Watch keeps the cache in step with the organization channel of m's default server until ctx
 // ends, then returns ctx's error. It shares m's one LISTEN connection with every other watch
 // ([Manager.WatchOrganizations]).
 func (c *OrganizationCache[V]) Watch(ctx context.Context, m *Manager) error {
-	return m.WatchOrganizations(ctx, OrganizationWatch{
-		Changed: c.Invalidate,
+	w := c.watch()
+	w.Changed = c.Invalidate
+	return m.WatchOrganizations(ctx, w)
+}
+
+// WatchUsers is Watch for a cache keyed by user id: each change of a user's standing announced
+// on the channel (public migration 0010's trigger) evicts that user.
+func (c *OrganizationCache[V]) WatchUsers(ctx context.Context, m *Manager) error {
+	w := c.watch()
+	w.UserChanged = c.Invalidate
+	return m.WatchOrganizations(ctx, w)
+}
+
+// watch returns a watch that follows the LISTEN's state; its caller says what it evicts.
+func (c *OrganizationCache[V]) watch() OrganizationWatch {
+	return OrganizationWatch{
 		Listening: func(on bool) {
 			c.mu.Lock()
 			defer c.mu.Unlock()
@@ -148,5 +173,5 @@ func (c *OrganizationCache[V]) Watch(ctx context.Context, m *Manager) error {
 			c.evictions++
 			c.watching = on
 		},
-	})
+	}
 }

@@ -13,9 +13,10 @@ import (
 
 // recorder is an OrganizationWatch that records what it hears.
 type recorder struct {
-	mu        sync.Mutex
-	changed   []int64
-	listening []bool
+	mu          sync.Mutex
+	changed     []int64
+	userChanged []int64
+	listening   []bool
 }
 
 func (r *recorder) watch() tenancy.OrganizationWatch {
@@ -24,6 +25,11 @@ func (r *recorder) watch() tenancy.OrganizationWatch {
 			r.mu.Lock()
 			defer r.mu.Unlock()
 			r.changed = append(r.changed, id)
+		},
+		UserChanged: func(id int64) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.userChanged = append(r.userChanged, id)
 		},
 		Listening: func(on bool) {
 			r.mu.Lock()
@@ -168,6 +174,115 @@ func TestWatchOrganizations(t *testing.T) {
 		eventually(t, "the new watch listening", func() bool { _, on := c.heard(0); return on })
 		rename(t, "Vigilada 5")
 		eventually(t, "the new watch heard the change", func() bool { ch, _ := c.heard(org.ID); return ch })
+	})
+}
+
+// listenerPID is the backend pid of the connection listening on the organization channel (0: none).
+func listenerPID(t *testing.T, m *tenancy.Manager) int {
+	t.Helper()
+	var pid int
+	if err := shared(t, m).QueryRow(t.Context(), `SELECT coalesce(max(pid), 0) FROM pg_stat_activity
+		WHERE datname = current_database() AND query = 'LISTEN `+tenancy.OrganizationChannel+`'`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+// TestWatchHeartbeat checks that the watch counts as in place only while it hears its own
+// heartbeat: a LISTEN that hears nothing (as behind a transaction-mode pooler) is reported lost
+// within the heartbeat's timeout, is reconnected, and is reported in place again once
+// notifications arrive.
+func TestWatchHeartbeat(t *testing.T) {
+	t.Parallel()
+	m := setupConfig(t, tenancy.Config{HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: 300 * time.Millisecond})
+	ctx := t.Context()
+	org := createOrgs(t, m, "Latido")[0]
+	var r recorder
+	startWatch(t, m, &r)
+	on := func() bool { _, on := r.heard(0); return on }
+	eventually(t, "the watch listening", on)
+	if !m.Watching() {
+		t.Fatal("Manager.Watching is false while the watch listens")
+	}
+
+	t.Run("StaysListeningWhileHeartbeatsArrive", func(t *testing.T) {
+		time.Sleep(time.Second) // several heartbeats
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if len(r.listening) != 1 || !r.listening[0] {
+			t.Fatalf("listening reports %v; want [true]", r.listening)
+		}
+	})
+	t.Run("DeafListenIsReportedLostAndReconnected", func(t *testing.T) {
+		pid := listenerPID(t, m)
+		tenancy.SetWatchDeaf(m, true)
+		eventually(t, "the deaf watch reported lost", func() bool { return !on() && !m.Watching() })
+		eventually(t, "a new LISTEN connection", func() bool { p := listenerPID(t, m); return p != 0 && p != pid })
+		if on() || m.Watching() {
+			t.Fatal("a LISTEN that hears nothing was reported in place")
+		}
+	})
+	t.Run("ListeningAgainOnceNotificationsArrive", func(t *testing.T) {
+		tenancy.SetWatchDeaf(m, false)
+		eventually(t, "the watch listening again", func() bool { return on() && m.Watching() })
+		if _, err := shared(t, m).Exec(ctx, `UPDATE public.organizacion_organizacion SET nombre = 'Latido 2' WHERE id = $1`, org.ID); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the change heard", func() bool { c, _ := r.heard(org.ID); return c })
+	})
+}
+
+// TestWatchUsers checks that changes of a user's standing are announced with the user's id, and
+// that other changes of the user are not.
+func TestWatchUsers(t *testing.T) {
+	t.Parallel()
+	m := setup(t)
+	ctx := t.Context()
+	var id int64
+	if err := shared(t, m).QueryRow(ctx, `INSERT INTO public.auth_user (username) VALUES ('vigilado') RETURNING id`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	var r recorder
+	startWatch(t, m, &r)
+	eventually(t, "the watch listening", func() bool { _, on := r.heard(0); return on })
+	users := func() []int64 {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return append([]int64(nil), r.userChanged...)
+	}
+	for _, tt := range []struct{ name, set string }{
+		{"DeactivationIsAnnounced", "is_active = false"},
+		{"SuperuserChangeIsAnnounced", "is_superuser = true"},
+		{"RevokedSessionsAreAnnounced", "session_generation = session_generation + 1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(users())
+			if _, err := shared(t, m).Exec(ctx, `UPDATE public.auth_user SET `+tt.set+` WHERE id = $1`, id); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "the user's change heard", func() bool { u := users(); return len(u) > before && u[len(u)-1] == id })
+		})
+	}
+	t.Run("LoginIsNotAnnounced", func(t *testing.T) {
+		before := len(users())
+		if _, err := shared(t, m).Exec(ctx, `UPDATE public.auth_user SET last_login = now(), password = 'x' WHERE id = $1`, id); err != nil {
+			t.Fatal(err)
+		}
+		// A standing change committed after it is heard after it (notifications keep commit order).
+		if _, err := shared(t, m).Exec(ctx, `UPDATE public.auth_user SET is_active = NOT is_active WHERE id = $1`, id); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the later change heard", func() bool { return len(users()) > before })
+		if n := len(users()) - before; n != 1 {
+			t.Fatalf("%d announcements; want only the standing change's", n)
+		}
+	})
+	t.Run("DeletionIsAnnounced", func(t *testing.T) {
+		before := len(users())
+		if _, err := shared(t, m).Exec(ctx, `DELETE FROM public.auth_user WHERE id = $1`, id); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the deletion heard", func() bool { return len(users()) > before })
 	})
 }
 
