@@ -88,6 +88,9 @@ func toAPIError(ctx context.Context, err error) *Error {
 		errors.Is(err, booking.ErrInvalid), errors.Is(err, booking.ErrForbidden):
 		st := bookingStatus(err)
 		return &Error{Status: st, Code: bookingCode(st), Message: err.Error(), Err: err}
+	case errors.Is(err, booking.ErrIdempotencyMismatch):
+		return &Error{Status: http.StatusUnprocessableEntity, Code: "idempotency_key_reused",
+			Message: "this Idempotency-Key was used for a different appointment request", Err: err}
 	case errors.Is(err, tenancy.ErrNotFound):
 		return &Error{Status: http.StatusNotFound, Code: "organization_not_found", Message: "the organization does not exist", Err: err}
 	case errors.Is(err, tenancy.ErrSchemaMissing), errors.Is(err, tenancy.ErrNoSchemaName):
