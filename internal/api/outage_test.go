@@ -61,7 +61,9 @@ type outageJob struct{ N int }
 // Kind names the job.
 func (outageJob) Kind() string { return "outage_test" }
 
-type outageWorker struct{ river.WorkerDefaults[outageJob] }
+type outageWorker struct {
+	river.WorkerDefaults[outageJob]
+}
 
 func (outageWorker) Work(context.Context, *river.Job[outageJob]) error { return nil }
 
