@@ -19,7 +19,9 @@ import (
 
 func TestUnavailable(t *testing.T) {
 	t.Parallel()
-	pg := func(code string) error { return fmt.Errorf("querying: %w", &pgconn.PgError{Severity: "FATAL", Code: code}) }
+	pg := func(code string) error {
+		return fmt.Errorf("querying: %w", &pgconn.PgError{Severity: "FATAL", Code: code})
+	}
 	for _, tc := range []struct {
 		name string
 		err  error
