@@ -402,3 +402,16 @@ func TestAPIOutage(t *testing.T) {
 		}
 	})
 }
+
+func TestTenantOnAnUnknownServer(t *testing.T) {
+	t.Parallel()
+	b := setupBooking(t)
+	if _, err := b.pool.Exec(b.ctx, `UPDATE public.organizacion_organizacion SET database_name = 'lejos' WHERE id = $1`, b.org.ID); err != nil {
+		t.Fatal(err)
+	}
+	b.s.InvalidateOrganization(b.org.ID)
+
+	t.Run("Answers503DatabaseServerUnknown", func(t *testing.T) {
+		wantError(t, b.do("GET", "/api/citas", nil, b.adminH...), http.StatusServiceUnavailable, "database_server_unknown")
+	})
+}

@@ -110,8 +110,10 @@ func (m *Manager) RunWith(ctx context.Context, t Tenant, opts RunOptions, fn fun
 	if err := fn(tx); err != nil {
 		return classifyUnavailable(err)
 	}
+	// A connection closed before COMMIT sends nothing: then the transaction certainly failed.
+	closed := conn.IsClosed()
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("committing in %s: %w", t.Schema, classifyCommit(err, opts.ReadOnly))
+		return fmt.Errorf("committing in %s: %w", t.Schema, classifyCommit(err, opts.ReadOnly || closed))
 	}
 	return nil
 }

@@ -58,14 +58,16 @@ func classifyUnavailable(err error) error {
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
 
-// classifyCommit is classifyUnavailable for the error of a COMMIT: when the connection broke after
-// the COMMIT may have reached the server, the error also wraps [ErrOutcomeUnknown]. A read-only
-// transaction changed nothing, so its outcome is never in doubt.
-func classifyCommit(err error, readOnly bool) error {
+// classifyCommit is classifyUnavailable for the error of a COMMIT. When the connection broke
+// after the COMMIT may have reached the server, the error also wraps [ErrOutcomeUnknown], unless
+// known says the outcome is not in doubt: a read-only transaction changed nothing, and a
+// connection already closed before the COMMIT sent nothing. pgx's SafeToRetry cannot tell: a read
+// that fails after the write reports "conn closed", which it counts as safe.
+func classifyCommit(err error, known bool) error {
 	if err == nil || !Unavailable(err) {
 		return err
 	}
-	if readOnly || pgconn.SafeToRetry(err) {
+	if known {
 		return classifyUnavailable(err)
 	}
 	return fmt.Errorf("%w: %w: %w", ErrOutcomeUnknown, ErrUnavailable, err)
