@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,10 +16,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/riverqueue/river"
 
 	"github.com/appcitas/appcitas/internal/booking"
@@ -414,4 +417,40 @@ func TestTenantOnAnUnknownServer(t *testing.T) {
 	t.Run("Answers503DatabaseServerUnknown", func(t *testing.T) {
 		wantError(t, b.do("GET", "/api/citas", nil, b.adminH...), http.StatusServiceUnavailable, "database_server_unknown")
 	})
+}
+
+func TestOutageAnswers(t *testing.T) {
+	t.Parallel()
+	pg := func(code string) error {
+		return fmt.Errorf("querying: %w", &pgconn.PgError{Severity: "FATAL", Code: code})
+	}
+	s := &Server{log: slog.New(slog.DiscardHandler)}
+	for _, tc := range []struct {
+		name       string
+		method     string
+		err        error
+		status     int
+		code       string
+		retryAfter bool
+	}{
+		{"UnavailableIs503", "POST", fmt.Errorf("opening scope: %w", tenancy.ErrUnavailable), 503, "database_unavailable", true},
+		{"AdminShutdownIs503", "GET", pg("57P01"), 503, "database_unavailable", true},
+		{"CannotConnectNowIs503", "GET", pg("57P03"), 503, "database_unavailable", true},
+		{"ConnectionRefusedIs503", "GET", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, 503, "database_unavailable", true},
+		{"LostCommitIs503OutcomeUnknown", "POST", fmt.Errorf("committing: %w: %w", tenancy.ErrOutcomeUnknown, tenancy.ErrUnavailable), 503, "outcome_unknown", true},
+		{"LostCommitOfAReadIs503DatabaseUnavailable", "GET", fmt.Errorf("committing: %w: %w", tenancy.ErrOutcomeUnknown, tenancy.ErrUnavailable), 503, "database_unavailable", true},
+		{"UnknownServerIs503", "GET", fmt.Errorf("%w %q", tenancy.ErrUnknownServer, "lejos"), 503, "database_server_unknown", false},
+		{"TimeoutKeepsItsCode", "GET", context.DeadlineExceeded, 503, "timeout", true},
+		{"OtherDatabaseErrorsStay500", "POST", pg("42P01"), 500, "internal_error", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rec := httptest.NewRecorder()
+			s.fail(rec, httptest.NewRequest(tc.method, "/api/citas", nil), tc.err)
+			e := wantError(t, rec, tc.status, tc.code)
+			if got := rec.Header().Get("Retry-After") != ""; got != tc.retryAfter {
+				t.Errorf("Retry-After %q, want one: %v (%s)", rec.Header().Get("Retry-After"), tc.retryAfter, e.Message)
+			}
+		})
+	}
 }
