@@ -111,7 +111,7 @@ func toAPIError(ctx context.Context, err error) *Error {
 	case errors.Is(err, tenancy.ErrOutcomeUnknown):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "outcome_unknown", RetryAfter: retryAfterOutage,
 			Message: "the connection to the database broke while the change was being committed: it may or may not have been saved; " +
-				"retrying with the same Idempotency-Key is safe", Err: err}
+				"retrying with the same Idempotency-Key is safe (signup, appointment creation), otherwise check before retrying", Err: err}
 	case tenancy.Unavailable(err):
 		return errDatabaseUnavailable(err)
 	case errors.Is(err, tenancy.ErrUnknownServer):
