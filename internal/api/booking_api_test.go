@@ -42,7 +42,12 @@ func setupBooking(t *testing.T) *bookingEnv { return setupBookingFor(t) }
 
 func setupBookingFor(t testing.TB) *bookingEnv {
 	t.Helper()
-	e := setup(t, nil)
+	return setupBookingOn(setup(t, nil))
+}
+
+// setupBookingOn adds the booking routes, an organization and its members to e.
+func setupBookingOn(e *env) *bookingEnv {
+	e.t.Helper()
 	withBookingRoutes(e)
 	b := &bookingEnv{env: e, org: e.createOrg("Barbería Juan")}
 	b.admin, b.receptionist, b.staff = e.createUser("admin", false), e.createUser("recepcion", false), e.createUser("juan", false)

@@ -286,18 +286,47 @@ func (s *Server) createAppointment(w http.ResponseWriter, r *http.Request) {
 	na := booking.NewAppointment{BranchID: in.SedeID, ServiceID: in.ServicioID, StaffID: in.ProfesionalID, Start: start,
 		ClientName: in.ClienteNombre, ClientPhone: in.ClienteTelefono, ClientEmail: in.ClienteEmail, Notes: in.Notas, Force: in.Forzar, Zones: s.zones}
 	now := s.cfg.Now()
+	// An Idempotency-Key makes a retry safe (e.g. after a 503 outcome_unknown): the key is kept in
+	// the booking's own transaction, and a retry with the same key and body gets the appointment
+	// it booked, with 200 as signup's replay does.
+	key, keyed := idempotencyKey(r)
 	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
+		na.Setup = m.Setup
+		if keyed {
+			a, replayed, err := booking.ClaimIdempotencyKey(ctx, tx, actor(m), key, na, now)
+			if err != nil {
+				return err
+			}
+			if replayed {
+				w.Header().Set("Idempotent-Replayed", "true")
+				writeJSON(w, http.StatusOK, a)
+				return nil
+			}
+		}
 		if err := s.checkPlanLimitTx(ctx, tx, billing.LimitAppointmentsPerMonth); err != nil { // billing.go
 			return err
 		}
-		na.Setup = m.Setup
 		a, err := booking.CreateAppointment(ctx, tx, actor(m), na, now)
 		if err != nil {
 			return err
 		}
+		if keyed {
+			if err := booking.BindIdempotencyKey(ctx, tx, key, a.ID); err != nil {
+				return err
+			}
+		}
 		writeJSON(w, http.StatusCreated, a)
 		return nil
 	})
+}
+
+// idempotencyKey reads the Idempotency-Key header; keyed is false when there is none.
+func idempotencyKey(r *http.Request) (key string, keyed bool) {
+	vals := r.Header.Values("Idempotency-Key")
+	if len(vals) == 0 {
+		return "", false
+	}
+	return strings.TrimSpace(vals[0]), true
 }
 
 func (s *Server) getAppointment(w http.ResponseWriter, r *http.Request) {

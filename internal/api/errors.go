@@ -23,7 +23,7 @@ type Error struct {
 	Message string
 	// Field names the input field at fault, when there is one.
 	Field string
-	// RetryAfter, when positive, is sent as the Retry-After header (429).
+	// RetryAfter, when positive, is sent as the Retry-After header (429, 503).
 	RetryAfter time.Duration
 	// Err is the cause, logged but never sent.
 	Err error
@@ -54,6 +54,17 @@ func errUnauthorizedOrganization() *Error {
 	return apiError(http.StatusForbidden, "unauthorized_organization", MsgUnauthorizedOrganization)
 }
 
+// retryAfterOutage is the Retry-After of an answer given while the database cannot be used: a
+// restart of PostgreSQL takes seconds.
+const retryAfterOutage = 2 * time.Second
+
+// errDatabaseUnavailable is the 503 of a request that found the database unreachable, shutting
+// down or starting up: nothing was done, and the same request may be sent again.
+func errDatabaseUnavailable(err error) *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Code: "database_unavailable", RetryAfter: retryAfterOutage,
+		Message: "the database cannot be reached right now; try again shortly", Err: err}
+}
+
 // statusClientClosed is logged (nginx's convention) when the client went away before the answer.
 const statusClientClosed = 499
 
@@ -77,6 +88,9 @@ func toAPIError(ctx context.Context, err error) *Error {
 		errors.Is(err, booking.ErrInvalid), errors.Is(err, booking.ErrForbidden):
 		st := bookingStatus(err)
 		return &Error{Status: st, Code: bookingCode(st), Message: err.Error(), Err: err}
+	case errors.Is(err, booking.ErrIdempotencyMismatch):
+		return &Error{Status: http.StatusUnprocessableEntity, Code: "idempotency_key_reused",
+			Message: "this Idempotency-Key was used for a different appointment request", Err: err}
 	case errors.Is(err, tenancy.ErrNotFound):
 		return &Error{Status: http.StatusNotFound, Code: "organization_not_found", Message: "the organization does not exist", Err: err}
 	case errors.Is(err, tenancy.ErrSchemaMissing), errors.Is(err, tenancy.ErrNoSchemaName):
@@ -94,12 +108,23 @@ func toAPIError(ctx context.Context, err error) *Error {
 		return &Error{Status: http.StatusBadRequest, Code: "invalid_input", Message: err.Error(), Err: err}
 	case errors.Is(err, auth.ErrConflict):
 		return &Error{Status: http.StatusConflict, Code: "conflict", Message: err.Error(), Err: err}
+	case errors.Is(err, tenancy.ErrOutcomeUnknown):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "outcome_unknown", RetryAfter: retryAfterOutage,
+			Message: "the connection to the database broke while the change was being committed: it may or may not have been saved; " +
+				"retrying with the same Idempotency-Key is safe (signup, appointment creation), otherwise check before retrying", Err: err}
+	case tenancy.Unavailable(err):
+		return errDatabaseUnavailable(err)
+	case errors.Is(err, tenancy.ErrUnknownServer):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "database_server_unknown",
+			Message: "the organization's data is on a database server this API is not configured for; an operator must fix the configuration", Err: err}
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):
 		return &Error{Status: statusClientClosed, Code: "client_closed_request", Message: "the client closed the request", Err: err}
 	case errors.Is(err, context.DeadlineExceeded), tenancy.SQLState(err) == "57014":
-		return &Error{Status: http.StatusServiceUnavailable, Code: "timeout", Message: "the request took too long; try again", Err: err}
+		return &Error{Status: http.StatusServiceUnavailable, Code: "timeout", Message: "the request took too long; try again",
+			RetryAfter: retryAfterOutage, Err: err}
 	case tenancy.SQLState(err) == "40001", tenancy.SQLState(err) == "40P01":
-		return &Error{Status: http.StatusServiceUnavailable, Code: "try_again", Message: "a concurrent change got in the way; try again", Err: err}
+		return &Error{Status: http.StatusServiceUnavailable, Code: "try_again", Message: "a concurrent change got in the way; try again",
+			RetryAfter: time.Second, Err: err}
 	}
 	return &Error{Status: http.StatusInternalServerError, Code: "internal_error", Message: "internal server error", Err: err}
 }
@@ -135,6 +160,13 @@ func bookingCode(status int) string {
 // fail answers r with err mapped by toAPIError, logging server-side errors with the request id.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	ae := toAPIError(r.Context(), err)
+	if ae.Code == "outcome_unknown" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		// A read changed nothing: whether its commit arrived does not matter.
+		ae = errDatabaseUnavailable(err)
+	}
+	if s.metrics != nil {
+		s.metrics.failed(ae.Status, ae.Code)
+	}
 	info := infoFrom(r.Context())
 	switch {
 	case ae.Status >= 500:

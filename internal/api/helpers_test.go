@@ -81,7 +81,12 @@ func (b *syncBuffer) String() string {
 // routes are added to the table (test-only handlers).
 func setup(t testing.TB, cfg func(*Config), extra ...func(s *Server) route) *env {
 	t.Helper()
-	url := pgtest.NewDatabase(t)
+	return setupOn(t, pgtest.NewDatabase(t), cfg, extra...)
+}
+
+// setupOn is setup on the empty database at url.
+func setupOn(t testing.TB, url string, cfg func(*Config), extra ...func(s *Server) route) *env {
+	t.Helper()
 	// The server's catalog watch lives as long as ctx: end it before the database is dropped.
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

@@ -22,6 +22,9 @@ type metrics struct {
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// errors counts error answers by their code, so that an outage (database_unavailable,
+	// outcome_unknown) is told apart from a bug (internal_error) at a glance.
+	errors *prometheus.CounterVec
 }
 
 func newMetrics(m *tenancy.Manager, setups *booking.SetupCache) (*metrics, error) {
@@ -36,6 +39,10 @@ func newMetrics(m *tenancy.Manager, setups *booking.SetupCache) (*metrics, error
 			Help:    "HTTP request latency, by route pattern and status.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"route", "status"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "appcitas_http_errors_total",
+			Help: "HTTP error answers, by status and error code (e.g. 503 database_unavailable, 503 outcome_unknown, 500 internal_error).",
+		}, []string{"status", "code"}),
 	}
 	watch := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "appcitas_invalidation_watch_up",
@@ -48,7 +55,7 @@ func newMetrics(m *tenancy.Manager, setups *booking.SetupCache) (*metrics, error
 		return 0
 	})
 	cs := []prometheus.Collector{
-		met.requests, met.duration, poolCollector{m}, watch,
+		met.requests, met.duration, met.errors, poolCollector{m}, watch,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	}
 	if setups != nil {
@@ -66,6 +73,11 @@ func (m *metrics) observe(route string, status int, d time.Duration) {
 	st := strconv.Itoa(status)
 	m.requests.WithLabelValues(route, st).Inc()
 	m.duration.WithLabelValues(route, st).Observe(d.Seconds())
+}
+
+// failed counts an error answer.
+func (m *metrics) failed(status int, code string) {
+	m.errors.WithLabelValues(strconv.Itoa(status), code).Inc()
 }
 
 func (m *metrics) handler() http.Handler {

@@ -19,8 +19,11 @@ func (s *Server) openapi(w http.ResponseWriter, _ *http.Request) {
 var statusText = map[int]string{
 	400: "Bad input", 401: "Missing, invalid or expired token", 402: "Subscription suspended",
 	403: "Forbidden (no profile in the organization, inactive organization or role)", 404: "Not found",
-	409: "Conflict", 413: "Body too large", 415: "Body is not JSON", 429: "Too many attempts (see Retry-After)",
-	501: "Not configured on this server", 503: "Unavailable", 504: "Timed out",
+	409: "Conflict", 413: "Body too large", 415: "Body is not JSON",
+	422: "Idempotency-Key reused with a different request", 429: "Too many attempts (see Retry-After)",
+	501: "Not configured on this server",
+	503: "Unavailable: database_unavailable (the database cannot be reached; retry after Retry-After) or outcome_unknown (the change may have been saved; retry with the same Idempotency-Key)",
+	504: "Timed out",
 }
 
 // buildOpenAPI renders the OpenAPI 3.1 document of rs. Every route of the table is an operation,
@@ -63,7 +66,7 @@ func buildOpenAPI(rs []route) []byte {
 			params = append(params, map[string]any{"name": "X-Organization-ID", "in": "header", "required": false,
 				"description": "The organization to act in; defaults to the token's org claim.",
 				"schema":      map[string]any{"type": "integer", "minimum": 1}})
-			errs[400], errs[403], errs[404] = true, true, true
+			errs[400], errs[403], errs[404], errs[503] = true, true, true, true
 		}
 		if len(params) > 0 {
 			op["parameters"] = params

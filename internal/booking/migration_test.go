@@ -93,7 +93,7 @@ func TestTenantIndexesAreTheLeanSet(t *testing.T) {
 		"citas_cita_inicio_id_idx", "citas_cita_pkey", "citas_cita_sin_solapamiento",
 		"citas_descanso_horario_idx", "citas_descanso_pkey",
 		"citas_excepcion_fecha_idx", "citas_excepcion_pkey",
-		"citas_horario_pkey", "citas_horario_sin_solapamiento",
+		"citas_horario_pkey", "citas_horario_sin_solapamiento", "citas_idempotencia_pkey",
 		"citas_servicio_pkey", "migraciones_tenant_pkey", "organizacion_sede_pkey",
 		"usuarios_perfilusuario_pkey", "usuarios_perfilusuario_user_id_key",
 	}

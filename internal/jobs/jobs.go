@@ -55,9 +55,17 @@ type Config struct {
 	// SkipDefaultQueue leaves the default queue out: a process that works only Queues (the
 	// backups of `backup_all_tenants --schedule`).
 	SkipDefaultQueue bool
+	// RescueStuckJobsAfter is how long a job may stay running before River's rescuer makes it
+	// available again: a job whose end could not be recorded (the database went away for longer
+	// than River's few seconds of retries) is then retried, not left running. It must exceed the
+	// longest job's timeout. Defaults to 35m (a backup's 30 minutes, plus 5).
+	RescueStuckJobsAfter time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
+
+// defaultRescueStuckJobsAfter is Config.RescueStuckJobsAfter's default.
+const defaultRescueStuckJobsAfter = 35 * time.Minute
 
 // Runner is the River client and its workers.
 type Runner struct {
@@ -78,6 +86,9 @@ func New(cfg Config) (*Runner, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.RescueStuckJobsAfter <= 0 {
+		cfg.RescueStuckJobsAfter = defaultRescueStuckJobsAfter
 	}
 	workers := river.NewWorkers()
 	periodic := append([]*river.PeriodicJob(nil), cfg.PeriodicJobs...)
@@ -113,6 +124,8 @@ func New(cfg Config) (*Runner, error) {
 		PeriodicJobs: periodic,
 		Logger:       cfg.Logger.With("component", "river"),
 		MaxAttempts:  10,
+		// A job interrupted by a database outage is retried after this, not left running.
+		RescueStuckJobsAfter: cfg.RescueStuckJobsAfter,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("building the job queue: %w", err)

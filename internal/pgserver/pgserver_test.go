@@ -26,6 +26,44 @@ const (
 func TestServer(t *testing.T) {
 	t.Parallel()
 
+	t.Run("RestartsAndRecoversFromAKillOnTheSamePort", func(t *testing.T) {
+		t.Parallel()
+		// Fast turns synchronous_commit off: a commit acknowledged just before a kill could be lost.
+		s, err := Start(t.Context(), Options{DataDir: newDataDir(t), Fast: true, Settings: map[string]string{"synchronous_commit": "on"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := s.Stop(context.Background()); err != nil {
+				t.Errorf("Stop: %v", err)
+			}
+		})
+		url := s.URL()
+		exec1(t, url, "CREATE TABLE kept (n int); INSERT INTO kept VALUES (1)")
+		if err := s.Restart(t.Context()); err != nil {
+			t.Fatalf("Restart: %v", err)
+		}
+		exec1(t, url, "INSERT INTO kept VALUES (2)")
+		pid := s.proc.pid
+		if err := s.Kill(); err != nil {
+			t.Fatalf("Kill: %v", err)
+		}
+		if alive(pid) {
+			t.Fatalf("postmaster %d alive after Kill", pid)
+		}
+		if err := s.Restart(t.Context()); err != nil {
+			t.Fatalf("Restart after Kill: %v", err)
+		}
+		if s.URL() != url {
+			t.Errorf("URL changed across restarts: %s, then %s", url, s.URL())
+		}
+		var n int
+		queryRow(t, url, "SELECT count(*) FROM kept", &n)
+		if n != 2 {
+			t.Errorf("%d rows after a restart and a kill, want 2", n)
+		}
+	})
+
 	t.Run("StartsAndConnects", func(t *testing.T) {
 		t.Parallel()
 		dataDir := newDataDir(t)

@@ -69,6 +69,10 @@ type Server struct {
 	password string
 	logger   *slog.Logger
 
+	// su and opts are what the postmaster was started with, for Restart.
+	su   serverUser
+	opts Options
+
 	// proc is the postmaster this Server started; nil when attached.
 	proc     *child
 	stopOnce sync.Once
@@ -134,6 +138,8 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		binDir:   binDir,
 		psqlPath: findPsql(binDir),
 		logger:   logger.With("pgdata", filepath.Join(dataDir, "pgdata")),
+		su:       su,
+		opts:     opts,
 	}
 	if err := s.initCluster(ctx, su, opts.Fast, "C.UTF-8"); err != nil {
 		return nil, err
@@ -220,6 +226,49 @@ func (s *Server) stop(ctx context.Context) error {
 	case <-ctx.Done():
 		s.proc.kill()
 		return fmt.Errorf("waiting for postgres to shut down; killed it: %w", ctx.Err())
+	}
+}
+
+// Restart shuts the cluster down with a fast shutdown, as `pg_ctl restart -m fast` does, and
+// starts it again on the same port, so that connection strings stay valid. After [Server.Kill] it
+// only starts it. It retries while the previous postmaster's backends still hold the port or the
+// shared memory, up to 30 seconds. Only a cluster this Server started can be restarted.
+func (s *Server) Restart(ctx context.Context) error {
+	if s.proc == nil {
+		return errors.New("pgserver: cannot restart a cluster another process runs")
+	}
+	if err := s.stop(ctx); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	for {
+		err := s.runOn(ctx, s.su, s.opts, s.port)
+		if err == nil {
+			return nil
+		}
+		s.logger.Warn("postgres did not start again; retrying", "err", err)
+		if sleepErr := sleep(ctx, 200*time.Millisecond); sleepErr != nil {
+			return fmt.Errorf("restarting postgres: %w", err)
+		}
+	}
+}
+
+// Kill sends SIGKILL to the postmaster alone, as `kill -9` of its pid does, and waits until it is
+// reaped. Its backends end when they notice; clients see their connections break. Start the
+// cluster again with [Server.Restart]. Only a cluster this Server started can be killed.
+func (s *Server) Kill() error {
+	if s.proc == nil {
+		return errors.New("pgserver: cannot kill a cluster another process runs")
+	}
+	if err := syscall.Kill(s.proc.pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("killing postgres (pid %d): %w", s.proc.pid, err)
+	}
+	select {
+	case <-s.proc.done:
+		return nil
+	case <-time.After(stopTimeout):
+		return fmt.Errorf("postgres (pid %d) was not reaped within %s of SIGKILL", s.proc.pid, stopTimeout)
 	}
 }
 
@@ -395,6 +444,11 @@ func (s *Server) runOnce(ctx context.Context, su serverUser, opts Options) error
 	if err != nil {
 		return err
 	}
+	return s.runOn(ctx, su, opts, port)
+}
+
+// runOn starts postgres on port and waits until it accepts connections.
+func (s *Server) runOn(ctx context.Context, su serverUser, opts Options, port int) error {
 	logFile, err := os.OpenFile(s.logPath(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("opening postgres log: %w", err)

@@ -84,7 +84,7 @@ func (m *Manager) RunWith(ctx context.Context, t Tenant, opts RunOptions, fn fun
 		pc, release, err = m.servers.acquireTenantConn(ctx, server, t.Schema)
 	}
 	if err != nil {
-		return fmt.Errorf("opening scope of %s: %w", t.Schema, err)
+		return fmt.Errorf("opening scope of %s: %w", t.Schema, classifyUnavailable(err))
 	}
 	defer release()
 	conn := pc.Conn()
@@ -94,7 +94,7 @@ func (m *Manager) RunWith(ctx context.Context, t Tenant, opts RunOptions, fn fun
 	}
 	keep := m.servers.opts.StatementCache > 0 && !opts.Bulk
 	if err := m.open(ctx, conn, b.String(), t.Schema, opts.Lead, keep); err != nil {
-		return fmt.Errorf("opening scope of %s: %w", t.Schema, translateScopeError(err))
+		return fmt.Errorf("opening scope of %s: %w", t.Schema, classifyUnavailable(translateScopeError(err)))
 	}
 	tx := &scopeTx{conn: conn}
 	if m.servers.opts.LogSQL {
@@ -108,10 +108,12 @@ func (m *Manager) RunWith(ctx context.Context, t Tenant, opts RunOptions, fn fun
 	// Roll back on every way out, a panic in fn included; after Commit it is a no-op.
 	defer func() { _ = tx.Rollback(ctx) }()
 	if err := fn(tx); err != nil {
-		return err
+		return classifyUnavailable(err)
 	}
+	// A connection closed before COMMIT sends nothing: then the transaction certainly failed.
+	closed := conn.IsClosed()
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("committing in %s: %w", t.Schema, err)
+		return fmt.Errorf("committing in %s: %w", t.Schema, classifyCommit(err, opts.ReadOnly || closed))
 	}
 	return nil
 }
