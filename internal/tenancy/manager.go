@@ -1,7 +1,10 @@
 package tenancy
 
 import (
+	"fmt"
 	"log/slog"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/appcitas/appcitas/internal/migrate"
 )
@@ -10,6 +13,11 @@ import (
 type Config struct {
 	// Servers maps server names to connection strings; DefaultServer (holding public) is required.
 	Servers map[string]string
+	// ListenURL is a direct connection (never through a pooler) to the default server, for the
+	// LISTEN of [Manager.WatchOrganizations]: a pooler in transaction mode hands the LISTEN's
+	// session to other clients, and its notifications never arrive. Defaults to
+	// Servers[DefaultServer].
+	ListenURL string
 	// Pool sizes the pools of every server.
 	Pool PoolOptions
 	// Migrations bounds lock waits and statements of migration runs.
@@ -28,6 +36,8 @@ type Manager struct {
 	tenantSet migrate.Set
 	migOpts   migrate.Options
 	log       *slog.Logger
+	// listenURL is Config.ListenURL; empty: the default server's URL.
+	listenURL string
 	// orgHub is the one LISTEN connection that every WatchOrganizations shares.
 	orgHub organizationHub
 }
@@ -44,11 +54,25 @@ func New(cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.ListenURL != "" {
+		if _, err := pgx.ParseConfig(cfg.ListenURL); err != nil {
+			return nil, fmt.Errorf("listen url: %w", err)
+		}
+	}
 	set := migrate.Tenant()
 	if cfg.TenantMigrations != nil {
 		set = *cfg.TenantMigrations
 	}
-	return &Manager{servers: servers, tenantSet: set, migOpts: cfg.Migrations, log: cfg.Logger}, nil
+	return &Manager{servers: servers, tenantSet: set, migOpts: cfg.Migrations, log: cfg.Logger, listenURL: cfg.ListenURL}, nil
+}
+
+// listenConnString returns the connection string of the LISTEN connection: Config.ListenURL, else
+// the default server's.
+func (m *Manager) listenConnString() (string, error) {
+	if m.listenURL != "" {
+		return m.listenURL, nil
+	}
+	return m.servers.URL(DefaultServer)
 }
 
 // Servers returns the server pools.

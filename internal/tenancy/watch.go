@@ -52,7 +52,7 @@ type hubRun struct {
 // closed (before its WatchOrganizations returns) by the last; a lost connection is reported to
 // each (Listening(false)) and reconnected.
 func (m *Manager) WatchOrganizations(ctx context.Context, w OrganizationWatch) error {
-	url, err := m.servers.URL(DefaultServer)
+	url, err := m.listenConnString()
 	if err != nil {
 		return err
 	}
