@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/appcitas/appcitas/internal/config"
 	"github.com/appcitas/appcitas/internal/migrate"
 	"github.com/appcitas/appcitas/internal/pgserver"
@@ -62,9 +64,19 @@ func (a *app) open(ctx context.Context) (*tenancy.Manager, error) {
 	if statements == 0 {
 		statements = -1 // tenancy's "none"
 	}
+	pooler, err := tenancy.ParsePooler(a.cfg.Pooler)
+	if err != nil {
+		return nil, userError{fmt.Errorf("APPCITAS_POOLER: %w", err)}
+	}
+	if a.cfg.ListenURL != "" {
+		if _, err := pgconn.ParseConfig(a.cfg.ListenURL); err != nil {
+			return nil, userError{errors.New("APPCITAS_LISTEN_URL is not a PostgreSQL connection string (postgres://user:password@host:port/database)")}
+		}
+	}
 	m, err := tenancy.New(tenancy.Config{
 		Servers:          servers,
-		Pool:             tenancy.PoolOptions{LogSQL: a.cfg.LogSQL, Logger: a.log, StatementCache: statements},
+		ListenURL:        a.cfg.ListenURL,
+		Pool:             tenancy.PoolOptions{LogSQL: a.cfg.LogSQL, Logger: a.log, StatementCache: statements, Pooler: pooler},
 		Migrations:       migrate.Options{LockTimeout: a.cfg.LockTimeout, StatementTimeout: a.cfg.StatementTimeout},
 		TenantMigrations: a.tenantMigrations,
 		Logger:           a.log,
