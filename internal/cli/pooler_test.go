@@ -55,7 +55,7 @@ func TestBehindPgBouncer(t *testing.T) {
 	}
 	next := app
 	next.set = tenantSet(t, "ALTER TABLE citas_servicio ADD COLUMN nota_pgbouncer text")
-	if out := next.must(t, "migrate_all_tenants").stdout; !strings.Contains(out, "Exitosos: 2") || !strings.Contains(out, "v5 → v6") {
+	if out := next.must(t, "migrate_all_tenants").stdout; !strings.Contains(out, "Exitosos: 2") {
 		t.Errorf("migrate_all_tenants through PgBouncer:\n%s", out)
 	}
 	if out := next.must(t, "list_tenants").stdout; !strings.Contains(out, "clinica-a") || !strings.Contains(out, "clinica-b") {
@@ -189,5 +189,31 @@ func TestBehindPgBouncer(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not stop within 30s")
+	}
+}
+
+func TestPoolerSettings(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, key, value string
+	}{
+		{"RejectsUnknownPooler", "APPCITAS_POOLER", "session"},
+		{"RejectsListenURLThatIsNoConnectionString", "APPCITAS_LISTEN_URL", "postgres://x:secreto@host:notaport/db"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			app := appcitas{env: map[string]string{
+				"DATABASE_URL":  "postgres://appcitas:secreto@127.0.0.1:1/appcitas?sslmode=disable&connect_timeout=5",
+				"APPCITAS_DATA": t.TempDir(),
+				tt.key:          tt.value,
+			}}
+			r := app.run(t, "list_tenants")
+			if r.code != 2 || !strings.Contains(r.stderr, tt.key) || strings.Count(r.stderr, "\n") != 1 {
+				t.Errorf("%s=%q: %s\nwant exit 2 and one line naming the variable", tt.key, tt.value, r)
+			}
+			if strings.Contains(r.stderr, "secreto") {
+				t.Errorf("the error shows a password: %s", r.stderr)
+			}
+		})
 	}
 }
