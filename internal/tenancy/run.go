@@ -92,12 +92,9 @@ func (m *Manager) RunWith(ctx context.Context, t Tenant, opts RunOptions, fn fun
 		m.servers.runConns.Store(conn, t.Schema)
 		defer m.servers.runConns.Delete(conn)
 	}
-	// The connection's own configuration says whether it keeps statements: the bulk pool's never
-	// do, nor the tenant pools' of a server behind a pooler.
-	keep := 0
-	if conn.Config().DefaultQueryExecMode == pgx.QueryExecModeCacheStatement {
-		keep = conn.Config().StatementCacheCapacity
-	}
+	// The connection says whether it keeps statements (see newPool): the bulk pool's never do, nor
+	// the tenant pools' of a server behind a pooler.
+	keep, _ := conn.PgConn().CustomData()[statementCacheKey].(int)
 	if err := m.open(ctx, conn, b.String(), t.Schema, opts.Lead, keep); err != nil {
 		return fmt.Errorf("opening scope of %s: %w", t.Schema, translateScopeError(err))
 	}

@@ -314,6 +314,10 @@ func (s *Servers) open(ctx context.Context, server string) (*serverPools, error)
 	return p, nil
 }
 
+// statementCacheKey is where a connection that keeps statements records, in pgconn's CustomData,
+// how many it keeps; [Manager.RunWith] reads it.
+const statementCacheKey = "appcitas.tenancy.statements"
+
 // bulkConnLifetime bounds the life of a bulk pool's connections: a backend that has served a
 // backup of each of thousands of tenants holds each one's catalog entries until it ends.
 const bulkConnLifetime = 5 * time.Minute
@@ -341,6 +345,10 @@ func (s *Servers) newPool(ctx context.Context, url string, size int32, statement
 		// statement runs on one backend only every so often. Tenant SQL is written for this: every
 		// bound on a large table is an index condition even with its parameters unknown.
 		cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
+		cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+			c.PgConn().CustomData()[statementCacheKey] = statements
+			return nil
+		}
 	}
 	if s.opts.LogSQL {
 		cfg.ConnConfig.Tracer = tenantTracer{TraceLog: &tracelog.TraceLog{Logger: sqlLogger{s.opts.Logger}, LogLevel: tracelog.LogLevelDebug}, conns: &s.runConns}
