@@ -94,6 +94,24 @@ func (a *app) open(ctx context.Context) (*tenancy.Manager, error) {
 	return m, nil
 }
 
+// checkListenURL warns when the organization watch would LISTEN through a pooler in transaction
+// mode: DATABASE_URL goes through one and APPCITAS_LISTEN_URL is not set. Its notifications would
+// never arrive, so cached organizations and subscriptions would stay stale until they expire.
+func (a *app) checkListenURL(ctx context.Context, m *tenancy.Manager) error {
+	if a.cfg.ListenURL != "" {
+		return nil
+	}
+	pooled, err := m.Servers().BehindPooler(ctx, tenancy.DefaultServer)
+	if err != nil {
+		return err
+	}
+	if pooled {
+		a.log.Warn("DATABASE_URL goes through a connection pooler and APPCITAS_LISTEN_URL is not set: " +
+			"the organization watch cannot hear changes; set APPCITAS_LISTEN_URL to a direct connection")
+	}
+	return nil
+}
+
 // openMigrated is open plus a check that public is fully migrated, with a clear hint when not.
 func (a *app) openMigrated(ctx context.Context) (*tenancy.Manager, error) {
 	m, err := a.open(ctx)
