@@ -17,8 +17,9 @@ import (
 
 // TestBehindPgBouncer runs the commands and serve with DATABASE_URL pointing at PgBouncer in
 // transaction mode (three server connections for every client) and APPCITAS_LISTEN_URL at the
-// server itself: migrations, provisioning, tenant requests routed by organization, the job queue,
-// and the organization watch, whose eviction must arrive at once.
+// server itself: migrations, provisioning, backups and restores, cross-tenant queries, tenant
+// requests routed by organization, the job queue, and the organization watch, whose eviction must
+// arrive at once.
 func TestBehindPgBouncer(t *testing.T) {
 	t.Parallel()
 	app, conn := newApp(t)
@@ -61,6 +62,23 @@ func TestBehindPgBouncer(t *testing.T) {
 	if out := next.must(t, "list_tenants").stdout; !strings.Contains(out, "clinica-a") || !strings.Contains(out, "clinica-b") {
 		t.Errorf("list_tenants through PgBouncer:\n%s", out)
 	}
+
+	t.Run("OperationsCommandsWork", func(t *testing.T) {
+		idA := strconv.FormatInt(ids["clinica-a"], 10)
+		backupDir := t.TempDir()
+		next.must(t, "create_tenant_schema", "--organization_id", idA)
+		next.must(t, "backup_tenant", "--organization_id", idA, "--out", backupDir+"/a.appcitas-backup")
+		next.must(t, "restore_tenant", backupDir+"/a.appcitas-backup", "--new-slug", "clinica-a-copia", "--nombre", "Clínica A (copia)")
+		next.must(t, "backup_all_tenants")
+		if out := next.must(t, "list_backups", "--organization_id", idA).stdout; !strings.Contains(out, "appcitas-backup") {
+			t.Errorf("list_backups through PgBouncer:\n%s", out)
+		}
+		if out := next.must(t, "query_all_tenants", "SELECT count(*) AS n FROM citas_servicio").stdout; !strings.Contains(out, "Clínica A (copia)") {
+			t.Errorf("query_all_tenants through PgBouncer does not list the restored tenant:\n%s", out)
+		}
+		next.must(t, "plans", "list")
+		next.must(t, "subscriptions", "list")
+	})
 
 	serveCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
