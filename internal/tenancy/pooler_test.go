@@ -245,3 +245,24 @@ func checkScope(ctx context.Context, m *tenancy.Manager, ten, other tenancy.Tena
 		return err
 	})
 }
+
+func TestParsePooler(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		in   string
+		want tenancy.Pooler
+		ok   bool
+	}{
+		{"", tenancy.PoolerAuto, true},
+		{"auto", tenancy.PoolerAuto, true},
+		{"none", tenancy.PoolerNone, true},
+		{"transaction", tenancy.PoolerTransaction, true},
+		{"session", "", false},
+		{"Transaction", "", false},
+	} {
+		got, err := tenancy.ParsePooler(tt.in)
+		if got != tt.want || (err == nil) != tt.ok {
+			t.Errorf("ParsePooler(%q) = %q, %v; want %q, ok %v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
