@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/appcitas/appcitas/internal/config"
 	"github.com/appcitas/appcitas/internal/migrate"
 	"github.com/appcitas/appcitas/internal/pgserver"
@@ -62,9 +64,19 @@ func (a *app) open(ctx context.Context) (*tenancy.Manager, error) {
 	if statements == 0 {
 		statements = -1 // tenancy's "none"
 	}
+	pooler, err := tenancy.ParsePooler(a.cfg.Pooler)
+	if err != nil {
+		return nil, userError{fmt.Errorf("APPCITAS_POOLER: %w", err)}
+	}
+	if a.cfg.ListenURL != "" {
+		if _, err := pgconn.ParseConfig(a.cfg.ListenURL); err != nil {
+			return nil, userError{errors.New("APPCITAS_LISTEN_URL is not a PostgreSQL connection string (postgres://user:password@host:port/database)")}
+		}
+	}
 	m, err := tenancy.New(tenancy.Config{
 		Servers:          servers,
-		Pool:             tenancy.PoolOptions{LogSQL: a.cfg.LogSQL, Logger: a.log, StatementCache: statements},
+		ListenURL:        a.cfg.ListenURL,
+		Pool:             tenancy.PoolOptions{LogSQL: a.cfg.LogSQL, Logger: a.log, StatementCache: statements, Pooler: pooler},
 		Migrations:       migrate.Options{LockTimeout: a.cfg.LockTimeout, StatementTimeout: a.cfg.StatementTimeout},
 		TenantMigrations: a.tenantMigrations,
 		Logger:           a.log,
@@ -80,6 +92,24 @@ func (a *app) open(ctx context.Context) (*tenancy.Manager, error) {
 	}
 	a.manager = m
 	return m, nil
+}
+
+// checkListenURL warns when the organization watch would LISTEN through a pooler in transaction
+// mode: DATABASE_URL goes through one and APPCITAS_LISTEN_URL is not set. Its notifications would
+// never arrive, so cached organizations and subscriptions would stay stale until they expire.
+func (a *app) checkListenURL(ctx context.Context, m *tenancy.Manager) error {
+	if a.cfg.ListenURL != "" {
+		return nil
+	}
+	pooled, err := m.Servers().BehindPooler(ctx, tenancy.DefaultServer)
+	if err != nil {
+		return err
+	}
+	if pooled {
+		a.log.Warn("DATABASE_URL goes through a connection pooler and APPCITAS_LISTEN_URL is not set: " +
+			"the organization watch cannot hear changes; set APPCITAS_LISTEN_URL to a direct connection")
+	}
+	return nil
 }
 
 // openMigrated is open plus a check that public is fully migrated, with a clear hint when not.

@@ -524,19 +524,14 @@ func (a *app) startBilling(ctx context.Context, m *tenancy.Manager, more ...func
 	if rt.signup, err = onboarding.New(ctx, m, rt.billing, onboarding.Options{Logger: a.log}); err != nil {
 		return err
 	}
-	url, err := m.Servers().URL(tenancy.DefaultServer)
-	if err != nil {
-		return err
-	}
-	pcfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		return err
-	}
-	pcfg.MaxConns = 10
-	if rt.pool, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
+	if rt.pool, err = m.Servers().NewPool(ctx, tenancy.DefaultServer, 10); err != nil {
 		return fmt.Errorf("opening the job queue's pool: %w", err)
 	}
-	jcfg := jobs.Config{Pool: rt.pool, Billing: rt.billing, Logger: a.log}
+	pooled, err := m.Servers().BehindPooler(ctx, tenancy.DefaultServer)
+	if err != nil {
+		return err
+	}
+	jcfg := jobs.Config{Pool: rt.pool, PollOnly: pooled, Billing: rt.billing, Logger: a.log}
 	for _, f := range more {
 		f(&jcfg)
 	}

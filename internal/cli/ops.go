@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
 	"github.com/appcitas/appcitas/internal/admin"
@@ -41,16 +40,7 @@ func (a *app) backupJobs(m *tenancy.Manager) *jobs.Backups {
 // runBackupSchedule runs a job queue that works only the backup queue (the schedule's periodic
 // job and the per-tenant backups) until ctx ends.
 func (a *app) runBackupSchedule(ctx context.Context, m *tenancy.Manager) error {
-	url, err := m.Servers().URL(tenancy.DefaultServer)
-	if err != nil {
-		return err
-	}
-	pcfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		return err
-	}
-	pcfg.MaxConns = 4
-	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	pool, err := m.Servers().NewPool(ctx, tenancy.DefaultServer, 4)
 	if err != nil {
 		return fmt.Errorf("opening the job queue's pool: %w", err)
 	}
@@ -58,7 +48,11 @@ func (a *app) runBackupSchedule(ctx context.Context, m *tenancy.Manager) error {
 	if err := jobs.Migrate(ctx, pool); err != nil {
 		return err
 	}
-	cfg := jobs.Config{Pool: pool, SkipDefaultQueue: true, Logger: a.log}
+	pooled, err := m.Servers().BehindPooler(ctx, tenancy.DefaultServer)
+	if err != nil {
+		return err
+	}
+	cfg := jobs.Config{Pool: pool, PollOnly: pooled, SkipDefaultQueue: true, Logger: a.log}
 	a.backupJobs(m).Configure(&cfg)
 	runner, err := jobs.New(cfg)
 	if err != nil {

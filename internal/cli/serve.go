@@ -44,6 +44,9 @@ SIGINT or SIGTERM shut down gracefully.`,
 			if err := migratePublic(cmd, a, m); err != nil {
 				return err
 			}
+			if err := a.checkListenURL(ctx, m); err != nil {
+				return err
+			}
 			// Billing, signup and the job queue (billing.go), with the automatic per-tenant
 			// backups as River jobs spread over the period (APPCITAS_BACKUP_EVERY=0: off); stopped
 			// when serve returns.

@@ -16,6 +16,16 @@ type Config struct {
 	// DatabaseURL (DATABASE_URL) is the server holding public (the "default" server). Empty means:
 	// run the embedded PostgreSQL cluster under DataDir.
 	DatabaseURL string
+	// ListenURL (APPCITAS_LISTEN_URL) is a direct connection to the server of DATABASE_URL, never
+	// through a pooler, for the LISTEN that evicts cached organizations and subscriptions at once.
+	// Empty: DATABASE_URL's server as DATABASE_URL reaches it. Set it when DATABASE_URL points at
+	// PgBouncer.
+	ListenURL string
+	// Pooler (APPCITAS_POOLER: auto, none, transaction) says whether the servers are reached
+	// through a connection pooler in transaction mode (PgBouncer with pool_mode = transaction).
+	// Behind one, the statement cache is off and the job queue polls instead of listening. auto
+	// detects one when each server's pools open. Defaults to auto.
+	Pooler string
 	// DataDir (APPCITAS_DATA) holds the embedded cluster and local backups. Defaults to ./.appcitas.
 	DataDir string
 	// Addr (APPCITAS_ADDR) is where serve listens. Defaults to 127.0.0.1:8080.
@@ -81,6 +91,8 @@ const MinMetricsTokenLen = 16
 func FromEnv(getenv func(string) string) (Config, error) {
 	c := Config{
 		DatabaseURL:      strings.TrimSpace(getenv("DATABASE_URL")),
+		ListenURL:        strings.TrimSpace(getenv("APPCITAS_LISTEN_URL")),
+		Pooler:           strings.ToLower(strings.TrimSpace(getenv("APPCITAS_POOLER"))),
 		DataDir:          getenv("APPCITAS_DATA"),
 		Addr:             getenv("APPCITAS_ADDR"),
 		LogLevel:         strings.ToLower(getenv("APPCITAS_LOG_LEVEL")),
@@ -105,6 +117,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	case "debug", "info", "warn", "error":
 	default:
 		return Config{}, fmt.Errorf("APPCITAS_LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel)
+	}
+	switch c.Pooler {
+	case "":
+		c.Pooler = "auto"
+	case "auto", "none", "transaction":
+	default:
+		return Config{}, fmt.Errorf("APPCITAS_POOLER=%q: want auto, none or transaction", c.Pooler)
 	}
 	if v := getenv("APPCITAS_LOG_SQL"); v != "" {
 		b, err := strconv.ParseBool(v)

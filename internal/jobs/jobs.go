@@ -37,8 +37,13 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 
 // Config configures a [Runner].
 type Config struct {
-	// Pool is a pool on the default server, used by River only. Required.
+	// Pool is a pool on the default server, used by River only. Required. Behind a connection
+	// pooler in transaction mode it must keep no prepared statements (pgx.QueryExecModeExec; see
+	// tenancy's Servers.NewPool), and PollOnly must be set.
 	Pool *pgxpool.Pool
+	// PollOnly makes River poll for new jobs and leadership instead of using LISTEN/NOTIFY, which a
+	// pooler in transaction mode loses: its LISTEN's session goes to other clients.
+	PollOnly bool
 	// Billing runs the billing jobs; nil leaves them out.
 	Billing *billing.Service
 	// SweepEvery is how often the billing sweep runs. Defaults to 1m.
@@ -124,6 +129,7 @@ func New(cfg Config) (*Runner, error) {
 		PeriodicJobs: periodic,
 		Logger:       cfg.Logger.With("component", "river"),
 		MaxAttempts:  10,
+		PollOnly:     cfg.PollOnly,
 		// A job interrupted by a database outage is retried after this, not left running.
 		RescueStuckJobsAfter: cfg.RescueStuckJobsAfter,
 	})

@@ -16,4 +16,7 @@
 // for speed, and is removed when the tests end. When TEST_DATABASE_URL is
 // set, no cluster is started and the databases are created on that server
 // instead; its user needs the CREATEDB privilege.
+//
+// [PgBouncer] puts a throwaway PgBouncer in transaction mode in front of a
+// test's database, for the tests that must hold behind a pooler.
 package pgtest

@@ -1,8 +1,11 @@
 package tenancy
 
 import (
+	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/appcitas/appcitas/internal/migrate"
 )
@@ -11,6 +14,11 @@ import (
 type Config struct {
 	// Servers maps server names to connection strings; DefaultServer (holding public) is required.
 	Servers map[string]string
+	// ListenURL is a direct connection (never through a pooler) to the default server, for the
+	// LISTEN of [Manager.WatchOrganizations]: a pooler in transaction mode hands the LISTEN's
+	// session to other clients, and its notifications never arrive. Defaults to
+	// Servers[DefaultServer].
+	ListenURL string
 	// Pool sizes the pools of every server.
 	Pool PoolOptions
 	// Migrations bounds lock waits and statements of migration runs.
@@ -37,6 +45,8 @@ type Manager struct {
 	tenantSet migrate.Set
 	migOpts   migrate.Options
 	log       *slog.Logger
+	// listenURL is Config.ListenURL; empty: the default server's URL.
+	listenURL string
 	// orgHub is the one LISTEN connection that every WatchOrganizations shares.
 	orgHub organizationHub
 }
@@ -53,11 +63,16 @@ func New(cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.ListenURL != "" {
+		if _, err := pgx.ParseConfig(cfg.ListenURL); err != nil {
+			return nil, fmt.Errorf("listen url: %w", err)
+		}
+	}
 	set := migrate.Tenant()
 	if cfg.TenantMigrations != nil {
 		set = *cfg.TenantMigrations
 	}
-	m := &Manager{servers: servers, tenantSet: set, migOpts: cfg.Migrations, log: cfg.Logger}
+	m := &Manager{servers: servers, tenantSet: set, migOpts: cfg.Migrations, log: cfg.Logger, listenURL: cfg.ListenURL}
 	m.orgHub.interval, m.orgHub.timeout = cfg.HeartbeatInterval, cfg.HeartbeatTimeout
 	if m.orgHub.interval <= 0 {
 		m.orgHub.interval = DefaultHeartbeatInterval
@@ -66,6 +81,15 @@ func New(cfg Config) (*Manager, error) {
 		m.orgHub.timeout = DefaultHeartbeatTimeout
 	}
 	return m, nil
+}
+
+// listenConnString returns the connection string of the LISTEN connection: Config.ListenURL, else
+// the default server's.
+func (m *Manager) listenConnString() (string, error) {
+	if m.listenURL != "" {
+		return m.listenURL, nil
+	}
+	return m.servers.URL(DefaultServer)
 }
 
 // Servers returns the server pools.

@@ -92,7 +92,9 @@ func (m *Manager) RunWith(ctx context.Context, t Tenant, opts RunOptions, fn fun
 		m.servers.runConns.Store(conn, t.Schema)
 		defer m.servers.runConns.Delete(conn)
 	}
-	keep := m.servers.opts.StatementCache > 0 && !opts.Bulk
+	// The connection says whether it keeps statements (see newPool): the bulk pool's never do, nor
+	// the tenant pools' of a server behind a pooler.
+	keep, _ := conn.PgConn().CustomData()[statementCacheKey].(int)
 	if err := m.open(ctx, conn, b.String(), t.Schema, opts.Lead, keep); err != nil {
 		return fmt.Errorf("opening scope of %s: %w", t.Schema, classifyUnavailable(translateScopeError(err)))
 	}
@@ -102,7 +104,7 @@ func (m *Manager) RunWith(ctx context.Context, t Tenant, opts RunOptions, fn fun
 			m.servers.logStatement(withLogTenant(ctx, t.Schema), sql, args)
 		}
 	}
-	if keep {
+	if keep > 0 {
 		tx.key = "/*" + t.Schema + "*/ " // t.Schema passed Ident: tenant_[a-z0-9_]
 	}
 	// Roll back on every way out, a panic in fn included; after Commit it is a no-op.
@@ -119,19 +121,19 @@ func (m *Manager) RunWith(ctx context.Context, t Tenant, opts RunOptions, fn fun
 }
 
 // open sends the scope's opening (BEGIN and the SET LOCALs in head, then the lead query) as one
-// message and reads the lead's row. With keep (the statement cache) the lead is a statement of the
-// tenant's, prepared in the opening the first time the connection serves it; should the
-// connection's statement not be as expected (see isLeadStatementError), it is prepared afresh and
-// the opening sent again, once. On failure the connection is left outside any transaction, or
-// closed.
-func (m *Manager) open(ctx context.Context, conn *pgx.Conn, head, schema string, lead *Lead, keep bool) error {
+// message and reads the lead's row. With keep > 0 (the size of the connection's statement cache)
+// the lead is a statement of the tenant's, prepared in the opening the first time the connection
+// serves it; should the connection's statement not be as expected (see isLeadStatementError), it
+// is prepared afresh and the opening sent again, once. On failure the connection is left outside
+// any transaction, or closed.
+func (m *Manager) open(ctx context.Context, conn *pgx.Conn, head, schema string, lead *Lead, keep int) error {
 	if lead == nil {
 		return m.send(ctx, conn, head, nil)
 	}
-	if !keep {
+	if keep <= 0 {
 		return m.send(ctx, conn, head+"; "+lead.inline(), lead)
 	}
-	leads := leadsOf(conn.PgConn(), m.servers.opts.StatementCache)
+	leads := leadsOf(conn.PgConn(), keep)
 	name := lead.statementName(schema)
 	for attempt := 0; ; attempt++ {
 		sql := head + "; "

@@ -33,13 +33,19 @@ type PoolOptions struct {
 	Shards int
 	// ConnsPerShard is the size of each slice. Defaults to 1.
 	ConnsPerShard int
+	// Pooler says whether the servers are reached through a connection pooler in transaction mode
+	// (PgBouncer with pool_mode = transaction), which hands each transaction to any of its server
+	// connections: statements prepared on one are unknown to the next. Behind one, tenant
+	// connections keep no statements whatever StatementCache says, and send no plan_cache_mode.
+	// Defaults to PoolerAuto.
+	Pooler Pooler
 	// StatementCache is how many prepared statements each tenant connection keeps (least recently
 	// used out first), each a tenant's own (see [Manager.RunWith]), with a generic plan
 	// (plan_cache_mode=force_generic_plan on those connections): a statement found there is neither
 	// parsed nor planned again; one that is not is prepared first, one more round trip. PostgreSQL
 	// spends about 45 KB of the backend's memory on each. Defaults to 4096; negative: none, every
-	// statement unnamed, parsed and planned on every run (what PgBouncer in transaction mode before
-	// 1.21 needs).
+	// statement unnamed, parsed and planned on every run. Switched off on a server behind a pooler
+	// (see Pooler).
 	StatementCache int
 	// SpillAfter is how long a tenant waits for its own slice, busy with other tenants, before
 	// another slice serves it (a slice busy with the same tenant is not waited for). Defaults to
@@ -107,6 +113,8 @@ type Servers struct {
 }
 
 type serverPools struct {
+	// pooled reports whether the server is reached through a pooler in transaction mode.
+	pooled bool
 	shared *pgxpool.Pool
 	bulk   *pgxpool.Pool // RunOptions.Bulk scopes: no statements kept, short-lived connections
 	shards []*pgxpool.Pool
@@ -274,17 +282,27 @@ func (s *Servers) open(ctx context.Context, server string) (*serverPools, error)
 	if err != nil {
 		return nil, err
 	}
+	pooled, how, err := s.behindPooler(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("server %s: %w", server, err)
+	}
+	statements := s.opts.StatementCache
+	if pooled && statements > 0 {
+		s.opts.Logger.Warn("statement cache off: the server is reached through a connection pooler in transaction mode",
+			"server", server, "known_by", how)
+		statements = -1
+	}
 	shared, err := s.newPool(ctx, url, int32(s.opts.SharedConns), 0, s.opts.MaxConnLifetime)
 	if err != nil {
 		return nil, fmt.Errorf("server %s: %w", server, err)
 	}
-	p := &serverPools{shared: shared}
+	p := &serverPools{pooled: pooled, shared: shared}
 	if p.bulk, err = s.newPool(ctx, url, int32(s.opts.BulkConns), 0, min(s.opts.MaxConnLifetime, bulkConnLifetime)); err != nil {
 		p.close()
 		return nil, fmt.Errorf("server %s: %w", server, err)
 	}
 	for range s.opts.Shards {
-		shard, err := s.newPool(ctx, url, int32(s.opts.ConnsPerShard), s.opts.StatementCache, s.opts.MaxConnLifetime)
+		shard, err := s.newPool(ctx, url, int32(s.opts.ConnsPerShard), statements, s.opts.MaxConnLifetime)
 		if err != nil {
 			p.close()
 			return nil, fmt.Errorf("server %s: %w", server, err)
@@ -295,6 +313,10 @@ func (s *Servers) open(ctx context.Context, server string) (*serverPools, error)
 	s.pools[server] = p
 	return p, nil
 }
+
+// statementCacheKey is where a connection that keeps statements records, in pgconn's CustomData,
+// how many it keeps; [Manager.RunWith] reads it.
+const statementCacheKey = "appcitas.tenancy.statements"
 
 // bulkConnLifetime bounds the life of a bulk pool's connections: a backend that has served a
 // backup of each of thousands of tenants holds each one's catalog entries until it ends.
@@ -323,6 +345,10 @@ func (s *Servers) newPool(ctx context.Context, url string, size int32, statement
 		// statement runs on one backend only every so often. Tenant SQL is written for this: every
 		// bound on a large table is an index condition even with its parameters unknown.
 		cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
+		cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+			c.PgConn().CustomData()[statementCacheKey] = statements
+			return nil
+		}
 	}
 	if s.opts.LogSQL {
 		cfg.ConnConfig.Tracer = tenantTracer{TraceLog: &tracelog.TraceLog{Logger: sqlLogger{s.opts.Logger}, LogLevel: tracelog.LogLevelDebug}, conns: &s.runConns}

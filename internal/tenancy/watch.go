@@ -99,7 +99,7 @@ func (m *Manager) Watching() bool {
 // notifications arrive: every [Config.HeartbeatInterval] the watch sends one through the shared
 // pool, and when it is not heard within [Config.HeartbeatTimeout] the watch counts as lost.
 func (m *Manager) WatchOrganizations(ctx context.Context, w OrganizationWatch) error {
-	url, err := m.servers.URL(DefaultServer)
+	url, err := m.listenConnString()
 	if err != nil {
 		return err
 	}
