@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,9 +20,6 @@ import (
 
 	"github.com/appcitas/appcitas/internal/tenancy"
 )
-
-// ErrNotReadOnly is returned for a query that is not a single read-only statement.
-var ErrNotReadOnly = errors.New("only a single read-only SELECT is allowed")
 
 // ErrColumnsDiffer is a tenant whose result columns differ from the first tenant's (e.g. it is at
 // another migration version); its rows are left out.
@@ -64,88 +60,6 @@ type QueryReport struct {
 	Failed map[int64]error
 	// Took is the run's duration.
 	Took time.Duration
-}
-
-// blocked are words no read-only cross-tenant query needs and that could act outside the
-// transaction or the tenant (session-level locks and settings, other databases, files, signals).
-var blocked = regexp.MustCompile(`(?i)\b(insert|update|delete|merge|truncate|copy|create|alter|drop|grant|revoke|call|do|` +
-	`lock|vacuum|analyze|cluster|reindex|refresh|listen|notify|prepare|execute|set|reset|discard|begin|commit|rollback|savepoint|` +
-	`into|dblink\w*|pg_advisory\w*|pg_try_advisory\w*|pg_terminate_backend|pg_cancel_backend|pg_reload_conf|pg_rotate_logfile|` +
-	`set_config|lo_\w+|pg_read_\w+|pg_ls_\w+|pg_stat_file|pg_notify|nextval|setval|pg_sleep\w*|pg_logical_\w+|pg_switch_wal|pg_create_\w+|pg_drop_\w+)\b`)
-
-// CheckReadOnly checks the shape of a cross-tenant query: one SELECT, WITH, TABLE or VALUES
-// statement, with no word that could write or act beyond the transaction. The query also runs in a
-// READ ONLY transaction in the tenant's role, which the database enforces; this check refuses
-// early and clearly.
-func CheckReadOnly(sql string) error {
-	s := stripCommentsAndStrings(sql)
-	s = strings.TrimSpace(s)
-	s = strings.TrimRight(s, "; \t\r\n")
-	if s == "" {
-		return fmt.Errorf("%w: the query is empty", ErrNotReadOnly)
-	}
-	if strings.Contains(s, ";") {
-		return fmt.Errorf("%w: give one statement (found ';')", ErrNotReadOnly)
-	}
-	first := strings.ToLower(strings.Fields(s)[0])
-	switch strings.TrimLeft(first, "(") {
-	case "select", "with", "table", "values":
-	default:
-		return fmt.Errorf("%w: the query starts with %q", ErrNotReadOnly, first)
-	}
-	if w := blocked.FindString(s); w != "" {
-		return fmt.Errorf("%w: %q is not allowed in a cross-tenant query", ErrNotReadOnly, w)
-	}
-	if regexp.MustCompile(`(?i)\bfor\s+(update|share|no\s+key|key)\b`).MatchString(s) {
-		return fmt.Errorf("%w: row locks (FOR UPDATE/SHARE) are not allowed", ErrNotReadOnly)
-	}
-	return nil
-}
-
-// stripCommentsAndStrings blanks out comments, string literals and quoted identifiers, so that
-// words inside them are not taken for SQL (and a ';' inside a string is not a second statement).
-// Dollar-quoted strings are refused by leaving their body, which the blocked-word check then sees.
-func stripCommentsAndStrings(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		switch {
-		case strings.HasPrefix(s[i:], "--"):
-			for i < len(s) && s[i] != '\n' {
-				i++
-			}
-			b.WriteByte(' ')
-		case strings.HasPrefix(s[i:], "/*"):
-			depth := 0
-			for ; i < len(s); i++ {
-				if strings.HasPrefix(s[i:], "/*") {
-					depth++
-					i++
-				} else if strings.HasPrefix(s[i:], "*/") {
-					depth--
-					i++
-					if depth == 0 {
-						break
-					}
-				}
-			}
-			b.WriteByte(' ')
-		case s[i] == '\'' || s[i] == '"':
-			q := s[i]
-			for i++; i < len(s); i++ {
-				if s[i] == q {
-					if i+1 < len(s) && s[i+1] == q {
-						i++
-						continue
-					}
-					break
-				}
-			}
-			b.WriteString(" '' ")
-		default:
-			b.WriteByte(s[i])
-		}
-	}
-	return b.String()
 }
 
 // tenantResult is one tenant's rows, gathered before writing so that tenants do not interleave.
