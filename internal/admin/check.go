@@ -16,7 +16,7 @@ import (
 var ErrNotReadOnly = errors.New("only a single read-only SELECT is allowed")
 
 // ErrSyntax is returned for a query that PostgreSQL's parser rejects.
-var ErrSyntax = errors.New("syntax error")
+var ErrSyntax = errors.New("invalid SQL")
 
 // blockedFunctions are functions a cross-tenant query may not call, by lower-case name: they run
 // SQL text or read whole relations by name, read or change session settings, or act on sequences
