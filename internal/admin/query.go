@@ -128,6 +128,12 @@ func Query(ctx context.Context, m *tenancy.Manager, sql string, w io.Writer, opt
 			readers[i].close()
 		}
 	}()
+	if len(targets) > 0 {
+		// A query role that cannot log in fails the run once, not once per tenant.
+		if _, err := readers[0].get(ctx, targets[0].DatabaseName); err != nil {
+			return rep, err
+		}
+	}
 	for i := 0; i < len(targets) && !rep.Truncated; i += opts.Batch {
 		batch := targets[i:min(i+opts.Batch, len(targets))]
 		results := make([]tenantResult, len(batch))

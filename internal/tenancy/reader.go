@@ -2,7 +2,11 @@ package tenancy
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/pbkdf2"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
@@ -226,11 +230,10 @@ func (m *Manager) ensureReaderRole(ctx context.Context, server string, c readerC
 	if err != nil {
 		return err
 	}
-	// rand.Text gives letters and digits only: safe as a literal.
-	for _, ch := range c.password {
-		if !('A' <= ch && ch <= 'Z' || 'a' <= ch && ch <= 'z' || '0' <= ch && ch <= '9') {
-			return fmt.Errorf("the stored password of query role %s is not alphanumeric", c.role)
-		}
+	// The server receives a SCRAM verifier, never the password: statement logs cannot leak it.
+	verifier, err := scramVerifier(c.password)
+	if err != nil {
+		return err
 	}
 	conn, err := m.connectDirect(ctx, server)
 	if err != nil {
@@ -244,10 +247,41 @@ func (m *Manager) ensureReaderRole(ctx context.Context, server string, c readerC
 	if exists {
 		return nil
 	}
+	// The verifier is base64 and '$', ':' only: safe as a literal.
 	_, err = conn.Exec(ctx, fmt.Sprintf(`CREATE ROLE %[1]s LOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '%[2]s';
 ALTER ROLE %[1]s SET default_transaction_read_only = on;
-ALTER ROLE %[1]s SET statement_timeout = '%[3]s';`, r, c.password, readerRoleTimeout))
+ALTER ROLE %[1]s SET statement_timeout = '%[3]s';`, r, verifier, readerRoleTimeout))
 	return err
+}
+
+// scramIterations is PostgreSQL's default scram_iterations.
+const scramIterations = 4096
+
+// scramVerifier returns the SCRAM-SHA-256 verifier PostgreSQL stores for password (RFC 5803 form,
+// as pg_authid.rolpassword holds it). password must be ASCII letters and digits, which SASLprep
+// leaves as they are.
+func scramVerifier(password string) (string, error) {
+	for _, ch := range password {
+		if !('A' <= ch && ch <= 'Z' || 'a' <= ch && ch <= 'z' || '0' <= ch && ch <= '9') {
+			return "", errors.New("the query role's password must be ASCII letters and digits")
+		}
+	}
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		return "", fmt.Errorf("generating a salt: %w", err)
+	}
+	salted, err := pbkdf2.Key(sha256.New, password, salt, scramIterations, sha256.Size)
+	if err != nil {
+		return "", err
+	}
+	mac := func(msg string) []byte {
+		h := hmac.New(sha256.New, salted)
+		h.Write([]byte(msg))
+		return h.Sum(nil)
+	}
+	stored := sha256.Sum256(mac("Client Key"))
+	b64 := base64.StdEncoding.EncodeToString
+	return fmt.Sprintf("SCRAM-SHA-256$%d:%s$%s:%s", scramIterations, b64(salt), b64(stored[:]), b64(mac("Server Key"))), nil
 }
 
 // connectDirect opens a connection of its own to server as the application's login role.
