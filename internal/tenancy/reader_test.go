@@ -3,10 +3,13 @@ package tenancy_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/appcitas/appcitas/internal/migrate"
@@ -188,5 +191,49 @@ func TestReaderOnAnotherServer(t *testing.T) {
 	}
 	if err := m.DropSchema(ctx, ten); err != nil {
 		t.Errorf("DropSchema with the query role's grants: %v", err)
+	}
+}
+
+// TestReaderWorksForACreateRoleLoginRole runs the query role's creation and a tenant's grant as a
+// login role that is not a superuser: CREATEROLE, a member of the tenant role with NOINHERIT.
+func TestReaderWorksForACreateRoleLoginRole(t *testing.T) {
+	t.Parallel()
+	m := setup(t)
+	ctx := t.Context()
+	ten := tenantOf(t, createOrgs(t, m, "Sin Superusuario")[0])
+	creator := "creador_" + randomHex(t)
+	password := randomHex(t) + randomHex(t)
+	db := shared(t, m)
+	_, err := db.Exec(ctx, fmt.Sprintf(`CREATE ROLE %[1]s LOGIN CREATEROLE NOINHERIT PASSWORD '%[2]s';
+		GRANT SELECT, INSERT ON public.rol_consulta TO %[1]s;
+		GRANT %[3]s TO %[1]s;
+		DELETE FROM public.rol_consulta`, creator, password, ten.Schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(context.Background(), databaseURL(t, m))
+		if err == nil {
+			_, _ = conn.Exec(context.Background(), fmt.Sprintf(`DROP OWNED BY %[1]s CASCADE; DROP ROLE %[1]s`, creator))
+			conn.Close(context.Background())
+		}
+	})
+	u, err := url.Parse(databaseURL(t, m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(creator, password)
+	mc, err := tenancy.New(tenancy.Config{Servers: map[string]string{tenancy.DefaultServer: u.String()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(mc.Close)
+	rows, err := readAll(ctx, openReader(t, mc, "", tenancy.ReaderOptions{}), ten, `SELECT count(*) FROM citas_servicio`)
+	if err != nil || len(rows) != 1 || rows[0][0] != "0" {
+		t.Fatalf("rows %v, err %v; want [[0]]", rows, err)
+	}
+	roles := queryStrings(t, db, `SELECT r.rolname FROM public.rol_consulta c JOIN pg_roles r ON r.rolname = c.rol WHERE NOT r.rolsuper`)
+	if len(roles) != 1 {
+		t.Errorf("query roles %v; want the one the CREATEROLE role made", roles)
 	}
 }
