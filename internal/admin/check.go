@@ -129,6 +129,8 @@ func checkNode(msg proto.Message) error {
 		if strings.HasPrefix(strings.ToLower(n.Relname), "pg_") {
 			return fmt.Errorf("%w: system catalog %q is not allowed", ErrNotReadOnly, n.Relname)
 		}
+	case *pg_query.ParamRef:
+		return fmt.Errorf("%w: parameters ($%d) are not supported: write the values in the query", ErrNotReadOnly, n.Number)
 	case *pg_query.ColumnRef:
 		if len(n.Fields) > 2 {
 			return fmt.Errorf("%w: column references with a schema are not allowed", ErrNotReadOnly)

@@ -105,6 +105,7 @@ func TestCheckReadOnly(t *testing.T) {
 		"SELECT * FROM generate_series(1, 2) g, LATERAL (SELECT set_config('a.b', 'c', false)) s",
 		"SELECT count(*) FILTER (WHERE current_setting('x') = '') FROM citas_cita",
 		"SELECT 1 ORDER BY pg_backend_pid()",
+		"SELECT * FROM citas_cita WHERE id = $1",
 	}
 	for _, sql := range refused {
 		t.Run("Refuses "+sql, func(t *testing.T) {
