@@ -1,5 +1,6 @@
 // Package admin holds superuser operations that span tenants, such as read-only queries over every
-// active tenant (the guide's cross-tenant UNION ALL, done safely).
+// active tenant (the guide's cross-tenant UNION ALL, done safely: parsed by PostgreSQL's parser,
+// sent with the extended protocol, run as a query role that can only read tenant tables).
 package admin
 
 import (
@@ -9,21 +10,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/appcitas/appcitas/internal/tenancy"
 )
-
-// ErrNotReadOnly is returned for a query that is not a single read-only statement.
-var ErrNotReadOnly = errors.New("only a single read-only SELECT is allowed")
 
 // ErrColumnsDiffer is a tenant whose result columns differ from the first tenant's (e.g. it is at
 // another migration version); its rows are left out.
@@ -66,88 +62,6 @@ type QueryReport struct {
 	Took time.Duration
 }
 
-// blocked are words no read-only cross-tenant query needs and that could act outside the
-// transaction or the tenant (session-level locks and settings, other databases, files, signals).
-var blocked = regexp.MustCompile(`(?i)\b(insert|update|delete|merge|truncate|copy|create|alter|drop|grant|revoke|call|do|` +
-	`lock|vacuum|analyze|cluster|reindex|refresh|listen|notify|prepare|execute|set|reset|discard|begin|commit|rollback|savepoint|` +
-	`into|dblink\w*|pg_advisory\w*|pg_try_advisory\w*|pg_terminate_backend|pg_cancel_backend|pg_reload_conf|pg_rotate_logfile|` +
-	`set_config|lo_\w+|pg_read_\w+|pg_ls_\w+|pg_stat_file|pg_notify|nextval|setval|pg_sleep\w*|pg_logical_\w+|pg_switch_wal|pg_create_\w+|pg_drop_\w+)\b`)
-
-// CheckReadOnly checks the shape of a cross-tenant query: one SELECT, WITH, TABLE or VALUES
-// statement, with no word that could write or act beyond the transaction. The query also runs in a
-// READ ONLY transaction in the tenant's role, which the database enforces; this check refuses
-// early and clearly.
-func CheckReadOnly(sql string) error {
-	s := stripCommentsAndStrings(sql)
-	s = strings.TrimSpace(s)
-	s = strings.TrimRight(s, "; \t\r\n")
-	if s == "" {
-		return fmt.Errorf("%w: the query is empty", ErrNotReadOnly)
-	}
-	if strings.Contains(s, ";") {
-		return fmt.Errorf("%w: give one statement (found ';')", ErrNotReadOnly)
-	}
-	first := strings.ToLower(strings.Fields(s)[0])
-	switch strings.TrimLeft(first, "(") {
-	case "select", "with", "table", "values":
-	default:
-		return fmt.Errorf("%w: the query starts with %q", ErrNotReadOnly, first)
-	}
-	if w := blocked.FindString(s); w != "" {
-		return fmt.Errorf("%w: %q is not allowed in a cross-tenant query", ErrNotReadOnly, w)
-	}
-	if regexp.MustCompile(`(?i)\bfor\s+(update|share|no\s+key|key)\b`).MatchString(s) {
-		return fmt.Errorf("%w: row locks (FOR UPDATE/SHARE) are not allowed", ErrNotReadOnly)
-	}
-	return nil
-}
-
-// stripCommentsAndStrings blanks out comments, string literals and quoted identifiers, so that
-// words inside them are not taken for SQL (and a ';' inside a string is not a second statement).
-// Dollar-quoted strings are refused by leaving their body, which the blocked-word check then sees.
-func stripCommentsAndStrings(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		switch {
-		case strings.HasPrefix(s[i:], "--"):
-			for i < len(s) && s[i] != '\n' {
-				i++
-			}
-			b.WriteByte(' ')
-		case strings.HasPrefix(s[i:], "/*"):
-			depth := 0
-			for ; i < len(s); i++ {
-				if strings.HasPrefix(s[i:], "/*") {
-					depth++
-					i++
-				} else if strings.HasPrefix(s[i:], "*/") {
-					depth--
-					i++
-					if depth == 0 {
-						break
-					}
-				}
-			}
-			b.WriteByte(' ')
-		case s[i] == '\'' || s[i] == '"':
-			q := s[i]
-			for i++; i < len(s); i++ {
-				if s[i] == q {
-					if i+1 < len(s) && s[i+1] == q {
-						i++
-						continue
-					}
-					break
-				}
-			}
-			b.WriteString(" '' ")
-		default:
-			b.WriteByte(s[i])
-		}
-	}
-	return b.String()
-}
-
 // tenantResult is one tenant's rows, gathered before writing so that tenants do not interleave.
 type tenantResult struct {
 	org    tenancy.Organization
@@ -157,10 +71,14 @@ type tenantResult struct {
 	err    error
 }
 
-// Query runs sql in every active tenant's scope (read-only, with a statement timeout), a batch of
-// tenants at a time, and streams the rows to w, each prefixed with the organization's id and name.
-// It stops at opts.MaxRows or opts.Timeout. A tenant whose query fails is reported in the
-// report's Failed and the others go on; the returned error is for the run as a whole.
+// Query runs sql in every active tenant's schema and streams the rows to w, each prefixed with the
+// organization's id and name. sql must pass [CheckReadOnly] (a syntax error or a refusal is
+// returned once, before anything runs). It runs as each server's query role
+// ([tenancy.Manager.OpenReader]): read-only, a member of no tenant role, with SELECT on tenant
+// tables only, on connections opened for this run and closed at its end. Each tenant's statement
+// has opts.Timeout as its statement timeout. Tenants are queried opts.Batch at a time; the run
+// stops at opts.MaxRows or opts.Timeout. A tenant whose query fails is reported in the report's
+// Failed and the others go on; the returned error is for the run as a whole.
 func Query(ctx context.Context, m *tenancy.Manager, sql string, w io.Writer, opts QueryOptions) (QueryReport, error) {
 	start := time.Now()
 	if err := CheckReadOnly(sql); err != nil {
@@ -200,7 +118,22 @@ func Query(ctx context.Context, m *tenancy.Manager, sql string, w io.Writer, opt
 	}
 	rep := QueryReport{Failed: map[int64]error{}}
 	out := newRowWriter(w, opts.Format)
-	timeoutMillis := int(opts.Timeout.Milliseconds())
+	// One set of reader connections per batch position, each used by one goroutine at a time.
+	readers := make([]readerSet, opts.Batch)
+	for i := range readers {
+		readers[i] = readerSet{m: m, opts: tenancy.ReaderOptions{StatementTimeout: opts.Timeout}}
+	}
+	defer func() {
+		for i := range readers {
+			readers[i].close()
+		}
+	}()
+	if len(targets) > 0 {
+		// A query role that cannot log in fails the run once, not once per tenant.
+		if _, err := readers[0].get(ctx, targets[0].DatabaseName); err != nil {
+			return rep, err
+		}
+	}
 	for i := 0; i < len(targets) && !rep.Truncated; i += opts.Batch {
 		batch := targets[i:min(i+opts.Batch, len(targets))]
 		results := make([]tenantResult, len(batch))
@@ -209,7 +142,7 @@ func Query(ctx context.Context, m *tenancy.Manager, sql string, w io.Writer, opt
 		limit := opts.MaxRows - rep.Rows + 1
 		var wg sync.WaitGroup
 		for j, o := range batch {
-			wg.Go(func() { results[j] = queryTenant(ctx, m, o, sql, limit, timeoutMillis) })
+			wg.Go(func() { results[j] = queryTenant(ctx, &readers[j], o, sql, limit) })
 		}
 		wg.Wait()
 		for _, r := range results {
@@ -250,41 +183,77 @@ func Query(ctx context.Context, m *tenancy.Manager, sql string, w io.Writer, opt
 	return rep, nil
 }
 
-// queryTenant runs sql in one tenant's read-only scope, keeping at most limit rows.
-func queryTenant(ctx context.Context, m *tenancy.Manager, org tenancy.Organization, sql string, limit, timeoutMillis int) tenantResult {
+// readerSet holds one query-role connection per server, opened when first needed.
+type readerSet struct {
+	m       *tenancy.Manager
+	opts    tenancy.ReaderOptions
+	servers map[string]*tenancy.Reader
+}
+
+// get returns the open connection to server, opening one if there is none (or it was closed).
+func (rs *readerSet) get(ctx context.Context, server string) (*tenancy.Reader, error) {
+	if r := rs.servers[server]; r != nil && !r.IsClosed() {
+		return r, nil
+	}
+	r, err := rs.m.OpenReader(ctx, server, rs.opts)
+	if err != nil {
+		return nil, err
+	}
+	if rs.servers == nil {
+		rs.servers = map[string]*tenancy.Reader{}
+	}
+	rs.servers[server] = r
+	return r, nil
+}
+
+// close closes every connection; a query run leaves none open.
+func (rs *readerSet) close() {
+	for _, r := range rs.servers {
+		// A fresh context: the run's may be done, and the connection must close anyway.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = r.Close(ctx)
+		cancel()
+	}
+}
+
+// queryTenant runs sql in one tenant's schema through a reader of rs, keeping at most limit rows.
+func queryTenant(ctx context.Context, rs *readerSet, org tenancy.Organization, sql string, limit int) tenantResult {
 	res := tenantResult{org: org}
 	t, err := org.Tenant()
 	if err != nil {
 		res.err = err
 		return res
 	}
-	res.err = m.RunWith(ctx, t, tenancy.RunOptions{ReadOnly: true, StatementTimeoutMillis: timeoutMillis, Bulk: true}, func(tx pgx.Tx) error {
-		// The simple protocol returns every value in text form, whatever its type.
-		rows, err := tx.Query(ctx, sql, pgx.QueryExecModeSimpleProtocol)
-		if err != nil {
-			return err
+	rd, err := rs.get(ctx, t.Server)
+	if err != nil {
+		res.err = err
+		return res
+	}
+	rr, err := rd.Query(ctx, t, sql)
+	if err != nil {
+		res.err = err
+		return res
+	}
+	for _, fd := range rr.FieldDescriptions() {
+		res.fields = append(res.fields, fd.Name)
+		res.oids = append(res.oids, fd.DataTypeOID)
+	}
+	for rr.NextRow() {
+		if len(res.rows) == limit {
+			break
 		}
-		defer rows.Close()
-		for _, fd := range rows.FieldDescriptions() {
-			res.fields = append(res.fields, fd.Name)
-			res.oids = append(res.oids, fd.DataTypeOID)
-		}
-		for rows.Next() {
-			if len(res.rows) == limit {
-				break
+		raw := rr.Values()
+		row := make([][]byte, len(raw))
+		for i, v := range raw {
+			if v != nil {
+				row[i] = append([]byte{}, v...)
 			}
-			raw := rows.RawValues()
-			row := make([][]byte, len(raw))
-			for i, v := range raw {
-				if v != nil {
-					row[i] = append([]byte{}, v...)
-				}
-			}
-			res.rows = append(res.rows, row)
 		}
-		rows.Close()
-		return rows.Err()
-	})
+		res.rows = append(res.rows, row)
+	}
+	if _, err := rr.Close(); err != nil {
+		res.err = err
+	}
 	return res
 }
 
@@ -395,7 +364,7 @@ func (o orderedObject) MarshalJSON() ([]byte, error) {
 }
 
 // IsReadOnlyViolation reports whether err is PostgreSQL refusing a write in a read-only
-// transaction (SQLSTATE 25006) or a privilege the tenant role lacks (42501).
+// transaction (SQLSTATE 25006) or a privilege the query role lacks (42501).
 func IsReadOnlyViolation(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && (pgErr.Code == "25006" || pgErr.Code == "42501")

@@ -71,7 +71,11 @@ func (s *Server) adminQuery(w http.ResponseWriter, r *http.Request) {
 		opts.Timeout = time.Duration(req.TimeoutSeconds) * time.Second
 	}
 	if err := admin.CheckReadOnly(req.SQL); err != nil {
-		s.fail(w, r, apiError(http.StatusBadRequest, "not_read_only", "sql: %v", err))
+		code := "not_read_only"
+		if errors.Is(err, admin.ErrSyntax) {
+			code = "syntax_error"
+		}
+		s.fail(w, r, apiError(http.StatusBadRequest, code, "sql: %v", err))
 		return
 	}
 	var buf bytes.Buffer

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -48,6 +49,42 @@ func TestAdminQuery(t *testing.T) {
 		rec := e.do("POST", "/api/admin/query", map[string]any{"sql": "SELECT count(*) FROM citas_servicio"}, auth(rootTok)...)
 		if !strings.Contains(rec.Body.String(), `"count":1`) {
 			t.Errorf("rows were changed by a refused write: %s", rec.Body)
+		}
+	})
+	t.Run("CommitSmugglingIsRefusedAndChangesNothing", func(t *testing.T) {
+		for _, sql := range []string{
+			`SELECT $$'$$ AS a; COMMIT; CREATE TABLE public.x (i int); SELECT '' AS b`,
+			`SELECT E'\'' AS a; COMMIT; UPDATE public.auth_user SET is_superuser = true; SELECT '' AS b`,
+			`SELECT $$/*$$ AS a; COMMIT; DELETE FROM citas_servicio; SELECT $$*/$$ AS b`,
+		} {
+			wantError(t, e.do("POST", "/api/admin/query", map[string]any{"sql": sql}, auth(rootTok)...), http.StatusBadRequest, "not_read_only")
+		}
+		var created bool
+		var superusers, services int
+		if err := e.pool.QueryRow(e.ctx, `SELECT to_regclass('public.x') IS NOT NULL, (SELECT count(*) FROM public.auth_user WHERE is_superuser)`).Scan(&created, &superusers); err != nil {
+			t.Fatal(err)
+		}
+		rec := e.do("POST", "/api/admin/query", map[string]any{"sql": "SELECT count(*) AS n FROM citas_servicio", "format": "csv"}, auth(rootTok)...)
+		for _, line := range strings.Split(strings.TrimSpace(rec.Body.String()), "\n")[1:] {
+			var n int
+			fmt.Sscanf(line[strings.LastIndex(line, ",")+1:], "%d", &n)
+			services += n
+		}
+		if created || superusers != 1 || services != 3 {
+			t.Errorf("table created %v, superusers %d (want 1), services %d (want 3)", created, superusers, services)
+		}
+	})
+	t.Run("QuotedSetConfigAndQueryToXMLAreRefused", func(t *testing.T) {
+		rec := e.do("POST", "/api/admin/query", map[string]any{"sql": `SELECT "set_config"('role','postgres',true), query_to_xml('SELECT username, password FROM public.auth_user', true, false, '')`}, auth(rootTok)...)
+		wantError(t, rec, http.StatusBadRequest, "not_read_only")
+		if strings.Contains(rec.Body.String(), "argon2") {
+			t.Errorf("password hashes in the answer: %s", rec.Body)
+		}
+	})
+	t.Run("SyntaxErrorIs400WithItsPosition", func(t *testing.T) {
+		body := wantError(t, e.do("POST", "/api/admin/query", map[string]any{"sql": "SELECT nombre FROM citas_servicio WHERE"}, auth(rootTok)...), http.StatusBadRequest, "syntax_error")
+		if !strings.Contains(body.Message, "position 40") {
+			t.Errorf("message %q lacks the position", body.Message)
 		}
 	})
 	t.Run("BadOptionsAre400", func(t *testing.T) {

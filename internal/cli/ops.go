@@ -470,17 +470,18 @@ func queryAllTenantsCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   `query_all_tenants "SELECT ..."`,
 		Short: "Run one read-only SELECT in every active tenant and stream the rows as CSV or JSON",
-		Long: `Run one read-only query in the scope of every active tenant (its schema first in search_path, its
-own role, a READ ONLY transaction with a statement timeout) and stream the rows to standard output,
-each prefixed with organization_id and organization_name: the guide's cross-tenant UNION ALL, without
-naming schemas. Tenants are queried --batch at a time; the run stops at --max-rows rows or after
---timeout.
+		Long: `Run one read-only query in every active tenant's schema (its schema alone in search_path) and
+stream the rows to standard output, each prefixed with organization_id and organization_name: the
+guide's cross-tenant UNION ALL, without naming schemas. Tenants are queried --batch at a time; the
+run stops at --max-rows rows or after --timeout.
 
-Only a single SELECT, WITH, TABLE or VALUES statement is accepted; writes, locks, session settings and
-functions that act outside the transaction are refused before anything runs, and the READ ONLY
-transaction refuses any write that gets past that check. A tenant whose query fails (or whose columns
-differ, e.g. at another migration version) is reported on standard error and left out; the exit
-status is then 1.`,
+The query is parsed with PostgreSQL's own parser. Only one plain SELECT (VALUES, TABLE, UNION and
+CTEs included) is accepted: no writes, no SELECT INTO, no FOR UPDATE, no schema-qualified tables, no
+pg_* catalogs or functions, no functions that run SQL text or touch session settings. A syntax error
+is reported once, with its position. The query runs as a dedicated read-only role that can read
+tenant tables and nothing else, on connections opened for this run and closed at its end. A tenant
+whose query fails (or whose columns differ, e.g. at another migration version) is reported on
+standard error and left out; the exit status is then 1.`,
 		Example: `  appcitas query_all_tenants "SELECT estado, count(*) AS n FROM citas_cita GROUP BY estado"
   appcitas query_all_tenants "SELECT id, nombre FROM citas_servicio WHERE precio_centavos > 5000000" --format json
   appcitas query_all_tenants "SELECT count(*) FROM citas_cita WHERE inicio > now()" --timeout 2m --max-rows 100000 > citas.csv`,

@@ -360,12 +360,16 @@ func TestCommandsOnSeveralServers(t *testing.T) {
 	})
 
 	t.Run("QueryAllTenantsRunsEachTenantOnItsServer", func(t *testing.T) {
-		r := app.must(t, "query_all_tenants", "SELECT current_setting('port') AS port, count(*) AS servicios FROM citas_servicio")
+		r := app.must(t, "query_all_tenants", "SELECT inet_server_port() AS port, count(*) AS servicios FROM citas_servicio")
 		inOrder(t, r.stdout, "organization_id,organization_name,port,servicios\n",
 			fmt.Sprintf("%d,Local,%s,3\n", local.id, defaultPort), fmt.Sprintf("%d,Remota,%s,4\n", remote.id, secondPort))
 		r = app.run(t, "query_all_tenants", "DELETE FROM citas_servicio")
 		if r.code != 2 {
 			t.Errorf("a write statement: want exit 2:\n%s", r)
+		}
+		r = app.run(t, "query_all_tenants", "SELECT nombre FROM citas_servicio WHERE")
+		if r.code != 2 || strings.Count(r.stderr, "syntax error") != 1 || !strings.Contains(r.stderr, "position 40") {
+			t.Errorf("a syntax error: want exit 2 and one message with its position:\n%s", r)
 		}
 		r = app.must(t, "query_all_tenants", "SELECT nombre FROM citas_servicio ORDER BY id", "--format", "json", "--max-rows", "2")
 		if got := strings.Count(r.stdout, "\n"); got != 2 || !strings.Contains(r.stderr, "cortado") {
@@ -384,7 +388,7 @@ func TestCommandsOnSeveralServers(t *testing.T) {
 	t.Run("MoveTenantSwitchesServerAndKeepsSourceUntilDropped", func(t *testing.T) {
 		r := app.must(t, "move_tenant", "--organization_id", fmt.Sprint(local.id), "--to", "second")
 		inOrder(t, r.stdout, "movida de default a second", "escrituras en pausa: ", "--drop-source")
-		r = app.must(t, "query_all_tenants", "SELECT current_setting('port') AS port, count(*) FROM citas_servicio", "--organization_id", fmt.Sprint(local.id))
+		r = app.must(t, "query_all_tenants", "SELECT inet_server_port() AS port, count(*) FROM citas_servicio", "--organization_id", fmt.Sprint(local.id))
 		if !strings.Contains(r.stdout, fmt.Sprintf("%d,Local,%s,3\n", local.id, secondPort)) {
 			t.Errorf("after the move the tenant is not served from the second server:\n%s", r)
 		}

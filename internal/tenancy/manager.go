@@ -49,6 +49,8 @@ type Manager struct {
 	listenURL string
 	// orgHub is the one LISTEN connection that every WatchOrganizations shares.
 	orgHub organizationHub
+	// readers caches each server's query role ([Manager.OpenReader]).
+	readers readerCache
 }
 
 // New builds a Manager. It does not connect: pools open when first used.

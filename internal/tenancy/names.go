@@ -22,6 +22,8 @@ var (
 	schemaName = regexp.MustCompile(`^tenant_[a-z0-9][a-z0-9_]{0,55}$`)
 	slugShape  = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 	serverName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
+	// readerName is the shape of a server's query role ([Manager.OpenReader]).
+	readerName = regexp.MustCompile(`^consulta_[0-9a-f]{8}$`)
 )
 
 // schemaBaseMax is how much of the slug a generated schema name keeps (DESIGN.md: 20 characters).
@@ -44,6 +46,24 @@ func Ident(s string) (string, error) {
 		return "", err
 	}
 	return pgx.Identifier{s}.Sanitize(), nil
+}
+
+// readerIdent validates the name of a server's query role ("consulta_" + 8 hex digits) and returns
+// it quoted for SQL.
+func readerIdent(s string) (string, error) {
+	if !readerName.MatchString(s) {
+		return "", fmt.Errorf("%w: query role name %q must match %s", ErrInvalidName, s, readerName)
+	}
+	return pgx.Identifier{s}.Sanitize(), nil
+}
+
+// newReaderName builds a query role name: "consulta_" + 8 random hex digits.
+func newReaderName() (string, error) {
+	var suffix [4]byte
+	if _, err := rand.Read(suffix[:]); err != nil {
+		return "", fmt.Errorf("generating query role name: %w", err)
+	}
+	return "consulta_" + hex.EncodeToString(suffix[:]), nil
 }
 
 // ValidateSlug checks an organization slug: lower-case words of a-z and 0-9 joined by single

@@ -29,8 +29,8 @@ type Migration struct {
 	Took    time.Duration // time inside the transaction
 }
 
-// migrateTenantTx creates what is missing of a tenant (role, membership, schema, version table)
-// and applies its pending migrations, inside tx, a transaction on the tenant's server that the
+// migrateTenantTx creates what is missing of a tenant (role, membership, schema, version table,
+// the server's query role's read access) and applies its pending migrations, inside tx, a transaction on the tenant's server that the
 // caller commits. It takes the per-schema advisory lock first, so two runners on one schema wait
 // for each other. When ledgerHere, the ledger row (public, default server) is written in tx too.
 // Round trips: settings+lock+catalog probe (one batch), version (if the schema exists), one script.
@@ -45,6 +45,14 @@ func (m *Manager) migrateTenantTx(ctx context.Context, tx pgx.Tx, schema, server
 		return Migration{}, err
 	}
 	res := Migration{Schema: schema, Server: server}
+	reader, err := m.readerCredentials(ctx, server)
+	if err != nil {
+		return res, err
+	}
+	rq, err := readerIdent(reader.role)
+	if err != nil {
+		return res, err
+	}
 	// One round trip (a pipelined batch, one statement each, run in order): the settings, the
 	// advisory lock, then, in a statement of its own (a snapshot taken after the lock), what exists.
 	// schema and server are validated ([a-z0-9_] only), so they are safe as literals here.
@@ -55,14 +63,15 @@ func (m *Manager) migrateTenantTx(ctx context.Context, tx pgx.Tx, schema, server
 		}
 	}
 	batch.Queue(fmt.Sprintf("SELECT pg_advisory_xact_lock(%d, hashtext('%s'))", tenantLockKey, schema))
-	var roleExists, member, schemaExists, tableExists bool
+	var roleExists, member, schemaExists, tableExists, readerGranted bool
 	batch.Queue(`SELECT r.oid IS NOT NULL,
 			coalesce(pg_has_role(current_user, r.oid, 'MEMBER'), false),
 			EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1),
-			to_regclass($2) IS NOT NULL
+			to_regclass($2) IS NOT NULL,
+			EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1 AND has_schema_privilege($3, oid, 'USAGE'))
 		FROM (SELECT (SELECT oid FROM pg_roles WHERE rolname = $1) AS oid) r`,
-		schema, q+"."+versionTable).QueryRow(func(row pgx.Row) error {
-		return row.Scan(&roleExists, &member, &schemaExists, &tableExists)
+		schema, q+"."+versionTable, reader.role).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&roleExists, &member, &schemaExists, &tableExists, &readerGranted)
 	})
 	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 		return res, fmt.Errorf("locking and inspecting %s: %w", schema, err)
@@ -96,6 +105,10 @@ func (m *Manager) migrateTenantTx(ctx context.Context, tx pgx.Tx, schema, server
 		}
 		b.WriteString(migrate.Script(pending, versionTable))
 		b.WriteString("SET LOCAL ROLE NONE;\nSET LOCAL search_path TO public;\n")
+	}
+	if !readerGranted {
+		// The query role reads the tenant's tables (OpenReader); tables of later migrations too.
+		b.WriteString(grantReaderSQL(q, rq))
 	}
 	if ledgerHere {
 		b.WriteString(ledgerUpsertSQL(schema, server, res.To))

@@ -114,6 +114,20 @@ func dropTenantRolesAtCleanup(t *testing.T, url string) {
 		if err != nil {
 			t.Logf("cleanup: dropping tenant schemas and roles: %v", err)
 		}
+		// The query roles this database recorded (Manager.OpenReader); one still granted rights
+		// in another database of the cluster stays.
+		_, err = conn.Exec(ctx, `DO $$ DECLARE r text; BEGIN
+			IF to_regclass('public.rol_consulta') IS NULL THEN RETURN; END IF;
+			FOR r IN SELECT rol FROM public.rol_consulta LOOP
+				IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+					EXECUTE format('DROP OWNED BY %I CASCADE', r);
+					BEGIN EXECUTE format('DROP ROLE %I', r);
+					EXCEPTION WHEN dependent_objects_still_exist THEN NULL; END;
+				END IF;
+			END LOOP; END $$`)
+		if err != nil {
+			t.Logf("cleanup: dropping query roles: %v", err)
+		}
 	})
 }
 
