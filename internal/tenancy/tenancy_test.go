@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -97,7 +98,7 @@ func dropTenantRolesAtCleanup(t *testing.T, url string) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		conn, err := pgx.Connect(ctx, url)
+		conn, err := pgx.Connect(ctx, pgtest.SuperuserURL(t, url))
 		if err != nil {
 			t.Logf("cleanup: %v", err)
 			return
@@ -126,13 +127,21 @@ func databaseURL(t *testing.T, m *tenancy.Manager) string {
 	return u
 }
 
-// shared returns the Manager's non-tenant pool: superuser SQL, for inspecting what tenants did.
+// shared returns a pool on the Manager's default database as the superuser (the Manager's own
+// login role is NOINHERIT and cannot read tenant tables outside Run), for inspecting what tenants
+// did. It is closed when the test ends.
 func shared(t *testing.T, m *tenancy.Manager) *pgxpool.Pool {
 	t.Helper()
-	p, err := m.Servers().Shared(t.Context(), tenancy.DefaultServer)
+	cfg, err := pgxpool.ParseConfig(pgtest.SuperuserURL(t, databaseURL(t, m)))
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.MaxConns = 2
+	p, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
 	return p
 }
 
@@ -460,6 +469,50 @@ func TestRunIsolation(t *testing.T) {
 			if code := tenancy.SQLState(err); code != "42501" {
 				t.Errorf("in %s: %s\n  err = %v (SQLSTATE %q); want SQLSTATE 42501", a.Schema, sql, err, code)
 			}
+		}
+	})
+
+	t.Run("LoginRoleIsNoSuperuserAndNoInherit", func(t *testing.T) {
+		if os.Getenv(pgtest.EnvURL) != "" {
+			t.Skip("TEST_DATABASE_URL's role may be used as given")
+		}
+		pool, err := m.Servers().Shared(ctx, tenancy.DefaultServer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var super, inherit, member bool
+		if err := pool.QueryRow(ctx, `SELECT rolsuper, rolinherit, pg_has_role(current_user, $1, 'MEMBER')
+			FROM pg_roles WHERE rolname = current_user`, a.Schema).Scan(&super, &inherit, &member); err != nil {
+			t.Fatal(err)
+		}
+		if super || inherit || !member {
+			t.Errorf("login role: superuser %v, inherit %v, member of %s %v; want false, false, true", super, inherit, a.Schema, member)
+		}
+	})
+
+	t.Run("LoginRoleReadsTenantTablesOnlyInsideRun", func(t *testing.T) {
+		if os.Getenv(pgtest.EnvURL) != "" {
+			t.Skip("TEST_DATABASE_URL's role may be used as given")
+		}
+		pool, err := m.Servers().Shared(ctx, tenancy.DefaultServer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = pool.Exec(ctx, `SELECT nombre FROM `+quote(a.Schema)+`.citas_servicio`)
+		if code := tenancy.SQLState(err); code != "42501" {
+			t.Errorf("outside a scope: err = %v (SQLSTATE %q); want SQLSTATE 42501", err, code)
+		}
+		var names []string
+		err = m.Run(ctx, a, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, `SELECT nombre FROM `+quote(a.Schema)+`.citas_servicio`)
+			if err != nil {
+				return err
+			}
+			names, err = pgx.CollectRows(rows, pgx.RowTo[string])
+			return err
+		})
+		if err != nil || !slices.Equal(names, []string{"servicio de A"}) {
+			t.Errorf("inside Run: %v, %v; want [servicio de A]", names, err)
 		}
 	})
 
