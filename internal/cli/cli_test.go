@@ -64,11 +64,12 @@ func (a appcitas) must(t *testing.T, args ...string) result {
 	return r
 }
 
-// newApp returns an appcitas whose DATABASE_URL is a fresh, empty database.
+// newApp returns an appcitas whose DATABASE_URL is a fresh, empty database (as a login role that
+// is not a superuser), and a connection to it as the superuser, to look at what commands did.
 func newApp(t *testing.T) (appcitas, *pgx.Conn) {
 	t.Helper()
 	url := pgtest.NewDatabase(t)
-	conn, err := pgx.Connect(t.Context(), url)
+	conn, err := pgx.Connect(t.Context(), pgtest.SuperuserURL(t, url))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -314,7 +314,8 @@ func (m *Manager) DropSchema(ctx context.Context, t Tenant) error {
 	return nil
 }
 
-// ensurePrepared runs PrepareServer once per tenant server and process (public migrations prepare
+// ensurePrepared checks the login role ([Manager.CheckLoginRole]) and runs PrepareServer once per
+// tenant server and process (public migrations prepare
 // the default server). Two processes preparing at once may race on CREATE EXTENSION; the loser's
 // unique violation means the extension is there.
 func (m *Manager) ensurePrepared(ctx context.Context, server string) error {
@@ -326,6 +327,9 @@ func (m *Manager) ensurePrepared(ctx context.Context, server string) error {
 	m.servers.mu.Unlock()
 	if done {
 		return nil
+	}
+	if _, err := m.CheckLoginRole(ctx, server); err != nil {
+		return err
 	}
 	if err := m.PrepareServer(ctx, server); err != nil && sqlState(err) != "23505" {
 		return err

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -1316,4 +1317,56 @@ func TestAssignSchemaNames(t *testing.T) {
 	if err != nil || len(again) != 0 {
 		t.Errorf("second AssignSchemaNames = %+v, %v; want nothing to do", again, err)
 	}
+}
+
+func TestCheckLoginRole(t *testing.T) {
+	t.Parallel()
+	if os.Getenv(pgtest.EnvURL) != "" {
+		t.Skip("TEST_DATABASE_URL's role may be used as given")
+	}
+	m := setup(t)
+	ctx := t.Context()
+
+	t.Run("AcceptsANoInheritCreateRoleOwner", func(t *testing.T) {
+		t.Parallel()
+		r, err := m.CheckLoginRole(ctx, tenancy.DefaultServer)
+		if err != nil || r.Superuser || r.Inherit || !r.CreateRole || !r.CreateOnDatabase || !r.CreateOnPublic {
+			t.Errorf("CheckLoginRole = %+v, %v; want no superuser, NOINHERIT, every privilege, no error", r, err)
+		}
+	})
+
+	t.Run("ReportsASuperuser", func(t *testing.T) {
+		t.Parallel()
+		su := newManager(t, pgtest.SuperuserURL(t, databaseURL(t, m)), tenancy.Config{})
+		r, err := su.CheckLoginRole(ctx, tenancy.DefaultServer)
+		if err != nil || !r.Superuser {
+			t.Errorf("CheckLoginRole = %+v, %v; want a superuser and no error", r, err)
+		}
+	})
+
+	t.Run("RejectsARoleThatCannotProvision", func(t *testing.T) {
+		t.Parallel()
+		name := "sin_privilegios_" + randomHex(t)
+		admin := shared(t, m)
+		if _, err := admin.Exec(ctx, `CREATE ROLE `+quote(name)+` LOGIN NOINHERIT PASSWORD 'clave'`); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _, _ = admin.Exec(context.Background(), `DROP ROLE IF EXISTS `+quote(name)) })
+		u, err := url.Parse(databaseURL(t, m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.User = url.UserPassword(name, "clave")
+		weak := newManager(t, u.String(), tenancy.Config{})
+		_, err = weak.CheckLoginRole(ctx, tenancy.DefaultServer)
+		if !errors.Is(err, tenancy.ErrPrivilege) {
+			t.Fatalf("CheckLoginRole: err = %v; want ErrPrivilege", err)
+		}
+		for _, want := range []string{"CREATEROLE", "CREATE on database", "CREATE on schema public",
+			"ALTER ROLE " + quote(name) + " CREATEROLE", "GRANT CREATE ON DATABASE", "ALTER SCHEMA public OWNER TO " + quote(name)} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q lacks %q", err, want)
+			}
+		}
+	})
 }
