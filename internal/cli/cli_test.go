@@ -3,7 +3,10 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
+	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -455,4 +458,57 @@ func TestHelpHasExamples(t *testing.T) {
 			check(t, []string{c})
 		})
 	}
+}
+
+// TestLoginRoleCheck: every command that opens the database checks the role it logs in as.
+func TestLoginRoleCheck(t *testing.T) {
+	t.Parallel()
+	if os.Getenv(pgtest.EnvURL) != "" {
+		t.Skip("TEST_DATABASE_URL's role may be used as given")
+	}
+
+	t.Run("WarnsThatASuperuserShouldNotBeTheLoginRole", func(t *testing.T) {
+		t.Parallel()
+		app, _ := newApp(t)
+		app.env["DATABASE_URL"] = pgtest.SuperuserURL(t, app.env["DATABASE_URL"])
+		r := app.must(t, "migrate")
+		if !strings.Contains(r.stderr, "the database login role is a superuser; it should not be") {
+			t.Errorf("no warning about the superuser:\n%s", r)
+		}
+	})
+
+	t.Run("SaysNothingForTheRecommendedRole", func(t *testing.T) {
+		t.Parallel()
+		app, _ := newApp(t)
+		r := app.must(t, "migrate")
+		if strings.Contains(r.stderr, "login role") {
+			t.Errorf("a warning for a NOINHERIT CREATEROLE owner:\n%s", r)
+		}
+	})
+
+	t.Run("RefusesARoleThatCannotProvisionAndSaysHowToFixIt", func(t *testing.T) {
+		t.Parallel()
+		app, conn := newApp(t)
+		name := "sin_createrole_" + strings.ToLower(rand.Text()[:8])
+		opsExec(t, conn, `CREATE ROLE `+name+` LOGIN NOINHERIT PASSWORD 'clave'`)
+		t.Cleanup(func() { _, _ = conn.Exec(context.Background(), `DROP ROLE IF EXISTS `+name) })
+		u, err := url.Parse(app.env["DATABASE_URL"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.User = url.UserPassword(name, "clave")
+		app.env["DATABASE_URL"] = u.String()
+		r := app.run(t, "migrate")
+		if r.code == 0 {
+			t.Fatalf("migrate as a role without CREATEROLE succeeded:\n%s", r)
+		}
+		for _, want := range []string{"lacks CREATEROLE", `ALTER ROLE "` + name + `" CREATEROLE`, `ALTER SCHEMA public OWNER TO "` + name + `"`} {
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("error lacks %q:\n%s", want, r)
+			}
+		}
+		if strings.Contains(r.stderr, "SQLSTATE") {
+			t.Errorf("a raw database error instead of the check's message:\n%s", r)
+		}
+	})
 }
