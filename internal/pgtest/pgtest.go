@@ -160,6 +160,14 @@ func NewDatabase(t testing.TB) string {
 	return u
 }
 
+// RolePerDatabase reports whether NewDatabase logs in as a role of the
+// database's own (NOINHERIT, CREATEROLE, not a superuser): always on the
+// throwaway cluster, and with a TEST_DATABASE_URL role that can create roles.
+func RolePerDatabase(t testing.TB) bool {
+	t.Helper()
+	return get(t).ownRoles
+}
+
 // SuperuserURL returns the connection string of connString's database as
 // the admin (the cluster's superuser, or TEST_DATABASE_URL's role), for
 // tests that look where the application's role may not.
