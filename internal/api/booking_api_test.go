@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/appcitas/appcitas/internal/auth"
 	"github.com/appcitas/appcitas/internal/booking"
+	"github.com/appcitas/appcitas/internal/pgtest"
 	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
@@ -342,8 +344,19 @@ func TestSetupChangesReachTheNextRequest(t *testing.T) {
 	if got := slotLength(); got != 30*time.Minute {
 		t.Fatalf("slots of %v, want 30m", got)
 	}
+	// Changes by SQL come from an operator's psql, as the superuser: the API's own login role
+	// reaches tenant tables only inside a tenant's scope.
+	dbURL, err := b.m.Servers().URL(tenancy.DefaultServer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	operator, err := pgx.Connect(b.ctx, pgtest.SuperuserURL(t, dbURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer operator.Close(context.Background())
 	table := pgx.Identifier{b.org.SchemaName, "citas_servicio"}.Sanitize()
-	if _, err := b.pool.Exec(b.ctx, `UPDATE `+table+` SET duracion_minutos = 45`); err != nil {
+	if _, err := operator.Exec(b.ctx, `UPDATE `+table+` SET duracion_minutos = 45`); err != nil {
 		t.Fatal(err)
 	}
 	if got := slotLength(); got != 45*time.Minute {
@@ -351,7 +364,7 @@ func TestSetupChangesReachTheNextRequest(t *testing.T) {
 	}
 	// Revoking a profile by SQL shuts its user out at once.
 	profiles := pgx.Identifier{b.org.SchemaName, "usuarios_perfilusuario"}.Sanitize()
-	if _, err := b.pool.Exec(b.ctx, `UPDATE `+profiles+` SET is_active = false WHERE user_id = $1`, b.receptionist.ID); err != nil {
+	if _, err := operator.Exec(b.ctx, `UPDATE `+profiles+` SET is_active = false WHERE user_id = $1`, b.receptionist.ID); err != nil {
 		t.Fatal(err)
 	}
 	wantError(t, b.do("GET", "/api/sedes", nil, b.receptionH...), http.StatusForbidden, "unauthorized_organization")

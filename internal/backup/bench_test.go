@@ -33,7 +33,8 @@ func BenchmarkTenantBackup(b *testing.B) {
 	if srv := pgtest.Server(b); srv != nil {
 		pgDump = filepath.Join(srv.BinDir(), "pg_dump")
 	}
-	cfg, err := pgx.ParseConfig(f.url)
+	// pg_dump is an operator's tool: it runs as the superuser.
+	cfg, err := pgx.ParseConfig(pgtest.SuperuserURL(b, f.url))
 	require.NoError(b, err)
 	dumpEnv := append(os.Environ(), "PGHOST="+cfg.Host, fmt.Sprintf("PGPORT=%d", cfg.Port), "PGUSER="+cfg.User,
 		"PGPASSWORD="+cfg.Password, "PGDATABASE="+cfg.Database)

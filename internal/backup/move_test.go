@@ -26,17 +26,21 @@ func TestSeveralServers(t *testing.T) {
 		if len(name) > 60 {
 			name = name[len(name)-60:]
 		}
-		conn, err := pgx.Connect(ctx, srv.URLFor("postgres"))
+		// The operator's step for another database: the superuser creates it, owned by the
+		// application's login role, which must own public too (it is NOINHERIT, so
+		// pg_database_owner's rights on public do not reach it).
+		app, err := pgx.ParseConfig(srv.URL())
+		require.NoError(t, err)
+		role := pgx.Identifier{app.User}.Sanitize()
+		conn, err := pgx.Connect(ctx, srv.SuperuserURLFor("postgres"))
 		require.NoError(t, err)
 		defer conn.Close(ctx)
-		_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+		_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" OWNER "+role)
 		require.NoError(t, err)
-		// Provisioning a tenant on a server other than the default does not install btree_gist
-		// (the public migrations do, on the default server only): an operator's step for now.
-		db, err := pgx.Connect(ctx, srv.URLFor(name))
+		db, err := pgx.Connect(ctx, srv.SuperuserURLFor(name))
 		require.NoError(t, err)
 		defer db.Close(ctx)
-		_, err = db.Exec(ctx, `CREATE EXTENSION btree_gist WITH SCHEMA public`)
+		_, err = db.Exec(ctx, `ALTER SCHEMA public OWNER TO `+role)
 		require.NoError(t, err)
 		return srv.URLFor(name)
 	}

@@ -111,7 +111,7 @@ func TestScheduler(t *testing.T) {
 		require.Empty(t, entries, "inactive tenants are not backed up")
 
 		// A tenant whose schema is gone fails, the other is backed up, and the failure is visible.
-		conn, err := pgx.Connect(ctx, f.url)
+		conn, err := pgx.Connect(ctx, pgtest.SuperuserURL(t, f.url))
 		require.NoError(t, err)
 		defer conn.Close(ctx)
 		_, err = conn.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{b.SchemaName}.Sanitize()+" CASCADE")
@@ -221,7 +221,7 @@ func TestStoreBackupRecordsItsFailure(t *testing.T) {
 	f := setup(t, setupOptions{})
 	org := f.newOrg(t, "Rota", "", 1)
 	store := backup.Store{Root: f.dir}
-	conn, err := pgx.Connect(ctx, f.url)
+	conn, err := pgx.Connect(ctx, pgtest.SuperuserURL(t, f.url))
 	require.NoError(t, err)
 	defer conn.Close(ctx)
 	_, err = conn.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{org.SchemaName}.Sanitize()+" CASCADE")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/appcitas/appcitas/internal/config"
 	"github.com/appcitas/appcitas/internal/migrate"
@@ -90,6 +91,10 @@ func (a *app) open(ctx context.Context) (*tenancy.Manager, error) {
 		m.Close()
 		return nil, fmt.Errorf("cannot reach the database: %w", err)
 	}
+	if err := a.checkLoginRole(pingCtx, m); err != nil {
+		m.Close()
+		return nil, err
+	}
 	a.manager = m
 	return m, nil
 }
@@ -108,6 +113,24 @@ func (a *app) checkListenURL(ctx context.Context, m *tenancy.Manager) error {
 	if pooled {
 		a.log.Warn("DATABASE_URL goes through a connection pooler and APPCITAS_LISTEN_URL is not set: " +
 			"the organization watch cannot hear changes; set APPCITAS_LISTEN_URL to a direct connection")
+	}
+	return nil
+}
+
+// checkLoginRole refuses a login role that cannot provision tenants, and warns when it is a
+// superuser or INHERITs its tenant roles' rights: serve should run as neither.
+func (a *app) checkLoginRole(ctx context.Context, m *tenancy.Manager) error {
+	r, err := m.CheckLoginRole(ctx, tenancy.DefaultServer)
+	if err != nil {
+		return fmt.Errorf("checking the database login role: %w", err)
+	}
+	if r.Superuser {
+		a.log.Warn("the database login role is a superuser; it should not be: connect as a role that is not a superuser "+
+			"(NOINHERIT, CREATEROLE, owner of the database and of schema public), so the database itself keeps tenants apart",
+			"role", r.Name, "database", r.Database)
+	} else if r.Inherit {
+		a.log.Warn("the database login role has INHERIT; it should be NOINHERIT, so a tenant's rights apply only inside its scope",
+			"role", r.Name, "fix", "ALTER ROLE "+pgx.Identifier{r.Name}.Sanitize()+" NOINHERIT")
 	}
 	return nil
 }

@@ -3,7 +3,9 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -64,11 +66,12 @@ func (a appcitas) must(t *testing.T, args ...string) result {
 	return r
 }
 
-// newApp returns an appcitas whose DATABASE_URL is a fresh, empty database.
+// newApp returns an appcitas whose DATABASE_URL is a fresh, empty database (as a login role that
+// is not a superuser), and a connection to it as the superuser, to look at what commands did.
 func newApp(t *testing.T) (appcitas, *pgx.Conn) {
 	t.Helper()
 	url := pgtest.NewDatabase(t)
-	conn, err := pgx.Connect(t.Context(), url)
+	conn, err := pgx.Connect(t.Context(), pgtest.SuperuserURL(t, url))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,4 +457,57 @@ func TestHelpHasExamples(t *testing.T) {
 			check(t, []string{c})
 		})
 	}
+}
+
+// TestLoginRoleCheck: every command that opens the database checks the role it logs in as.
+func TestLoginRoleCheck(t *testing.T) {
+	t.Parallel()
+	if !pgtest.RolePerDatabase(t) {
+		t.Skip("TEST_DATABASE_URL's role cannot create roles: the tests log in as it")
+	}
+
+	t.Run("WarnsThatASuperuserShouldNotBeTheLoginRole", func(t *testing.T) {
+		t.Parallel()
+		app, _ := newApp(t)
+		app.env["DATABASE_URL"] = pgtest.SuperuserURL(t, app.env["DATABASE_URL"])
+		r := app.must(t, "migrate")
+		if !strings.Contains(r.stderr, "the database login role is a superuser; it should not be") {
+			t.Errorf("no warning about the superuser:\n%s", r)
+		}
+	})
+
+	t.Run("SaysNothingForTheRecommendedRole", func(t *testing.T) {
+		t.Parallel()
+		app, _ := newApp(t)
+		r := app.must(t, "migrate")
+		if strings.Contains(r.stderr, "login role") {
+			t.Errorf("a warning for a NOINHERIT CREATEROLE owner:\n%s", r)
+		}
+	})
+
+	t.Run("RefusesARoleThatCannotProvisionAndSaysHowToFixIt", func(t *testing.T) {
+		t.Parallel()
+		app, conn := newApp(t)
+		name := "sin_createrole_" + strings.ToLower(rand.Text()[:8])
+		opsExec(t, conn, `CREATE ROLE `+name+` LOGIN NOINHERIT PASSWORD 'clave'`)
+		t.Cleanup(func() { _, _ = conn.Exec(context.Background(), `DROP ROLE IF EXISTS `+name) })
+		u, err := url.Parse(app.env["DATABASE_URL"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.User = url.UserPassword(name, "clave")
+		app.env["DATABASE_URL"] = u.String()
+		r := app.run(t, "migrate")
+		if r.code == 0 {
+			t.Fatalf("migrate as a role without CREATEROLE succeeded:\n%s", r)
+		}
+		for _, want := range []string{"lacks CREATEROLE", `ALTER ROLE "` + name + `" CREATEROLE`, `ALTER SCHEMA public OWNER TO "` + name + `"`} {
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("error lacks %q:\n%s", want, r)
+			}
+		}
+		if strings.Contains(r.stderr, "SQLSTATE") {
+			t.Errorf("a raw database error instead of the check's message:\n%s", r)
+		}
+	})
 }

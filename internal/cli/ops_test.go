@@ -268,7 +268,8 @@ func TestDropTenantWithManyTables(t *testing.T) {
 	app := appcitas{env: map[string]string{"DATABASE_URL": srv.URL(), "APPCITAS_DATA": t.TempDir()}}
 	app.must(t, "migrate")
 	app.must(t, "create_organization", "--nombre", "Muchas Tablas")
-	conn, err := pgx.Connect(ctx, srv.URL())
+	// The test's own look and its tables come from the superuser: the app's role is NOINHERIT.
+	conn, err := pgx.Connect(ctx, srv.SuperuserURL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +320,7 @@ func TestCommandsOnSeveralServers(t *testing.T) {
 		}
 		os.RemoveAll(dir)
 	})
-	second, err := pgx.Connect(ctx, srv.URL())
+	second, err := pgx.Connect(ctx, srv.SuperuserURL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -524,7 +525,8 @@ func TestPgDumpPathStillWorks(t *testing.T) {
 	app.must(t, "create_organization", "--nombre", "Clásica")
 	o := organizations(t, conn)[0]
 	seedTenant(t, conn, o.schema, 6)
-	cfg, err := pgx.ParseConfig(app.env["DATABASE_URL"])
+	// pg_dump and psql are an operator's tools: they run as the superuser.
+	cfg, err := pgx.ParseConfig(pgtest.SuperuserURL(t, app.env["DATABASE_URL"]))
 	if err != nil {
 		t.Fatal(err)
 	}

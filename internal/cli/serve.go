@@ -105,8 +105,8 @@ func dbshellCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "dbshell [-- psql arguments]",
 		Short: "Open psql on the configured database (embedded or DATABASE_URL)",
-		Long: `Open psql connected to the configured database, the embedded cluster included, so the guide's psql
-steps work as written. Arguments after -- go to psql.`,
+		Long: `Open psql connected to the configured database, the embedded cluster included (as its superuser), so
+the guide's psql steps work as written. Arguments after -- go to psql.`,
 		Example: `  appcitas dbshell
   appcitas dbshell -- -c '\dn'
   appcitas dbshell -- -c 'SET search_path TO tenant_barberia_juan_1a2b3c4d, public; SELECT * FROM citas_cita'`,
@@ -114,6 +114,11 @@ steps work as written. Arguments after -- go to psql.`,
 			url, err := a.databaseURL(cmd.Context())
 			if err != nil {
 				return err
+			}
+			if a.embedded != nil {
+				// An operator's shell: the application's login role reaches tenant tables only
+				// inside a tenant's scope, so the guide's psql steps need the superuser.
+				url = a.embedded.SuperuserURL()
 			}
 			cfg, err := pgconn.ParseConfig(url)
 			if err != nil {

@@ -1134,7 +1134,8 @@ func runPgbench(b *testing.B, f *fleet, script string) rate {
 		b.Fatal(err)
 	}
 	args := []string{"-n", "-M", "simple", "-c", strconv.Itoa(clients), "-j", strconv.Itoa(min(clients, runtime.NumCPU())),
-		"-T", strconv.Itoa(envPgbenchWarm + envPgbenchSecs), "-f", file, "-l", "--log-prefix", filepath.Join(dir, "tx"), f.url}
+		// As the superuser, as before tests logged in as a NOINHERIT role: the bare query sets no role.
+		"-T", strconv.Itoa(envPgbenchWarm + envPgbenchSecs), "-f", file, "-l", "--log-prefix", filepath.Join(dir, "tx"), pgtest.SuperuserURL(b, f.url)}
 	cmd := exec.Command(pgbenchPath(b), args...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {

@@ -70,10 +70,11 @@ func TestServer(t *testing.T) {
 		s := start(t, dataDir)
 
 		var db, user, listen, sockets string
-		queryRow(t, s.URL(), "SELECT current_database(), current_user, current_setting('listen_addresses'), current_setting('unix_socket_directories')",
-			&db, &user, &listen, &sockets)
-		if db != "appcitas" || user != "appcitas" {
-			t.Errorf("connected to database %q as %q, want appcitas as appcitas", db, user)
+		queryRow(t, s.URL(), "SELECT current_database(), current_user", &db, &user)
+		queryRow(t, s.SuperuserURL(), "SELECT current_setting('listen_addresses'), current_setting('unix_socket_directories')",
+			&listen, &sockets)
+		if db != "appcitas" || user != appRole {
+			t.Errorf("connected to database %q as %q, want appcitas as %s", db, user, appRole)
 		}
 		var encoding, collate string
 		queryRow(t, s.URL(), "SELECT current_setting('server_encoding'), datcollate FROM pg_database WHERE datname = current_database()",
@@ -85,11 +86,16 @@ func TestServer(t *testing.T) {
 			t.Errorf("listen_addresses = %q, unix_socket_directories = %q; want 127.0.0.1 and none", listen, sockets)
 		}
 		if !strings.Contains(s.URL(), "@127.0.0.1:") || !strings.HasSuffix(s.URL(), "/appcitas?sslmode=disable") {
-			t.Errorf("URL() = %q, want postgres://appcitas:...@127.0.0.1:PORT/appcitas?sslmode=disable", s.URL())
+			t.Errorf("URL() = %q, want postgres://appcitas_app:...@127.0.0.1:PORT/appcitas?sslmode=disable", s.URL())
 		}
 		queryRow(t, s.URLFor("postgres"), "SELECT current_database()", &db)
 		if db != "postgres" {
 			t.Errorf("URLFor(postgres) connected to %q", db)
+		}
+		var super bool
+		queryRow(t, s.SuperuserURL(), "SELECT current_database(), rolsuper FROM pg_roles WHERE rolname = current_user", &db, &super)
+		if db != "appcitas" || !super {
+			t.Errorf("SuperuserURL() connected to %q, superuser %v; want appcitas as a superuser", db, super)
 		}
 
 		for _, name := range []string{"postgres", "pg_ctl", "pg_dump", "pg_restore", "pgbench"} {
@@ -101,12 +107,14 @@ func TestServer(t *testing.T) {
 			t.Error("PsqlPath() is empty")
 		}
 
-		fi, err := os.Stat(filepath.Join(dataDir, "superuser-password"))
-		if err != nil {
-			t.Fatalf("password file: %v", err)
-		}
-		if fi.Mode().Perm() != 0o600 || fi.Sys().(*syscall.Stat_t).Uid != uint32(os.Geteuid()) {
-			t.Errorf("password file has mode %s and uid %d, want 0600 and %d", fi.Mode().Perm(), fi.Sys().(*syscall.Stat_t).Uid, os.Geteuid())
+		for _, name := range []string{"superuser-password", appPasswordFile} {
+			fi, err := os.Stat(filepath.Join(dataDir, name))
+			if err != nil {
+				t.Fatalf("password file: %v", err)
+			}
+			if fi.Mode().Perm() != 0o600 || fi.Sys().(*syscall.Stat_t).Uid != uint32(os.Geteuid()) {
+				t.Errorf("%s has mode %s and uid %d, want 0600 and %d", name, fi.Mode().Perm(), fi.Sys().(*syscall.Stat_t).Uid, os.Geteuid())
+			}
 		}
 		leftovers, _ := filepath.Glob(filepath.Join(dataDir, ".initdb-pwfile-*"))
 		if len(leftovers) > 0 {
@@ -128,6 +136,48 @@ func TestServer(t *testing.T) {
 				t.Error("pgdata is owned by root; want the postgres user")
 			}
 		}
+	})
+
+	t.Run("AppRoleIsNoSuperuserAndOwnsTheDatabase", func(t *testing.T) {
+		t.Parallel()
+		s := start(t, newDataDir(t))
+		var super, inherit, createRole, createDB, owner bool
+		queryRow(t, s.URL(), `SELECT r.rolsuper, r.rolinherit, r.rolcreaterole, r.rolcreatedb, d.datdba = r.oid
+			FROM pg_roles r, pg_database d WHERE r.rolname = current_user AND d.datname = current_database()`,
+			&super, &inherit, &createRole, &createDB, &owner)
+		if super || inherit || !createRole || createDB || !owner {
+			t.Errorf("login role: superuser %v, inherit %v, createrole %v, createdb %v, owns the database %v; "+
+				"want false, false, true, false, true", super, inherit, createRole, createDB, owner)
+		}
+		// btree_gist is trusted: the database owner installs it.
+		exec1(t, s.URL(), "CREATE EXTENSION IF NOT EXISTS btree_gist WITH SCHEMA public")
+	})
+
+	t.Run("HandsOverDatabaseOfEarlierLayout", func(t *testing.T) {
+		t.Parallel()
+		dataDir := newDataDir(t)
+		s := start(t, dataDir)
+		// Before the login role existed, the superuser owned the database and what was made in it.
+		exec1(t, s.SuperuserURL(), `CREATE TABLE public.old (id serial PRIMARY KEY);
+			CREATE FUNCTION public.old_fn() RETURNS int LANGUAGE sql AS 'SELECT 1';
+			CREATE ROLE tenant_old_0123abcd NOLOGIN; CREATE SCHEMA tenant_old_0123abcd AUTHORIZATION tenant_old_0123abcd;
+			CREATE TABLE tenant_old_0123abcd.t (v int); ALTER TABLE tenant_old_0123abcd.t OWNER TO tenant_old_0123abcd;
+			ALTER DATABASE appcitas OWNER TO appcitas`)
+		if err := s.Stop(t.Context()); err != nil {
+			t.Fatalf("Stop: %v", err)
+		}
+		s = start(t, dataDir)
+		var owner, tableOwner, fnOwner, member bool
+		queryRow(t, s.URL(), `SELECT (SELECT datdba FROM pg_database WHERE datname = current_database()) = r.oid,
+			(SELECT relowner FROM pg_class WHERE oid = 'public.old'::regclass) = r.oid,
+			(SELECT proowner FROM pg_proc WHERE oid = 'public.old_fn()'::regprocedure) = r.oid,
+			pg_has_role(current_user, 'tenant_old_0123abcd', 'MEMBER')
+			FROM pg_roles r WHERE r.rolname = current_user`, &owner, &tableOwner, &fnOwner, &member)
+		if !owner || !tableOwner || !fnOwner || !member {
+			t.Errorf("after restart: owns database %v, table %v, function %v, member of the tenant role %v; want all true",
+				owner, tableOwner, fnOwner, member)
+		}
+		exec1(t, s.URL(), "INSERT INTO public.old DEFAULT VALUES; SET LOCAL ROLE tenant_old_0123abcd; SELECT * FROM tenant_old_0123abcd.t")
 	})
 
 	t.Run("SecondStartAttaches", func(t *testing.T) {

@@ -26,6 +26,11 @@ import (
 const (
 	// superuser is the PostgreSQL superuser initdb creates.
 	superuser = "appcitas"
+	// appRole is the login role the application connects as: not a
+	// superuser, NOINHERIT, CREATEROLE, the owner of the appcitas database.
+	appRole = "appcitas_app"
+	// appPasswordFile holds appRole's password, beside the superuser's.
+	appPasswordFile = "app-password"
 	// defaultDatabase is the database URL names; Start creates it.
 	defaultDatabase = "appcitas"
 	// maintenanceDatabase is the database initdb always creates.
@@ -67,7 +72,9 @@ type Server struct {
 	psqlPath string
 	port     int
 	password string
-	logger   *slog.Logger
+	// appPassword is appRole's password.
+	appPassword string
+	logger      *slog.Logger
 
 	// su and opts are what the postmaster was started with, for Restart.
 	su   serverUser
@@ -153,7 +160,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	if err := s.createDatabase(ctx, defaultDatabase); err != nil {
+	if err := s.prepareApp(ctx); err != nil {
 		if stopErr := s.Stop(context.WithoutCancel(ctx)); stopErr != nil {
 			s.logger.Error("stopping postgres after failed start", "err", stopErr)
 		}
@@ -163,17 +170,34 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 }
 
 // URL returns the connection string of the appcitas database as the
-// superuser: postgres://appcitas:PASSWORD@127.0.0.1:PORT/appcitas?sslmode=disable.
+// application's login role, which is not a superuser:
+// postgres://appcitas_app:PASSWORD@127.0.0.1:PORT/appcitas?sslmode=disable.
 func (s *Server) URL() string {
 	return s.URLFor(defaultDatabase)
 }
 
 // URLFor returns the connection string of database on this cluster as the
-// superuser. The database need not exist.
+// application's login role. The database need not exist.
 func (s *Server) URLFor(database string) string {
+	return s.urlAs(appRole, s.appPassword, database)
+}
+
+// SuperuserURL returns the connection string of the appcitas database as
+// the superuser, for operators (dbshell) and tests.
+func (s *Server) SuperuserURL() string {
+	return s.SuperuserURLFor(defaultDatabase)
+}
+
+// SuperuserURLFor returns the connection string of database on this
+// cluster as the superuser. The database need not exist.
+func (s *Server) SuperuserURLFor(database string) string {
+	return s.urlAs(superuser, s.password, database)
+}
+
+func (s *Server) urlAs(user, password, database string) string {
 	u := url.URL{
 		Scheme:   "postgres",
-		User:     url.UserPassword(superuser, s.password),
+		User:     url.UserPassword(user, password),
 		Host:     net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)),
 		Path:     "/" + database,
 		RawQuery: "sslmode=disable",
@@ -531,33 +555,144 @@ func (s *Server) waitReady(ctx context.Context) error {
 	}
 }
 
-// createDatabase creates database unless it exists.
-func (s *Server) createDatabase(ctx context.Context, database string) error {
+// prepareApp creates, unless they exist, the application's login role
+// (with the password kept in the data directory) and the appcitas database
+// and its public schema owned by it. A database from before the role existed, owned by the
+// superuser, is handed over to the role with what the application made in
+// it (see adoptSQL).
+func (s *Server) prepareApp(ctx context.Context) error {
+	if err := s.loadAppPassword(); err != nil {
+		return err
+	}
 	conn, err := s.connect(ctx, maintenanceDatabase)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)", database).Scan(&exists); err != nil {
-		return fmt.Errorf("looking up database %s: %w", database, err)
-	}
-	if exists {
-		return nil
-	}
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{database}.Sanitize())
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // duplicate_database: created concurrently
-		return nil
+	attrs := "LOGIN NOSUPERUSER NOINHERIT CREATEROLE NOCREATEDB PASSWORD '" + strings.ReplaceAll(s.appPassword, "'", "''") + "'"
+	role := pgx.Identifier{appRole}.Sanitize()
+	_, err = conn.Exec(ctx, "CREATE ROLE "+role+" "+attrs)
+	if sqlState(err) == "42710" { // duplicate_object: an earlier start made it
+		_, err = conn.Exec(ctx, "ALTER ROLE "+role+" "+attrs)
 	}
 	if err != nil {
-		return fmt.Errorf("creating database %s: %w", database, err)
+		return fmt.Errorf("creating login role %s: %w", appRole, err)
+	}
+
+	var exists bool
+	err = conn.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)", defaultDatabase).Scan(&exists)
+	if err != nil {
+		return fmt.Errorf("looking up database %s: %w", defaultDatabase, err)
+	}
+	if !exists {
+		_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{defaultDatabase}.Sanitize()+" OWNER "+role)
+		if err != nil && sqlState(err) != "42P04" { // duplicate_database: created concurrently
+			return fmt.Errorf("creating database %s: %w", defaultDatabase, err)
+		}
+	}
+
+	db, err := s.connect(ctx, defaultDatabase)
+	if err != nil {
+		return err
+	}
+	defer db.Close(context.WithoutCancel(ctx))
+	var owned bool
+	err = db.QueryRow(ctx, `SELECT d.datdba = r.oid AND n.nspowner = r.oid FROM pg_roles r, pg_database d, pg_namespace n
+		WHERE r.rolname = $1 AND d.datname = current_database() AND n.nspname = 'public'`, appRole).Scan(&owned)
+	if err != nil {
+		return fmt.Errorf("looking up the owner of database %s: %w", defaultDatabase, err)
+	}
+	if owned {
+		return nil
+	}
+	if exists {
+		s.logger.Info("handing the database over to the application's login role", "database", defaultDatabase, "role", appRole)
+	}
+	if err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, adoptSQL)
+		return err
+	}); err != nil {
+		return fmt.Errorf("handing database %s over to %s: %w", defaultDatabase, appRole, err)
 	}
 	return nil
 }
 
+// adoptSQL gives appRole the appcitas database and its public schema. A
+// NOINHERIT role does not use the rights of pg_database_owner, which owns
+// public in a new database, so appRole must own public itself. It also
+// gives appRole what the superuser made there before appRole existed:
+// public's and river's tables,
+// sequences, views and functions (not those of extensions), river's
+// schema, and membership in every tenant role (a role owning a schema of
+// its own name).
+const adoptSQL = `DO $$
+DECLARE
+	r record;
+BEGIN
+	FOR r IN SELECT n.nspname FROM pg_namespace n
+		WHERE n.nspname = 'river' AND n.nspowner = (SELECT oid FROM pg_roles WHERE rolname = '` + superuser + `') LOOP
+		EXECUTE format('ALTER SCHEMA %I OWNER TO ` + appRole + `', r.nspname);
+	END LOOP;
+	FOR r IN SELECT c.oid::regclass AS rel FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname IN ('public', 'river') AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+		AND pg_get_userbyid(c.relowner) = '` + superuser + `'
+		AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e') LOOP
+		EXECUTE format('ALTER TABLE %s OWNER TO ` + appRole + `', r.rel);
+	END LOOP;
+	FOR r IN SELECT c.oid::regclass AS rel FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname IN ('public', 'river') AND c.relkind = 'S' AND pg_get_userbyid(c.relowner) = '` + superuser + `'
+		AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i', 'e')) LOOP
+		EXECUTE format('ALTER SEQUENCE %s OWNER TO ` + appRole + `', r.rel);
+	END LOOP;
+	FOR r IN SELECT p.oid::regprocedure AS fn FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+		WHERE n.nspname IN ('public', 'river') AND pg_get_userbyid(p.proowner) = '` + superuser + `'
+		AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e') LOOP
+		EXECUTE format('ALTER ROUTINE %s OWNER TO ` + appRole + `', r.fn);
+	END LOOP;
+	FOR r IN SELECT t.oid::regtype AS typ FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+		WHERE n.nspname IN ('public', 'river') AND t.typtype IN ('e', 'd') AND pg_get_userbyid(t.typowner) = '` + superuser + `'
+		AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e') LOOP
+		EXECUTE format('ALTER TYPE %s OWNER TO ` + appRole + `', r.typ);
+	END LOOP;
+	FOR r IN SELECT n.nspname FROM pg_namespace n JOIN pg_roles o ON o.oid = n.nspowner AND o.rolname = n.nspname
+		WHERE n.nspname LIKE 'tenant\_%' LOOP
+		EXECUTE format('GRANT %I TO ` + appRole + `', r.nspname);
+	END LOOP;
+	EXECUTE format('ALTER DATABASE %I OWNER TO ` + appRole + `', current_database());
+	ALTER SCHEMA public OWNER TO ` + appRole + `;
+END $$`
+
+// loadAppPassword reads appRole's password from the data directory, or
+// makes one and writes it there on the first start.
+func (s *Server) loadAppPassword() error {
+	path := filepath.Join(s.dataDir, appPasswordFile)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		s.appPassword = strings.TrimSpace(string(b))
+		if s.appPassword != "" {
+			return nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("reading the password of %s: %w", appRole, err)
+	}
+	s.appPassword = rand.Text()
+	if err := writeFileAtomic(path, []byte(s.appPassword+"\n")); err != nil {
+		return fmt.Errorf("writing the password of %s: %w", appRole, err)
+	}
+	return nil
+}
+
+// sqlState returns the SQLSTATE of a PostgreSQL error, or "".
+func sqlState(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code
+	}
+	return ""
+}
+
 func (s *Server) connect(ctx context.Context, database string) (*pgx.Conn, error) {
-	conn, err := pgx.Connect(ctx, s.URLFor(database))
+	conn, err := pgx.Connect(ctx, s.SuperuserURLFor(database))
 	if err != nil {
 		return nil, fmt.Errorf("connecting to postgres on port %d: %w", s.port, err)
 	}

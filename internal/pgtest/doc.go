@@ -19,4 +19,12 @@
 //
 // [PgBouncer] puts a throwaway PgBouncer in transaction mode in front of a
 // test's database, for the tests that must hold behind a pooler.
+//
+// Tests connect as the application does in production: each database gets
+// a login role of its own (same name), which is not a superuser, has
+// NOINHERIT and CREATEROLE, and owns the database and its schema public.
+// With TEST_DATABASE_URL, that needs a superuser or a role with CREATEROLE;
+// otherwise the tests log in as TEST_DATABASE_URL's role as given.
+// SuperuserURL reaches a test's database as the superuser, for tests that
+// look where the application's role may not (another tenant's tables).
 package pgtest

@@ -9,7 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// BlockTable locks schema.table in ACCESS EXCLUSIVE mode from a connection of its own, so that
+// BlockTable locks schema.table in ACCESS EXCLUSIVE mode from a connection of its own (as the
+// superuser, to connString's database), so that
 // whatever reads the table next (a backup, a listing) stops there, holding whatever it took
 // before. Blocked waits, at most 30 s, until some backend waits for the table; release lets it
 // go on (and is also done when the test ends).
@@ -17,6 +18,9 @@ func BlockTable(t testing.TB, connString, schema, table string) (blocked, releas
 	t.Helper()
 	ctx := context.Background()
 	name := pgx.Identifier{schema, table}.Sanitize()
+	// The test's own role may not reach the table (a NOINHERIT member of its owner); the
+	// superuser may.
+	connString = SuperuserURL(t, connString)
 	holder := connect(ctx, t, connString)
 	t.Cleanup(func() { holder.Close(ctx) })
 	tx, err := holder.Begin(ctx)

@@ -60,6 +60,37 @@ func TestNewDatabase(t *testing.T) {
 		}
 	})
 
+	t.Run("LogsInAsNoSuperuserNoInheritOwner", func(t *testing.T) {
+		t.Parallel()
+		if !pgtest.RolePerDatabase(t) {
+			t.Skip("TEST_DATABASE_URL's role cannot create roles: the tests log in as it")
+		}
+		conn := connect(t, pgtest.NewDatabase(t))
+		var super, inherit, createRole, owner bool
+		queryRow(t, conn, `SELECT r.rolsuper, r.rolinherit, r.rolcreaterole, d.datdba = r.oid
+			FROM pg_roles r, pg_database d WHERE r.rolname = current_user AND d.datname = current_database()`,
+			&super, &inherit, &createRole, &owner)
+		if super || inherit || !createRole || !owner {
+			t.Errorf("role: superuser %v, inherit %v, createrole %v, owns the database %v; want false, false, true, true",
+				super, inherit, createRole, owner)
+		}
+		if _, err := conn.Exec(t.Context(), "CREATE EXTENSION IF NOT EXISTS btree_gist WITH SCHEMA public; CREATE TABLE public.t (v int)"); err != nil {
+			t.Errorf("creating in public: %v", err)
+		}
+	})
+
+	t.Run("SuperuserURLReachesTheSameDatabase", func(t *testing.T) {
+		t.Parallel()
+		url := pgtest.NewDatabase(t)
+		var name, suName string
+		queryRow(t, connect(t, url), "SELECT current_database()", &name)
+		var super bool
+		queryRow(t, connect(t, pgtest.SuperuserURL(t, url)), "SELECT current_database(), rolsuper FROM pg_roles WHERE rolname = current_user", &suName, &super)
+		if suName != name || (!super && os.Getenv(pgtest.EnvURL) == "") {
+			t.Errorf("SuperuserURL reached %q (superuser %v), want %q as a superuser", suName, super, name)
+		}
+	})
+
 	t.Run("ServerMatchesMode", func(t *testing.T) {
 		t.Parallel()
 		if s := pgtest.Server(t); (s == nil) != (os.Getenv(pgtest.EnvURL) != "") {

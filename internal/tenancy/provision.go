@@ -64,20 +64,33 @@ func (m *Manager) migrateTenantTx(ctx context.Context, tx pgx.Tx, schema, server
 	}
 	batch.Queue(fmt.Sprintf("SELECT pg_advisory_xact_lock(%d, hashtext('%s'))", tenantLockKey, schema))
 	var roleExists, member, schemaExists, tableExists, readerGranted bool
+	// The catalogs, not to_regclass: the login role (NOINHERIT) has no USAGE on the schema.
 	batch.Queue(`SELECT r.oid IS NOT NULL,
 			coalesce(pg_has_role(current_user, r.oid, 'MEMBER'), false),
 			EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1),
-			to_regclass($2) IS NOT NULL,
+			EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+				WHERE n.nspname = $1 AND c.relname = $2),
 			EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1 AND has_schema_privilege($3, oid, 'USAGE'))
 		FROM (SELECT (SELECT oid FROM pg_roles WHERE rolname = $1) AS oid) r`,
-		schema, q+"."+versionTable, reader.role).QueryRow(func(row pgx.Row) error {
+		schema, versionTable, reader.role).QueryRow(func(row pgx.Row) error {
 		return row.Scan(&roleExists, &member, &schemaExists, &tableExists, &readerGranted)
 	})
 	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 		return res, fmt.Errorf("locking and inspecting %s: %w", schema, err)
 	}
 	if tableExists {
-		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM `+q+`.`+versionTable).Scan(&res.From); err != nil {
+		// Only the tenant's role reads its tables (the login role is NOINHERIT).
+		vb := &pgx.Batch{}
+		if roleExists && !member {
+			vb.Queue("GRANT " + q + " TO CURRENT_USER")
+			member = true
+		}
+		vb.Queue("SET LOCAL ROLE " + q)
+		vb.Queue(`SELECT coalesce(max(version), 0) FROM ` + q + `.` + versionTable).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&res.From)
+		})
+		vb.Queue("SET LOCAL ROLE NONE")
+		if err := tx.SendBatch(ctx, vb).Close(); err != nil {
 			return res, fmt.Errorf("reading version of %s: %w", schema, err)
 		}
 	}
@@ -230,11 +243,33 @@ func (m *Manager) DropSchema(ctx context.Context, t Tenant) error {
 	if err != nil {
 		return err
 	}
+	// The login role is NOINHERIT: it drops the tenant's objects as the tenant's role (which owns
+	// them), and the role itself as itself. enter becomes that scope's opening, or "" when the role
+	// is gone (the objects are then the login role's, or a superuser's).
+	var enter string
+	inScope := func(ctx context.Context, tx pgx.Tx) error {
+		var roleExists, member bool
+		err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d, hashtext('%s')) IS NOT NULL,
+			r.oid IS NOT NULL, coalesce(pg_has_role(current_user, r.oid, 'MEMBER'), false)
+			FROM (SELECT (SELECT oid FROM pg_roles WHERE rolname = $1) AS oid) r`, tenantLockKey, t.Schema), t.Schema).
+			Scan(new(bool), &roleExists, &member)
+		if err != nil {
+			return err
+		}
+		enter = ""
+		if roleExists {
+			if !member {
+				enter = "GRANT " + q + " TO CURRENT_USER; "
+			}
+			enter += "SET LOCAL ROLE " + q + "; "
+		}
+		return nil
+	}
 	// Drop tables in batches of their own transactions first, then the (small) rest.
 	for {
 		var tables []string
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, fmt.Sprintf("SELECT pg_advisory_xact_lock(%d, hashtext('%s'))", tenantLockKey, t.Schema)); err != nil {
+			if err := inScope(ctx, tx); err != nil {
 				return err
 			}
 			rows, err := tx.Query(ctx, `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -249,7 +284,7 @@ func (m *Manager) DropSchema(ctx context.Context, t Tenant) error {
 				return nil
 			}
 			var b strings.Builder
-			b.WriteString("DROP TABLE IF EXISTS ")
+			b.WriteString(enter + "DROP TABLE IF EXISTS ")
 			for i, name := range tables {
 				if i > 0 {
 					b.WriteString(", ")
@@ -268,11 +303,15 @@ func (m *Manager) DropSchema(ctx context.Context, t Tenant) error {
 		}
 	}
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d, hashtext('%s'));
-			DROP SCHEMA IF EXISTS %s CASCADE;
-			DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '%s') THEN
-				EXECUTE 'DROP OWNED BY %s CASCADE'; EXECUTE 'DROP ROLE %s'; END IF; END $$;`,
-			tenantLockKey, t.Schema, q, t.Schema, q, q))
+		if err := inScope(ctx, tx); err != nil {
+			return err
+		}
+		sql := enter + "DROP SCHEMA IF EXISTS " + q + " CASCADE"
+		if enter != "" {
+			// DROP OWNED needs the role's own privileges; DROP ROLE needs CREATEROLE, not the role.
+			sql += "; DROP OWNED BY " + q + " CASCADE; SET LOCAL ROLE NONE; DROP ROLE " + q
+		}
+		_, err := tx.Exec(ctx, sql)
 		return err
 	})
 	if err != nil {
@@ -288,7 +327,8 @@ func (m *Manager) DropSchema(ctx context.Context, t Tenant) error {
 	return nil
 }
 
-// ensurePrepared runs PrepareServer once per tenant server and process (public migrations prepare
+// ensurePrepared checks the login role ([Manager.CheckLoginRole]) and runs PrepareServer once per
+// tenant server and process (public migrations prepare
 // the default server). Two processes preparing at once may race on CREATE EXTENSION; the loser's
 // unique violation means the extension is there.
 func (m *Manager) ensurePrepared(ctx context.Context, server string) error {
@@ -300,6 +340,9 @@ func (m *Manager) ensurePrepared(ctx context.Context, server string) error {
 	m.servers.mu.Unlock()
 	if done {
 		return nil
+	}
+	if _, err := m.CheckLoginRole(ctx, server); err != nil {
+		return err
 	}
 	if err := m.PrepareServer(ctx, server); err != nil && sqlState(err) != "23505" {
 		return err

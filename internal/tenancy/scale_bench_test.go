@@ -207,7 +207,8 @@ func benchFleet(b *testing.B, n int) {
 	}
 
 	b.Run("AlterBaseline", func(b *testing.B) {
-		conn, err := pgx.Connect(ctx, f.url)
+		// psql's baseline is an operator's: as the superuser (the app's role is NOINHERIT).
+		conn, err := pgx.Connect(ctx, pgtest.SuperuserURL(b, f.url))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -97,7 +98,7 @@ func dropTenantRolesAtCleanup(t *testing.T, url string) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		conn, err := pgx.Connect(ctx, url)
+		conn, err := pgx.Connect(ctx, pgtest.SuperuserURL(t, url))
 		if err != nil {
 			t.Logf("cleanup: %v", err)
 			return
@@ -140,13 +141,21 @@ func databaseURL(t *testing.T, m *tenancy.Manager) string {
 	return u
 }
 
-// shared returns the Manager's non-tenant pool: superuser SQL, for inspecting what tenants did.
+// shared returns a pool on the Manager's default database as the superuser (the Manager's own
+// login role is NOINHERIT and cannot read tenant tables outside Run), for inspecting what tenants
+// did. It is closed when the test ends.
 func shared(t *testing.T, m *tenancy.Manager) *pgxpool.Pool {
 	t.Helper()
-	p, err := m.Servers().Shared(t.Context(), tenancy.DefaultServer)
+	cfg, err := pgxpool.ParseConfig(pgtest.SuperuserURL(t, databaseURL(t, m)))
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.MaxConns = 2
+	p, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
 	return p
 }
 
@@ -474,6 +483,50 @@ func TestRunIsolation(t *testing.T) {
 			if code := tenancy.SQLState(err); code != "42501" {
 				t.Errorf("in %s: %s\n  err = %v (SQLSTATE %q); want SQLSTATE 42501", a.Schema, sql, err, code)
 			}
+		}
+	})
+
+	t.Run("LoginRoleIsNoSuperuserAndNoInherit", func(t *testing.T) {
+		if !pgtest.RolePerDatabase(t) {
+			t.Skip("TEST_DATABASE_URL's role cannot create roles: the tests log in as it")
+		}
+		pool, err := m.Servers().Shared(ctx, tenancy.DefaultServer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var super, inherit, member bool
+		if err := pool.QueryRow(ctx, `SELECT rolsuper, rolinherit, pg_has_role(current_user, $1, 'MEMBER')
+			FROM pg_roles WHERE rolname = current_user`, a.Schema).Scan(&super, &inherit, &member); err != nil {
+			t.Fatal(err)
+		}
+		if super || inherit || !member {
+			t.Errorf("login role: superuser %v, inherit %v, member of %s %v; want false, false, true", super, inherit, a.Schema, member)
+		}
+	})
+
+	t.Run("LoginRoleReadsTenantTablesOnlyInsideRun", func(t *testing.T) {
+		if !pgtest.RolePerDatabase(t) {
+			t.Skip("TEST_DATABASE_URL's role cannot create roles: the tests log in as it")
+		}
+		pool, err := m.Servers().Shared(ctx, tenancy.DefaultServer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = pool.Exec(ctx, `SELECT nombre FROM `+quote(a.Schema)+`.citas_servicio`)
+		if code := tenancy.SQLState(err); code != "42501" {
+			t.Errorf("outside a scope: err = %v (SQLSTATE %q); want SQLSTATE 42501", err, code)
+		}
+		var names []string
+		err = m.Run(ctx, a, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, `SELECT nombre FROM `+quote(a.Schema)+`.citas_servicio`)
+			if err != nil {
+				return err
+			}
+			names, err = pgx.CollectRows(rows, pgx.RowTo[string])
+			return err
+		})
+		if err != nil || !slices.Equal(names, []string{"servicio de A"}) {
+			t.Errorf("inside Run: %v, %v; want [servicio de A]", names, err)
 		}
 	})
 
@@ -1277,4 +1330,56 @@ func TestAssignSchemaNames(t *testing.T) {
 	if err != nil || len(again) != 0 {
 		t.Errorf("second AssignSchemaNames = %+v, %v; want nothing to do", again, err)
 	}
+}
+
+func TestCheckLoginRole(t *testing.T) {
+	t.Parallel()
+	if !pgtest.RolePerDatabase(t) {
+		t.Skip("TEST_DATABASE_URL's role cannot create roles: the tests log in as it")
+	}
+	m := setup(t)
+	ctx := t.Context()
+
+	t.Run("AcceptsANoInheritCreateRoleOwner", func(t *testing.T) {
+		t.Parallel()
+		r, err := m.CheckLoginRole(ctx, tenancy.DefaultServer)
+		if err != nil || r.Superuser || r.Inherit || !r.CreateRole || !r.CreateOnDatabase || !r.CreateOnPublic {
+			t.Errorf("CheckLoginRole = %+v, %v; want no superuser, NOINHERIT, every privilege, no error", r, err)
+		}
+	})
+
+	t.Run("ReportsASuperuser", func(t *testing.T) {
+		t.Parallel()
+		su := newManager(t, pgtest.SuperuserURL(t, databaseURL(t, m)), tenancy.Config{})
+		r, err := su.CheckLoginRole(ctx, tenancy.DefaultServer)
+		if err != nil || !r.Superuser {
+			t.Errorf("CheckLoginRole = %+v, %v; want a superuser and no error", r, err)
+		}
+	})
+
+	t.Run("RejectsARoleThatCannotProvision", func(t *testing.T) {
+		t.Parallel()
+		name := "sin_privilegios_" + randomHex(t)
+		admin := shared(t, m)
+		if _, err := admin.Exec(ctx, `CREATE ROLE `+quote(name)+` LOGIN NOINHERIT PASSWORD 'clave'`); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _, _ = admin.Exec(context.Background(), `DROP ROLE IF EXISTS `+quote(name)) })
+		u, err := url.Parse(databaseURL(t, m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.User = url.UserPassword(name, "clave")
+		weak := newManager(t, u.String(), tenancy.Config{})
+		_, err = weak.CheckLoginRole(ctx, tenancy.DefaultServer)
+		if !errors.Is(err, tenancy.ErrPrivilege) {
+			t.Fatalf("CheckLoginRole: err = %v; want ErrPrivilege", err)
+		}
+		for _, want := range []string{"CREATEROLE", "CREATE on database", "CREATE on schema public",
+			"ALTER ROLE " + quote(name) + " CREATEROLE", "GRANT CREATE ON DATABASE", "ALTER SCHEMA public OWNER TO " + quote(name)} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q lacks %q", err, want)
+			}
+		}
+	})
 }
