@@ -113,7 +113,7 @@ func TestQuery(t *testing.T) {
 		require.ErrorIs(t, err, admin.ErrNotReadOnly)
 
 		// A function the parse cannot see into: the read-only query role stops it.
-		conn, err := pgx.Connect(ctx, f.url)
+		conn, err := pgx.Connect(ctx, pgtest.SuperuserURL(t, f.url))
 		require.NoError(t, err)
 		defer conn.Close(ctx)
 		for _, o := range f.orgs[:2] {
@@ -164,7 +164,7 @@ func TestQueryStaysInItsBox(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	f := setup(t)
-	su, err := pgx.Connect(ctx, f.url)
+	su, err := pgx.Connect(ctx, pgtest.SuperuserURL(t, f.url))
 	require.NoError(t, err)
 	t.Cleanup(func() { su.Close(ctx) })
 	_, err = su.Exec(ctx, `INSERT INTO public.auth_user (username, password) VALUES ('ana', 'argon2id$secreto')`)

@@ -70,7 +70,8 @@ func (m *Manager) OpenReader(ctx context.Context, server string, opts ReaderOpti
 	if err != nil {
 		return nil, err
 	}
-	url, err := m.servers.URL(server)
+	// A session of its own, with startup parameters: never through a pooler when a direct URL is known.
+	url, err := m.directURL(server)
 	if err != nil {
 		return nil, err
 	}
@@ -284,13 +285,20 @@ func scramVerifier(password string) (string, error) {
 	return fmt.Sprintf("SCRAM-SHA-256$%d:%s$%s:%s", scramIterations, b64(salt), b64(stored[:]), b64(mac("Server Key"))), nil
 }
 
-// connectDirect opens a connection of its own to server as the application's login role.
+// connectDirect opens a connection of its own to server as the application's login role: through
+// [Manager.directURL], and with unnamed statements only, so it works through a transaction-mode
+// pooler too.
 func (m *Manager) connectDirect(ctx context.Context, server string) (*pgx.Conn, error) {
-	url, err := m.servers.URL(server)
+	url, err := m.directURL(server)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := pgx.Connect(ctx, url)
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("server %s: %w", server, err)
+	}
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to server %s: %w", server, err)
 	}

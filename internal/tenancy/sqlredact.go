@@ -12,9 +12,10 @@ const Redacted = "[redacted]"
 
 // sensitiveSQL matches statements that name a column or table holding secrets: password hashes
 // (auth_user.password), refresh-token hashes (auth_refresh_token.token_hash), any *_hash column,
-// any secret or token, and signup's idempotency keys. Every argument of such a statement is
+// any secret or token, signup's idempotency keys, and the query role's password
+// (public.rol_consulta.clave). Every argument of such a statement is
 // redacted, whatever its position.
-var sensitiveSQL = regexp.MustCompile(`(?i)password|passwd|secret|token|_hash|hash_|idempotenc`)
+var sensitiveSQL = regexp.MustCompile(`(?i)password|passwd|secret|token|_hash|hash_|idempotenc|clave|rol_consulta`)
 
 // redactArgs returns the arguments of sql as SQL logs may print them. A []byte argument (a hash, a
 // key) is always redacted. Every argument of a statement that matches sensitiveSQL is redacted.
