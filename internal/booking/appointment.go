@@ -193,7 +193,7 @@ func CreateAppointment(ctx context.Context, tx pgx.Tx, actor Actor, in NewAppoin
 // GetAppointment returns the appointment with id; staff only see their own (others are not found).
 func GetAppointment(ctx context.Context, tx pgx.Tx, actor Actor, id int64) (Appointment, error) {
 	a, err := scanAppointment(tx.QueryRow(ctx, `SELECT `+appointmentColumns+` FROM citas_cita
-		WHERE id = $1 AND ($2 = 0 OR profesional_id = $2)`, id, actor.ownOnly()))
+		WHERE id = $1 AND ($2::bigint = 0 OR profesional_id = $2)`, id, actor.ownOnly()))
 	if err != nil {
 		return Appointment{}, translate(err, fmt.Sprintf("appointment %d", id))
 	}
@@ -479,7 +479,7 @@ func RescheduleAppointment(ctx context.Context, tx pgx.Tx, actor Actor, id int64
 
 func lockAppointment(ctx context.Context, tx pgx.Tx, actor Actor, id int64) (Appointment, error) {
 	a, err := scanAppointment(tx.QueryRow(ctx, `SELECT `+appointmentColumns+` FROM citas_cita
-		WHERE id = $1 AND ($2 = 0 OR profesional_id = $2) FOR UPDATE`, id, actor.ownOnly()))
+		WHERE id = $1 AND ($2::bigint = 0 OR profesional_id = $2) FOR UPDATE`, id, actor.ownOnly()))
 	if err != nil {
 		return Appointment{}, translate(err, fmt.Sprintf("appointment %d", id))
 	}
