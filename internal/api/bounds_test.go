@@ -1,10 +1,16 @@
 package api
 
 import (
+	"context"
+	"encoding/base64"
 	"fmt"
+	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // TestOutOfRangeIDs sends ids beyond int4 (and at int64's end) in every place a request carries
@@ -75,4 +81,126 @@ func TestOutOfRangeIDs(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestDatesOutsideTheWindow sends dates and instants outside booking.FirstYear..LastYear to every
+// input that takes one: 400 naming the field, never a row the API cannot write back.
+func TestDatesOutsideTheWindow(t *testing.T) {
+	t.Parallel()
+	b := setupBooking(t)
+	day := time.Now().AddDate(0, 0, 7).Format(time.DateOnly)
+	avail := func(desde, hasta string) string {
+		return fmt.Sprintf("/api/disponibilidad?servicio_id=%d&sede_id=%d&desde=%s&hasta=%s", b.serviceID, b.branchID, desde, hasta)
+	}
+	forced := func(inicio string) map[string]any {
+		body := b.citaBody(inicio)
+		body["forzar"] = true
+		return body
+	}
+	var booked struct {
+		ID int64 `json:"id"`
+	}
+	b.ok("POST", "/api/citas", forced(time.Now().AddDate(0, 0, 3).Truncate(time.Hour).UTC().Format(time.RFC3339)), b.adminH, http.StatusCreated, &booked)
+	tests := []struct {
+		name, method, path string
+		body               any
+		field              string
+	}{
+		{"RejectsAppointmentInYear9999", "POST", "/api/citas", forced("9999-12-31T23:45:00Z"), "inicio"},
+		{"RejectsAppointmentInYear0000", "POST", "/api/citas", forced("0000-01-01T10:00:00Z"), "inicio"},
+		{"RejectsAppointmentIn1999", "POST", "/api/citas", forced("1999-12-31T10:00:00-05:00"), "inicio"},
+		{"RejectsAppointmentIn2101", "POST", "/api/citas", forced("2101-01-01T10:00:00Z"), "inicio"},
+		{"RejectsRescheduleToYear9999", "POST", fmt.Sprintf("/api/citas/%d/reprogramar", booked.ID), map[string]any{"inicio": "9999-12-31T23:45:00Z", "forzar": true}, "inicio"},
+		{"RejectsExceptionInYear9999", "POST", "/api/excepciones", map[string]any{"sede_id": b.branchID, "fecha": "9999-12-31"}, "fecha"},
+		{"RejectsExceptionInYear0000", "POST", "/api/excepciones", map[string]any{"sede_id": b.branchID, "fecha": "0000-01-01"}, "fecha"},
+		{"RejectsExceptionListingFrom0001", "GET", "/api/excepciones?desde=0001-01-01", nil, "desde"},
+		{"RejectsExceptionListingTo9999", "GET", "/api/excepciones?hasta=9999-12-31", nil, "hasta"},
+		{"RejectsAvailabilityFrom9999", "GET", avail("9999-12-30", "9999-12-31"), nil, "desde"},
+		{"RejectsAvailabilityTo2101", "GET", avail(day, "2101-01-01"), nil, "hasta"},
+		{"RejectsListingFromDay0000", "GET", "/api/citas?desde=0000-01-01", nil, "desde"},
+		{"RejectsListingToInstant9999", "GET", "/api/citas?hasta=9999-12-31T23:59:59Z", nil, "hasta"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := wantError(t, b.do(tt.method, tt.path, tt.body, b.adminH...), http.StatusBadRequest, "invalid_input")
+			if e.Field != tt.field {
+				t.Errorf("field = %q, want %q (%s)", e.Field, tt.field, e.Message)
+			}
+		})
+	}
+
+	t.Run("RefusesAForgedCursorPastYear9999", func(t *testing.T) {
+		cursor := base64.RawURLEncoding.EncodeToString([]byte("9223372036854775807:1"))
+		wantError(t, b.do("GET", "/api/citas?cursor="+cursor, nil, b.adminH...), http.StatusBadRequest, "invalid_input")
+	})
+
+	t.Run("AnswersARowJSONCannotHoldWith500NotAnEmpty200", func(t *testing.T) {
+		// A row written before the window existed: its end is in year 10000.
+		ten, _ := b.org.Tenant()
+		var id int64
+		err := b.m.Run(b.ctx, ten, func(tx pgx.Tx) error {
+			return tx.QueryRow(b.ctx, `INSERT INTO citas_cita (sede_id, servicio_id, profesional_id, cliente_nombre, inicio, fin,
+				bloqueo_inicio, bloqueo_fin, precio_centavos)
+				VALUES ($1, $2, $3, 'Legado', '9999-12-31 23:45Z', '10000-01-01 00:15Z', '9999-12-31 23:45Z', '10000-01-01 00:25Z', 0)
+				RETURNING id`, b.branchID, b.serviceID, b.staffProfile).Scan(&id)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range []string{fmt.Sprintf("/api/citas/%d", id), "/api/citas?desde=2000-01-01"} {
+			rec := b.do("GET", path, nil, b.adminH...)
+			wantError(t, rec, http.StatusInternalServerError, "internal_error")
+		}
+		if !strings.Contains(b.logs.String(), "encoding the answer as JSON") {
+			t.Errorf("the log does not name the encoding failure:\n%s", b.logs.String())
+		}
+	})
+}
+
+// TestEncodingFailures checks that an answer writeJSON cannot encode is never sent with a success
+// status, inside a tenant transaction or outside one.
+func TestEncodingFailures(t *testing.T) {
+	t.Parallel()
+	unencodable := map[string]any{"when": time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}
+	e := setup(t, nil,
+		func(s *Server) route {
+			return route{method: "GET", path: "/api/test/unencodable", access: public, tag: "test", summary: "test only",
+				handler: func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, unencodable) }}
+		},
+		func(s *Server) route {
+			return route{method: "POST", path: "/api/test/unencodable", access: tenant, tag: "test", summary: "test only",
+				handler: func(w http.ResponseWriter, r *http.Request) {
+					s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
+						if _, err := tx.Exec(ctx, `INSERT INTO citas_servicio (nombre, duracion_minutos, precio_centavos) VALUES ('Fantasma', 30, 1)`); err != nil {
+							return err
+						}
+						writeJSON(w, http.StatusCreated, unencodable)
+						return nil
+					})
+				}}
+		})
+	t.Run("Answers500OutsideATenant", func(t *testing.T) {
+		rec := e.do("GET", "/api/test/unencodable", nil)
+		wantError(t, rec, http.StatusInternalServerError, "internal_error")
+		if !strings.Contains(e.logs.String(), "encoding the answer as JSON") {
+			t.Errorf("the log does not name the encoding failure:\n%s", e.logs.String())
+		}
+	})
+	t.Run("RollsTheTenantTransactionBack", func(t *testing.T) {
+		org := e.createOrg("Peluquería Ana")
+		u := e.createUser("ana", false)
+		e.addProfile(org, u, "admin", true)
+		h := append(bearer(e.token(u, 0)), "X-Organization-ID", strconv.FormatInt(org.ID, 10))
+		wantError(t, e.do("POST", "/api/test/unencodable", nil, h...), http.StatusInternalServerError, "internal_error")
+		ten, _ := org.Tenant()
+		var n int
+		if err := e.m.Run(e.ctx, ten, func(tx pgx.Tx) error {
+			return tx.QueryRow(e.ctx, `SELECT count(*) FROM citas_servicio`).Scan(&n)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Errorf("%d services committed behind a 500", n)
+		}
+	})
 }

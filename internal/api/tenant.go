@@ -171,7 +171,13 @@ func (s *Server) inTenant(w http.ResponseWriter, r *http.Request, fn func(ctx co
 			m.Role = "admin"
 		}
 		info.membershipChecked = true
-		return callGuarded(ctx, tx, m, fn)
+		if err := callGuarded(ctx, tx, m, fn); err != nil {
+			return err
+		}
+		if tw != nil && tw.encodeErr != nil {
+			return tw.encodeErr // roll back: the client would never see what was done
+		}
+		return nil
 	})
 	if err != nil {
 		if tw != nil {

@@ -120,6 +120,8 @@ func (in *NewAppointment) validate() error {
 		return invalidField("profesional_id", "is required")
 	case in.Start.IsZero():
 		return invalidField("inicio", "is required (RFC 3339, e.g. 2026-03-01T15:00:00-05:00)")
+	case !inWindow(in.Start):
+		return CheckInstant("inicio", in.Start)
 	case in.ClientName == "" || utf8.RuneCountInString(in.ClientName) > 200:
 		return invalidField("cliente_nombre", "must be 1-200 characters")
 	case utf8.RuneCountInString(in.ClientPhone) > 50:
@@ -408,7 +410,11 @@ func decodeCursor(s string) (time.Time, int64, error) {
 	if err != nil {
 		return time.Time{}, 0, fmt.Errorf("decoding cursor: %w", err)
 	}
-	return time.UnixMicro(micros).UTC(), id, nil
+	t := time.UnixMicro(micros).UTC()
+	if y := t.Year(); y < 1 || y > 9999 {
+		return time.Time{}, 0, fmt.Errorf("decoding cursor: year %d", y)
+	}
+	return t, id, nil
 }
 
 // Reschedule is the input of RescheduleAppointment.
@@ -430,6 +436,9 @@ type Reschedule struct {
 func RescheduleAppointment(ctx context.Context, tx pgx.Tx, actor Actor, id int64, in Reschedule, now time.Time) (Appointment, error) {
 	if in.Start.IsZero() {
 		return Appointment{}, invalidField("inicio", "is required (RFC 3339)")
+	}
+	if err := CheckInstant("inicio", in.Start); err != nil {
+		return Appointment{}, err
 	}
 	if in.Force && actor.Role != RoleAdmin {
 		return Appointment{}, forbidden("only admins may force a booking (forzar)")

@@ -274,6 +274,9 @@ func CreateException(ctx context.Context, tx pgx.Tx, e Exception) (Exception, er
 	if e.Date.IsZero() {
 		return Exception{}, invalidField("fecha", "is required (YYYY-MM-DD)")
 	}
+	if err := CheckDate("fecha", e.Date); err != nil {
+		return Exception{}, err
+	}
 	if (e.Start == nil) != (e.End == nil) {
 		return Exception{}, invalidField("hora_fin", "hora_inicio and hora_fin go together (both for special hours, neither for a day off)")
 	}
