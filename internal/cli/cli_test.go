@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -453,5 +455,21 @@ func TestHelpHasExamples(t *testing.T) {
 			t.Parallel()
 			check(t, []string{c})
 		})
+	}
+}
+
+func TestDbshellGivesPsqlTheWholeURL(t *testing.T) {
+	// A stand-in psql on PATH prints what it was given.
+	dir := t.TempDir()
+	script := "#!/bin/sh\necho \"args: $*\"\necho \"password: $PGPASSWORD\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "psql"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	url := "postgres://app:s3cret@db.invalid:5432/appcitas?sslmode=verify-full&application_name=appcitas-shell"
+	r := appcitas{env: map[string]string{"DATABASE_URL": url}}.must(t, "dbshell", "--", "-c", "SELECT 1")
+	want := "args: -d postgres://app@db.invalid:5432/appcitas?application_name=appcitas-shell&sslmode=verify-full -c SELECT 1\npassword: s3cret\n"
+	if r.stdout != want {
+		t.Errorf("psql got\n%s\nwant\n%s", r.stdout, want)
 	}
 }
