@@ -690,7 +690,7 @@ func printBackupStatus(ctx context.Context, a *app) error {
 		if o.SchemaName == "" {
 			continue
 		}
-		st, err := store.Status(o.SchemaName)
+		st, err := store.Status(o)
 		if err != nil {
 			return err
 		}

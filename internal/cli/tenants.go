@@ -212,7 +212,7 @@ func backupStatuses(store backup.Store, statuses []tenancy.TenantStatus) map[str
 		if s.SchemaName == "" {
 			continue
 		}
-		st, err := store.Status(s.SchemaName)
+		st, err := store.Status(s.Organization)
 		out[s.SchemaName] = tenantBackup{Status: st, Err: err}
 	}
 	return out
