@@ -473,3 +473,19 @@ func TestDbshellGivesPsqlTheWholeURL(t *testing.T) {
 		t.Errorf("psql got\n%s\nwant\n%s", r.stdout, want)
 	}
 }
+
+func TestDemoPrintsTheAddressServeListensOn(t *testing.T) {
+	t.Parallel()
+	app, _ := newApp(t)
+	app.must(t, "migrate")
+	app.env["APPCITAS_JWT_SECRET"] = strings.Repeat("demo-secret-", 4)
+	r := app.must(t, "demo", "--days", "1", "--addr", "127.0.0.1:9000")
+	if !strings.Contains(r.stdout, "export BASE=http://127.0.0.1:9000\n") {
+		t.Errorf("demo --addr 127.0.0.1:9000 does not print that BASE:\n%s", r)
+	}
+	app.env["APPCITAS_ADDR"] = "0.0.0.0:9100"
+	r = app.must(t, "demo", "--days", "1")
+	if !strings.Contains(r.stdout, "export BASE=http://127.0.0.1:9100\n") {
+		t.Errorf("demo with APPCITAS_ADDR=0.0.0.0:9100 does not print BASE=http://127.0.0.1:9100:\n%s", r)
+	}
+}

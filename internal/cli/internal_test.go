@@ -45,3 +45,22 @@ func TestPsqlInvocation(t *testing.T) {
 		})
 	}
 }
+
+func TestBaseURL(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ addr, want string }{
+		{"127.0.0.1:8080", "http://127.0.0.1:8080"},
+		{"127.0.0.1:9000", "http://127.0.0.1:9000"},
+		{":9090", "http://127.0.0.1:9090"},
+		{"0.0.0.0:8080", "http://127.0.0.1:8080"},
+		{"[::]:8080", "http://[::1]:8080"},
+		{"citas.example.com:443", "http://citas.example.com:443"},
+	}
+	for _, tt := range tests {
+		t.Run("Maps"+tt.addr, func(t *testing.T) {
+			if got := baseURL(tt.addr); got != tt.want {
+				t.Errorf("baseURL(%q) = %q, want %q", tt.addr, got, tt.want)
+			}
+		})
+	}
+}
