@@ -21,6 +21,8 @@ type app struct {
 	stdout io.Writer
 	stderr io.Writer
 	log    *slog.Logger
+	// logLevel is log's level: serve's is APPCITAS_LOG_LEVEL, other commands' warn unless -v.
+	logLevel *slog.LevelVar
 
 	embedded *pgserver.Server
 	manager  *tenancy.Manager

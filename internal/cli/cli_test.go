@@ -489,3 +489,53 @@ func TestDemoPrintsTheAddressServeListensOn(t *testing.T) {
 		t.Errorf("demo with APPCITAS_ADDR=0.0.0.0:9100 does not print BASE=http://127.0.0.1:9100:\n%s", r)
 	}
 }
+
+// embeddedApp returns an appcitas on its own embedded cluster (no DATABASE_URL).
+func embeddedApp(t *testing.T) appcitas {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "appcitas-cli-embedded-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if os.Geteuid() == 0 {
+		// As root, PostgreSQL runs as the postgres user, which must enter the directory.
+		if err := os.Chmod(dir, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return appcitas{env: map[string]string{"APPCITAS_DATA": filepath.Join(dir, "data")}}
+}
+
+func TestCommandsAreQuietUnlessVerbose(t *testing.T) {
+	t.Parallel()
+	app := embeddedApp(t)
+	t.Run("PrintsOnlyTheOutput", func(t *testing.T) {
+		r := app.must(t, "migrate")
+		if r.stderr != "" {
+			t.Errorf("migrate on the embedded cluster wrote to stderr:\n%s", r)
+		}
+	})
+	t.Run("PrintsAnErrorOnOneLine", func(t *testing.T) {
+		r := app.run(t, "create_tenant_schema", "--organization_id=999")
+		if r.code == 0 || strings.Count(r.stderr, "\n") != 1 || !strings.HasPrefix(r.stderr, "Error: ") {
+			t.Errorf("want a failure with exactly one line on stderr:\n%s", r)
+		}
+	})
+	t.Run("LogsTheClusterWithVerbose", func(t *testing.T) {
+		for _, flag := range []string{"-v", "--verbose"} {
+			r := app.must(t, "list_tenants", flag)
+			if !strings.Contains(r.stderr, "postgres ready") || !strings.Contains(r.stderr, "stopping postgres") {
+				t.Errorf("list_tenants %s does not log the cluster's start and stop:\n%s", flag, r)
+			}
+		}
+	})
+}
+
+func TestAnUnreachableDatabaseIsOneErrorLine(t *testing.T) {
+	t.Parallel()
+	r := appcitas{env: map[string]string{"DATABASE_URL": "postgres://nobody@127.0.0.1:1/none?connect_timeout=1"}}.run(t, "list_tenants")
+	if r.code == 0 || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("want one line on stderr:\n%s", r)
+	}
+}
