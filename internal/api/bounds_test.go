@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -201,6 +202,48 @@ func TestEncodingFailures(t *testing.T) {
 		}
 		if n != 0 {
 			t.Errorf("%d services committed behind a 500", n)
+		}
+	})
+}
+
+// TestMembershipCheckLog checks that the ERROR about a tenant route answering without inTenant
+// is logged for a real missing check only, not when the client went away first.
+func TestMembershipCheckLog(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil, testServicesRoute, func(s *Server) route {
+		return route{method: "GET", path: "/api/test/unchecked", access: tenant, tag: "test", summary: "test only",
+			handler: func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, []string{}) }}
+	})
+	org := e.createOrg("Barbería Juan")
+	u := e.createUser("juan", false)
+	e.addProfile(org, u, "admin", true)
+	h := append(bearer(e.token(u, 0)), "X-Organization-ID", strconv.FormatInt(org.ID, 10))
+	const missing = "without inTenant's membership check"
+
+	t.Run("LogsAClientGoneAsSuchNotAsAnError", func(t *testing.T) {
+		if rec := e.do("GET", "/api/test/servicios", nil, h...); rec.Code != http.StatusOK { // warms the caches
+			t.Fatalf("status %d: %s", rec.Code, rec.Body.String())
+		}
+		ctx, cancel := context.WithCancel(e.ctx)
+		cancel() // the client is gone before the tenant transaction opens
+		req := httptest.NewRequestWithContext(ctx, "GET", "/api/test/servicios", nil)
+		req.Header.Set(h[0], h[1])
+		req.Header.Set(h[2], h[3])
+		serve(e, req)
+		logs := e.logs.String()
+		if strings.Contains(logs, missing) {
+			t.Errorf("a closed request was logged as a missing membership check:\n%s", logs)
+		}
+		if !strings.Contains(logs, "client closed the request") || !strings.Contains(logs, `"status":499`) {
+			t.Errorf("the log does not say the client closed the request:\n%s", logs)
+		}
+	})
+	t.Run("KeepsTheErrorForARealMissingCheck", func(t *testing.T) {
+		if rec := e.do("GET", "/api/test/unchecked", nil, h...); rec.Code != http.StatusOK {
+			t.Fatalf("status %d", rec.Code)
+		}
+		if !strings.Contains(e.logs.String(), missing) {
+			t.Errorf("a tenant route answering without inTenant was not logged")
 		}
 	})
 }
