@@ -306,7 +306,7 @@ func TestGuideWorkflow(t *testing.T) {
 			t.Errorf("second assign_schema_names: %s", r)
 		}
 		list := release2.must(t, "list_tenants").stdout
-		matches(t, list, `sin schema`)
+		matches(t, list, `sin schema +default$`) // its own column: "sin schemadefault" ran together
 		matches(t, list, `^⚠ falta el schema tenant_nueva_peluqueria_[0-9a-f]{8} de Nueva Peluquería: appcitas create_tenant_schema --organization_id=4$`)
 
 		r = release2.must(t, "create_tenant_schema", "--slug=nueva-peluqueria")
@@ -336,8 +336,8 @@ func TestUsageErrors(t *testing.T) {
 		{"InjectionInSlug", []string{"create_tenant_schema", "--slug=x'; drop"}, "invalid name"},
 		{"BothFlags", []string{"create_tenant_schema", "--organization_id=1", "--slug=barberia-juan"}, "not both"},
 		{"NoFlag", []string{"create_tenant_schema"}, "--organization_id"},
-		{"NegativeID", []string{"create_tenant_schema", "--organization_id=-3"}, "positive"},
-		{"IDNotANumber", []string{"create_tenant_schema", "--organization_id=uno"}, "invalid argument"},
+		{"NegativeID", []string{"create_tenant_schema", "--organization_id=-3"}, "número entero positivo"},
+		{"IDNotANumber", []string{"create_tenant_schema", "--organization_id=uno"}, "número entero positivo"},
 		{"UnknownFlag", []string{"list_tenants", "--todos"}, "unknown flag"},
 		{"UnknownCommand", []string{"migrar_todo"}, "unknown command"},
 		{"PositionalArgument", []string{"migrate", "ahora"}, "takes no arguments"},
@@ -538,4 +538,56 @@ func TestAnUnreachableDatabaseIsOneErrorLine(t *testing.T) {
 	if r.code == 0 || strings.Count(r.stderr, "\n") != 1 {
 		t.Errorf("want one line on stderr:\n%s", r)
 	}
+}
+
+func TestSmallCommandLineDefects(t *testing.T) {
+	t.Parallel()
+	app, conn := newApp(t)
+
+	t.Run("MigrateAllTenantsRefusesAnUnknownSchemaBeforeMigratingAnything", func(t *testing.T) {
+		r := app.run(t, "migrate_all_tenants", "--schema", "tenant_unknown_12345678")
+		if r.code != 2 || strings.Contains(r.stdout, "PUBLIC") || !strings.Contains(r.stderr, "tenant_unknown_12345678") {
+			t.Errorf("want exit 2 before migrating public:\n%s", r)
+		}
+		var public bool
+		if err := conn.QueryRow(t.Context(), `SELECT to_regclass('public.organizacion_organizacion') IS NOT NULL`).Scan(&public); err != nil {
+			t.Fatal(err)
+		}
+		if public {
+			t.Errorf("public was migrated")
+		}
+		app.must(t, "migrate")
+		if r := app.run(t, "migrate_all_tenants", "--schema", "tenant_unknown_12345678"); r.code != 2 || strings.Contains(r.stdout, "Migrando") {
+			t.Errorf("with public migrated: want exit 2 and nothing migrated:\n%s", r)
+		}
+	})
+
+	app.must(t, "create_organization", "--nombre", "Barbería Juan")
+	t.Run("OrganizationIDFlagsSayWhatIsWrong", func(t *testing.T) {
+		tests := []struct {
+			args []string
+			want string
+		}{
+			{[]string{"create_tenant_schema", "--organization_id=abc"}, "--organization_id debe ser un número entero positivo"},
+			{[]string{"create_tenant_schema", "--organization_id=-3"}, "--organization_id debe ser un número entero positivo"},
+			{[]string{"create_tenant_schema", "--organization_id=0"}, "--organization_id=0 no es un id válido"},
+			{[]string{"subscriptions", "history", "--organization_id=x1"}, "--organization_id debe ser un número entero positivo"},
+			{[]string{"list_backups", "--organization_id=abc"}, "--organization_id debe ser un número entero positivo"},
+			{[]string{"restore_tenant", "x.appcitas-backup", "--organization_id=0"}, "--organization_id=0 no es un id válido"},
+			{[]string{"create_tenant_schema", "--organization_id=99999999999999999999"}, "--organization_id debe ser un número entero positivo"},
+		}
+		for _, tt := range tests {
+			r := app.run(t, tt.args...)
+			if r.code != 2 || !strings.Contains(r.stderr, tt.want) || strings.Contains(r.stderr, "strconv") || strings.Count(r.stderr, "\n") != 1 {
+				t.Errorf("appcitas %s: want exit 2 and one line with %q:\n%s", strings.Join(tt.args, " "), tt.want, r)
+			}
+		}
+	})
+
+	t.Run("SubscriptionHistoryWithoutASubscriptionIsAnError", func(t *testing.T) {
+		r := app.run(t, "subscriptions", "history", "--slug=barberia-juan")
+		if r.code == 0 || !strings.Contains(r.stderr, "no tiene suscripción") || strings.Contains(r.stdout, "EN") {
+			t.Errorf("want a clear error and a non-zero exit:\n%s", r)
+		}
+	})
 }

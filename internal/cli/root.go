@@ -122,6 +122,10 @@ from the locally installed PostgreSQL binaries.`,
 		subscriptionsCmd(a),
 	)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		var fe flagValueError
+		if errors.As(err, &fe) {
+			return usageErrorf("%s (vea `%s --help`)", fe, c.CommandPath())
+		}
 		return usageErrorf("%v (see `%s --help`)", err, c.CommandPath())
 	})
 	return root
