@@ -146,7 +146,7 @@ func (s Store) schemasOf(org tenancy.Organization) ([]string, error) {
 		return nil, fmt.Errorf("reading the backup index of organization %d: %w", org.ID, err)
 	}
 	for _, schema := range strings.Fields(string(body)) {
-		if schema != org.SchemaName && tenancy.ValidateSchemaName(schema) == nil {
+		if !slices.Contains(out, schema) && tenancy.ValidateSchemaName(schema) == nil { // two racing backups may both append
 			out = append(out, schema)
 		}
 	}
