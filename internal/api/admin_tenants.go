@@ -416,7 +416,7 @@ func (s *Server) enrichAdminTenants(ctx context.Context, list []adminTenant) {
 		if t.SchemaName == "" {
 			continue
 		}
-		st, err := s.cfg.Backups.Status(t.SchemaName)
+		st, err := s.cfg.Backups.Status(tenancy.Organization{ID: t.ID, SchemaName: t.SchemaName})
 		if err != nil {
 			b.Error = err.Error()
 			continue

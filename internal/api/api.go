@@ -3,8 +3,10 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -196,13 +198,22 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "public_version": v})
 }
 
-// writeJSON writes v as the JSON response body with status.
+// writeJSON writes v as the JSON response body with status. v is encoded before anything is sent:
+// when it cannot be, the answer is a 500 instead and the writers below learn why (encode.go), so
+// the failure is logged and inTenant rolls its transaction back.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		noteEncodeFailure(w, fmt.Errorf("encoding the answer as JSON: %w", err))
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(encodeFailureBody)
+	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
+	_, _ = w.Write(buf.Bytes())
 }
 
 // writeError writes the API's error shape: {"error": {"code": ..., "message": ...}}.

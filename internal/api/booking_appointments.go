@@ -104,7 +104,7 @@ func queryDate(q url.Values, name string) (booking.Date, error) {
 	if err != nil {
 		return booking.Date{}, invalidQuery(name, "must be a date YYYY-MM-DD, got "+strconv.Quote(v))
 	}
-	return d, nil
+	return d, booking.CheckDate(name, d)
 }
 
 // parseInstant reads an RFC 3339 time of a body field.
@@ -116,7 +116,7 @@ func parseInstant(field, v string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, invalidQuery(field, "must be RFC 3339 with a UTC offset, e.g. 2026-03-02T15:00:00-05:00; got "+strconv.Quote(v))
 	}
-	return t, nil
+	return t, booking.CheckInstant(field, t)
 }
 
 // --- working hours and exceptions ---
@@ -198,7 +198,12 @@ func (s *Server) createException(w http.ResponseWriter, r *http.Request) {
 	}
 	day, err := booking.ParseDate(in.Fecha)
 	if err != nil {
-		s.fail(w, r, invalidQuery("fecha", "must be a date YYYY-MM-DD, got "+strconv.Quote(in.Fecha)))
+		err = invalidQuery("fecha", "must be a date YYYY-MM-DD, got "+strconv.Quote(in.Fecha))
+	} else {
+		err = booking.CheckDate("fecha", day)
+	}
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	x := booking.Exception{StaffID: in.ProfesionalID, BranchID: in.SedeID, Date: day, Start: in.HoraInicio, End: in.HoraFin, Reason: in.Motivo}
@@ -409,7 +414,10 @@ func listBound(v, field string, day *booking.Date, instant *time.Time) error {
 	if err != nil {
 		return invalidQuery(field, "must be YYYY-MM-DD or RFC 3339, got "+strconv.Quote(v))
 	}
-	return nil
+	if isDate(v) {
+		return booking.CheckDate(field, *day)
+	}
+	return booking.CheckInstant(field, *instant)
 }
 
 func (s *Server) rescheduleAppointment(w http.ResponseWriter, r *http.Request) {

@@ -210,12 +210,50 @@ func TestDashboardInBrowser(t *testing.T) {
 	login("root", "password-root")
 	do("back in after logging in again", chromedp.WaitVisible(chromedp.CSS(spaRow)))
 
+	// On a phone (390 px wide) nothing is cut off: the page fits the screen and every cell of a
+	// tenant's row is on screen, under its column's name, without sideways scrolling.
+	do("narrowing the window to a phone's width", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.WaitVisible(chromedp.CSS(spaRow)))
+	phone, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]any](`(() => {
+		const cells = Array.from(document.querySelectorAll('`+spaRow+` td'));
+		return {
+			viewport: window.innerWidth,
+			page: document.documentElement.scrollWidth,
+			offscreen: cells.filter((td) => { const r = td.getBoundingClientRect(); return r.left < 0 || r.right > window.innerWidth + 0.5; })
+				.map((td) => td.dataset.label || td.textContent),
+			labels: cells.map((td) => getComputedStyle(td, '::before').content).join(' '),
+		};
+	})()`))
+	if err != nil {
+		fatal("measuring the page at 390 px", err)
+	}
+	if phone["page"].(float64) > phone["viewport"].(float64) {
+		t.Errorf("at 390 px the page is %v px wide: cut off by the screen", phone["page"])
+	}
+	if off := phone["offscreen"].([]any); len(off) > 0 {
+		t.Errorf("at 390 px these cells of Spa Belleza's row are off screen: %v", off)
+	}
+	if labels := phone["labels"].(string); !strings.Contains(labels, "Último backup") {
+		t.Errorf("at 390 px the cells are not labelled with their columns: %s", labels)
+	}
+	if path := os.Getenv("DASHBOARD_PHONE_SCREENSHOT"); path != "" {
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			fatal("taking a screenshot", err)
+		}
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	do("widening the window again", chromedp.EmulateViewport(1400, 900))
+
 	// A user who is not a superuser is told so.
 	do("logging out", chromedp.Click(chromedp.CSS("#logout")))
 	login("ana", "password-ana")
 	do("waiting for the refusal", chromedp.WaitVisible(chromedp.CSS("#forbidden-view")))
 	if refusal := text("#forbidden-message"); !strings.Contains(refusal, "no es superusuario") || !strings.Contains(refusal, "ana") {
 		t.Errorf("refusal = %q", refusal)
+	} else if strings.Contains(refusal, "dashboard") || strings.Contains(refusal, "superusers") {
+		t.Errorf("the refusal mixes English into Spanish: %q", refusal)
 	}
 
 	mu.Lock()

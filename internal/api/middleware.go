@@ -49,6 +49,8 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	// encodeErr is why writeJSON could not encode an answer (logged with the request).
+	encodeErr error
 }
 
 // WriteHeader records the first status and passes it on.
@@ -119,6 +121,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			if info.userID != 0 {
 				attrs = append(attrs, slog.Int64("user", info.userID))
 			}
+			if sw.encodeErr != nil {
+				attrs = append(attrs, slog.String("err", sw.encodeErr.Error()))
+			}
 			s.log.LogAttrs(r.Context(), level, "request", attrs...)
 		}()
 
@@ -172,6 +177,8 @@ type txWriter struct {
 	header    http.Header
 	status    int
 	buf       bytes.Buffer
+	// encodeErr is why writeJSON could not encode the held-back answer.
+	encodeErr error
 }
 
 // Header returns the held-back headers while buffering.
@@ -209,7 +216,7 @@ func (w *txWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // begin starts holding back writes.
 func (w *txWriter) begin() {
-	w.buffering, w.status = true, 0
+	w.buffering, w.status, w.encodeErr = true, 0, nil
 	w.header = w.ResponseWriter.Header().Clone()
 	w.buf.Reset()
 }

@@ -121,8 +121,14 @@ func (s *Server) routeOrganization(next http.HandlerFunc) http.HandlerFunc {
 		c.Org, c.Tenant = org, t
 		tw := &txWriter{ResponseWriter: w}
 		next(tw, r.WithContext(withCaller(r.Context(), c)))
-		if sw, ok := w.(*statusWriter); ok && !info.membershipChecked && sw.status < 400 {
-			s.log.ErrorContext(r.Context(), "tenant route answered without inTenant's membership check", "route", info.route, "request_id", info.id)
+		if sw, ok := w.(*statusWriter); ok && !info.membershipChecked {
+			switch {
+			case info.status == statusClientClosed:
+				// The client left before the transaction opened: nothing was answered.
+				s.log.DebugContext(r.Context(), "client closed the request before its tenant transaction opened", "route", info.route, "request_id", info.id)
+			case sw.status < 400:
+				s.log.ErrorContext(r.Context(), "tenant route answered without inTenant's membership check", "route", info.route, "request_id", info.id)
+			}
 		}
 	}
 }
@@ -171,7 +177,13 @@ func (s *Server) inTenant(w http.ResponseWriter, r *http.Request, fn func(ctx co
 			m.Role = "admin"
 		}
 		info.membershipChecked = true
-		return callGuarded(ctx, tx, m, fn)
+		if err := callGuarded(ctx, tx, m, fn); err != nil {
+			return err
+		}
+		if tw != nil && tw.encodeErr != nil {
+			return tw.encodeErr // roll back: the client would never see what was done
+		}
+		return nil
 	})
 	if err != nil {
 		if tw != nil {

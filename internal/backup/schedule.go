@@ -111,14 +111,14 @@ func (sc *Scheduler) Store() Store { return sc.store }
 // Every returns the schedule's period.
 func (sc *Scheduler) Every() time.Duration { return sc.s.Every }
 
-// Due reports whether schema's backup is due at now: its slot in the current period has come and
+// Due reports whether org's backup is due at now: its slot in the current period has come and
 // the store has no backup taken since that slot.
-func (sc *Scheduler) Due(schema string, now time.Time) (bool, error) {
-	slot := sc.Slot(schema, now)
+func (sc *Scheduler) Due(org tenancy.Organization, now time.Time) (bool, error) {
+	slot := sc.Slot(org.SchemaName, now)
 	if now.Before(slot) {
 		return false, nil
 	}
-	last, err := sc.store.LastSuccess(schema)
+	last, err := sc.store.LastSuccess(org)
 	if err != nil {
 		return false, err
 	}
@@ -166,7 +166,7 @@ func (sc *Scheduler) RunDue(ctx context.Context, now time.Time, all bool) (RunRe
 			return rep, ctx.Err()
 		}
 		if !all {
-			if due, err := sc.Due(o.SchemaName, now); err != nil || !due {
+			if due, err := sc.Due(o, now); err != nil || !due {
 				if err != nil {
 					rep.Failed[o.SchemaName] = err
 				}
@@ -228,9 +228,15 @@ func (s Store) backupsOf(schema string) ([]string, []time.Time, error) {
 	return names, times, nil
 }
 
-// LastSuccess returns when the newest backup of schema in the store was taken (zero if none). It
-// reads only file names.
-func (s Store) LastSuccess(schema string) (time.Time, error) {
+// LastSuccess returns when the newest backup of org in the store was taken (zero if none), in
+// any schema the organization has had (see [Store.Status]). It reads only file names.
+func (s Store) LastSuccess(org tenancy.Organization) (time.Time, error) {
+	st, err := s.Status(org)
+	return st.LastSuccess, err
+}
+
+// lastInDir returns when the newest backup in schema's directory was taken (zero if none).
+func (s Store) lastInDir(schema string) (time.Time, error) {
 	_, times, err := s.backupsOf(schema)
 	if err != nil || len(times) == 0 {
 		return time.Time{}, err
@@ -248,25 +254,51 @@ type Status struct {
 	FailureMessage string
 }
 
-// Status returns schema's backup state.
-func (s Store) Status(schema string) (Status, error) {
+// Status returns org's backup state, keyed by the organization: its backups under every schema it
+// has had count (a restore over it gives it a new schema; its archives stay under the old one).
+func (s Store) Status(org tenancy.Organization) (Status, error) {
 	var st Status
-	var err error
-	if st.LastSuccess, err = s.LastSuccess(schema); err != nil {
-		return st, err
-	}
-	body, err := os.ReadFile(filepath.Join(s.Root, schema, failureFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return st, nil
-	}
+	schemas, err := s.schemasOf(org)
 	if err != nil {
 		return st, err
 	}
-	when, msg, _ := strings.Cut(strings.TrimSpace(string(body)), " ")
-	if t, err := time.Parse(time.RFC3339Nano, when); err == nil && t.After(st.LastSuccess) {
-		st.LastFailure, st.FailureMessage = t, msg
+	for _, schema := range schemas {
+		last, err := s.lastInDir(schema)
+		if err != nil {
+			return st, err
+		}
+		if last.After(st.LastSuccess) {
+			st.LastSuccess = last
+		}
+		at, msg, err := s.failureIn(schema)
+		if err != nil {
+			return st, err
+		}
+		if at.After(st.LastFailure) {
+			st.LastFailure, st.FailureMessage = at, msg
+		}
+	}
+	if !st.LastFailure.After(st.LastSuccess) {
+		st.LastFailure, st.FailureMessage = time.Time{}, ""
 	}
 	return st, nil
+}
+
+// failureIn reads the failure record of schema's directory (zero when there is none).
+func (s Store) failureIn(schema string) (time.Time, string, error) {
+	body, err := os.ReadFile(filepath.Join(s.Root, schema, failureFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return time.Time{}, "", nil
+	}
+	if err != nil {
+		return time.Time{}, "", err
+	}
+	when, msg, _ := strings.Cut(strings.TrimSpace(string(body)), " ")
+	t, err := time.Parse(time.RFC3339Nano, when)
+	if err != nil {
+		return time.Time{}, "", nil // unreadable record: no failure to show
+	}
+	return t, msg, nil
 }
 
 func (s Store) recordFailure(schema string, now time.Time, failure error) error {

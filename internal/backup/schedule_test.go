@@ -102,7 +102,7 @@ func TestScheduler(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, rep.BackedUp, 2, "due again next period")
 		for _, o := range []tenancy.Organization{a, b} {
-			st, err := store.Status(o.SchemaName)
+			st, err := store.Status(o)
 			require.NoError(t, err)
 			require.Equal(t, end.Add(time.Hour).UTC().Truncate(time.Millisecond), st.LastSuccess)
 		}
@@ -120,7 +120,7 @@ func TestScheduler(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, rep.BackedUp, 1)
 		require.Contains(t, rep.Failed, b.SchemaName)
-		st, err := store.Status(b.SchemaName)
+		st, err := store.Status(b)
 		require.NoError(t, err)
 		require.False(t, st.LastFailure.IsZero())
 		require.Contains(t, st.FailureMessage, "does not exist")
@@ -147,7 +147,7 @@ func TestScheduler(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, left, 11, "7 daily + 4 weekly")
 		require.Equal(t, 120-11, deleted)
-		last, err := store.LastSuccess(schema)
+		last, err := store.LastSuccess(tenancy.Organization{ID: 1, SchemaName: schema})
 		require.NoError(t, err)
 		require.Equal(t, newest.Truncate(24*time.Hour).Add(13*time.Hour), last)
 	})
@@ -182,7 +182,7 @@ func TestOneBackupOfATenantAtATime(t *testing.T) {
 		require.ErrorIs(t, err, backup.ErrInProgress)
 		_, err = backup.Write(ctx, f.m, a, io.Discard)
 		require.ErrorIs(t, err, backup.ErrInProgress)
-		st, err := store.Status(a.SchemaName)
+		st, err := store.Status(a)
 		require.NoError(t, err)
 		require.Equal(t, backup.Status{}, st, "no backup yet and no failure")
 	})
@@ -209,7 +209,7 @@ func TestOneBackupOfATenantAtATime(t *testing.T) {
 		entries, err := store.List(a.ID)
 		require.NoError(t, err)
 		require.Len(t, entries, 2)
-		st, err := store.Status(a.SchemaName)
+		st, err := store.Status(a)
 		require.NoError(t, err)
 		require.True(t, st.LastFailure.IsZero())
 	})
@@ -231,15 +231,39 @@ func TestStoreBackupRecordsItsFailure(t *testing.T) {
 	cancel()
 	_, err = store.Backup(cancelled, f.m, org)
 	require.ErrorIs(t, err, context.Canceled)
-	st, err := store.Status(org.SchemaName)
+	st, err := store.Status(org)
 	require.NoError(t, err)
 	require.True(t, st.LastFailure.IsZero(), "a cancelled backup is not a failure")
 
 	before := time.Now()
 	_, err = store.Backup(ctx, f.m, org)
 	require.Error(t, err)
-	st, err = store.Status(org.SchemaName)
+	st, err = store.Status(org)
 	require.NoError(t, err)
 	require.False(t, st.LastFailure.Before(before.Truncate(time.Millisecond)), "failure at %v, backup at %v", st.LastFailure, before)
 	require.Contains(t, st.FailureMessage, "does not exist")
+}
+
+func TestStatusFollowsTheOrganizationToANewSchema(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := setup(t, setupOptions{})
+	org := f.newOrg(t, "Renombrada", "", 1)
+	store := backup.Store{Root: f.dir}
+	before := time.Now().Truncate(time.Millisecond)
+	_, err := store.Backup(ctx, f.m, org)
+	require.NoError(t, err)
+
+	// A restore over the organization gives it a new schema; its archives stay under the old one.
+	moved := org
+	moved.SchemaName, err = tenancy.NewSchemaName(org.Slug)
+	require.NoError(t, err)
+	st, err := store.Status(moved)
+	require.NoError(t, err)
+	require.False(t, st.LastSuccess.Before(before), "last success %v, backup at %v", st.LastSuccess, before)
+
+	other := tenancy.Organization{ID: org.ID + 1000, SchemaName: moved.SchemaName}
+	st, err = store.Status(other)
+	require.NoError(t, err)
+	require.True(t, st.LastSuccess.IsZero(), "another organization's status stays its own")
 }

@@ -7,7 +7,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,6 +45,9 @@ func (s Store) Backup(ctx context.Context, m *tenancy.Manager, org tenancy.Organ
 func (s Store) BackupAt(ctx context.Context, m *tenancy.Manager, org tenancy.Organization, t time.Time) (Result, error) {
 	path, err := s.PathFor(org.SchemaName, t)
 	if err != nil {
+		return Result{}, err
+	}
+	if err := s.remember(org); err != nil {
 		return Result{}, err
 	}
 	res, err := WriteFile(ctx, m, org, path)
@@ -114,4 +119,62 @@ func readManifestFile(path string) (Manifest, int64, error) {
 	}
 	man, err := ReadManifest(f)
 	return man, st.Size(), err
+}
+
+// organizationsDir, under the store's root, holds one file per organization (named for its id)
+// listing the schema directories its backups went to, one a line, so that its backup state
+// follows the organization when a restore gives it a new schema. List skips it (not a schema
+// name).
+const organizationsDir = ".organizations"
+
+func (s Store) indexPath(orgID int64) string {
+	return filepath.Join(s.Root, organizationsDir, strconv.FormatInt(orgID, 10))
+}
+
+// schemasOf returns the schema directories that may hold org's backups: its current schema, then
+// the earlier ones its index names.
+func (s Store) schemasOf(org tenancy.Organization) ([]string, error) {
+	if err := tenancy.ValidateSchemaName(org.SchemaName); err != nil {
+		return nil, err
+	}
+	out := []string{org.SchemaName}
+	body, err := os.ReadFile(s.indexPath(org.ID))
+	if errors.Is(err, fs.ErrNotExist) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the backup index of organization %d: %w", org.ID, err)
+	}
+	for _, schema := range strings.Fields(string(body)) {
+		if !slices.Contains(out, schema) && tenancy.ValidateSchemaName(schema) == nil { // two racing backups may both append
+			out = append(out, schema)
+		}
+	}
+	return out, nil
+}
+
+// remember adds org's current schema to its index unless it is there.
+func (s Store) remember(org tenancy.Organization) error {
+	body, err := os.ReadFile(s.indexPath(org.ID))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("reading the backup index of organization %d: %w", org.ID, err)
+	}
+	if slices.Contains(strings.Fields(string(body)), org.SchemaName) {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Join(s.Root, organizationsDir), 0o700); err != nil {
+		return fmt.Errorf("creating the backup index: %w", err)
+	}
+	f, err := os.OpenFile(s.indexPath(org.ID), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("writing the backup index of organization %d: %w", org.ID, err)
+	}
+	_, err = f.WriteString(org.SchemaName + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("writing the backup index of organization %d: %w", org.ID, err)
+	}
+	return nil
 }

@@ -244,7 +244,7 @@ func (s *Service) ListNotifications(ctx context.Context, f NotificationFilter) (
 		f.Limit = 200
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+noticeColumns+` FROM public.billing_notificacion
-		WHERE ($1 = 0 OR organizacion_id = $1) AND (NOT $2 OR (enviada_en IS NULL AND reclamada_en <= $3))
+		WHERE ($1::bigint = 0 OR organizacion_id = $1) AND (NOT $2 OR (enviada_en IS NULL AND reclamada_en <= $3))
 		ORDER BY id LIMIT $4`, f.OrganizationID, f.Stuck, s.now().Add(-s.opts.SendingTimeout), f.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("listing notifications: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"time"
@@ -110,6 +111,8 @@ func (s *Service) SetPlan(ctx context.Context, c PlanChange) (Plan, error) {
 			return true, nil, nil
 		case *v <= 0:
 			return false, nil, fmt.Errorf("%w: a limit must be positive (or -1 for unlimited), got %d", ErrInvalid, *v)
+		case *v > math.MaxInt32: // the columns are integer
+			return false, nil, fmt.Errorf("%w: a limit must be at most %d (or -1 for unlimited), got %d", ErrInvalid, math.MaxInt32, *v)
 		}
 		return true, v, nil
 	}

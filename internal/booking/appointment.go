@@ -120,6 +120,8 @@ func (in *NewAppointment) validate() error {
 		return invalidField("profesional_id", "is required")
 	case in.Start.IsZero():
 		return invalidField("inicio", "is required (RFC 3339, e.g. 2026-03-01T15:00:00-05:00)")
+	case !inWindow(in.Start):
+		return CheckInstant("inicio", in.Start)
 	case in.ClientName == "" || utf8.RuneCountInString(in.ClientName) > 200:
 		return invalidField("cliente_nombre", "must be 1-200 characters")
 	case utf8.RuneCountInString(in.ClientPhone) > 50:
@@ -193,7 +195,7 @@ func CreateAppointment(ctx context.Context, tx pgx.Tx, actor Actor, in NewAppoin
 // GetAppointment returns the appointment with id; staff only see their own (others are not found).
 func GetAppointment(ctx context.Context, tx pgx.Tx, actor Actor, id int64) (Appointment, error) {
 	a, err := scanAppointment(tx.QueryRow(ctx, `SELECT `+appointmentColumns+` FROM citas_cita
-		WHERE id = $1 AND ($2 = 0 OR profesional_id = $2)`, id, actor.ownOnly()))
+		WHERE id = $1 AND ($2::bigint = 0 OR profesional_id = $2)`, id, actor.ownOnly()))
 	if err != nil {
 		return Appointment{}, translate(err, fmt.Sprintf("appointment %d", id))
 	}
@@ -408,7 +410,11 @@ func decodeCursor(s string) (time.Time, int64, error) {
 	if err != nil {
 		return time.Time{}, 0, fmt.Errorf("decoding cursor: %w", err)
 	}
-	return time.UnixMicro(micros).UTC(), id, nil
+	t := time.UnixMicro(micros).UTC()
+	if y := t.Year(); y < 1 || y > 9999 {
+		return time.Time{}, 0, fmt.Errorf("decoding cursor: year %d", y)
+	}
+	return t, id, nil
 }
 
 // Reschedule is the input of RescheduleAppointment.
@@ -430,6 +436,9 @@ type Reschedule struct {
 func RescheduleAppointment(ctx context.Context, tx pgx.Tx, actor Actor, id int64, in Reschedule, now time.Time) (Appointment, error) {
 	if in.Start.IsZero() {
 		return Appointment{}, invalidField("inicio", "is required (RFC 3339)")
+	}
+	if err := CheckInstant("inicio", in.Start); err != nil {
+		return Appointment{}, err
 	}
 	if in.Force && actor.Role != RoleAdmin {
 		return Appointment{}, forbidden("only admins may force a booking (forzar)")
@@ -479,7 +488,7 @@ func RescheduleAppointment(ctx context.Context, tx pgx.Tx, actor Actor, id int64
 
 func lockAppointment(ctx context.Context, tx pgx.Tx, actor Actor, id int64) (Appointment, error) {
 	a, err := scanAppointment(tx.QueryRow(ctx, `SELECT `+appointmentColumns+` FROM citas_cita
-		WHERE id = $1 AND ($2 = 0 OR profesional_id = $2) FOR UPDATE`, id, actor.ownOnly()))
+		WHERE id = $1 AND ($2::bigint = 0 OR profesional_id = $2) FOR UPDATE`, id, actor.ownOnly()))
 	if err != nil {
 		return Appointment{}, translate(err, fmt.Sprintf("appointment %d", id))
 	}

@@ -12,6 +12,38 @@ type Date struct {
 	Day   int
 }
 
+// FirstYear and LastYear bound every date and instant booking accepts (both years included).
+// Outside them a date is a typo, and years past 9999 cannot even be written as JSON.
+const (
+	FirstYear = 2000
+	LastYear  = 2100
+)
+
+// CheckDate refuses a date outside FirstYear..LastYear, naming field.
+func CheckDate(field string, d Date) error {
+	if d.Year < FirstYear || d.Year > LastYear {
+		return outOfWindow(field, d.String())
+	}
+	return nil
+}
+
+// CheckInstant refuses an instant outside FirstYear..LastYear (in UTC), naming field.
+func CheckInstant(field string, t time.Time) error {
+	if !inWindow(t) {
+		return outOfWindow(field, t.Format(time.RFC3339))
+	}
+	return nil
+}
+
+func inWindow(t time.Time) bool {
+	y := t.UTC().Year()
+	return y >= FirstYear && y <= LastYear
+}
+
+func outOfWindow(field, got string) error {
+	return invalidField(field, "must be between %d-01-01 and %d-12-31, got %s", FirstYear, LastYear, got)
+}
+
 // ParseDate parses YYYY-MM-DD.
 func ParseDate(s string) (Date, error) {
 	t, err := time.Parse(time.DateOnly, s)

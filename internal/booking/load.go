@@ -110,7 +110,7 @@ func loadBookingData(ctx context.Context, tx pgx.Tx, setup *Setup, req loadReque
 const busySQL = `SELECT profesional_id, bloqueo_inicio, bloqueo_fin FROM citas_cita
 	WHERE estado <> 'cancelada' AND tstzrange(bloqueo_inicio, bloqueo_fin, '[)') && tstzrange($2, $3, '[)')
 	  AND profesional_id = ANY (ARRAY(
-	      SELECT DISTINCT profesional_id FROM citas_horario WHERE sede_id = $1 AND ($4 = 0 OR profesional_id = $4)))`
+	      SELECT DISTINCT profesional_id FROM citas_horario WHERE sede_id = $1 AND ($4::bigint = 0 OR profesional_id = $4)))`
 
 // busyOfStaffSQL is busySQL for staff members already known ($3).
 const busyOfStaffSQL = `SELECT profesional_id, bloqueo_inicio, bloqueo_fin FROM citas_cita

@@ -150,7 +150,7 @@ const hoursSQL = `SELECT ` + hoursColumns + `, p.nombre_visible
 	FROM citas_horario h
 	JOIN usuarios_perfilusuario p ON p.id = h.profesional_id
 	` + hoursBreaks + `
-	WHERE ($1 = 0 OR h.sede_id = $1) AND ($2 = 0 OR h.profesional_id = $2) AND ($2 <> 0 OR p.is_active)
+	WHERE ($1::bigint = 0 OR h.sede_id = $1) AND ($2::bigint = 0 OR h.profesional_id = $2) AND ($2 <> 0 OR p.is_active)
 	` + hoursOrder
 
 // hoursColumns are the columns of citas_horario h and its breaks d (hoursBreaks) that
@@ -254,7 +254,7 @@ func ListExceptions(ctx context.Context, tx pgx.Tx, f ExceptionFilter) ([]Except
 	}
 	rows, err := tx.Query(ctx, `SELECT `+exceptionColumns+` FROM citas_excepcion
 		WHERE ($1::date IS NULL OR fecha >= $1) AND ($2::date IS NULL OR fecha <= $2)
-		  AND ($3 = 0 OR sede_id = $3 OR sede_id IS NULL) AND ($4 = 0 OR profesional_id = $4 OR profesional_id IS NULL)
+		  AND ($3::bigint = 0 OR sede_id = $3 OR sede_id IS NULL) AND ($4::bigint = 0 OR profesional_id = $4 OR profesional_id IS NULL)
 		ORDER BY fecha, id LIMIT 1000`, from, to, f.BranchID, f.StaffID)
 	if err != nil {
 		return nil, fmt.Errorf("listing exceptions: %w", err)
@@ -273,6 +273,9 @@ func CreateException(ctx context.Context, tx pgx.Tx, e Exception) (Exception, er
 	}
 	if e.Date.IsZero() {
 		return Exception{}, invalidField("fecha", "is required (YYYY-MM-DD)")
+	}
+	if err := CheckDate("fecha", e.Date); err != nil {
+		return Exception{}, err
 	}
 	if (e.Start == nil) != (e.End == nil) {
 		return Exception{}, invalidField("hora_fin", "hora_inicio and hora_fin go together (both for special hours, neither for a day off)")
@@ -346,7 +349,7 @@ const exceptionsSQL = `SELECT ` + exceptionRowColumns + `
 	FROM citas_excepcion
 	WHERE fecha BETWEEN $1 AND $2
 	  AND ((profesional_id IS NULL AND sede_id = $3)
-	    OR (profesional_id IS NOT NULL AND ($4 = 0 OR profesional_id = $4) AND (sede_id IS NULL OR sede_id = $3)))`
+	    OR (profesional_id IS NOT NULL AND ($4::bigint = 0 OR profesional_id = $4) AND (sede_id IS NULL OR sede_id = $3)))`
 
 func scanExceptions(rows pgx.Rows) ([]exceptionRow, error) {
 	defer rows.Close()

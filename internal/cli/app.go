@@ -8,8 +8,8 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/appcitas/appcitas/internal/config"
 	"github.com/appcitas/appcitas/internal/migrate"
@@ -24,6 +24,8 @@ type app struct {
 	stdout io.Writer
 	stderr io.Writer
 	log    *slog.Logger
+	// logLevel is log's level: serve's is APPCITAS_LOG_LEVEL, other commands' warn unless -v.
+	logLevel *slog.LevelVar
 
 	embedded *pgserver.Server
 	manager  *tenancy.Manager

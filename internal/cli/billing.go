@@ -337,6 +337,11 @@ its cause ("operator: ..."). A suspended tenant's API answers 402 except for bil
 			if err != nil {
 				return err
 			}
+			if _, err := svc.Subscription(cmd.Context(), org.ID); errors.Is(err, billing.ErrNotFound) {
+				return userError{fmt.Errorf("%s (id %d) no tiene suscripción: no hay historial que mostrar", org.Name, org.ID)}
+			} else if err != nil {
+				return err
+			}
 			events, err := svc.History(cmd.Context(), org.ID)
 			if err != nil {
 				return err

@@ -37,6 +37,11 @@ func TestBillingCommands(t *testing.T) {
 		if r := app.run(t, "plans", "set", "nuevo"); r.code != 2 {
 			t.Fatalf("a new plan without name and price: %s", r)
 		}
+		for _, flag := range []string{"--max-branches", "--max-staff", "--max-appointments"} {
+			if r := app.run(t, "plans", "set", "premium", flag, "3000000000"); r.code != 2 || strings.Contains(r.stderr, "int4") {
+				t.Fatalf("plans set %s 3000000000: want exit 2 and a clear limit:\n%s", flag, r)
+			}
+		}
 	})
 	t.Run("SubscriptionCommandsMoveTheStateMachine", func(t *testing.T) {
 		app.must(t, "subscriptions", "extend_trial", "--organization_id="+orgID, "--days", "7")

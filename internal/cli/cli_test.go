@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -307,7 +309,7 @@ func TestGuideWorkflow(t *testing.T) {
 			t.Errorf("second assign_schema_names: %s", r)
 		}
 		list := release2.must(t, "list_tenants").stdout
-		matches(t, list, `sin schema`)
+		matches(t, list, `sin schema +default$`) // its own column: "sin schemadefault" ran together
 		matches(t, list, `^⚠ falta el schema tenant_nueva_peluqueria_[0-9a-f]{8} de Nueva Peluquería: appcitas create_tenant_schema --organization_id=4$`)
 
 		r = release2.must(t, "create_tenant_schema", "--slug=nueva-peluqueria")
@@ -337,8 +339,8 @@ func TestUsageErrors(t *testing.T) {
 		{"InjectionInSlug", []string{"create_tenant_schema", "--slug=x'; drop"}, "invalid name"},
 		{"BothFlags", []string{"create_tenant_schema", "--organization_id=1", "--slug=barberia-juan"}, "not both"},
 		{"NoFlag", []string{"create_tenant_schema"}, "--organization_id"},
-		{"NegativeID", []string{"create_tenant_schema", "--organization_id=-3"}, "positive"},
-		{"IDNotANumber", []string{"create_tenant_schema", "--organization_id=uno"}, "invalid argument"},
+		{"NegativeID", []string{"create_tenant_schema", "--organization_id=-3"}, "número entero positivo"},
+		{"IDNotANumber", []string{"create_tenant_schema", "--organization_id=uno"}, "número entero positivo"},
 		{"UnknownFlag", []string{"list_tenants", "--todos"}, "unknown flag"},
 		{"UnknownCommand", []string{"migrar_todo"}, "unknown command"},
 		{"PositionalArgument", []string{"migrate", "ahora"}, "takes no arguments"},
@@ -508,6 +510,142 @@ func TestLoginRoleCheck(t *testing.T) {
 		}
 		if strings.Contains(r.stderr, "SQLSTATE") {
 			t.Errorf("a raw database error instead of the check's message:\n%s", r)
+		}
+	})
+}
+
+func TestDbshellGivesPsqlTheWholeURL(t *testing.T) {
+	// A stand-in psql on PATH prints what it was given.
+	dir := t.TempDir()
+	script := "#!/bin/sh\necho \"args: $*\"\necho \"password: $PGPASSWORD\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "psql"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	url := "postgres://app:s3cret@db.invalid:5432/appcitas?sslmode=verify-full&application_name=appcitas-shell"
+	r := appcitas{env: map[string]string{"DATABASE_URL": url}}.must(t, "dbshell", "--", "-c", "SELECT 1")
+	want := "args: -d postgres://app@db.invalid:5432/appcitas?application_name=appcitas-shell&sslmode=verify-full -c SELECT 1\npassword: s3cret\n"
+	if r.stdout != want {
+		t.Errorf("psql got\n%s\nwant\n%s", r.stdout, want)
+	}
+}
+
+func TestDemoPrintsTheAddressServeListensOn(t *testing.T) {
+	t.Parallel()
+	app, _ := newApp(t)
+	app.must(t, "migrate")
+	app.env["APPCITAS_JWT_SECRET"] = strings.Repeat("demo-secret-", 4)
+	r := app.must(t, "demo", "--days", "1", "--addr", "127.0.0.1:9000")
+	if !strings.Contains(r.stdout, "export BASE=http://127.0.0.1:9000\n") {
+		t.Errorf("demo --addr 127.0.0.1:9000 does not print that BASE:\n%s", r)
+	}
+	app.env["APPCITAS_ADDR"] = "0.0.0.0:9100"
+	r = app.must(t, "demo", "--days", "1")
+	if !strings.Contains(r.stdout, "export BASE=http://127.0.0.1:9100\n") {
+		t.Errorf("demo with APPCITAS_ADDR=0.0.0.0:9100 does not print BASE=http://127.0.0.1:9100:\n%s", r)
+	}
+}
+
+// embeddedApp returns an appcitas on its own embedded cluster (no DATABASE_URL).
+func embeddedApp(t *testing.T) appcitas {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "appcitas-cli-embedded-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if os.Geteuid() == 0 {
+		// As root, PostgreSQL runs as the postgres user, which must enter the directory.
+		if err := os.Chmod(dir, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return appcitas{env: map[string]string{"APPCITAS_DATA": filepath.Join(dir, "data")}}
+}
+
+func TestCommandsAreQuietUnlessVerbose(t *testing.T) {
+	t.Parallel()
+	app := embeddedApp(t)
+	t.Run("PrintsOnlyTheOutput", func(t *testing.T) {
+		r := app.must(t, "migrate")
+		if r.stderr != "" {
+			t.Errorf("migrate on the embedded cluster wrote to stderr:\n%s", r)
+		}
+	})
+	t.Run("PrintsAnErrorOnOneLine", func(t *testing.T) {
+		r := app.run(t, "create_tenant_schema", "--organization_id=999")
+		if r.code == 0 || strings.Count(r.stderr, "\n") != 1 || !strings.HasPrefix(r.stderr, "Error: ") {
+			t.Errorf("want a failure with exactly one line on stderr:\n%s", r)
+		}
+	})
+	t.Run("LogsTheClusterWithVerbose", func(t *testing.T) {
+		for _, flag := range []string{"-v", "--verbose"} {
+			r := app.must(t, "list_tenants", flag)
+			if !strings.Contains(r.stderr, "postgres ready") || !strings.Contains(r.stderr, "stopping postgres") {
+				t.Errorf("list_tenants %s does not log the cluster's start and stop:\n%s", flag, r)
+			}
+		}
+	})
+}
+
+// TestAnErrorOfSeveralLinesIsPrintedOnOne: with sslmode=prefer (the default) pgx tries TLS,
+// then plain, and joins both failures with a newline.
+func TestAnErrorOfSeveralLinesIsPrintedOnOne(t *testing.T) {
+	t.Parallel()
+	r := appcitas{env: map[string]string{"DATABASE_URL": "postgres://nobody:secreto@127.0.0.1:1/none?connect_timeout=1"}}.run(t, "list_tenants")
+	if r.code == 0 || strings.Count(r.stderr, "\n") != 1 || strings.Contains(r.stderr, "secreto") {
+		t.Errorf("want one line on stderr, without the password:\n%s", r)
+	}
+}
+
+func TestSmallCommandLineDefects(t *testing.T) {
+	t.Parallel()
+	app, conn := newApp(t)
+
+	t.Run("MigrateAllTenantsRefusesAnUnknownSchemaBeforeMigratingAnything", func(t *testing.T) {
+		r := app.run(t, "migrate_all_tenants", "--schema", "tenant_unknown_12345678")
+		if r.code != 2 || strings.Contains(r.stdout, "PUBLIC") || !strings.Contains(r.stderr, "tenant_unknown_12345678") {
+			t.Errorf("want exit 2 before migrating public:\n%s", r)
+		}
+		var public bool
+		if err := conn.QueryRow(t.Context(), `SELECT to_regclass('public.organizacion_organizacion') IS NOT NULL`).Scan(&public); err != nil {
+			t.Fatal(err)
+		}
+		if public {
+			t.Errorf("public was migrated")
+		}
+		app.must(t, "migrate")
+		if r := app.run(t, "migrate_all_tenants", "--schema", "tenant_unknown_12345678"); r.code != 2 || strings.Contains(r.stdout, "Migrando") {
+			t.Errorf("with public migrated: want exit 2 and nothing migrated:\n%s", r)
+		}
+	})
+
+	app.must(t, "create_organization", "--nombre", "Barbería Juan")
+	t.Run("OrganizationIDFlagsSayWhatIsWrong", func(t *testing.T) {
+		tests := []struct {
+			args []string
+			want string
+		}{
+			{[]string{"create_tenant_schema", "--organization_id=abc"}, "--organization_id debe ser un número entero positivo"},
+			{[]string{"create_tenant_schema", "--organization_id=-3"}, "--organization_id debe ser un número entero positivo"},
+			{[]string{"create_tenant_schema", "--organization_id=0"}, "--organization_id=0 no es un id válido"},
+			{[]string{"subscriptions", "history", "--organization_id=x1"}, "--organization_id debe ser un número entero positivo"},
+			{[]string{"list_backups", "--organization_id=abc"}, "--organization_id debe ser un número entero positivo"},
+			{[]string{"restore_tenant", "x.appcitas-backup", "--organization_id=0"}, "--organization_id=0 no es un id válido"},
+			{[]string{"create_tenant_schema", "--organization_id=99999999999999999999"}, "--organization_id debe ser un número entero positivo"},
+		}
+		for _, tt := range tests {
+			r := app.run(t, tt.args...)
+			if r.code != 2 || !strings.Contains(r.stderr, tt.want) || strings.Contains(r.stderr, "strconv") || strings.Count(r.stderr, "\n") != 1 {
+				t.Errorf("appcitas %s: want exit 2 and one line with %q:\n%s", strings.Join(tt.args, " "), tt.want, r)
+			}
+		}
+	})
+
+	t.Run("SubscriptionHistoryWithoutASubscriptionIsAnError", func(t *testing.T) {
+		r := app.run(t, "subscriptions", "history", "--slug=barberia-juan")
+		if r.code == 0 || !strings.Contains(r.stderr, "no tiene suscripción") || strings.Contains(r.stdout, "EN") {
+			t.Errorf("want a clear error and a non-zero exit:\n%s", r)
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"time"
 
@@ -129,12 +130,29 @@ as they are and prints fresh tokens.`,
 			if err != nil {
 				return err
 			}
-			printDemoCurls(a.stdout, "http://"+a.cfg.Addr, orgs, access, anaAccess, tokens.TTL())
+			printDemoCurls(a.stdout, baseURL(a.cfg.Addr), orgs, access, anaAccess, tokens.TTL())
 			return nil
 		},
 	}
 	cmd.Flags().IntVar(&days, "days", 7, "days of appointments to create, from tomorrow")
+	cmd.Flags().StringVar(&a.cfg.Addr, "addr", a.cfg.Addr, "address serve listens on, for the printed curl lines (env APPCITAS_ADDR; serve's default)")
 	return cmd
+}
+
+// baseURL returns the URL a client on this machine reaches a server listening on addr at: a
+// wildcard or missing host (":8080", "0.0.0.0:8080", "[::]:8080") becomes the loopback address.
+func baseURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // demoEnsureUser returns the user, creating it with the demo password when missing.

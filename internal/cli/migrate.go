@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -86,6 +87,9 @@ the others; the exit status is 1 when any failed, and a re-run picks up only wha
 			m, err := a.open(cmd.Context())
 			if err != nil {
 				return err
+			}
+			if err := checkFleetSchema(cmd.Context(), m, opts.Schema); err != nil {
+				return err // before anything is migrated
 			}
 			if !skipPublic {
 				fmt.Fprintln(a.stdout, "=== Migrando schema PUBLIC (compartido) ===")
@@ -214,4 +218,25 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// checkFleetSchema refuses a --schema that no organization has (a usage error), so that a typo
+// migrates nothing, public included. An empty schema means every tenant.
+func checkFleetSchema(ctx context.Context, m *tenancy.Manager, schema string) error {
+	if schema == "" {
+		return nil
+	}
+	orgs, err := m.Organizations(ctx)
+	if tenancy.SQLState(err) == "42P01" { // public never migrated: no organization at all
+		orgs, err = nil, nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, o := range orgs {
+		if o.SchemaName == schema {
+			return nil
+		}
+	}
+	return usageErrorf("no organization has schema %q: nothing was migrated (see appcitas list_tenants)", schema)
 }

@@ -192,8 +192,6 @@ from the restored profiles. For the interoperable pg_dump -n / psql path, see th
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := args[0]
 			switch {
-			case opts.ReplaceID < 0:
-				return usageErrorf("--organization_id must be positive, got %d", opts.ReplaceID)
 			case opts.ReplaceID != 0 && (opts.NewSlug != "" || opts.NewName != ""):
 				return usageErrorf("give --organization_id (replace) or --new-slug/--nombre (copy), not both")
 			case opts.ReplaceID != 0 && opts.KeepMembers:
@@ -260,7 +258,7 @@ from the restored profiles. For the interoperable pg_dump -n / psql path, see th
 			return nil
 		},
 	}
-	cmd.Flags().Int64Var(&opts.ReplaceID, "organization_id", 0, "replace this organization's data (after backing up its current state)")
+	idVar(cmd, &opts.ReplaceID, "organization_id", "replace this organization's data (after backing up its current state)")
 	cmd.Flags().StringVar(&opts.NewSlug, "new-slug", "", "restore as a new organization with this slug")
 	cmd.Flags().StringVar(&opts.NewName, "nombre", "", "name of the new organization (default: the archived name)")
 	cmd.Flags().StringVar(&opts.Server, "server", "", "configured server for the restored schema (default: the organization's, or default)")
@@ -283,9 +281,6 @@ cannot be read are flagged. Use restore_tenant to restore one; it verifies the w
   appcitas list_backups --status`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if id < 0 {
-				return usageErrorf("--organization_id must be positive, got %d", id)
-			}
 			if status {
 				return printBackupStatus(cmd.Context(), a)
 			}
@@ -315,7 +310,7 @@ cannot be read are flagged. Use restore_tenant to restore one; it verifies the w
 			return nil
 		},
 	}
-	cmd.Flags().Int64Var(&id, "organization_id", 0, "only this organization's backups")
+	idVar(cmd, &id, "organization_id", "only this organization's backups")
 	cmd.Flags().BoolVar(&status, "status", false, "per organization: last successful backup and last failure")
 	return cmd
 }
@@ -699,7 +694,7 @@ func printBackupStatus(ctx context.Context, a *app) error {
 		if o.SchemaName == "" {
 			continue
 		}
-		st, err := store.Status(o.SchemaName)
+		st, err := store.Status(o)
 		if err != nil {
 			return err
 		}

@@ -145,6 +145,16 @@ func TestBackupAndRestoreCommands(t *testing.T) {
 		if got := strings.Count(r.stdout, ".appcitas-backup"); got < 2 {
 			t.Errorf("want the pre-restore backup listed too:\n%s", r)
 		}
+
+		// The backup state follows the organization to its new schema.
+		r = app.must(t, "list_backups", "--status")
+		if line := lineWith(r.stdout, fmt.Sprintf("%-6d ", juan.id)); line == "" || strings.Contains(line, "nunca") {
+			t.Errorf("list_backups --status shows no backup of the restored organization:\n%s", r)
+		}
+		r = app.must(t, "list_tenants")
+		if i := strings.Index(r.stdout, now); i < 0 || strings.Contains(lineWith(r.stdout[i:], "último backup"), "nunca") {
+			t.Errorf("list_tenants shows no backup of the restored organization:\n%s", r)
+		}
 	})
 
 	t.Run("BadInputExitsTwo", func(t *testing.T) {
@@ -554,4 +564,14 @@ func TestPgDumpPathStillWorks(t *testing.T) {
 	}
 	// And backup_tenant reads the restored schema.
 	app.must(t, "backup_tenant", "--organization_id", fmt.Sprint(o.id))
+}
+
+// lineWith returns the first line of out that contains substr ("" if none).
+func lineWith(out, substr string) string {
+	for line := range strings.Lines(out) {
+		if strings.Contains(line, substr) {
+			return line
+		}
+	}
+	return ""
 }

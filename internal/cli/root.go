@@ -36,7 +36,7 @@ func Main(ctx context.Context, env Env) int {
 		fmt.Fprintf(env.Stderr, "Error: %v\n", err)
 		return 2
 	}
-	var level slog.Level
+	level := new(slog.LevelVar)
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	a := &app{
 		cfg:              cfg,
@@ -44,6 +44,7 @@ func Main(ctx context.Context, env Env) int {
 		stdout:           env.Stdout,
 		stderr:           env.Stderr,
 		log:              slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level})),
+		logLevel:         level,
 		tenantMigrations: env.TenantMigrations,
 	}
 	defer a.close()
@@ -58,7 +59,7 @@ func Main(ctx context.Context, env Env) int {
 		if errors.As(err, &status) {
 			return int(status)
 		}
-		fmt.Fprintf(env.Stderr, "Error: %v\n", err)
+		fmt.Fprintf(env.Stderr, "Error: %s\n", oneLine(err.Error()))
 		if strings.HasPrefix(err.Error(), "unknown command") {
 			return 2
 		}
@@ -82,7 +83,20 @@ With no DATABASE_URL it runs a private PostgreSQL cluster under $APPCITAS_DATA (
 from the locally installed PostgreSQL binaries.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+			// serve logs at APPCITAS_LOG_LEVEL; other commands print only their output, warnings
+			// and errors unless -v (the embedded cluster's start and stop included).
+			if cmd.Name() == "serve" {
+				return
+			}
+			if verbose, _ := cmd.Flags().GetBool("verbose"); !verbose {
+				a.logLevel.Set(slog.LevelWarn)
+			} else if a.logLevel.Level() > slog.LevelInfo {
+				a.logLevel.Set(slog.LevelInfo)
+			}
+		},
 	}
+	root.PersistentFlags().BoolP("verbose", "v", false, "log what the command does (the embedded PostgreSQL's start and stop included) at APPCITAS_LOG_LEVEL, info at least")
 	root.AddCommand(
 		serveCmd(a),
 		migrateCmd(a),
@@ -109,6 +123,10 @@ from the locally installed PostgreSQL binaries.`,
 		subscriptionsCmd(a),
 	)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		var fe flagValueError
+		if errors.As(err, &fe) {
+			return usageErrorf("%s (vea `%s --help`)", fe, c.CommandPath())
+		}
 		return usageErrorf("%v (see `%s --help`)", err, c.CommandPath())
 	})
 	return root
@@ -120,4 +138,10 @@ func noArgs(cmd *cobra.Command, args []string) error {
 		return usageErrorf("%s takes no arguments, got %q (see `%s --help`)", cmd.Name(), args, cmd.CommandPath())
 	}
 	return nil
+}
+
+// oneLine joins the lines of a message (errors.Join and some drivers' errors span several) so
+// that an error is one line on stderr.
+func oneLine(msg string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(msg, "\n", " · ")), " ")
 }

@@ -120,9 +120,12 @@ the guide's psql steps work as written. Arguments after -- go to psql.`,
 				// inside a tenant's scope, so the guide's psql steps need the superuser.
 				url = a.embedded.SuperuserURL()
 			}
-			cfg, err := pgconn.ParseConfig(url)
-			if err != nil {
+			if _, err := pgconn.ParseConfig(url); err != nil {
 				return fmt.Errorf("reading the database URL: %w", err)
+			}
+			psqlArgs, psqlEnv, err := psqlInvocation(url, args)
+			if err != nil {
+				return err
 			}
 			psql := "psql"
 			if a.embedded != nil {
@@ -131,12 +134,9 @@ the guide's psql steps work as written. Arguments after -- go to psql.`,
 			if _, err := exec.LookPath(psql); err != nil {
 				return fmt.Errorf("psql not found (apt-get install postgresql-client): %w", err)
 			}
-			// The password travels in the environment, not on the command line where ps shows it.
-			c := exec.Command(psql, args...)
+			c := exec.Command(psql, psqlArgs...)
 			c.Stdin, c.Stdout, c.Stderr = a.stdin, a.stdout, a.stderr
-			c.Env = append(os.Environ(),
-				"PGHOST="+cfg.Host, fmt.Sprintf("PGPORT=%d", cfg.Port), "PGUSER="+cfg.User,
-				"PGPASSWORD="+cfg.Password, "PGDATABASE="+cfg.Database)
+			c.Env = append(os.Environ(), psqlEnv...)
 			if err := c.Run(); err != nil {
 				var exit *exec.ExitError
 				if errors.As(err, &exit) {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -55,7 +57,7 @@ type organizationFlags struct {
 }
 
 func (f *organizationFlags) add(cmd *cobra.Command) {
-	cmd.Flags().Int64Var(&f.id, "organization_id", 0, "the organization's id")
+	idVar(cmd, &f.id, "organization_id", "the organization's id")
 	cmd.Flags().StringVar(&f.slug, "slug", "", "the organization's slug")
 }
 
@@ -65,8 +67,6 @@ func (f *organizationFlags) validate() error {
 		return usageErrorf("give --organization_id or --slug, not both")
 	case f.id == 0 && f.slug == "":
 		return usageErrorf("give --organization_id=N or --slug=S")
-	case f.id < 0:
-		return usageErrorf("--organization_id must be positive, got %d", f.id)
 	case f.slug != "":
 		if err := tenancy.ValidateSlug(f.slug); err != nil {
 			return userError{err}
@@ -212,7 +212,7 @@ func backupStatuses(store backup.Store, statuses []tenancy.TenantStatus) map[str
 		if s.SchemaName == "" {
 			continue
 		}
-		st, err := store.Status(s.SchemaName)
+		st, err := store.Status(s.Organization)
 		out[s.SchemaName] = tenantBackup{Status: st, Err: err}
 	}
 	return out
@@ -243,18 +243,16 @@ func printTenants(out io.Writer, statuses []tenancy.TenantStatus, schemas []tena
 		exists[key{s.Server, s.Name}] = true
 	}
 	owner := map[key]string{}
-	schemaW, nameW := 30, 30
 	for _, s := range statuses {
 		if s.SchemaName != "" {
 			owner[key{s.DatabaseName, s.SchemaName}] = s.Name
 		}
-		schemaW = max(schemaW, len(s.SchemaName)+2)
-		nameW = max(nameW, min(len([]rune(s.Name))+2, 40))
 	}
 
 	fmt.Fprintf(out, "%s\n  TENANTS REGISTRADOS\n%s\n", rule, rule)
-	fmt.Fprintf(out, "%-6s%-*s%-*s%-14s%-10s%s\n", "ID", nameW, "Nombre", schemaW, "Schema", "Estado", "Versión", "Servidor")
-	fmt.Fprintln(out, strings.Repeat("-", width))
+	// Each row is its cells plus, under it, the tenant's backup line.
+	rows := [][]string{{"ID", "Nombre", "Schema", "Estado", "Versión", "Servidor"}}
+	under := []string{""}
 	var warnings []string
 	for _, s := range statuses {
 		state := "✓ Activo"
@@ -276,15 +274,27 @@ func printTenants(out io.Writer, statuses []tenancy.TenantStatus, schemas []tena
 			warnings = append(warnings, fmt.Sprintf("⚠ %s está en la versión %d de %d: appcitas migrate_all_tenants", s.SchemaName, s.Version, latest))
 		}
 		name := s.Name
-		if r := []rune(name); len(r) > nameW-2 {
-			name = string(r[:nameW-3]) + "…"
+		if r := []rune(name); len(r) > 38 {
+			name = string(r[:37]) + "…"
 		}
-		fmt.Fprintf(out, "%-6d%-*s%-*s%-14s%-10s%s\n", s.ID, nameW, name, schemaW, s.SchemaName, state, version, s.DatabaseName)
+		rows = append(rows, []string{strconv.FormatInt(s.ID, 10), name, s.SchemaName, state, version, s.DatabaseName})
+		line := ""
 		if b, ok := backups[s.SchemaName]; ok && s.SchemaName != "" {
-			fmt.Fprintf(out, "%6s└ %s\n", "", backupLine(b))
+			line = fmt.Sprintf("%6s└ %s", "", backupLine(b))
 			if !b.LastFailure.IsZero() {
 				warnings = append(warnings, fmt.Sprintf("⚠ falló el último backup de %s (id %d): appcitas list_backups --status; appcitas backup_tenant --organization_id=%d", s.Name, s.ID, s.ID))
 			}
+		}
+		under = append(under, line)
+	}
+	widths := columnWidths(rows, 6)
+	for i, cells := range rows {
+		writeColumns(out, cells, widths)
+		if i == 0 {
+			fmt.Fprintln(out, strings.Repeat("-", width))
+		}
+		if under[i] != "" {
+			fmt.Fprintln(out, under[i])
 		}
 	}
 	if len(statuses) == 0 {
@@ -313,4 +323,31 @@ func printTenants(out io.Writer, statuses []tenancy.TenantStatus, schemas []tena
 	for _, w := range warnings {
 		fmt.Fprintln(out, w)
 	}
+}
+
+// columnWidths returns the width of each column of rows: its widest cell in runes plus two spaces,
+// and at least least.
+func columnWidths(rows [][]string, least int) []int {
+	var widths []int
+	for _, cells := range rows {
+		for i, c := range cells {
+			if i == len(widths) {
+				widths = append(widths, least)
+			}
+			widths[i] = max(widths[i], utf8.RuneCountInString(c)+2)
+		}
+	}
+	return widths
+}
+
+// writeColumns writes one row, each cell padded to its column's width but the last.
+func writeColumns(out io.Writer, cells []string, widths []int) {
+	var b strings.Builder
+	for i, c := range cells {
+		b.WriteString(c)
+		if i < len(cells)-1 {
+			b.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c)))
+		}
+	}
+	fmt.Fprintln(out, b.String())
 }

@@ -176,7 +176,7 @@ func (w *backupWorker) Work(ctx context.Context, job *river.Job[BackupArgs]) err
 	}
 	now := time.Now()
 	slot := w.b.sc.Slot(a.Schema, a.Period)
-	last, err := w.b.sc.Store().LastSuccess(a.Schema)
+	last, err := w.b.sc.Store().LastSuccess(org)
 	if err != nil {
 		return err
 	}

@@ -192,7 +192,7 @@ func TestScheduledBackups(t *testing.T) {
 			js := e.backupJobs(t, org.SchemaName)
 			return len(js) == 1 && js[0].state == string(rivertype.JobStateCompleted)
 		})
-		st, err := e.store.Status(org.SchemaName)
+		st, err := e.store.Status(org)
 		require.NoError(t, err)
 		require.WithinDuration(t, time.Now(), st.LastSuccess, time.Minute)
 		entries, err := e.store.List(org.ID)
@@ -239,7 +239,7 @@ func TestScheduledBackups(t *testing.T) {
 			return len(js) == 1 && js[0].errors >= 1 && js[0].state != string(rivertype.JobStateCompleted) &&
 				js[0].state != string(rivertype.JobStateDiscarded)
 		})
-		st, err := e.store.Status(org.SchemaName)
+		st, err := e.store.Status(org)
 		require.NoError(t, err)
 		require.True(t, st.LastSuccess.IsZero())
 		require.WithinDuration(t, time.Now(), st.LastFailure, time.Minute)

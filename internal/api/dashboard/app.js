@@ -129,6 +129,40 @@
     $('login-user').focus();
   }
 
+  // errorMessages says in Spanish what each API error code means. The API's own messages are
+  // English: the page never shows them inside a Spanish sentence.
+  const errorMessages = {
+    network: 'No se pudo contactar al servidor.',
+    invalid_credentials: 'Usuario o contraseña incorrectos.',
+    rate_limited: 'Demasiados intentos: espere un momento.',
+    too_many_requests: 'Demasiados intentos: espere un momento.',
+    superuser_required: 'El panel de tenants es solo para superusuarios.',
+    organization_not_found: 'La organización no existe.',
+    not_found: 'No se encontró lo pedido.',
+    invalid_id: 'El id de la organización no es válido.',
+    invalid_input: 'Algún dato enviado no es válido.',
+    invalid_query_parameter: 'Algún filtro no es válido.',
+    backups_not_configured: 'Este servidor no tiene backups configurados.',
+    no_schema_name: 'La organización aún no tiene schema: ejecute appcitas assign_schema_names.',
+    backup_in_progress: 'Ya hay un backup de esta organización en curso; su resultado aparecerá como último backup.',
+    schema_missing: 'El schema de la organización no existe: ejecute appcitas create_tenant_schema.',
+    billing_not_configured: 'Este servidor no tiene la facturación configurada.',
+    no_subscription: 'La organización no tiene suscripción.',
+    not_in_trial: 'La organización no está en periodo de prueba.',
+    timeout: 'El servidor tardó demasiado: intente de nuevo.',
+    try_again: 'Un cambio simultáneo lo impidió: intente de nuevo.',
+    internal_error: 'Error interno del servidor.',
+  };
+
+  // spanish returns the Spanish message of an API error: its code's, else one naming the status
+  // and the code.
+  function spanish(e) {
+    if (e && errorMessages[e.code]) return errorMessages[e.code];
+    if (e && e.status === 429) return errorMessages.rate_limited;
+    if (e && e.status) return 'El servidor respondió ' + e.status + (e.code ? ' (' + e.code + ')' : '') + '.';
+    return 'Error inesperado: ' + String(e);
+  }
+
   // fail shows an API error where it belongs: the login form when the session is gone, the
   // refusal page for a non-superuser, a message otherwise.
   function fail(e) {
@@ -136,9 +170,9 @@
       showLogin('Su sesión expiró o no es válida: inicie sesión de nuevo.');
     } else if (e.status === 403 && e.code === 'superuser_required') {
       show('forbidden-view');
-      $('forbidden-message').textContent = 'La cuenta «' + (state.user || '?') + '» no es superusuario: ' + e.message + '.';
+      $('forbidden-message').textContent = 'La cuenta «' + (state.user || '?') + '» no es superusuario: el panel de tenants es solo para superusuarios.';
     } else {
-      flash(e.message || String(e), 'error');
+      flash(spanish(e), 'error');
     }
   }
 
@@ -229,6 +263,9 @@
     }
     tr.append(bk);
     tr.append(el('td', fmtDate(t.created_at)));
+    // On a phone each row stacks its cells, each under its column's name (app.css).
+    const labels = Array.from(document.querySelectorAll('#tenants thead th'), (th) => th.textContent);
+    tr.querySelectorAll('td').forEach((td, i) => { td.dataset.label = labels[i] || ''; });
     const open = () => openDetail(t.id);
     tr.addEventListener('click', open);
     tr.addEventListener('keydown', (ev) => { if (ev.key === 'Enter') open(); });
@@ -388,9 +425,7 @@
         state.cursors = [0];
         await loadTenants();
       } catch (e) {
-        const msg = e.status === 401 ? 'Usuario o contraseña incorrectos.'
-          : e.status === 429 ? 'Demasiados intentos: espere un momento. (' + e.message + ')'
-            : e.message;
+        const msg = e.status === 401 ? errorMessages.invalid_credentials : spanish(e);
         $('login-error').textContent = msg;
         $('login-error').hidden = false;
       } finally {
