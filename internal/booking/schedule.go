@@ -342,15 +342,6 @@ type exceptionRow struct {
 	open     *span
 }
 
-// exceptionsSQL reads the exceptions between $1 and $2 (dates) that concern branch $3: those of
-// the whole branch, and those of staff member $4 (0: every staff member) at that branch or at
-// every branch. scanExceptions reads its rows.
-const exceptionsSQL = `SELECT ` + exceptionRowColumns + `
-	FROM citas_excepcion
-	WHERE fecha BETWEEN $1 AND $2
-	  AND ((profesional_id IS NULL AND sede_id = $3)
-	    OR (profesional_id IS NOT NULL AND ($4::bigint = 0 OR profesional_id = $4) AND (sede_id IS NULL OR sede_id = $3)))`
-
 func scanExceptions(rows pgx.Rows) ([]exceptionRow, error) {
 	defer rows.Close()
 	var out []exceptionRow

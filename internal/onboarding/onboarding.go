@@ -23,6 +23,7 @@ import (
 
 	"github.com/appcitas/appcitas/internal/auth"
 	"github.com/appcitas/appcitas/internal/billing"
+	"github.com/appcitas/appcitas/internal/booking"
 	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
@@ -305,10 +306,12 @@ func (s *Service) signupTx(ctx context.Context, key string, r Request) (Result, 
 				r.TimeZone).Scan(&res.BranchID); err != nil {
 				return fmt.Errorf("creating the default branch: %w", err)
 			}
-			if err := tx.QueryRow(ctx, `INSERT INTO usuarios_perfilusuario (user_id, role, nombre_visible, sede_id) VALUES ($1, 'admin', $2, $3) RETURNING id`,
-				res.User.ID, r.AdminName, res.BranchID).Scan(&res.ProfileID); err != nil {
+			p, err := booking.AddMember(ctx, tx, booking.NewMember{UserID: res.User.ID, Role: booking.RoleAdmin,
+				DisplayName: r.AdminName, BranchID: &res.BranchID})
+			if err != nil {
 				return fmt.Errorf("creating the admin profile: %w", err)
 			}
+			res.ProfileID = p.ID
 			return nil
 		})
 		if err != nil {
@@ -405,4 +408,3 @@ func (s *Service) replay(ctx context.Context, tx pgx.Tx, key string, r Request, 
 	}
 	return res, nil
 }
-
