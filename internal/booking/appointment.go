@@ -88,7 +88,7 @@ func (a Actor) ownOnly() int64 {
 	return 0
 }
 
-// NewAppointment is the input of CreateAppointment.
+// NewAppointment is the input of [Bookings.CreateAppointment].
 type NewAppointment struct {
 	BranchID    int64     `json:"sede_id"`
 	ServiceID   int64     `json:"servicio_id"`
@@ -198,7 +198,7 @@ func GetAppointment(ctx context.Context, tx pgx.Tx, actor Actor, id int64) (Appo
 	return a, nil
 }
 
-// Page sizes of ListAppointments.
+// Page sizes of [Bookings.ListAppointments].
 const (
 	DefaultPageSize = 50
 	MaxPageSize     = 200
@@ -411,7 +411,7 @@ func decodeCursor(s string) (time.Time, int64, error) {
 	return t, id, nil
 }
 
-// Reschedule is the input of RescheduleAppointment.
+// Reschedule is the input of [Bookings.RescheduleAppointment].
 type Reschedule struct {
 	Start time.Time `json:"inicio"`
 	// StaffID, when set, moves the appointment to another staff member.
