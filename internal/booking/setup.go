@@ -151,7 +151,7 @@ func LoadSetup(ctx context.Context, tx pgx.Tx, zones *Zones, maxRows int) (*Setu
 // ErrSetupTooLarge is returned by [LoadSetup] for a tenant whose set-up is over the limit.
 var ErrSetupTooLarge = errors.New("the tenant's set-up is too large to keep in memory")
 
-// setupHoursSQL reads every block of working hours with its breaks, in the order hoursSQL gives.
+// setupHoursSQL reads every block of working hours with its breaks, by staff member, weekday and start.
 const setupHoursSQL = `SELECT ` + hoursColumns + `, ''
 	FROM citas_horario h
 	` + hoursBreaks + `
