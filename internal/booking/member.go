@@ -123,18 +123,16 @@ func AddMember(ctx context.Context, tx pgx.Tx, in NewMember) (Member, error) {
 }
 
 // GrantMember gives a user an active profile with in's role, creating it or updating the
-// existing one. An empty display name keeps the existing one; the home branch is not changed.
+// existing one. An empty display name keeps the existing one. The home branch is not changed.
 // created reports whether the profile is new. Unlike AddMember, an active member is not a
-// conflict: the operator's add_member command uses it.
+// conflict. The operator's add_member command uses it. The display name is taken as given, with
+// no length limit, as that command always did.
 func GrantMember(ctx context.Context, tx pgx.Tx, in NewMember) (m Member, created bool, err error) {
 	switch {
 	case in.UserID <= 0:
 		return Member{}, false, invalidField("user_id", "is required")
 	case !ValidRole(in.Role):
 		return Member{}, false, invalidField("role", "must be admin, receptionist or staff")
-	}
-	if err := validDisplayName(in.DisplayName); err != nil {
-		return Member{}, false, err
 	}
 	err = tx.QueryRow(ctx, `INSERT INTO usuarios_perfilusuario (user_id, role, nombre_visible) VALUES ($1, $2, $3)
 		ON CONFLICT (user_id) DO UPDATE SET role = EXCLUDED.role, is_active = true,
