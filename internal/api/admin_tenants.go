@@ -18,6 +18,7 @@ import (
 
 	"github.com/appcitas/appcitas/internal/backup"
 	"github.com/appcitas/appcitas/internal/billing"
+	"github.com/appcitas/appcitas/internal/booking"
 	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
@@ -507,13 +508,6 @@ func (s *Server) adminGetTenant(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// adminCountsSQL counts what a tenant holds; it runs in the tenant's read-only scope.
-const adminCountsSQL = `SELECT
-	(SELECT count(*) FROM organizacion_sede WHERE is_active),
-	(SELECT count(*) FROM citas_servicio WHERE is_active),
-	(SELECT count(*) FROM usuarios_perfilusuario WHERE is_active),
-	(SELECT count(*) FROM citas_cita WHERE inicio >= $1 AND inicio < $2 AND estado <> 'cancelada')`
-
 // adminCounts reads the tenant's counts through its scope (tenancy.RunWith, read-only, with a
 // statement timeout, on the bulk pool: the dashboard is not the tenant's request path): the only
 // door into tenant data.
@@ -529,7 +523,9 @@ func (s *Server) adminCounts(ctx context.Context, t adminTenant) (adminTenantCou
 	now := s.cfg.Now()
 	err := s.tenancy.RunWith(ctx, tn, tenancy.RunOptions{ReadOnly: true, StatementTimeoutMillis: int(adminCountsTimeout.Milliseconds()), Bulk: true},
 		func(tx pgx.Tx) error {
-			return tx.QueryRow(ctx, adminCountsSQL, now, now.AddDate(0, 0, 30)).Scan(&c.Branches, &c.Services, &c.Members, &c.AppointmentsNext30Days)
+			n, err := booking.CountHoldings(ctx, tx, now, now.AddDate(0, 0, 30))
+			c = adminTenantCounts{Branches: n.Branches, Services: n.Services, Members: n.Members, AppointmentsNext30Days: n.Appointments}
+			return err
 		})
 	if err != nil {
 		return c, fmt.Errorf("counting rows of %s: %w", t.SchemaName, err)

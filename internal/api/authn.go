@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/appcitas/appcitas/internal/auth"
+	"github.com/appcitas/appcitas/internal/booking"
 	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
@@ -174,9 +175,8 @@ func (s *Server) checkMember(ctx context.Context, u auth.User, orgID int64) erro
 		return err
 	}
 	return s.tenancy.RunWith(ctx, t, tenancy.RunOptions{ReadOnly: true}, func(tx pgx.Tx) error {
-		var one int
-		err := tx.QueryRow(ctx, `SELECT 1 FROM usuarios_perfilusuario WHERE user_id = $1 AND is_active`, u.ID).Scan(&one)
-		if errors.Is(err, pgx.ErrNoRows) {
+		_, found, err := booking.Open(tx, nil, nil).ActiveProfile(ctx, u.ID)
+		if err == nil && !found {
 			return errUnauthorizedOrganization()
 		}
 		return err

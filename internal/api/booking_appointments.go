@@ -263,10 +263,8 @@ func (s *Server) availability(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	aq.Now = s.cfg.Now()
-	aq.Zones = s.zones
 	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
-		aq.Setup = m.Setup
-		a, err := booking.FreeSlots(ctx, tx, aq)
+		a, err := s.bookings(tx, m).FreeSlots(ctx, aq)
 		if err != nil {
 			return err
 		}
@@ -289,14 +287,13 @@ func (s *Server) createAppointment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	na := booking.NewAppointment{BranchID: in.SedeID, ServiceID: in.ServicioID, StaffID: in.ProfesionalID, Start: start,
-		ClientName: in.ClienteNombre, ClientPhone: in.ClienteTelefono, ClientEmail: in.ClienteEmail, Notes: in.Notas, Force: in.Forzar, Zones: s.zones}
+		ClientName: in.ClienteNombre, ClientPhone: in.ClienteTelefono, ClientEmail: in.ClienteEmail, Notes: in.Notas, Force: in.Forzar}
 	now := s.cfg.Now()
 	// An Idempotency-Key makes a retry safe (e.g. after a 503 outcome_unknown): the key is kept in
 	// the booking's own transaction, and a retry with the same key and body gets the appointment
 	// it booked, with 200 as signup's replay does.
 	key, keyed := idempotencyKey(r)
 	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
-		na.Setup = m.Setup
 		if keyed {
 			a, replayed, err := booking.ClaimIdempotencyKey(ctx, tx, actor(m), key, na, now)
 			if err != nil {
@@ -311,7 +308,7 @@ func (s *Server) createAppointment(w http.ResponseWriter, r *http.Request) {
 		if err := s.checkPlanLimitTx(ctx, tx, billing.LimitAppointmentsPerMonth); err != nil { // billing.go
 			return err
 		}
-		a, err := booking.CreateAppointment(ctx, tx, actor(m), na, now)
+		a, err := s.bookings(tx, m).CreateAppointment(ctx, actor(m), na, now)
 		if err != nil {
 			return err
 		}
@@ -387,8 +384,7 @@ func (s *Server) listAppointments(w http.ResponseWriter, r *http.Request) {
 	c, _ := callerFrom(r.Context())
 	f.Zone = c.Org.TimeZone
 	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
-		f.Setup = m.Setup
-		page, err := booking.ListAppointments(ctx, tx, actor(m), f)
+		page, err := s.bookings(tx, m).ListAppointments(ctx, actor(m), f)
 		if err != nil {
 			return err
 		}
@@ -438,8 +434,8 @@ func (s *Server) rescheduleAppointment(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.cfg.Now()
 	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
-		a, err := booking.RescheduleAppointment(ctx, tx, actor(m), id,
-			booking.Reschedule{Start: start, StaffID: in.ProfesionalID, Force: in.Forzar, Zones: s.zones, Setup: m.Setup}, now)
+		a, err := s.bookings(tx, m).RescheduleAppointment(ctx, actor(m), id,
+			booking.Reschedule{Start: start, StaffID: in.ProfesionalID, Force: in.Forzar}, now)
 		if err != nil {
 			return err
 		}

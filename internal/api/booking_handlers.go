@@ -343,11 +343,8 @@ func (s *Server) mirrorMembership(r *http.Request, userID int64) {
 	var ms auth.Membership
 	found := false
 	err := s.tenancy.RunWith(ctx, c.Tenant, tenancy.RunOptions{ReadOnly: true}, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `SELECT role, is_active FROM usuarios_perfilusuario WHERE user_id = $1`, userID).Scan(&ms.Role, &ms.IsActive)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
-		found = err == nil
+		st, ok, err := booking.StandingOf(ctx, tx, userID)
+		ms.Role, ms.IsActive, found = st.Role, st.Active, ok
 		return err
 	})
 	if err == nil && found {

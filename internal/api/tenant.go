@@ -160,7 +160,7 @@ func (s *Server) inTenant(w http.ResponseWriter, r *http.Request, fn func(ctx co
 	var v booking.SetupVersion
 	lead := &tenancy.Lead{SQL: booking.SetupVersionSQL, Dest: []any{&v.Table, &v.Version}}
 	if s.setups == nil {
-		lead = &tenancy.Lead{SQL: profileSQL, Args: []int64{c.UserID}, Dest: []any{&m.ProfileID, &m.Role}}
+		lead = &tenancy.Lead{SQL: booking.ActiveProfileSQL, Args: []int64{c.UserID}, Dest: []any{&m.ProfileID, &m.Role}}
 	}
 	err := s.tenancy.RunWith(ctx, c.Tenant, tenancy.RunOptions{Lead: lead}, func(tx pgx.Tx) error {
 		found := lead.Found
@@ -197,9 +197,6 @@ func (s *Server) inTenant(w http.ResponseWriter, r *http.Request, fn func(ctx co
 	}
 }
 
-// profileSQL reads the caller's active profile ($1: the user id).
-const profileSQL = `SELECT id, role FROM usuarios_perfilusuario WHERE user_id = $1 AND is_active ORDER BY id LIMIT 1`
-
 // profile finds the caller's active profile in the tenant's set-up at version v (read by the
 // scope's lead when versioned), fetching the set-up from s.setups into m.Setup; for a tenant
 // without a kept set-up (too large, or its version row deleted by hand) it reads the profile from
@@ -212,21 +209,19 @@ func (s *Server) profile(ctx context.Context, tx pgx.Tx, c Caller, versioned boo
 		}
 		m.Setup = setup
 	}
-	if m.Setup != nil {
-		p, found := m.Setup.ActiveMember(c.UserID)
-		if found {
-			m.ProfileID, m.Role = p.ID, p.Role
-		}
-		return found, nil
-	}
-	err := tx.QueryRow(ctx, profileSQL, c.UserID).Scan(&m.ProfileID, &m.Role)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
-	}
+	p, found, err := s.bookings(tx, *m).ActiveProfile(ctx, c.UserID)
 	if err != nil {
-		return false, fmt.Errorf("reading the caller's profile: %w", err)
+		return false, err
 	}
-	return true, nil
+	if found {
+		m.ProfileID, m.Role = p.ID, p.Role
+	}
+	return found, nil
+}
+
+// bookings opens the routed tenant's bookings in tx, with the set-up inTenant found for m.
+func (s *Server) bookings(tx pgx.Tx, m Member) *booking.Bookings {
+	return booking.Open(tx, m.Setup, s.zones)
 }
 
 // callGuarded calls fn, turning a panic into an error so that Run rolls the transaction back and

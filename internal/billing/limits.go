@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/appcitas/appcitas/internal/booking"
 )
 
 // Limit names a plan limit.
@@ -120,7 +122,12 @@ func CountUsage(ctx context.Context, tx pgx.Tx, l Limit, now time.Time) (int, er
 	case LimitBranches:
 		q = `SELECT count(*) FROM organizacion_sede WHERE is_active`
 	case LimitStaff:
-		q = `SELECT count(*) FROM usuarios_perfilusuario WHERE is_active AND role = 'staff'`
+		// Members belong to booking.
+		n, err := booking.CountActiveStaff(ctx, tx)
+		if err != nil {
+			return 0, fmt.Errorf("counting %s: %w", l, err)
+		}
+		return n, nil
 	case LimitAppointmentsPerMonth:
 		start := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
 		q = `SELECT count(*) FROM citas_cita WHERE estado <> 'cancelada' AND inicio >= $1 AND inicio < $2`

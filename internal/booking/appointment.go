@@ -88,7 +88,7 @@ func (a Actor) ownOnly() int64 {
 	return 0
 }
 
-// NewAppointment is the input of CreateAppointment.
+// NewAppointment is the input of [Bookings.CreateAppointment].
 type NewAppointment struct {
 	BranchID    int64     `json:"sede_id"`
 	ServiceID   int64     `json:"servicio_id"`
@@ -100,11 +100,6 @@ type NewAppointment struct {
 	Notes       string    `json:"notas"`
 	// Force books outside the staff member's working hours or in the past (admins only).
 	Force bool `json:"forzar"`
-	// Zones, when set, caches the branches' time zones.
-	Zones *Zones `json:"-"`
-	// Setup, when set, is the tenant's set-up at the version the transaction reads: the branch,
-	// service, staff member and schedule come from it instead of the tables.
-	Setup *Setup `json:"-"`
 }
 
 func (in *NewAppointment) validate() error {
@@ -138,7 +133,8 @@ func (in *NewAppointment) validate() error {
 // block adds the service's buffers, the price is copied from the service. Unless an admin forces
 // it, the appointment must lie in the future and inside the staff member's working hours at the
 // branch. A double booking (even by a concurrent transaction) fails with ErrConflict.
-func CreateAppointment(ctx context.Context, tx pgx.Tx, actor Actor, in NewAppointment, now time.Time) (Appointment, error) {
+func (b *Bookings) CreateAppointment(ctx context.Context, actor Actor, in NewAppointment, now time.Time) (Appointment, error) {
+	tx := b.tx
 	if err := in.validate(); err != nil {
 		return Appointment{}, err
 	}
@@ -149,7 +145,7 @@ func CreateAppointment(ctx context.Context, tx pgx.Tx, actor Actor, in NewAppoin
 		return Appointment{}, forbidden("only admins may force a booking (forzar)")
 	}
 	day := DateOf(in.Start.UTC())
-	d, err := loadBookingData(ctx, tx, in.Setup, loadRequest{serviceID: in.ServiceID, branchID: in.BranchID, staffID: in.StaffID,
+	d, err := b.load(ctx, loadRequest{serviceID: in.ServiceID, branchID: in.BranchID, staffID: in.StaffID,
 		schedule: !in.Force, from: day, to: day})
 	if err != nil {
 		return Appointment{}, err
@@ -162,7 +158,7 @@ func CreateAppointment(ctx context.Context, tx pgx.Tx, actor Actor, in NewAppoin
 	case !d.hasStaff || !d.staff.Active:
 		return Appointment{}, invalidField("profesional_id", "member %d does not exist or is not active", in.StaffID)
 	}
-	loc, err := d.zone(in.Zones)
+	loc, err := d.zone(b.zones)
 	if err != nil {
 		return Appointment{}, err
 	}
@@ -202,7 +198,7 @@ func GetAppointment(ctx context.Context, tx pgx.Tx, actor Actor, id int64) (Appo
 	return a, nil
 }
 
-// Page sizes of ListAppointments.
+// Page sizes of [Bookings.ListAppointments].
 const (
 	DefaultPageSize = 50
 	MaxPageSize     = 200
@@ -214,7 +210,7 @@ type AppointmentFilter struct {
 	From, To time.Time
 	// FromDay and ToDay bound inicio by local days, both included: from the start of FromDay to
 	// the end of ToDay in the time zone of the branch (BranchID), or in Zone without a branch.
-	// The zone is looked up by the listing query itself (or taken from Setup), so a day costs no
+	// The zone is looked up by the listing query itself (or taken from the set-up), so a day costs no
 	// round trip of its own. Use them instead of From and To, not beside them.
 	FromDay, ToDay Date
 	// Zone is the IANA time zone of FromDay and ToDay when BranchID is 0 (the organization's).
@@ -228,9 +224,6 @@ type AppointmentFilter struct {
 	Limit int
 	// Cursor continues a listing: the NextCursor of the previous page.
 	Cursor string
-	// Setup, when set, is the tenant's set-up at the version the transaction reads: the branch's
-	// zone comes from it instead of organizacion_sede.
-	Setup *Setup
 }
 
 // AppointmentPage is one page of appointments by inicio, id.
@@ -242,7 +235,8 @@ type AppointmentPage struct {
 
 // ListAppointments returns a page of appointments matching f, by start time (keyset pagination).
 // Staff see only their own.
-func ListAppointments(ctx context.Context, tx pgx.Tx, actor Actor, f AppointmentFilter) (AppointmentPage, error) {
+func (b *Bookings) ListAppointments(ctx context.Context, actor Actor, f AppointmentFilter) (AppointmentPage, error) {
+	tx := b.tx
 	if f.Limit == 0 {
 		f.Limit = DefaultPageSize
 	}
@@ -298,7 +292,7 @@ func ListAppointments(ctx context.Context, tx pgx.Tx, actor Actor, f Appointment
 		}
 		afterStart, afterID = &t, id
 	}
-	sql, args := appointmentListing(f, afterStart, afterID, fromDay, toDay)
+	sql, args := appointmentListing(f, b.setup, afterStart, afterID, fromDay, toDay)
 	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
 		return AppointmentPage{}, translate(err, "listing appointments")
@@ -323,7 +317,7 @@ func ListAppointments(ctx context.Context, tx pgx.Tx, actor Actor, f Appointment
 // DST gap is the gap's end, as in WallInstant; the zone is read by the statement itself, so a
 // day costs no round trip of its own. Every bound is on inicio alone, so the plan scans only
 // that range of (inicio, id), however large the tenant's history.
-func appointmentListing(f AppointmentFilter, afterStart *time.Time, afterID int64, fromDay, toDay *string) (string, []any) {
+func appointmentListing(f AppointmentFilter, setup *Setup, afterStart *time.Time, afterID int64, fromDay, toDay *string) (string, []any) {
 	var args []any
 	arg := func(v any) string {
 		args = append(args, v)
@@ -333,11 +327,11 @@ func appointmentListing(f AppointmentFilter, afterStart *time.Time, afterID int6
 	zone := ""
 	if fromDay != nil || toDay != nil {
 		switch {
-		case f.BranchID != 0 && f.Setup != nil:
+		case f.BranchID != 0 && setup != nil:
 			// The branch's zone from the set-up (f.Zone when it does not exist, and then nothing
 			// matches anyway): the statement reads citas_cita alone.
 			tz := f.Zone
-			if b, ok := f.Setup.branches[f.BranchID]; ok {
+			if b, ok := setup.branches[f.BranchID]; ok {
 				tz = b.TimeZone
 			}
 			zone = arg(tz) + "::text"
@@ -417,23 +411,19 @@ func decodeCursor(s string) (time.Time, int64, error) {
 	return t, id, nil
 }
 
-// Reschedule is the input of RescheduleAppointment.
+// Reschedule is the input of [Bookings.RescheduleAppointment].
 type Reschedule struct {
 	Start time.Time `json:"inicio"`
 	// StaffID, when set, moves the appointment to another staff member.
 	StaffID *int64 `json:"profesional_id"`
 	// Force books outside working hours or in the past (admins only).
 	Force bool `json:"forzar"`
-	// Zones, when set, caches the branches' time zones.
-	Zones *Zones `json:"-"`
-	// Setup, when set, is the tenant's set-up at the version the transaction reads: the branch,
-	// service, staff member and schedule come from it instead of the tables.
-	Setup *Setup `json:"-"`
 }
 
 // RescheduleAppointment moves a pending or confirmed appointment to a new start (and optionally
 // another staff member), keeping the duration and buffers it was booked with.
-func RescheduleAppointment(ctx context.Context, tx pgx.Tx, actor Actor, id int64, in Reschedule, now time.Time) (Appointment, error) {
+func (b *Bookings) RescheduleAppointment(ctx context.Context, actor Actor, id int64, in Reschedule, now time.Time) (Appointment, error) {
+	tx := b.tx
 	if in.Start.IsZero() {
 		return Appointment{}, invalidField("inicio", "is required (RFC 3339)")
 	}
@@ -458,14 +448,14 @@ func RescheduleAppointment(ctx context.Context, tx pgx.Tx, actor Actor, id int64
 		}
 	}
 	day := DateOf(in.Start.UTC())
-	d, err := loadBookingData(ctx, tx, in.Setup, loadRequest{branchID: a.BranchID, staffID: staffID, schedule: !in.Force, from: day, to: day})
+	d, err := b.load(ctx, loadRequest{branchID: a.BranchID, staffID: staffID, schedule: !in.Force, from: day, to: day})
 	if err != nil {
 		return Appointment{}, err
 	}
 	if !d.hasStaff || !d.staff.Active {
 		return Appointment{}, invalidField("profesional_id", "member %d does not exist or is not active", staffID)
 	}
-	loc, err := d.zone(in.Zones)
+	loc, err := d.zone(b.zones)
 	if err != nil {
 		return Appointment{}, err
 	}

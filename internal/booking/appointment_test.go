@@ -26,12 +26,10 @@ func (e *env) book(t *testing.T, f fixture, actor booking.Actor, start time.Time
 			ClientName: "María Pérez", ClientPhone: "+57 300 111 2233", ClientEmail: "maria@example.com",
 		}
 		viaSetup, setupErr := withSetup(ctx, t, tx, func(ctx context.Context, tx pgx.Tx, s *booking.Setup) (booking.Appointment, error) {
-			in := in
-			in.Setup = s
-			return booking.CreateAppointment(ctx, tx, actor, in, past())
+			return booking.Open(tx, s, nil).CreateAppointment(ctx, actor, in, past())
 		})
 		var err error
-		a, err = booking.CreateAppointment(ctx, tx, actor, in, past())
+		a, err = booking.Open(tx, nil, nil).CreateAppointment(ctx, actor, in, past())
 		sameDecision(t, "CreateAppointment", a, err, viaSetup, setupErr)
 		return err
 	})
@@ -117,7 +115,7 @@ func TestCreateAppointment(t *testing.T) {
 
 		forced := func(actor booking.Actor) error {
 			return e.try(t, func(ctx context.Context, tx pgx.Tx) error {
-				_, err := booking.CreateAppointment(ctx, tx, actor, booking.NewAppointment{
+				_, err := booking.Open(tx, nil, nil).CreateAppointment(ctx, actor, booking.NewAppointment{
 					BranchID: f.branch.ID, ServiceID: f.service.ID, StaffID: f.staff.ID, Start: late,
 					ClientName: "Pedro", Force: true,
 				}, past())
@@ -132,7 +130,7 @@ func TestCreateAppointment(t *testing.T) {
 
 	t.Run("RefusesThePast", func(t *testing.T) {
 		err := e.try(t, func(ctx context.Context, tx pgx.Tx) error {
-			_, err := booking.CreateAppointment(ctx, tx, f.admin, booking.NewAppointment{
+			_, err := booking.Open(tx, nil, nil).CreateAppointment(ctx, f.admin, booking.NewAppointment{
 				BranchID: f.branch.ID, ServiceID: f.service.ID, StaffID: f.staff.ID,
 				Start: mustTime(t, "2027-03-04T10:00:00-05:00"), ClientName: "Pedro",
 			}, mustTime(t, "2027-03-05T00:00:00Z"))
@@ -175,7 +173,7 @@ func TestCreateAppointment(t *testing.T) {
 				in := ok()
 				tt.change(&in)
 				err := e.try(t, func(ctx context.Context, tx pgx.Tx) error {
-					_, err := booking.CreateAppointment(ctx, tx, f.admin, in, past())
+					_, err := booking.Open(tx, nil, nil).CreateAppointment(ctx, f.admin, in, past())
 					return err
 				})
 				if be := wantKind(t, err, booking.ErrInvalid, ""); be.Field != tt.field {
@@ -220,7 +218,7 @@ func TestNoDoubleBooking(t *testing.T) {
 				case <-time.After(time.Minute):
 					return errors.New("the start signal never came")
 				}
-				a, err := booking.CreateAppointment(ctx, tx, f.admin, booking.NewAppointment{
+				a, err := booking.Open(tx, nil, nil).CreateAppointment(ctx, f.admin, booking.NewAppointment{
 					BranchID: f.branch.ID, ServiceID: f.service.ID, StaffID: f.staff.ID, Start: at, ClientName: "Cliente",
 				}, past())
 				if err == nil {
@@ -398,12 +396,10 @@ func TestRescheduleAppointment(t *testing.T) {
 		err := e.try(t, func(ctx context.Context, tx pgx.Tx) error {
 			in := booking.Reschedule{Start: mustTime(t, start), StaffID: staff}
 			viaSetup, setupErr := withSetup(ctx, t, tx, func(ctx context.Context, tx pgx.Tx, s *booking.Setup) (booking.Appointment, error) {
-				in := in
-				in.Setup = s
-				return booking.RescheduleAppointment(ctx, tx, f.admin, id, in, past())
+				return booking.Open(tx, s, nil).RescheduleAppointment(ctx, f.admin, id, in, past())
 			})
 			var err error
-			out, err = booking.RescheduleAppointment(ctx, tx, f.admin, id, in, past())
+			out, err = booking.Open(tx, nil, nil).RescheduleAppointment(ctx, f.admin, id, in, past())
 			sameDecision(t, "RescheduleAppointment", out, err, viaSetup, setupErr)
 			return err
 		})
@@ -474,7 +470,7 @@ func TestListAppointments(t *testing.T) {
 			if i%2 == 1 {
 				staff, client = second.ID, "Lucía 100%_Ruiz"
 			}
-			a, err := booking.CreateAppointment(ctx, tx, f.admin, booking.NewAppointment{
+			a, err := booking.Open(tx, nil, nil).CreateAppointment(ctx, f.admin, booking.NewAppointment{
 				BranchID: f.branch.ID, ServiceID: f.service.ID, StaffID: staff,
 				Start: base.Add(time.Duration(i) * time.Hour), ClientName: client,
 			}, past())
@@ -491,7 +487,7 @@ func TestListAppointments(t *testing.T) {
 		var p booking.AppointmentPage
 		e.run(t, func(ctx context.Context, tx pgx.Tx) error {
 			var err error
-			p, err = booking.ListAppointments(ctx, tx, actor, fl)
+			p, err = booking.Open(tx, nil, nil).ListAppointments(ctx, actor, fl)
 			return err
 		})
 		return p
@@ -569,7 +565,7 @@ func TestListAppointments(t *testing.T) {
 	t.Run("RejectsBadFilters", func(t *testing.T) {
 		for _, fl := range []booking.AppointmentFilter{{Limit: booking.MaxPageSize + 1}, {Status: "done"}, {Cursor: "garbage!"}} {
 			err := e.try(t, func(ctx context.Context, tx pgx.Tx) error {
-				_, err := booking.ListAppointments(ctx, tx, f.admin, fl)
+				_, err := booking.Open(tx, nil, nil).ListAppointments(ctx, f.admin, fl)
 				return err
 			})
 			wantKind(t, err, booking.ErrInvalid, "")
@@ -594,7 +590,7 @@ func TestListAppointmentsByLocalDay(t *testing.T) {
 	ids := map[int64]string{}
 	e.run(t, func(ctx context.Context, tx pgx.Tx) error {
 		for name, start := range starts {
-			a, err := booking.CreateAppointment(ctx, tx, f.admin, booking.NewAppointment{
+			a, err := booking.Open(tx, nil, nil).CreateAppointment(ctx, f.admin, booking.NewAppointment{
 				BranchID: f.branch.ID, ServiceID: f.service.ID, StaffID: f.staff.ID, Start: start, ClientName: name,
 			}, past())
 			if err != nil {
@@ -633,15 +629,14 @@ func TestListAppointmentsByLocalDay(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/setup=%t", tt.name, viaSetup), func(t *testing.T) {
 				var got []string
 				e.run(t, func(ctx context.Context, tx pgx.Tx) error {
-					fl := tt.fl
+					var s *booking.Setup
 					if viaSetup {
-						s, err := booking.LoadSetup(ctx, tx, nil, 0)
-						if err != nil {
+						var err error
+						if s, err = booking.LoadSetup(ctx, tx, nil, 0); err != nil {
 							return err
 						}
-						fl.Setup = s
 					}
-					p, err := booking.ListAppointments(ctx, tx, f.admin, fl)
+					p, err := booking.Open(tx, s, nil).ListAppointments(ctx, f.admin, tt.fl)
 					for _, a := range p.Items {
 						got = append(got, ids[a.ID])
 					}
@@ -661,7 +656,7 @@ func TestListAppointmentsByLocalDay(t *testing.T) {
 			{FromDay: day("2027-09-05"), Zone: "Mars/Olympus"},
 		} {
 			err := e.try(t, func(ctx context.Context, tx pgx.Tx) error {
-				_, err := booking.ListAppointments(ctx, tx, f.admin, fl)
+				_, err := booking.Open(tx, nil, nil).ListAppointments(ctx, f.admin, fl)
 				return err
 			})
 			wantKind(t, err, booking.ErrInvalid, "")

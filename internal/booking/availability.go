@@ -4,8 +4,6 @@ import (
 	"context"
 	"slices"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // Availability defaults.
@@ -32,11 +30,6 @@ type AvailabilityQuery struct {
 	MinNotice time.Duration
 	// Step defaults to DefaultSlotStep.
 	Step time.Duration
-	// Zones, when set, caches the branches' time zones.
-	Zones *Zones `json:"-"`
-	// Setup, when set, is the tenant's set-up at the version the transaction reads: only the
-	// appointments are read from the tables.
-	Setup *Setup `json:"-"`
 }
 
 // Slot is a bookable appointment time.
@@ -70,7 +63,7 @@ type Availability struct {
 // DST jump never appears and a repeated wall hour yields distinct instants. A slot is free when
 // the appointment fits in the span, starts after Now + MinNotice, and its busy block (with the
 // service's buffers) overlaps no live appointment of the member, at any branch.
-func FreeSlots(ctx context.Context, tx pgx.Tx, q AvailabilityQuery) (Availability, error) {
+func (b *Bookings) FreeSlots(ctx context.Context, q AvailabilityQuery) (Availability, error) {
 	switch {
 	case q.ServiceID <= 0:
 		return Availability{}, invalidField("servicio_id", "is required")
@@ -91,7 +84,7 @@ func FreeSlots(ctx context.Context, tx pgx.Tx, q AvailabilityQuery) (Availabilit
 	if q.Step <= 0 {
 		q.Step = DefaultSlotStep
 	}
-	d, err := loadBookingData(ctx, tx, q.Setup, loadRequest{serviceID: q.ServiceID, branchID: q.BranchID, staffID: q.StaffID,
+	d, err := b.load(ctx, loadRequest{serviceID: q.ServiceID, branchID: q.BranchID, staffID: q.StaffID,
 		schedule: true, busy: true, from: q.From, to: q.To})
 	if err != nil {
 		return Availability{}, err
@@ -105,7 +98,7 @@ func FreeSlots(ctx context.Context, tx pgx.Tx, q AvailabilityQuery) (Availabilit
 	case q.StaffID != 0 && !d.hasStaff:
 		return Availability{}, invalidField("profesional_id", "member %d does not exist", q.StaffID)
 	}
-	loc, err := d.zone(q.Zones)
+	loc, err := d.zone(b.zones)
 	if err != nil {
 		return Availability{}, err
 	}

@@ -27,12 +27,10 @@ func (e *env) freeSlots(t *testing.T, q booking.AvailabilityQuery) booking.Avail
 	var a booking.Availability
 	e.run(t, func(ctx context.Context, tx pgx.Tx) error {
 		viaSetup, setupErr := withSetup(ctx, t, tx, func(ctx context.Context, tx pgx.Tx, s *booking.Setup) (booking.Availability, error) {
-			q := q
-			q.Setup = s
-			return booking.FreeSlots(ctx, tx, q)
+			return booking.Open(tx, s, nil).FreeSlots(ctx, q)
 		})
 		var err error
-		a, err = booking.FreeSlots(ctx, tx, q)
+		a, err = booking.Open(tx, nil, nil).FreeSlots(ctx, q)
 		if (err == nil) != (setupErr == nil) || err != nil && err.Error() != setupErr.Error() {
 			t.Fatalf("FreeSlots from the tables: %v; from the set-up: %v", err, setupErr)
 		}
@@ -183,7 +181,7 @@ func TestFreeSlots(t *testing.T) {
 				q := query(tt.from)
 				q.To = date(t, tt.to)
 				err := e.try(t, func(ctx context.Context, tx pgx.Tx) error {
-					_, err := booking.FreeSlots(ctx, tx, q)
+					_, err := booking.Open(tx, nil, nil).FreeSlots(ctx, q)
 					return err
 				})
 				if be := wantKind(t, err, booking.ErrInvalid, ""); be.Field != "hasta" {

@@ -28,7 +28,7 @@ func TestIDsBeyondInt4(t *testing.T) {
 		})
 		t.Run("ComputesAvailabilityOfUnknownStaff", func(t *testing.T) {
 			err := e.try(t, func(ctx context.Context, tx pgx.Tx) error {
-				_, err := booking.FreeSlots(ctx, tx, booking.AvailabilityQuery{ServiceID: f.service.ID, BranchID: f.branch.ID,
+				_, err := booking.Open(tx, nil, nil).FreeSlots(ctx, booking.AvailabilityQuery{ServiceID: f.service.ID, BranchID: f.branch.ID,
 					StaffID: id, From: day, To: day, Now: time.Now()})
 				return err
 			})

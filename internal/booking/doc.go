@@ -2,7 +2,14 @@
 // services (citas_servicio), members (usuarios_perfilusuario), working hours (citas_horario,
 // citas_descanso, citas_excepcion), appointments (citas_cita) and availability. Every function
 // takes a pgx.Tx opened by tenancy's scoped transaction ([tenancy.Manager.Run]); nothing here
-// chooses a schema.
+// chooses a schema. No other package reads or writes these tables.
+//
+// # Read path
+//
+// Booking decisions and listings start at [Open], which takes the transaction, the tenant's
+// [Setup] (when a [SetupCache] keeps it) and the time zones. Without a set-up, each decision reads
+// a set-up narrowed to its branch, service and staff member. [Setup] alone decides which working
+// hours and exceptions apply, so both ways decide alike.
 //
 // # Rules
 //
@@ -23,7 +30,7 @@
 // # Time
 //
 // Times are instants (timestamptz). Working hours and exceptions are wall-clock times of the
-// branch's IANA time zone; [FreeSlots] walks local days with Go's time package and turns wall
+// branch's IANA time zone; [Bookings.FreeSlots] walks local days with Go's time package and turns wall
 // times into instants with [WallInstant]: a wall time skipped by a daylight-saving jump maps to
 // the jump, a repeated one to its first occurrence. Slots are stepped in real time from the start
 // of each open span, so no slot falls in a skipped hour and the repeated hour yields distinct

@@ -39,7 +39,7 @@ func ValidateIdempotencyKey(key string) error {
 	return nil
 }
 
-// ClaimIdempotencyKey runs before [CreateAppointment] when the request carries an
+// ClaimIdempotencyKey runs before [Bookings.CreateAppointment] when the request carries an
 // Idempotency-Key. When the key already booked this same request (same member, same fields)
 // within [IdempotencyTTL], it returns that appointment as it is now and replayed is true: the
 // caller answers with it and books nothing. When the key booked a different request, it returns

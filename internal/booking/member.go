@@ -122,6 +122,30 @@ func AddMember(ctx context.Context, tx pgx.Tx, in NewMember) (Member, error) {
 	return m, nil
 }
 
+// GrantMember gives a user an active profile with in's role, creating it or updating the
+// existing one. An empty display name keeps the existing one. The home branch is not changed.
+// created reports whether the profile is new. Unlike AddMember, an active member is not a
+// conflict. The operator's add_member command uses it. The display name is taken as given, with
+// no length limit, as that command always did.
+func GrantMember(ctx context.Context, tx pgx.Tx, in NewMember) (m Member, created bool, err error) {
+	switch {
+	case in.UserID <= 0:
+		return Member{}, false, invalidField("user_id", "is required")
+	case !ValidRole(in.Role):
+		return Member{}, false, invalidField("role", "must be admin, receptionist or staff")
+	}
+	err = tx.QueryRow(ctx, `INSERT INTO usuarios_perfilusuario (user_id, role, nombre_visible) VALUES ($1, $2, $3)
+		ON CONFLICT (user_id) DO UPDATE SET role = EXCLUDED.role, is_active = true,
+			nombre_visible = CASE WHEN EXCLUDED.nombre_visible = '' THEN usuarios_perfilusuario.nombre_visible ELSE EXCLUDED.nombre_visible END,
+			updated_at = now()
+		RETURNING `+memberColumns+`, xmax = 0`, in.UserID, in.Role, in.DisplayName).Scan(
+		&m.ID, &m.UserID, &m.Role, &m.DisplayName, &m.BranchID, &m.Active, &m.CreatedAt, &m.UpdatedAt, &created)
+	if err != nil {
+		return Member{}, false, translate(err, "member")
+	}
+	return m, created, nil
+}
+
 // UpdateMember changes the fields of p that are set.
 func UpdateMember(ctx context.Context, tx pgx.Tx, id int64, p MemberPatch) (Member, error) {
 	if p.Role != nil && !ValidRole(*p.Role) {
@@ -185,4 +209,49 @@ func DeactivateMembers(ctx context.Context, tx pgx.Tx) (int64, error) {
 		return 0, fmt.Errorf("deactivating members: %w", err)
 	}
 	return tag.RowsAffected(), nil
+}
+
+// Profile is the part of a member that access control reads: the profile's id and role.
+type Profile struct {
+	ID   int64
+	Role string
+}
+
+// ActiveProfileSQL reads the [Profile] of a user's active profile, the lowest id first ($1: the
+// user id). It may lead a request's transaction (a tenancy.Lead): scan its row into ID and Role.
+const ActiveProfileSQL = `SELECT id, role FROM usuarios_perfilusuario WHERE user_id = $1 AND is_active ORDER BY id LIMIT 1`
+
+// activeProfile reads the user's active profile from the table; found is false without one.
+func activeProfile(ctx context.Context, tx pgx.Tx, userID int64) (p Profile, found bool, err error) {
+	err = tx.QueryRow(ctx, ActiveProfileSQL, userID).Scan(&p.ID, &p.Role)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Profile{}, false, nil
+	}
+	if err != nil {
+		return Profile{}, false, fmt.Errorf("reading the user's profile: %w", err)
+	}
+	return p, true, nil
+}
+
+// StandingOf returns the standing of the user's profile, active or not; found is false when the
+// user has no profile.
+func StandingOf(ctx context.Context, tx pgx.Tx, userID int64) (st MemberStanding, found bool, err error) {
+	err = tx.QueryRow(ctx, `SELECT user_id, role, is_active FROM usuarios_perfilusuario WHERE user_id = $1`, userID).Scan(
+		&st.UserID, &st.Role, &st.Active)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return MemberStanding{}, false, nil
+	}
+	if err != nil {
+		return MemberStanding{}, false, fmt.Errorf("reading the user's profile: %w", err)
+	}
+	return st, true, nil
+}
+
+// CountActiveStaff counts the active members with the staff role.
+func CountActiveStaff(ctx context.Context, tx pgx.Tx) (int, error) {
+	var n int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM usuarios_perfilusuario WHERE is_active AND role = 'staff'`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting staff: %w", err)
+	}
+	return n, nil
 }

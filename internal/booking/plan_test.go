@@ -105,13 +105,14 @@ func TestLargeTenantDayListingReadsOnlyThatDay(t *testing.T) {
 			var read float64
 			e.run(t, func(ctx context.Context, tx pgx.Tx) error {
 				filter := booking.AppointmentFilter{FromDay: day, ToDay: day, BranchID: f.branch.ID}
+				var s *booking.Setup
 				if tt.viaSetup {
 					var err error
-					if filter.Setup, err = booking.LoadSetup(ctx, tx, nil, 0); err != nil {
+					if s, err = booking.LoadSetup(ctx, tx, nil, 0); err != nil {
 						return err
 					}
 				}
-				page, err := booking.ListAppointments(ctx, tx, f.admin, filter)
+				page, err := booking.Open(tx, s, nil).ListAppointments(ctx, f.admin, filter)
 				if err != nil {
 					return err
 				}
@@ -155,13 +156,14 @@ func TestLargeTenantAvailabilityReadsOnlyTheRange(t *testing.T) {
 			e.run(t, func(ctx context.Context, tx pgx.Tx) error {
 				q := booking.AvailabilityQuery{ServiceID: f.service.ID, BranchID: f.branch.ID,
 					From: day, To: day, Now: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)}
+				var s *booking.Setup
 				if tt.viaSetup {
 					var err error
-					if q.Setup, err = booking.LoadSetup(ctx, tx, nil, 0); err != nil {
+					if s, err = booking.LoadSetup(ctx, tx, nil, 0); err != nil {
 						return err
 					}
 				}
-				a, err := booking.FreeSlots(ctx, tx, q)
+				a, err := booking.Open(tx, s, nil).FreeSlots(ctx, q)
 				if err != nil {
 					return err
 				}

@@ -37,7 +37,7 @@ func WeeklyHours(ctx context.Context, tx pgx.Tx, staffID int64) ([]WorkBlock, er
 	if _, err := GetMember(ctx, tx, staffID); err != nil {
 		return nil, err
 	}
-	hours, err := loadHours(ctx, tx, 0, staffID)
+	hours, err := loadHours(ctx, tx, staffID)
 	if err != nil {
 		return nil, err
 	}
@@ -144,13 +144,12 @@ type hoursRow struct {
 	breaks    []span
 }
 
-// hoursSQL reads working hours and breaks of a branch ($1, 0: any) and a staff member ($2, 0: any
-// active member); scanHours reads its rows.
-const hoursSQL = `SELECT ` + hoursColumns + `, p.nombre_visible
+// staffHoursSQL reads the working hours and breaks of staff member $1 at every branch, without
+// the staff member's name; scanHours reads its rows.
+const staffHoursSQL = `SELECT ` + hoursColumns + `, ''
 	FROM citas_horario h
-	JOIN usuarios_perfilusuario p ON p.id = h.profesional_id
 	` + hoursBreaks + `
-	WHERE ($1::bigint = 0 OR h.sede_id = $1) AND ($2::bigint = 0 OR h.profesional_id = $2) AND ($2 <> 0 OR p.is_active)
+	WHERE h.profesional_id = $1
 	` + hoursOrder
 
 // hoursColumns are the columns of citas_horario h and its breaks d (hoursBreaks) that
@@ -166,10 +165,9 @@ const (
 	hoursOrder = `ORDER BY h.profesional_id, h.dia_semana, h.hora_inicio`
 )
 
-// loadHours reads working hours and breaks of a branch (0: any) and a staff member (0: any active
-// member), by staff member.
-func loadHours(ctx context.Context, tx pgx.Tx, branchID, staffID int64) (map[int64][]hoursRow, error) {
-	rows, err := tx.Query(ctx, hoursSQL, branchID, staffID)
+// loadHours reads the working hours and breaks of a staff member at every branch, by staff member.
+func loadHours(ctx context.Context, tx pgx.Tx, staffID int64) (map[int64][]hoursRow, error) {
+	rows, err := tx.Query(ctx, staffHoursSQL, staffID)
 	if err != nil {
 		return nil, fmt.Errorf("reading working hours: %w", err)
 	}
@@ -192,7 +190,7 @@ func scanHours(rows pgx.Rows) (map[int64][]hoursRow, error) {
 	return out, nil
 }
 
-// scanHoursRow reads one row of hoursSQL (or setupHoursSQL).
+// scanHoursRow reads one row of staffHoursSQL or setupHoursSQL.
 func scanHoursRow(row pgx.Row) (hoursRow, error) {
 	var h hoursRow
 	var start, end int
@@ -341,15 +339,6 @@ type exceptionRow struct {
 	date     Date
 	open     *span
 }
-
-// exceptionsSQL reads the exceptions between $1 and $2 (dates) that concern branch $3: those of
-// the whole branch, and those of staff member $4 (0: every staff member) at that branch or at
-// every branch. scanExceptions reads its rows.
-const exceptionsSQL = `SELECT ` + exceptionRowColumns + `
-	FROM citas_excepcion
-	WHERE fecha BETWEEN $1 AND $2
-	  AND ((profesional_id IS NULL AND sede_id = $3)
-	    OR (profesional_id IS NOT NULL AND ($4::bigint = 0 OR profesional_id = $4) AND (sede_id IS NULL OR sede_id = $3)))`
 
 func scanExceptions(rows pgx.Rows) ([]exceptionRow, error) {
 	defer rows.Close()

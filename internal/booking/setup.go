@@ -151,14 +151,15 @@ func LoadSetup(ctx context.Context, tx pgx.Tx, zones *Zones, maxRows int) (*Setu
 // ErrSetupTooLarge is returned by [LoadSetup] for a tenant whose set-up is over the limit.
 var ErrSetupTooLarge = errors.New("the tenant's set-up is too large to keep in memory")
 
-// setupHoursSQL reads every block of working hours with its breaks, in the order hoursSQL gives.
+// setupHoursSQL reads every block of working hours with its breaks, by staff member, weekday and start.
 const setupHoursSQL = `SELECT ` + hoursColumns + `, ''
 	FROM citas_horario h
 	` + hoursBreaks + `
 	` + hoursOrder + `
 	LIMIT $1`
 
-// fill puts into d what req asks for, as loadBookingData's queries would read it.
+// fill puts into d what req asks for. It is the one place that decides which working hours and
+// exceptions a booking decision reads.
 func (s *Setup) fill(d *bookingData, req loadRequest) {
 	if req.serviceID != 0 {
 		d.service = s.services[req.serviceID]
@@ -173,7 +174,7 @@ func (s *Setup) fill(d *bookingData, req loadRequest) {
 	if !req.schedule {
 		return
 	}
-	// hoursSQL: at the branch (0: any), of the staff member (0: any active one).
+	// Working hours at the branch (0: any), of the staff member (0: any active one).
 	d.hours = map[int64][]hoursRow{}
 	for _, h := range s.hours {
 		if (req.branchID == 0 || h.branchID == req.branchID) && (req.staffID == 0 || h.staffID == req.staffID) &&
@@ -181,7 +182,7 @@ func (s *Setup) fill(d *bookingData, req loadRequest) {
 			d.hours[h.staffID] = append(d.hours[h.staffID], h.hoursRow)
 		}
 	}
-	// exceptionsSQL: a day either side of the range; the branch's own, and the staff member's (0:
+	// Exceptions a day either side of the range: the branch's own, and the staff member's (0:
 	// every staff member's) at that branch or at every branch.
 	from, to := req.from.AddDays(-1), req.to.AddDays(1)
 	for _, e := range s.exceptions {

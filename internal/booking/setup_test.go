@@ -23,7 +23,7 @@ type env struct {
 	tenant tenancy.Tenant
 }
 
-func setup(t *testing.T) *env {
+func setup(t testing.TB) *env {
 	t.Helper()
 	ctx := t.Context()
 	url := pgtest.NewDatabase(t)
@@ -55,7 +55,7 @@ func setup(t *testing.T) *env {
 }
 
 // run runs fn in the tenant and fails the test on error.
-func (e *env) run(t *testing.T, fn func(ctx context.Context, tx pgx.Tx) error) {
+func (e *env) run(t testing.TB, fn func(ctx context.Context, tx pgx.Tx) error) {
 	t.Helper()
 	if err := e.try(t, fn); err != nil {
 		t.Fatal(err)
@@ -63,7 +63,7 @@ func (e *env) run(t *testing.T, fn func(ctx context.Context, tx pgx.Tx) error) {
 }
 
 // try runs fn in the tenant and returns its error.
-func (e *env) try(t *testing.T, fn func(ctx context.Context, tx pgx.Tx) error) error {
+func (e *env) try(t testing.TB, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	t.Helper()
 	ctx := t.Context()
 	return e.m.Run(ctx, e.tenant, func(tx pgx.Tx) error { return fn(ctx, tx) })
@@ -81,7 +81,7 @@ type fixture struct {
 
 // newFixture creates a branch in zone, a service and a staff member working every day within
 // [start, end) at the branch.
-func (e *env) newFixture(t *testing.T, zone string, svc booking.ServicePatch, start, end string) fixture {
+func (e *env) newFixture(t testing.TB, zone string, svc booking.ServicePatch, start, end string) fixture {
 	t.Helper()
 	var f fixture
 	e.run(t, func(ctx context.Context, tx pgx.Tx) error {

@@ -61,7 +61,7 @@ func TestSetupVersionFollowsEverySetupTable(t *testing.T) {
 			return err
 		}, true},
 		{"AppointmentBookedIsNotSetup", func(ctx context.Context, tx pgx.Tx) error {
-			_, err := booking.CreateAppointment(ctx, tx, f.admin, booking.NewAppointment{BranchID: f.branch.ID,
+			_, err := booking.Open(tx, nil, nil).CreateAppointment(ctx, f.admin, booking.NewAppointment{BranchID: f.branch.ID,
 				ServiceID: f.service.ID, StaffID: f.staff.ID, Start: mustTime(t, "2027-03-01T09:00:00-05:00"), ClientName: "Ana"}, past())
 			return err
 		}, false},

@@ -291,7 +291,7 @@ func demoTenantData(ctx context.Context, tx pgx.Tx, d demoOrg, users []auth.User
 				svc := services[(slot+si)%len(services)]
 				client := clients[n%len(clients)]
 				n++
-				_, err := booking.CreateAppointment(ctx, tx, admin, booking.NewAppointment{
+				_, err := booking.Open(tx, nil, nil).CreateAppointment(ctx, admin, booking.NewAppointment{
 					BranchID: branch.ID, ServiceID: svc.ID, StaffID: s.ID,
 					Start:      time.Date(date.Year(), date.Month(), date.Day(), at/60, at%60, 0, 0, loc),
 					ClientName: client, ClientPhone: fmt.Sprintf("+57 300 %03d %04d", n%1000, 1000+n),

@@ -17,6 +17,7 @@ import (
 
 	"github.com/appcitas/appcitas/internal/api"
 	"github.com/appcitas/appcitas/internal/auth"
+	"github.com/appcitas/appcitas/internal/booking"
 	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
@@ -310,11 +311,9 @@ func addMember(ctx context.Context, m *tenancy.Manager, org tenancy.Organization
 	var id int64
 	var created bool
 	err = m.Run(ctx, t, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `INSERT INTO usuarios_perfilusuario (user_id, role, nombre_visible) VALUES ($1, $2, $3)
-			ON CONFLICT (user_id) DO UPDATE SET role = EXCLUDED.role, is_active = true,
-				nombre_visible = CASE WHEN EXCLUDED.nombre_visible = '' THEN usuarios_perfilusuario.nombre_visible ELSE EXCLUDED.nombre_visible END,
-				updated_at = now()
-			RETURNING id, xmax = 0`, userID, role, display).Scan(&id, &created)
+		p, isNew, err := booking.GrantMember(ctx, tx, booking.NewMember{UserID: userID, Role: role, DisplayName: display})
+		id, created = p.ID, isNew
+		return err
 	})
 	if err != nil {
 		return 0, false, fmt.Errorf("writing the profile in %s: %w", t.Schema, err)

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/mail"
-	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/appcitas/appcitas/internal/auth"
 	"github.com/appcitas/appcitas/internal/billing"
+	"github.com/appcitas/appcitas/internal/booking"
 	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
@@ -273,7 +273,7 @@ func (s *Service) signupTx(ctx context.Context, key string, r Request) (Result, 
 			res.User, res.ExistingUser = u, true
 		}
 		// The organization and its schema, with a free slug (reserved ones get a variant).
-		slug, err := freeSlug(ctx, tx, tenancy.Slugify(r.OrganizationName))
+		slug, err := tenancy.FreeSlug(ctx, tx, tenancy.Slugify(r.OrganizationName), reservedSlugs)
 		if err != nil {
 			return err
 		}
@@ -306,10 +306,12 @@ func (s *Service) signupTx(ctx context.Context, key string, r Request) (Result, 
 				r.TimeZone).Scan(&res.BranchID); err != nil {
 				return fmt.Errorf("creating the default branch: %w", err)
 			}
-			if err := tx.QueryRow(ctx, `INSERT INTO usuarios_perfilusuario (user_id, role, nombre_visible, sede_id) VALUES ($1, 'admin', $2, $3) RETURNING id`,
-				res.User.ID, r.AdminName, res.BranchID).Scan(&res.ProfileID); err != nil {
+			p, err := booking.AddMember(ctx, tx, booking.NewMember{UserID: res.User.ID, Role: booking.RoleAdmin,
+				DisplayName: r.AdminName, BranchID: &res.BranchID})
+			if err != nil {
 				return fmt.Errorf("creating the admin profile: %w", err)
 			}
+			res.ProfileID = p.ID
 			return nil
 		})
 		if err != nil {
@@ -405,31 +407,4 @@ func (s *Service) replay(ctx context.Context, tx pgx.Tx, key string, r Request, 
 		return Result{}, err
 	}
 	return res, nil
-}
-
-// freeSlug returns base if it is free and not reserved, else base-2, base-3...
-func freeSlug(ctx context.Context, tx pgx.Tx, base string) (string, error) {
-	if len(base) > 50 {
-		base = strings.TrimRight(base[:50], "-")
-	}
-	rows, err := tx.Query(ctx, `SELECT slug FROM public.organizacion_organizacion WHERE slug = $1 OR slug LIKE $2`, base, base+"-%")
-	if err != nil {
-		return "", fmt.Errorf("finding a free slug: %w", err)
-	}
-	taken, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return "", fmt.Errorf("finding a free slug: %w", err)
-	}
-	used := make(map[string]bool, len(taken))
-	for _, s := range taken {
-		used[s] = true
-	}
-	if !used[base] && !reservedSlugs[base] {
-		return base, nil
-	}
-	for i := 2; ; i++ {
-		if c := base + "-" + strconv.Itoa(i); !used[c] {
-			return c, nil
-		}
-	}
 }

@@ -162,13 +162,20 @@ func (n *NewOrganization) normalize(s *Servers) error {
 	return nil
 }
 
-// freeSlug returns base if no organization has it, else base-2, base-3, ...
-func freeSlug(ctx context.Context, db catalogDB, base string) (string, error) {
-	// The LIKE branch (a scan) runs only when base itself is taken; the common case is one index probe.
-	rows, err := db.Query(ctx, `SELECT slug FROM public.organizacion_organizacion WHERE slug = $1
+// FreeSlug returns the first free slug made from base: base itself, else base-2, base-3, ...
+// base is cut to 50 characters first, so that a variant stays a valid slug. A slug in reserved
+// (nil: none) is never returned as it is, only as a variant. tx is a transaction on the catalog.
+func FreeSlug(ctx context.Context, tx pgx.Tx, base string, reserved map[string]bool) (string, error) {
+	if len(base) > 50 {
+		base = strings.TrimRight(base[:50], "-")
+	}
+	isReserved := reserved[base]
+	// The LIKE branch (a scan) runs only when base itself is taken or reserved; the common case is one index probe.
+	rows, err := tx.Query(ctx, `SELECT slug FROM public.organizacion_organizacion WHERE slug = $1
 		UNION ALL
 		SELECT slug FROM public.organizacion_organizacion
-		WHERE slug LIKE $2 AND EXISTS (SELECT 1 FROM public.organizacion_organizacion WHERE slug = $1)`, base, base+"-%")
+		WHERE slug LIKE $2 AND ($3 OR EXISTS (SELECT 1 FROM public.organizacion_organizacion WHERE slug = $1))`,
+		base, base+"-%", isReserved)
 	if err != nil {
 		return "", fmt.Errorf("finding a free slug: %w", err)
 	}
@@ -180,7 +187,7 @@ func freeSlug(ctx context.Context, db catalogDB, base string) (string, error) {
 	for _, s := range taken {
 		used[s] = true
 	}
-	if !used[base] {
+	if !used[base] && !isReserved {
 		return base, nil
 	}
 	for i := 2; ; i++ {
@@ -227,7 +234,7 @@ func (m *Manager) CreateOrganizationTx(ctx context.Context, tx pgx.Tx, n NewOrga
 		slug := n.Slug
 		if slug == "" {
 			var err error
-			if slug, err = freeSlug(ctx, tx, Slugify(n.Name)); err != nil {
+			if slug, err = FreeSlug(ctx, tx, Slugify(n.Name), nil); err != nil {
 				return Organization{}, err
 			}
 		}

@@ -178,7 +178,7 @@ func (m *Manager) InsertOrganizationTx(ctx context.Context, tx pgx.Tx, n NewOrga
 	slug := n.Slug
 	if slug == "" {
 		var err error
-		if slug, err = freeSlug(ctx, tx, Slugify(n.Name)); err != nil {
+		if slug, err = FreeSlug(ctx, tx, Slugify(n.Name), nil); err != nil {
 			return Organization{}, err
 		}
 	}
