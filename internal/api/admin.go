@@ -15,7 +15,7 @@ import (
 // adminQueryRequest is the body of POST /api/admin/query.
 type adminQueryRequest struct {
 	// SQL is one read-only SELECT, run in every active tenant's scope.
-	SQL string `json:"sql"`
+	SQL string `json:"sql" openapi:"required"`
 	// Format is "json" (NDJSON, the default) or "csv".
 	Format string `json:"format,omitempty"`
 	// MaxRows caps the rows over all tenants: 1-100000, default 10000.
@@ -33,7 +33,7 @@ func (s *Server) adminRoutes() []route {
 		{method: "POST", path: "/api/admin/query", access: authenticated, handler: s.superuserOnly(s.adminQuery), tag: "admin",
 			summary: "Superusers: one read-only SELECT over every active tenant (rows carry organization_id and " +
 				"organization_name; X-Tenants, X-Rows, X-Truncated and X-Failed headers report the run)",
-			request: adminQueryRequest{}, response: "", errors: []int{400, 403, 413, 415, 504}},
+			request: adminQueryRequest{}, response: "", contentTypes: []string{"application/x-ndjson", "text/csv"}, errors: []int{400, 403, 413, 415, 504}},
 	}
 	return append(rs, s.adminTenantRoutes()...)
 }
