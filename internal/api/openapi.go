@@ -124,6 +124,9 @@ func buildOpenAPI(rs []route) []byte {
 		default:
 			op["security"] = []any{}
 		}
+		for _, h := range rt.headers {
+			params = append(params, map[string]any{"name": h.name, "in": "header", "description": h.description, "required": h.required, "schema": h.schema})
+		}
 		if rt.access == tenant {
 			params = append(params, map[string]any{"name": "X-Organization-ID", "in": "header", "required": false,
 				"description": "The organization to act in; defaults to the token's org claim.",
@@ -154,7 +157,17 @@ func buildOpenAPI(rs []route) []byte {
 			}
 			ok["content"] = content
 		}
+		if len(rt.responseHeaders) > 0 {
+			hs := map[string]any{}
+			for _, h := range rt.responseHeaders {
+				hs[h.name] = map[string]any{"description": h.description, "required": h.required, "schema": h.schema}
+			}
+			ok["headers"] = hs
+		}
 		responses[strconv.Itoa(rt.successStatus())] = ok
+		if rt.notModified {
+			responses["304"] = map[string]any{"description": "Not Modified: If-None-Match holds the current ETag"}
+		}
 		for _, st := range rt.alsoStatus {
 			also := copySchema(ok)
 			also["description"] = http.StatusText(st)
@@ -168,8 +181,17 @@ func buildOpenAPI(rs []route) []byte {
 	}
 	errResponses := map[string]any{}
 	for st, text := range statusText {
-		errResponses["E"+strconv.Itoa(st)] = map[string]any{"description": text,
+		r := map[string]any{"description": text,
 			"content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Error"}}}}
+		switch st {
+		case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+			r["headers"] = map[string]any{"Retry-After": map[string]any{"description": "Seconds to wait before retrying",
+				"schema": map[string]any{"type": "integer", "minimum": 0}}}
+		case http.StatusUnauthorized:
+			r["headers"] = map[string]any{"WWW-Authenticate": map[string]any{"description": "The bearer challenge",
+				"schema": map[string]any{"type": "string"}}}
+		}
+		errResponses["E"+strconv.Itoa(st)] = r
 	}
 	doc := map[string]any{
 		"openapi": "3.1.0",

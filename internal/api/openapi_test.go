@@ -2,9 +2,15 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strconv"
+	"sync"
 	"testing"
+
+	"github.com/appcitas/appcitas/internal/booking"
 )
 
 // TestOpenAPIDocument checks that the served document loads and validates as OpenAPI (kin-openapi),
@@ -108,4 +114,71 @@ func TestNullBodyIsRefused(t *testing.T) {
 	b := setupBooking(t)
 	rec := b.do("PUT", "/api/miembros/"+strconv.FormatInt(b.staffProfile, 10)+"/horario", "null", b.adminH...)
 	wantError(t, rec, 400, "invalid_json")
+}
+
+// failures is a testing.TB that keeps the contract's complaints instead of failing the test.
+type failures struct {
+	testing.TB
+	mu   sync.Mutex
+	errs []string
+}
+
+func (f *failures) Errorf(format string, args ...any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.errs = append(f.errs, fmt.Sprintf(format, args...))
+}
+
+func (f *failures) Helper() {}
+
+// TestContractRejectsDrift checks that the tests' contract check fails an exchange the document
+// does not describe.
+func TestContractRejectsDrift(t *testing.T) {
+	row := func(status int, body any) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) { writeJSON(w, status, body) }
+	}
+	routes := []route{
+		{method: "GET", path: "/api/test/teapot", access: public, tag: "test", summary: "test only", response: serviceRow{}, handler: row(http.StatusTeapot, serviceRow{ID: 1})},
+		{method: "GET", path: "/api/test/extra", access: public, tag: "test", summary: "test only", response: serviceRow{},
+			handler: row(http.StatusOK, map[string]any{"id": 1, "nombre": "x", "extra": true})},
+		{method: "GET", path: "/api/test/missing", access: public, tag: "test", summary: "test only", response: serviceRow{},
+			handler: row(http.StatusOK, map[string]any{"id": 1})},
+		{method: "GET", path: "/api/test/date", access: public, tag: "test", summary: "test only", response: struct {
+			D booking.Date `json:"d"`
+		}{}, handler: row(http.StatusOK, map[string]any{"d": map[string]int{"Year": 2027, "Month": 2, "Day": 1}})},
+		{method: "GET", path: "/api/test/lax", access: public, tag: "test", summary: "test only", response: serviceRow{},
+			query: []param{qID("sede_id", "branch").must()}, handler: row(http.StatusOK, serviceRow{ID: 1, Nombre: "x"})},
+		{method: "GET", path: "/api/test/text", access: public, tag: "test", summary: "test only", response: serviceRow{},
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/csv")
+				_, _ = w.Write([]byte("a,b\n"))
+			}},
+		{method: "GET", path: "/api/test/fine", access: public, tag: "test", summary: "test only", response: serviceRow{}, handler: row(http.StatusOK, serviceRow{ID: 1, Nombre: "x"})},
+	}
+	mux := http.NewServeMux()
+	for _, rt := range routes {
+		mux.Handle(rt.pattern(), rt.handler)
+	}
+	undocumented := func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, serviceRow{}) }
+	mux.HandleFunc("GET /api/test/undocumented", undocumented)
+	for _, tc := range []struct{ name, path string }{
+		{"RejectsAnUndocumentedStatus", "/api/test/teapot"},
+		{"RejectsAnUndocumentedField", "/api/test/extra"},
+		{"RejectsAMissingRequiredField", "/api/test/missing"},
+		{"RejectsADateSentAsAnObject", "/api/test/date"},
+		{"RejectsAnInvalidRequestTheServerAccepted", "/api/test/lax"},
+		{"RejectsAnUndocumentedMediaType", "/api/test/text"},
+		{"RejectsAnUndocumentedRoute", "/api/test/undocumented"},
+		{"AcceptsWhatTheDocumentSays", "/api/test/fine"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &failures{TB: t}
+			c := withContract(f, buildOpenAPI(routes), mux)
+			rec := httptest.NewRecorder()
+			c.ServeHTTP(rec, httptest.NewRequest("GET", tc.path, nil))
+			if want := tc.name != "AcceptsWhatTheDocumentSays"; (len(f.errs) > 0) != want {
+				t.Errorf("complaints %q, want some: %v", f.errs, want)
+			}
+		})
+	}
 }

@@ -39,6 +39,12 @@ type route struct {
 	status int
 	// alsoStatus lists other success statuses that answer the same body (a replayed request).
 	alsoStatus []int
+	// headers documents the request headers the handler reads (beyond Authorization and
+	// X-Organization-ID); responseHeaders the headers of the success answer.
+	headers         []param
+	responseHeaders []param
+	// notModified says the route answers 304 when If-None-Match holds its ETag.
+	notModified bool
 	// contentTypes are the success body's media types when it is not JSON. Defaults to text/plain
 	// for a string response, application/json otherwise.
 	contentTypes []string
