@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -15,7 +16,7 @@ import (
 // adminQueryRequest is the body of POST /api/admin/query.
 type adminQueryRequest struct {
 	// SQL is one read-only SELECT, run in every active tenant's scope.
-	SQL string `json:"sql"`
+	SQL string `json:"sql" openapi:"required"`
 	// Format is "json" (NDJSON, the default) or "csv".
 	Format string `json:"format,omitempty"`
 	// MaxRows caps the rows over all tenants: 1-100000, default 10000.
@@ -33,7 +34,9 @@ func (s *Server) adminRoutes() []route {
 		{method: "POST", path: "/api/admin/query", access: authenticated, handler: s.superuserOnly(s.adminQuery), tag: "admin",
 			summary: "Superusers: one read-only SELECT over every active tenant (rows carry organization_id and " +
 				"organization_name; X-Tenants, X-Rows, X-Truncated and X-Failed headers report the run)",
-			request: adminQueryRequest{}, response: "", errors: []int{400, 403, 413, 415, 504}},
+			request: adminQueryRequest{}, response: "", contentTypes: []string{"application/x-ndjson", "text/csv"}, errors: []int{400, 403, 413, 415, 504},
+			responseHeaders: []param{qInt("X-Tenants", "Tenants the query ran in", 0, math.MaxInt32).must(), qInt("X-Rows", "Rows written", 0, math.MaxInt32).must(),
+				qBool("X-Truncated", "true when max_rows cut the result").must(), qInt("X-Failed", "Tenants where the query failed", 0, math.MaxInt32).must()}},
 	}
 	return append(rs, s.adminTenantRoutes()...)
 }

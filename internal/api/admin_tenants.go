@@ -146,12 +146,12 @@ type adminBackupResponse struct {
 }
 
 func (s *Server) adminTenantRoutes() []route {
-	list := map[string]string{
-		"q":           "Substring of the name or slug, start of the schema name (case-insensitive; % and _ are literal), or an exact id",
-		"estado":      "active or inactive",
-		"suscripcion": "Subscription status: trialing, active, past_due, suspended, cancelled, or none (no subscription)",
-		"limit":       fmt.Sprintf("Page size: 1-%d, default %d", adminMaxLimit, adminDefaultLimit),
-		"cursor":      "The next_cursor of the previous page (organizations are sorted by id)",
+	list := []param{
+		qString("q", "Substring of the name or slug, start of the schema name (case-insensitive; % and _ are literal), or an exact id"),
+		qEnum("estado", "Organization state", "active", "inactive", "activo", "inactivo"),
+		qEnum("suscripcion", "Subscription status, or none (no subscription)", "trialing", "active", "past_due", "suspended", "cancelled", "none"),
+		qInt("limit", fmt.Sprintf("Page size (default %d)", adminDefaultLimit), 1, adminMaxLimit),
+		{name: "cursor", description: "The next_cursor of the previous page (organizations are sorted by id)", schema: map[string]any{"type": "integer", "format": "int64", "minimum": 0}},
 	}
 	return []route{
 		{method: "GET", path: "/api/admin/tenants", access: authenticated, handler: s.superuserOnly(s.adminListTenants), tag: "admin",

@@ -46,7 +46,7 @@ func setupAdmin(t *testing.T) *adminEnv {
 		t.Fatal(err)
 	}
 	e.s.cfg.Billing = svc
-	e.h = e.s.handler()
+	e.rebuild()
 	a := &adminEnv{env: e, backups: store, billing: svc}
 	a.juan, a.dental, a.spa = e.createOrg("Barbería Juan"), e.createOrg("Clínica Dental"), e.createOrg("Spa Belleza")
 	for _, org := range []tenancy.Organization{a.juan, a.dental} {

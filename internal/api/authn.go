@@ -66,7 +66,7 @@ type tokenRequest struct {
 	// Username or Email identifies the user (one of them).
 	Username string `json:"username,omitempty"`
 	Email    string `json:"email,omitempty"`
-	Password string `json:"password"`
+	Password string `json:"password" openapi:"required"`
 	// OrganizationID, when set, becomes the token's default organization; the user must be a member.
 	OrganizationID *int64 `json:"organization_id,omitempty"`
 }
@@ -82,7 +82,7 @@ type tokenResponse struct {
 
 // refreshRequest is the body of POST /api/auth/refresh and /api/auth/logout.
 type refreshRequest struct {
-	RefreshToken string `json:"refresh_token"`
+	RefreshToken string `json:"refresh_token" openapi:"required"`
 }
 
 // clientIP is the address of the client that sent r: the middleware's reading of the peer and

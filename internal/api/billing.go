@@ -32,7 +32,8 @@ func (s *Server) billingRoutes() []route {
 	if s.cfg.Signup != nil {
 		rs = append(rs, route{method: "POST", path: "/api/signup", access: public, handler: s.signup, tag: "signup",
 			summary: "Create an account: user (or an existing user proving their password), organization, schema, admin profile, default branch and a trial; returns tokens. Safe to retry with Idempotency-Key",
-			request: signupRequest{}, response: signupResponse{}, status: http.StatusCreated, errors: []int{400, 409, 413, 415, 422, 429}})
+			request: signupRequest{}, response: signupResponse{}, status: http.StatusCreated, alsoStatus: []int{http.StatusOK}, errors: []int{400, 409, 413, 415, 422, 429},
+			headers: []param{qString("Idempotency-Key", "Any text: a retry with the same key and body answers what the first request did")}, responseHeaders: []param{qString("Location", "The new organization's subscription")}})
 	}
 	if s.cfg.Billing == nil {
 		return rs
@@ -47,13 +48,14 @@ func (s *Server) billingRoutes() []route {
 			response: acceptanceResponse{}, errors: []int{503}},
 		route{method: "POST", path: "/api/billing/checkout", access: tenant, handler: s.checkout, tag: "billing",
 			summary:  "What Wompi's widget or web checkout needs to pay the next period: public key, reference, amount, currency, integrity signature",
-			response: billing.CheckoutSession{}, errors: []int{409, 503}},
+			response: billing.CheckoutSession{}, status: http.StatusCreated, errors: []int{409, 503}},
 		route{method: "POST", path: "/api/billing/payment-source", access: tenant, handler: s.paymentSource, tag: "billing",
 			summary: "Save a card (a Wompi card token made in the browser) for renewals; a past_due or suspended subscription is charged at once",
 			request: paymentSourceRequest{}, response: subscriptionResponse{}, errors: []int{400, 409, 503}},
 		route{method: "POST", path: "/api/billing/wompi/events", access: public, handler: s.wompiEvent, tag: "billing",
 			summary: "Wompi's event webhook: verified by its checksum, applied once, answered at once",
-			request: map[string]any{}, response: map[string]any{}, errors: []int{400, 401}},
+			request: map[string]any{}, response: map[string]any{}, errors: []int{400, 401},
+			headers: []param{qString("X-Event-Checksum", "The event's checksum header, when the provider sends it there")}},
 	)
 }
 

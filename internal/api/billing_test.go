@@ -48,7 +48,7 @@ func setupBilling(t *testing.T, limit auth.LimitOptions) *billingEnv {
 		t.Fatal(err)
 	}
 	be.s.cfg.Billing, be.s.cfg.Signup = be.billing, sig
-	be.h = be.s.handler()
+	be.rebuild()
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { be.h.ServeHTTP(w, r) }))
 	t.Cleanup(hook.Close)
 	fake.SetEventsURL(hook.URL + "/api/billing/wompi/events")

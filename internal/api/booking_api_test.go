@@ -37,7 +37,7 @@ func withBookingRoutes(e *env) {
 		return
 	}
 	e.s.extraRoutes = append(e.s.extraRoutes, e.s.bookingRoutes()...)
-	e.h = e.s.handler()
+	e.rebuild()
 }
 
 func setupBooking(t *testing.T) *bookingEnv { return setupBookingFor(t) }

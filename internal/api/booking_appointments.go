@@ -18,11 +18,11 @@ import (
 
 // appointmentRequest is the body of POST /api/citas.
 type appointmentRequest struct {
-	SedeID        int64 `json:"sede_id"`
-	ServicioID    int64 `json:"servicio_id"`
-	ProfesionalID int64 `json:"profesional_id"`
+	SedeID        int64 `json:"sede_id" openapi:"required"`
+	ServicioID    int64 `json:"servicio_id" openapi:"required"`
+	ProfesionalID int64 `json:"profesional_id" openapi:"required"`
 	// Inicio is RFC 3339, e.g. 2026-03-02T15:00:00-05:00.
-	Inicio          string `json:"inicio"`
+	Inicio          string `json:"inicio" openapi:"required"`
 	ClienteNombre   string `json:"cliente_nombre"`
 	ClienteTelefono string `json:"cliente_telefono"`
 	ClienteEmail    string `json:"cliente_email"`
@@ -33,14 +33,14 @@ type appointmentRequest struct {
 
 // rescheduleRequest is the body of POST /api/citas/{id}/reprogramar.
 type rescheduleRequest struct {
-	Inicio        string `json:"inicio"`
+	Inicio        string `json:"inicio" openapi:"required"`
 	ProfesionalID *int64 `json:"profesional_id"`
 	Forzar        bool   `json:"forzar"`
 }
 
 // cancelRequest is the body of POST /api/citas/{id}/cancelar.
 type cancelRequest struct {
-	Motivo string `json:"motivo"`
+	Motivo string `json:"motivo" openapi:"required"`
 }
 
 // exceptionRequest is the body of POST /api/excepciones.
@@ -50,7 +50,7 @@ type exceptionRequest struct {
 	// SedeID empty: the staff member at every branch (a day off only).
 	SedeID *int64 `json:"sede_id"`
 	// Fecha is YYYY-MM-DD.
-	Fecha string `json:"fecha"`
+	Fecha string `json:"fecha" openapi:"required,format=date"`
 	// HoraInicio and HoraFin ("HH:MM"), both or neither: open only then that day; neither: closed.
 	HoraInicio *string `json:"hora_inicio"`
 	HoraFin    *string `json:"hora_fin"`

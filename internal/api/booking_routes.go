@@ -15,16 +15,16 @@ func (s *Server) bookingRoutes() []route {
 		tagSchedule     = "horarios"
 		tagAppointments = "citas"
 	)
-	listQuery := map[string]string{"incluir_inactivos": "true to include inactive rows"}
-	citasQuery := map[string]string{
-		"desde":          "start, YYYY-MM-DD (local day of the branch, or of the organization without sede_id) or RFC 3339",
-		"hasta":          "end, YYYY-MM-DD (included) or RFC 3339 (excluded)",
-		"sede_id":        "branch id",
-		"profesional_id": "staff member (profile) id",
-		"estado":         "pendiente, confirmada, completada, cancelada or no_asistio",
-		"cliente":        "substring of the client's name, phone or email",
-		"limit":          "page size, 1-200 (default 50)",
-		"cursor":         "next_cursor of the previous page",
+	listQuery := []param{qBool("incluir_inactivos", "true to include inactive rows")}
+	citasQuery := []param{
+		qString("desde", "start, YYYY-MM-DD (local day of the branch, or of the organization without sede_id) or RFC 3339"),
+		qString("hasta", "end, YYYY-MM-DD (included) or RFC 3339 (excluded)"),
+		qID("sede_id", "branch id"),
+		qID("profesional_id", "staff member (profile) id"),
+		qEnum("estado", "appointment status", "pendiente", "confirmada", "completada", "cancelada", "no_asistio"),
+		qString("cliente", "substring of the client's name, phone or email"),
+		qInt("limit", "page size (default 50)", 1, 200),
+		qString("cursor", "next_cursor of the previous page"),
 	}
 	id := []int{404}
 	return []route{
@@ -59,7 +59,7 @@ func (s *Server) bookingRoutes() []route {
 		{method: "PATCH", path: "/api/miembros/{id}", access: tenant, handler: s.updateMember, tag: tagMembers,
 			summary: "Change a member's role, name, branch or active flag (admin)", request: booking.MemberPatch{}, response: booking.Member{}, errors: id},
 		{method: "DELETE", path: "/api/miembros/{id}", access: tenant, handler: s.deactivateMember, tag: tagMembers,
-			summary: "Deactivate a member (admin)", response: booking.Member{}, errors: id},
+			summary: "Deactivate a member (admin)", response: booking.Member{}, errors: []int{404, 409}},
 		{method: "GET", path: "/api/miembros/{id}/horario", access: tenant, handler: s.getHours, tag: tagSchedule,
 			summary: "A staff member's weekly working hours with breaks", response: hoursBody{}, errors: id},
 		{method: "PUT", path: "/api/miembros/{id}/horario", access: tenant, handler: s.putHours, tag: tagSchedule,
@@ -67,7 +67,7 @@ func (s *Server) bookingRoutes() []route {
 
 		{method: "GET", path: "/api/excepciones", access: tenant, handler: s.listExceptions, tag: tagSchedule,
 			summary: "List date exceptions (days off, holidays, special hours)", response: listOf[booking.Exception]{},
-			query: map[string]string{"desde": "YYYY-MM-DD", "hasta": "YYYY-MM-DD", "sede_id": "branch id", "profesional_id": "staff member id"}},
+			query: []param{qDate("desde", "first day"), qDate("hasta", "last day"), qID("sede_id", "branch id"), qID("profesional_id", "staff member id")}},
 		{method: "POST", path: "/api/excepciones", access: tenant, handler: s.createException, tag: tagSchedule,
 			summary: "Add a date exception (admin, receptionist)", request: exceptionRequest{}, response: booking.Exception{}, status: 201},
 		{method: "DELETE", path: "/api/excepciones/{id}", access: tenant, handler: s.deleteException, tag: tagSchedule,
@@ -75,16 +75,17 @@ func (s *Server) bookingRoutes() []route {
 
 		{method: "GET", path: "/api/disponibilidad", access: tenant, handler: s.availability, tag: tagAppointments,
 			summary:  "Free slots of a service at a branch per staff member, over at most 31 local days",
-			response: booking.Availability{}, query: map[string]string{
-				"servicio_id": "service id (required)", "sede_id": "branch id (required)",
-				"desde": "first local day, YYYY-MM-DD (required)", "hasta": "last local day, YYYY-MM-DD (required)",
-				"profesional_id": "only this staff member",
+			response: booking.Availability{}, query: []param{
+				qID("servicio_id", "service id").must(), qID("sede_id", "branch id").must(),
+				qDate("desde", "first local day").must(), qDate("hasta", "last local day").must(),
+				qID("profesional_id", "only this staff member"),
 			}},
 		{method: "GET", path: "/api/citas", access: tenant, handler: s.listAppointments, tag: tagAppointments,
 			summary: "List appointments by start time (keyset pages); staff see only their own", query: citasQuery, response: booking.AppointmentPage{}},
 		{method: "POST", path: "/api/citas", access: tenant, handler: s.createAppointment, tag: tagAppointments,
 			summary: "Book an appointment (409 when the staff member is already busy). Safe to retry with Idempotency-Key: the same key and body answer 200 with the appointment it booked", request: appointmentRequest{},
-			response: booking.Appointment{}, status: 201, errors: []int{409, 422}},
+			response: booking.Appointment{}, status: 201, alsoStatus: []int{200}, errors: []int{409, 422},
+			headers: []param{qString("Idempotency-Key", "Any text: a retry with the same key and body answers what the first request did")}, responseHeaders: []param{qEnum("Idempotent-Replayed", "true on a replayed answer", "true")}},
 		{method: "GET", path: "/api/citas/{id}", access: tenant, handler: s.getAppointment, tag: tagAppointments,
 			summary: "Get an appointment", response: booking.Appointment{}, errors: id},
 		{method: "POST", path: "/api/citas/{id}/reprogramar", access: tenant, handler: s.rescheduleAppointment, tag: tagAppointments,

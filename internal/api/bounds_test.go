@@ -211,7 +211,7 @@ func TestEncodingFailures(t *testing.T) {
 func TestMembershipCheckLog(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil, testServicesRoute, func(s *Server) route {
-		return route{method: "GET", path: "/api/test/unchecked", access: tenant, tag: "test", summary: "test only",
+		return route{method: "GET", path: "/api/test/unchecked", access: tenant, tag: "test", summary: "test only", response: []string{},
 			handler: func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, []string{}) }}
 	})
 	org := e.createOrg("Barbería Juan")

@@ -91,12 +91,16 @@ func (s *Server) dashboardRoutes() []route {
 	}
 	return []route{
 		{method: "GET", path: "/admin", access: public, handler: serve(page), tag: "dashboard",
-			summary: "The tenant dashboard (HTML page for superusers: log in, list, filter and manage tenants)", response: "", contentType: "text/html"},
+			summary: "The tenant dashboard (HTML page for superusers: log in, list, filter and manage tenants)", response: "", contentTypes: []string{"text/html"}, notModified: true,
+			responseHeaders: []param{qString("ETag", "The version of the file").must()}},
 		{method: "GET", path: "/admin/{$}", access: public, handler: serve(page), tag: "dashboard",
-			summary: "The tenant dashboard (same page as /admin)", response: "", contentType: "text/html"},
+			summary: "The tenant dashboard (same page as /admin)", response: "", contentTypes: []string{"text/html"}, notModified: true,
+			responseHeaders: []param{qString("ETag", "The version of the file").must()}},
 		{method: "GET", path: "/admin/app.js", access: public, handler: serve(script), tag: "dashboard",
-			summary: "The dashboard's script", response: "", contentType: "text/javascript"},
+			summary: "The dashboard's script", response: "", contentTypes: []string{"text/javascript"}, notModified: true,
+			responseHeaders: []param{qString("ETag", "The version of the file").must()}},
 		{method: "GET", path: "/admin/app.css", access: public, handler: serve(style), tag: "dashboard",
-			summary: "The dashboard's style sheet", response: "", contentType: "text/css"},
+			summary: "The dashboard's style sheet", response: "", contentTypes: []string{"text/css"}, notModified: true,
+			responseHeaders: []param{qString("ETag", "The version of the file").must()}},
 	}
 }

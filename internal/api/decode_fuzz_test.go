@@ -57,7 +57,7 @@ func FuzzTokenRequest(f *testing.F) {
 			req.Header.Set("Content-Type", contentType)
 		}
 		rec := httptest.NewRecorder()
-		e.h.ServeHTTP(rec, req)
+		e.contract.boundTo(t).ServeHTTP(rec, req)
 		if rec.Code >= 500 || rec.Code < 200 {
 			t.Fatalf("body %q (%q): status %d: %s", body, contentType, rec.Code, rec.Body.String())
 		}

@@ -50,14 +50,16 @@ func (c *clock) add(d time.Duration) {
 
 // env is a running API on a fresh database.
 type env struct {
-	t     testing.TB
-	ctx   context.Context
-	m     *tenancy.Manager
-	pool  *pgxpool.Pool
-	s     *Server
-	h     http.Handler
-	clock *clock
-	logs  *syncBuffer
+	t    testing.TB
+	ctx  context.Context
+	m    *tenancy.Manager
+	pool *pgxpool.Pool
+	s    *Server
+	h    http.Handler
+	// contract checks exchanges against the OpenAPI document; h goes through it (fuzz tests aside).
+	contract *contract
+	clock    *clock
+	logs     *syncBuffer
 }
 
 type syncBuffer struct {
@@ -116,7 +118,22 @@ func setupOn(t testing.TB, url string, cfg func(*Config), extra ...func(s *Serve
 	for _, mk := range extra {
 		s.extraRoutes = append(s.extraRoutes, mk(s))
 	}
-	return &env{t: t, ctx: ctx, m: m, pool: pool, s: s, h: s.handler(), clock: clk, logs: logs}
+	// Every exchange of the tests is checked against the OpenAPI document (openapi_contract_test.go).
+	e := &env{t: t, ctx: ctx, m: m, pool: pool, s: s, clock: clk, logs: logs}
+	e.rebuild()
+	return e
+}
+
+// rebuild builds the handler from the route table again. Every exchange through e.h is checked
+// against the OpenAPI document (openapi_contract_test.go). A fuzz test's *testing.F cannot report
+// from its target, so fuzz targets use e.contract.boundTo(t) instead.
+func (e *env) rebuild() {
+	h := e.s.handler() // builds the document too
+	e.contract = withContract(e.t, e.s.openapiDoc, h)
+	e.h = e.contract
+	if _, fuzz := e.t.(*testing.F); fuzz {
+		e.h = h
+	}
 }
 
 // serviceRow is what the test-only tenant route returns.

@@ -40,7 +40,9 @@ func setupLogSQL(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, ctx: ctx, m: m, pool: pool, s: s, h: s.handler(), clock: clk, logs: logs}
+	e := &env{t: t, ctx: ctx, m: m, pool: pool, s: s, clock: clk, logs: logs}
+	e.rebuild()
+	return e
 }
 
 // TestLogSQLRedactsSecrets checks that APPCITAS_LOG_SQL never writes a password hash, a refresh

@@ -31,15 +31,26 @@ type route struct {
 	summary string
 	tag     string
 	// request is a value of the JSON body type (nil: no body); response a value of the success
-	// body type (nil: no body). query documents query parameters (name → description).
+	// body type (nil: no body). query documents the query parameters.
 	request  any
 	response any
-	query    map[string]string
+	query    []param
 	// status is the success status. Defaults to 200 (204 when response is nil).
 	status int
-	// contentType is the success body's media type when it is not JSON. Defaults to text/plain for
-	// a string response, application/json otherwise.
-	contentType string
+	// alsoStatus lists other success statuses that answer the same body (a replayed request).
+	alsoStatus []int
+	// headers documents the request headers the handler reads (beyond Authorization and
+	// X-Organization-ID); responseHeaders the headers of the success answer.
+	headers         []param
+	responseHeaders []param
+	// notModified says the route answers 304 when If-None-Match holds its ETag.
+	notModified bool
+	// contentTypes are the success body's media types when it is not JSON. Defaults to text/plain
+	// for a string response, application/json otherwise.
+	contentTypes []string
+	// optionalBearer says a public route takes a bearer token when the server is configured so
+	// (/metrics with APPCITAS_METRICS_TOKEN).
+	optionalBearer bool
 	// errors lists the documented error statuses beyond those implied by access.
 	errors []int
 }
@@ -70,7 +81,7 @@ func (s *Server) routes() []route {
 			summary: "Readiness: the database answers and public is migrated", response: map[string]any{}, errors: []int{503}},
 		{method: "GET", path: "/metrics", access: public, handler: s.metricsHandler(), tag: "operations",
 			summary:  "Prometheus metrics (text exposition format); Authorization: Bearer <APPCITAS_METRICS_TOKEN> when that is set",
-			response: "", errors: []int{401}},
+			response: "", contentTypes: []string{"text/plain"}, optionalBearer: true, errors: []int{401}},
 		{method: "GET", path: "/api/openapi.json", access: public, handler: s.openapi, tag: "operations",
 			summary: "This OpenAPI 3 document", response: map[string]any{}},
 
