@@ -344,7 +344,7 @@ func TestUsageErrors(t *testing.T) {
 		{"UnknownFlag", []string{"list_tenants", "--todos"}, "unknown flag"},
 		{"UnknownCommand", []string{"migrar_todo"}, "unknown command"},
 		{"PositionalArgument", []string{"migrate", "ahora"}, "takes no arguments"},
-		{"CreateOrganizationWithoutName", []string{"create_organization"}, "--nombre is required"},
+		{"CreateOrganizationWithoutName", []string{"create_organization"}, "--name is required"},
 		{"CreateOrganizationBadSlug", []string{"create_organization", "--nombre", "X", "--slug", "Mi Slug"}, "invalid name"},
 		{"CreateOrganizationTakenSlug", []string{"create_organization", "--nombre", "X", "--slug", "barberia-juan"}, "already used"},
 		{"CreateOrganizationBadTimeZone", []string{"create_organization", "--nombre", "X", "--time-zone", "Marte/Olimpo"}, "IANA"},

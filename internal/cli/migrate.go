@@ -46,13 +46,18 @@ func migratePublic(cmd *cobra.Command, a *app, m *tenancy.Manager) error {
 	if err := jobs.Migrate(ctx, pool); err != nil {
 		return err
 	}
-	if len(applied) == 0 {
-		fmt.Fprintln(a.stdout, "✓ Schema public migrado exitosamente (ya estaba al día)")
-		return nil
-	}
 	names := make([]string, len(applied))
 	for i, mg := range applied {
 		names[i] = fmt.Sprintf("%04d_%s", mg.Version, mg.Name)
+	}
+	if cmd.Name() == "serve" {
+		// serve's start-up lines go through the logger (APPCITAS_LOG_FORMAT), not stdout.
+		a.log.Info("public schema migrated", "applied", names)
+		return nil
+	}
+	if len(applied) == 0 {
+		fmt.Fprintln(a.stdout, "✓ Schema public migrado exitosamente (ya estaba al día)")
+		return nil
 	}
 	fmt.Fprintf(a.stdout, "✓ Schema public migrado exitosamente (%d aplicadas: %s)\n", len(applied), strings.Join(names, ", "))
 	return nil

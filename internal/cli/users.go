@@ -275,7 +275,7 @@ tenant's scoped transaction; the public mirror that GET /api/me lists is updated
 	f.add(cmd)
 	cmd.Flags().StringVar(&username, "user", "", "the user's username (required)")
 	cmd.Flags().StringVar(&role, "role", "admin", "admin, receptionist or staff")
-	cmd.Flags().StringVar(&display, "nombre-visible", "", "name shown to clients (default: none)")
+	cmd.Flags().StringVar(&display, "display-name", "", "name shown to clients (default: none; alias --nombre-visible)")
 	return cmd
 }
 
