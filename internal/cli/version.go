@@ -73,7 +73,8 @@ func versionCmd(a *app) *cobra.Command {
 		Long: `Print appcitas's version and commit, the Go version that built it, and the PostgreSQL version:
 the configured server's (DATABASE_URL) when it answers, else the installed binaries', else "desconocida".
 It never fails because the database is down. ` + "`appcitas --version`" + ` prints the same.`,
-		Args: noArgs,
+		Example: "  appcitas version\n  appcitas --version",
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			printVersion(cmd.Context(), a, a.stdout)
 			return nil
