@@ -15,8 +15,8 @@ import (
 	"github.com/appcitas/appcitas/internal/pgserver"
 )
 
-// unknown is what version prints for anything it cannot find out.
-const unknown = "desconocida"
+// versionUnknown is what version prints for anything it cannot find out.
+const versionUnknown = "desconocida"
 
 // buildVersion is what the binary knows about itself.
 type buildVersion struct {
@@ -110,7 +110,7 @@ func postgresVersion(ctx context.Context, a *app) string {
 	v, err := pgserver.InstalledVersion(ctx)
 	if err != nil {
 		a.log.Info("no installed PostgreSQL binaries answered", "err", err)
-		return unknown
+		return versionUnknown
 	}
 	return v + " (binarios instalados)"
 }
