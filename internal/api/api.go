@@ -143,7 +143,7 @@ func newServer(ctx context.Context, m *tenancy.Manager, log *slog.Logger, cfg Co
 	if cfg.SetupCacheRows >= 0 {
 		setups = booking.NewSetupCache(cfg.SetupCacheRows, zones)
 	}
-	met, err := newMetrics(m, setups)
+	met, err := newMetrics(m, setups, cfg.Billing)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/appcitas/appcitas/internal/billing"
 	"github.com/appcitas/appcitas/internal/booking"
 	"github.com/appcitas/appcitas/internal/tenancy"
 )
@@ -27,7 +28,9 @@ type metrics struct {
 	errors *prometheus.CounterVec
 }
 
-func newMetrics(m *tenancy.Manager, setups *booking.SetupCache) (*metrics, error) {
+// newMetrics registers the API's metrics, the pools', the watch's, the job queue's (read on
+// scrape), and the set-up cache's and billing's when given (nil: left out).
+func newMetrics(m *tenancy.Manager, setups *booking.SetupCache, bill *billing.Service) (*metrics, error) {
 	met := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -36,9 +39,9 @@ func newMetrics(m *tenancy.Manager, setups *booking.SetupCache) (*metrics, error
 		}, []string{"route", "status"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "appcitas_http_request_duration_seconds",
-			Help:    "HTTP request latency, by route pattern and status.",
+			Help:    "HTTP request latency, by route pattern (the status is on appcitas_http_requests_total).",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"route", "status"}),
+		}, []string{"route"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "appcitas_http_errors_total",
 			Help: "HTTP error answers, by status and error code (e.g. 503 database_unavailable, 503 outcome_unknown, 500 internal_error).",
@@ -55,7 +58,7 @@ func newMetrics(m *tenancy.Manager, setups *booking.SetupCache) (*metrics, error
 		return 0
 	})
 	cs := []prometheus.Collector{
-		met.requests, met.duration, met.errors, poolCollector{m}, watch,
+		met.requests, met.duration, met.errors, poolCollector{m}, watch, queueCollector{m: m, bill: bill},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	}
 	if setups != nil {
@@ -72,7 +75,7 @@ func newMetrics(m *tenancy.Manager, setups *booking.SetupCache) (*metrics, error
 func (m *metrics) observe(route string, status int, d time.Duration) {
 	st := strconv.Itoa(status)
 	m.requests.WithLabelValues(route, st).Inc()
-	m.duration.WithLabelValues(route, st).Observe(d.Seconds())
+	m.duration.WithLabelValues(route).Observe(d.Seconds())
 }
 
 // failed counts an error answer.

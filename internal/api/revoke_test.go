@@ -137,7 +137,7 @@ func TestRevocationOnNextRequest(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer m.Close()
-		met, err := newMetrics(m, nil)
+		met, err := newMetrics(m, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

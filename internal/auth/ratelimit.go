@@ -1,9 +1,10 @@
 package auth
 
 import (
-	"math"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // LimitOptions configures a [Limiter]: a token bucket per key.
@@ -17,19 +18,15 @@ type LimitOptions struct {
 	MaxKeys int
 }
 
-// Limiter is an in-memory token-bucket rate limiter keyed by string (an account, an address). It
-// is per process: behind several replicas each keeps its own count.
+// Limiter is an in-memory rate limiter keyed by string (an account, an address): one
+// golang.org/x/time/rate token bucket per key. It is per process: behind several replicas each
+// keeps its own count.
 type Limiter struct {
 	opts LimitOptions
 	now  func() time.Time
 
 	mu      sync.Mutex
-	buckets map[string]*bucket
-}
-
-type bucket struct {
-	tokens float64
-	at     time.Time
+	buckets map[string]*rate.Limiter
 }
 
 // NewLimiter returns a limiter; now defaults to time.Now.
@@ -46,7 +43,7 @@ func NewLimiter(opts LimitOptions, now func() time.Time) *Limiter {
 	if now == nil {
 		now = time.Now
 	}
-	return &Limiter{opts: opts, now: now, buckets: map[string]*bucket{}}
+	return &Limiter{opts: opts, now: now, buckets: map[string]*rate.Limiter{}}
 }
 
 // Allow takes one attempt from key's bucket. When the bucket is empty it returns false and how long
@@ -60,16 +57,19 @@ func (l *Limiter) Allow(key string) (bool, time.Duration) {
 		if len(l.buckets) >= l.opts.MaxKeys {
 			l.evict(now)
 		}
-		b = &bucket{tokens: float64(l.opts.Burst), at: now}
+		b = rate.NewLimiter(rate.Every(l.opts.Every), l.opts.Burst)
 		l.buckets[key] = b
 	}
-	l.refill(b, now)
-	if b.tokens >= 1 {
-		b.tokens--
-		return true, 0
+	r := b.ReserveN(now, 1)
+	if !r.OK() {
+		return false, l.opts.Every
 	}
-	wait := time.Duration(math.Ceil((1 - b.tokens) * float64(l.opts.Every)))
-	return false, wait
+	if wait := r.DelayFrom(now); wait > 0 {
+		// A refused attempt takes nothing: the reservation goes back.
+		r.CancelAt(now)
+		return false, wait
+	}
+	return true, 0
 }
 
 // Reset forgets key (after a successful login, the account's failures no longer count).
@@ -86,19 +86,11 @@ func (l *Limiter) Len() int {
 	return len(l.buckets)
 }
 
-func (l *Limiter) refill(b *bucket, now time.Time) {
-	if el := now.Sub(b.at); el > 0 {
-		b.tokens = math.Min(float64(l.opts.Burst), b.tokens+float64(el)/float64(l.opts.Every))
-		b.at = now
-	}
-}
-
 // evict drops full buckets (they mean nothing), and when none is full, an arbitrary tenth of the
 // map, so that memory stays bounded whatever an attacker sends.
 func (l *Limiter) evict(now time.Time) {
 	for k, b := range l.buckets {
-		l.refill(b, now)
-		if b.tokens >= float64(l.opts.Burst) {
+		if b.TokensAt(now) >= float64(l.opts.Burst) {
 			delete(l.buckets, k)
 		}
 	}

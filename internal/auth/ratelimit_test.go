@@ -55,3 +55,41 @@ func TestLimiter(t *testing.T) {
 		}
 	})
 }
+
+func TestLimiterRefill(t *testing.T) {
+	t.Parallel()
+
+	t.Run("GivesBackOneAttemptEveryInterval", func(t *testing.T) {
+		t.Parallel()
+		now := time.Unix(1000, 0)
+		l := NewLimiter(LimitOptions{Burst: 2, Every: time.Minute}, func() time.Time { return now })
+		l.Allow("ana")
+		l.Allow("ana")
+		if ok, wait := l.Allow("ana"); ok || wait != time.Minute {
+			t.Fatalf("empty bucket: ok=%v wait=%v; want refused for a minute", ok, wait)
+		}
+		now = now.Add(30 * time.Second)
+		if ok, wait := l.Allow("ana"); ok || wait != 30*time.Second {
+			t.Fatalf("half refilled: ok=%v wait=%v; want refused for 30s", ok, wait)
+		}
+		now = now.Add(90 * time.Second)
+		for i := range 2 {
+			if ok, _ := l.Allow("ana"); !ok {
+				t.Fatalf("attempt %d refused after a full refill", i+1)
+			}
+		}
+	})
+
+	t.Run("EvictsFullBucketsFirst", func(t *testing.T) {
+		t.Parallel()
+		now := time.Unix(1000, 0)
+		l := NewLimiter(LimitOptions{Burst: 1, Every: time.Minute, MaxKeys: 2}, func() time.Time { return now })
+		l.Allow("old")
+		now = now.Add(time.Hour)
+		l.Allow("busy")
+		l.Allow("new")
+		if ok, _ := l.Allow("busy"); ok {
+			t.Fatal("a busy key's bucket was dropped while a full one could go")
+		}
+	})
+}

@@ -31,6 +31,8 @@ type app struct {
 	manager  *tenancy.Manager
 	// tenantMigrations overrides the tenant migration set (tests).
 	tenantMigrations *migrate.Set
+	// build is the binary's version and commit (version.go).
+	build buildVersion
 	// billingRT is serve's billing, signup and job queue (billing.go).
 	billingRT *billingRuntime
 }

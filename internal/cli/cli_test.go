@@ -344,7 +344,7 @@ func TestUsageErrors(t *testing.T) {
 		{"UnknownFlag", []string{"list_tenants", "--todos"}, "unknown flag"},
 		{"UnknownCommand", []string{"migrar_todo"}, "unknown command"},
 		{"PositionalArgument", []string{"migrate", "ahora"}, "takes no arguments"},
-		{"CreateOrganizationWithoutName", []string{"create_organization"}, "--nombre is required"},
+		{"CreateOrganizationWithoutName", []string{"create_organization"}, "--name is required"},
 		{"CreateOrganizationBadSlug", []string{"create_organization", "--nombre", "X", "--slug", "Mi Slug"}, "invalid name"},
 		{"CreateOrganizationTakenSlug", []string{"create_organization", "--nombre", "X", "--slug", "barberia-juan"}, "already used"},
 		{"CreateOrganizationBadTimeZone", []string{"create_organization", "--nombre", "X", "--time-zone", "Marte/Olimpo"}, "IANA"},
@@ -401,21 +401,28 @@ func TestBadConfiguration(t *testing.T) {
 	}
 }
 
-// subcommands returns the commands a help text lists under "Available Commands:", without
-// cobra's own help and completion.
+// subcommands returns the commands a help text lists under "Available Commands:" or a command
+// group's title (such as "Tenants:"), without cobra's own help and completion. Only the part after
+// "Usage:" is read: a command's long description may have lists of its own.
 func subcommands(help string) []string {
-	_, after, ok := strings.Cut(help, "Available Commands:\n")
-	if !ok {
-		return nil
-	}
 	var commands []string
-	for _, line := range strings.Split(after, "\n") {
-		fields := strings.Fields(line)
-		if len(fields) == 0 {
-			break
-		}
-		if fields[0] != "help" && fields[0] != "completion" {
-			commands = append(commands, fields[0])
+	inList := false
+	_, help, _ = strings.Cut(help, "\nUsage:\n")
+	for _, line := range strings.Split(help, "\n") {
+		switch {
+		case line == "":
+			inList = false
+		case !strings.HasPrefix(line, " ") && strings.HasSuffix(line, ":"):
+			switch line {
+			case "Usage:", "Aliases:", "Examples:", "Flags:", "Global Flags:", "Additional help topics:":
+				inList = false
+			default:
+				inList = true
+			}
+		case inList:
+			if fields := strings.Fields(line); fields[0] != "help" && fields[0] != "completion" {
+				commands = append(commands, fields[0])
+			}
 		}
 	}
 	return commands

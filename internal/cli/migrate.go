@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -47,13 +46,18 @@ func migratePublic(cmd *cobra.Command, a *app, m *tenancy.Manager) error {
 	if err := jobs.Migrate(ctx, pool); err != nil {
 		return err
 	}
-	if len(applied) == 0 {
-		fmt.Fprintln(a.stdout, "✓ Schema public migrado exitosamente (ya estaba al día)")
-		return nil
-	}
 	names := make([]string, len(applied))
 	for i, mg := range applied {
 		names[i] = fmt.Sprintf("%04d_%s", mg.Version, mg.Name)
+	}
+	if cmd.Name() == "serve" {
+		// serve's start-up lines go through the logger (APPCITAS_LOG_FORMAT), not stdout.
+		a.log.Info("public schema migrated", "applied", names)
+		return nil
+	}
+	if len(applied) == 0 {
+		fmt.Fprintln(a.stdout, "✓ Schema public migrado exitosamente (ya estaba al día)")
+		return nil
 	}
 	fmt.Fprintf(a.stdout, "✓ Schema public migrado exitosamente (%d aplicadas: %s)\n", len(applied), strings.Join(names, ", "))
 	return nil
@@ -112,10 +116,8 @@ the others; the exit status is 1 when any failed, and a re-run picks up only wha
 
 func runFleet(cmd *cobra.Command, a *app, m *tenancy.Manager, opts tenancy.FleetOptions) error {
 	out := a.stdout
-	var bar *progressBar
-	if isTerminal(out) {
-		bar = &progressBar{out: out}
-	}
+	var bar *fleetBar
+	terminal := isTerminal(out)
 	total := 0
 	opts.OnStart = func(behind []tenancy.TenantStatus, upToDate int) {
 		total = len(behind)
@@ -124,20 +126,16 @@ func runFleet(cmd *cobra.Command, a *app, m *tenancy.Manager, opts tenancy.Fleet
 		} else {
 			fmt.Fprintf(out, "=== Migrando %d tenants ===\n\n", total)
 		}
-		if bar != nil {
-			bar.total = total
-			bar.draw()
+		if terminal {
+			bar = newFleetBar(out, total)
 		}
 	}
 	opts.OnResult = func(r tenancy.FleetResult) {
 		if bar != nil {
-			bar.done++
 			if r.Err != nil {
-				bar.failed++
-				bar.clear()
-				fmt.Fprintf(out, "  ✗ %s (schema: %s): %v\n", r.Tenant.Name, r.Tenant.SchemaName, r.Err)
+				bar.fail(fmt.Sprintf("  ✗ %s (schema: %s): %v", r.Tenant.Name, r.Tenant.SchemaName, r.Err))
 			}
-			bar.draw()
+			bar.add()
 			return
 		}
 		fmt.Fprintf(out, "[%d/%d] Migrando: %s (schema: %s)\n", r.Index, total, r.Tenant.Name, r.Tenant.SchemaName)
@@ -186,38 +184,6 @@ func printFleetSummary(out io.Writer, rep tenancy.FleetReport) {
 	}
 	fmt.Fprintf(out, "Tiempo: %s\n", rep.Took.Round(1e6))
 	fmt.Fprintln(out, line)
-}
-
-// progressBar draws "[#####.....] 50/100 (✗ 1)" on one terminal line.
-type progressBar struct {
-	out                 io.Writer
-	total, done, failed int
-}
-
-func (p *progressBar) draw() {
-	const width = 40
-	filled := 0
-	if p.total > 0 {
-		filled = p.done * width / p.total
-	}
-	fmt.Fprintf(p.out, "\r[%s%s] %d/%d", strings.Repeat("#", filled), strings.Repeat(".", width-filled), p.done, p.total)
-	if p.failed > 0 {
-		fmt.Fprintf(p.out, " (✗ %d)", p.failed)
-	}
-}
-
-func (p *progressBar) clear() { fmt.Fprintf(p.out, "\r%s\r", strings.Repeat(" ", 70)) }
-
-func (p *progressBar) finish() { fmt.Fprint(p.out, "\n\n") }
-
-// isTerminal reports whether w is a character device (a terminal), for the progress bar.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // checkFleetSchema refuses a --schema that no organization has (a usage error), so that a typo

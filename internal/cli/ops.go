@@ -169,7 +169,7 @@ leaves nothing behind.
 
   --organization_id=N       replace organization N's data: its current state is backed up first,
                             the organization is switched to the restored schema, the old one dropped.
-  --new-slug S --nombre N   copy as a new organization (e.g. a trial or a support investigation).
+  --new-slug S --name N     copy as a new organization (e.g. a trial or a support investigation).
                             The copy's profiles are deactivated: only superusers reach it until
                             add_member gives someone a profile. --keep-members keeps them active.
   (neither)                 re-create the archived organization, which must no longer exist
@@ -180,7 +180,7 @@ Archives from an older migration version are migrated forward; archives from a n
 refused. The list of organizations GET /api/me shows (public.usuarios_membresia) is rewritten
 from the restored profiles. For the interoperable pg_dump -n / psql path, see the README.`,
 		Example: `  appcitas restore_tenant .appcitas/backups/tenant_barberia_juan_1a2b3c4d/20260105T080000.000Z.appcitas-backup --organization_id=1
-  appcitas restore_tenant juan.appcitas-backup --new-slug juan-soporte --nombre "Barbería Juan (soporte)"
+  appcitas restore_tenant juan.appcitas-backup --new-slug juan-soporte --name "Barbería Juan (soporte)"
   appcitas restore_tenant juan.appcitas-backup --new-slug juan-demo --keep-members
   appcitas restore_tenant juan.appcitas-backup --organization_id=1 --server enterprise1`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -193,7 +193,7 @@ from the restored profiles. For the interoperable pg_dump -n / psql path, see th
 			path := args[0]
 			switch {
 			case opts.ReplaceID != 0 && (opts.NewSlug != "" || opts.NewName != ""):
-				return usageErrorf("give --organization_id (replace) or --new-slug/--nombre (copy), not both")
+				return usageErrorf("give --organization_id (replace) or --new-slug/--name (copy), not both")
 			case opts.ReplaceID != 0 && opts.KeepMembers:
 				return usageErrorf("--keep-members applies to a copy (--new-slug); a replaced organization keeps its restored profiles")
 			case opts.NewSlug != "":
@@ -260,7 +260,7 @@ from the restored profiles. For the interoperable pg_dump -n / psql path, see th
 	}
 	idVar(cmd, &opts.ReplaceID, "organization_id", "replace this organization's data (after backing up its current state)")
 	cmd.Flags().StringVar(&opts.NewSlug, "new-slug", "", "restore as a new organization with this slug")
-	cmd.Flags().StringVar(&opts.NewName, "nombre", "", "name of the new organization (default: the archived name)")
+	cmd.Flags().StringVar(&opts.NewName, "name", "", "name of the new organization (default: the archived name)")
 	cmd.Flags().StringVar(&opts.Server, "server", "", "configured server for the restored schema (default: the organization's, or default)")
 	cmd.Flags().BoolVar(&opts.KeepMembers, "keep-members", false, "with --new-slug: keep the archived profiles active, so the original's members reach the copy")
 	return cmd

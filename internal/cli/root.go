@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/appcitas/appcitas/internal/config"
 	"github.com/appcitas/appcitas/internal/migrate"
@@ -26,6 +27,9 @@ type Env struct {
 	Getenv func(string) string
 	// TenantMigrations overrides the tenant migration set (tests). Defaults to the embedded set.
 	TenantMigrations *migrate.Set
+	// Version and Commit are set at link time (-ldflags -X main.version=... -X main.commit=...).
+	// Empty: the build information's module version and vcs.revision.
+	Version, Commit string
 }
 
 // Main runs one command and returns the process exit status: 0 on success, 1 when the command
@@ -43,9 +47,10 @@ func Main(ctx context.Context, env Env) int {
 		stdin:            env.Stdin,
 		stdout:           env.Stdout,
 		stderr:           env.Stderr,
-		log:              slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level})),
+		log:              newLogger(env.Stderr, cfg.LogFormat, level),
 		logLevel:         level,
 		tenantMigrations: env.TenantMigrations,
+		build:            readBuildVersion(env.Version, env.Commit),
 	}
 	defer a.close()
 
@@ -66,6 +71,16 @@ func Main(ctx context.Context, env Env) int {
 		return exitCode(err)
 	}
 	return 0
+}
+
+// newLogger returns the process's logger: slog's text, or JSON lines with format "json"
+// (APPCITAS_LOG_FORMAT).
+func newLogger(w io.Writer, format string, level slog.Leveler) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // exitStatus lets a command choose its exit status after printing its own report.
@@ -97,31 +112,49 @@ from the locally installed PostgreSQL binaries.`,
 		},
 	}
 	root.PersistentFlags().BoolP("verbose", "v", false, "log what the command does (the embedded PostgreSQL's start and stop included) at APPCITAS_LOG_LEVEL, info at least")
-	root.AddCommand(
-		serveCmd(a),
-		migrateCmd(a),
+	root.Flags().Bool("version", false, "print the version (as `appcitas version`)")
+	root.RunE = func(cmd *cobra.Command, _ []string) error {
+		if v, _ := cmd.Flags().GetBool("version"); v {
+			printVersion(cmd.Context(), a, a.stdout)
+			return nil
+		}
+		return cmd.Help()
+	}
+	addGroup(root, "tenants", "Tenants:",
 		createOrganizationCmd(a),
 		createTenantSchemaCmd(a),
 		assignSchemaNamesCmd(a),
 		listTenantsCmd(a),
 		migrateAllTenantsCmd(a),
-		dbshellCmd(a),
-		createUserCmd(a, false),
-		createUserCmd(a, true),
-		addMemberCmd(a),
-		revokeSessionsCmd(a),
-		demoCmd(a),
-		backupTenantCmd(a),
-		restoreTenantCmd(a),
-		listBackupsCmd(a),
 		dropTenantCmd(a),
 		purgeTenantsCmd(a),
 		queryAllTenantsCmd(a),
 		moveTenantCmd(a),
+	)
+	addGroup(root, "backups", "Backups:",
+		backupTenantCmd(a),
+		restoreTenantCmd(a),
+		listBackupsCmd(a),
 		backupAllTenantsCmd(a),
+	)
+	addGroup(root, "users", "Users:",
+		createUserCmd(a, false),
+		createUserCmd(a, true),
+		addMemberCmd(a),
+		revokeSessionsCmd(a),
+	)
+	addGroup(root, "billing", "Billing:",
 		plansCmd(a),
 		subscriptionsCmd(a),
 	)
+	addGroup(root, "server", "Server:",
+		serveCmd(a),
+		migrateCmd(a),
+		dbshellCmd(a),
+		demoCmd(a),
+		versionCmd(a),
+	)
+	root.SetGlobalNormalizationFunc(normalizeFlagName)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		var fe flagValueError
 		if errors.As(err, &fe) {
@@ -130,6 +163,32 @@ from the locally installed PostgreSQL binaries.`,
 		return usageErrorf("%v (see `%s --help`)", err, c.CommandPath())
 	})
 	return root
+}
+
+// addGroup adds cmds to root under a --help group (tenants, backups, users, billing, server).
+func addGroup(root *cobra.Command, id, title string, cmds ...*cobra.Command) {
+	if !root.ContainsGroup(id) {
+		root.AddGroup(&cobra.Group{ID: id, Title: title})
+	}
+	for _, c := range cmds {
+		c.GroupID = id
+	}
+	root.AddCommand(cmds...)
+}
+
+// normalizeFlagName makes '-' and '_' the same in every flag name, so that --organization-id is
+// --organization_id and --skip_public is --skip-public. Spanish names that are not the guide's
+// are aliases of their English names (--nombre is --name).
+func normalizeFlagName(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+	switch name = strings.ReplaceAll(name, "_", "-"); name {
+	case "organization-id":
+		return "organization_id" // the guide's spelling, shown in --help
+	case "nombre":
+		return "name"
+	case "nombre-visible":
+		return "display-name"
+	}
+	return pflag.NormalizedName(name)
 }
 
 // noArgs rejects positional arguments with a usage error.

@@ -17,8 +17,9 @@ import (
 
 // served is a running `appcitas serve`.
 type served struct {
-	base string
-	logs *lockedBuffer
+	base   string
+	logs   *lockedBuffer
+	stdout *lockedBuffer
 }
 
 // startServe runs `appcitas serve` with app's environment on a free port until the test ends, and
@@ -35,10 +36,10 @@ func startServe(t *testing.T, app appcitas) served {
 	maps.Copy(env, app.env)
 	env["APPCITAS_ADDR"] = addr
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &lockedBuffer{}
+	logs, stdout := &lockedBuffer{}, &lockedBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- cli.Main(ctx, cli.Env{Args: []string{"serve"}, Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: logs,
+		done <- cli.Main(ctx, cli.Env{Args: []string{"serve"}, Stdin: strings.NewReader(""), Stdout: stdout, Stderr: logs,
 			Getenv: func(k string) string { return env[k] }})
 	}()
 	t.Cleanup(func() {
@@ -59,7 +60,7 @@ func startServe(t *testing.T, app appcitas) served {
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
-				return served{base: base, logs: logs}
+				return served{base: base, logs: logs, stdout: stdout}
 			}
 		}
 		select {

@@ -23,12 +23,12 @@ func createOrganizationCmd(a *app) *cobra.Command {
 		Long: `Create an organization (a customer business) in organizacion_organizacion, give it a schema name
 (tenant_<slug, 20 characters at most>_<8 hex>) and provision its schema right away: its role, the
 schema and every tenant migration, in one transaction. Without --slug one is made from the name.`,
-		Example: `  appcitas create_organization --nombre "Barbería Juan"
-  appcitas create_organization --nombre "Clínica Dental" --slug clinica-dental --time-zone America/Bogota`,
+		Example: `  appcitas create_organization --name "Barbería Juan"
+  appcitas create_organization --name "Clínica Dental" --slug clinica-dental --time-zone America/Bogota`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if strings.TrimSpace(n.Name) == "" {
-				return usageErrorf("--nombre is required (see `appcitas create_organization --help`)")
+				return usageErrorf("--name is required (see `appcitas create_organization --help`)")
 			}
 			m, err := a.openMigrated(cmd.Context())
 			if err != nil {
@@ -43,8 +43,8 @@ schema and every tenant migration, in one transaction. Without --slug one is mad
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&n.Name, "nombre", "", "the organization's name (required)")
-	cmd.Flags().StringVar(&n.Slug, "slug", "", "URL-friendly unique name (default: made from --nombre)")
+	cmd.Flags().StringVar(&n.Name, "name", "", "the organization's name (required; alias --nombre)")
+	cmd.Flags().StringVar(&n.Slug, "slug", "", "URL-friendly unique name (default: made from --name)")
 	cmd.Flags().StringVar(&n.TimeZone, "time-zone", tenancy.DefaultTimeZone, "IANA time zone")
 	cmd.Flags().StringVar(&n.Server, "server", tenancy.DefaultServer, "configured PostgreSQL server that holds the schema (APPCITAS_SERVERS)")
 	return cmd
@@ -298,7 +298,7 @@ func printTenants(out io.Writer, statuses []tenancy.TenantStatus, schemas []tena
 		}
 	}
 	if len(statuses) == 0 {
-		fmt.Fprintln(out, "(ninguna organización: appcitas create_organization --nombre \"...\")")
+		fmt.Fprintln(out, "(ninguna organización: appcitas create_organization --name \"...\")")
 	}
 
 	fmt.Fprintf(out, "\n%s\n  SCHEMAS EN POSTGRESQL\n%s\n", rule, rule)

@@ -8,12 +8,12 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/appcitas/appcitas/internal/api"
 	"github.com/appcitas/appcitas/internal/auth"
@@ -163,19 +163,17 @@ func readPassword(a *app, fromStdin bool) (string, error) {
 		return strings.TrimRight(line, "\r\n"), nil
 	}
 	f, ok := a.stdin.(*os.File)
-	if !ok || !isTTY(f) {
+	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return "", usageErrorf("no terminal to ask the password on: use --password-stdin")
 	}
-	r := bufio.NewReader(f)
 	ask := func(prompt string) (string, error) {
 		fmt.Fprint(a.stderr, prompt)
-		setEcho(f, false)
-		defer func() { setEcho(f, true); fmt.Fprintln(a.stderr) }()
-		line, err := r.ReadString('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
+		defer fmt.Fprintln(a.stderr)
+		line, err := term.ReadPassword(int(f.Fd()))
+		if err != nil {
 			return "", fmt.Errorf("reading the password: %w", err)
 		}
-		return strings.TrimRight(line, "\r\n"), nil
+		return string(line), nil
 	}
 	p1, err := ask("Password: ")
 	if err != nil {
@@ -189,25 +187,6 @@ func readPassword(a *app, fromStdin bool) (string, error) {
 		return "", usageErrorf("the passwords do not match")
 	}
 	return p1, nil
-}
-
-// isTTY reports whether f is a terminal (stty answers only on one; /dev/null is a character device
-// too, so the file mode is not enough).
-func isTTY(f *os.File) bool {
-	c := exec.Command("stty", "-g")
-	c.Stdin = f
-	return c.Run() == nil
-}
-
-// setEcho switches the terminal's echo with stty (best effort).
-func setEcho(tty *os.File, on bool) {
-	arg := "-echo"
-	if on {
-		arg = "echo"
-	}
-	c := exec.Command("stty", arg)
-	c.Stdin = tty
-	_ = c.Run()
 }
 
 func revokeSessionsCmd(a *app) *cobra.Command {
@@ -297,7 +276,7 @@ tenant's scoped transaction; the public mirror that GET /api/me lists is updated
 	f.add(cmd)
 	cmd.Flags().StringVar(&username, "user", "", "the user's username (required)")
 	cmd.Flags().StringVar(&role, "role", "admin", "admin, receptionist or staff")
-	cmd.Flags().StringVar(&display, "nombre-visible", "", "name shown to clients (default: none)")
+	cmd.Flags().StringVar(&display, "display-name", "", "name shown to clients (default: none; alias --nombre-visible)")
 	return cmd
 }
 

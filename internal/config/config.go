@@ -46,6 +46,9 @@ type Config struct {
 	SetupCacheRows int
 	// LogLevel (APPCITAS_LOG_LEVEL: debug, info, warn, error). Defaults to info.
 	LogLevel string
+	// LogFormat (APPCITAS_LOG_FORMAT: text, json) is how log lines are written: slog's text, or one
+	// JSON object per line for log shippers. Defaults to text.
+	LogFormat string
 	// LockTimeout (APPCITAS_MIGRATION_LOCK_TIMEOUT, a Go duration) bounds lock waits of migrations.
 	// Defaults to 10s.
 	LockTimeout time.Duration
@@ -96,6 +99,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		DataDir:          getenv("APPCITAS_DATA"),
 		Addr:             getenv("APPCITAS_ADDR"),
 		LogLevel:         strings.ToLower(getenv("APPCITAS_LOG_LEVEL")),
+		LogFormat:        strings.ToLower(strings.TrimSpace(getenv("APPCITAS_LOG_FORMAT"))),
 		LockTimeout:      10 * time.Second,
 		StatementTimeout: 5 * time.Minute,
 		JWTSecret:        strings.TrimSpace(getenv("APPCITAS_JWT_SECRET")),
@@ -117,6 +121,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	case "debug", "info", "warn", "error":
 	default:
 		return Config{}, fmt.Errorf("APPCITAS_LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "":
+		c.LogFormat = "text"
+	case "text", "json":
+	default:
+		return Config{}, fmt.Errorf("APPCITAS_LOG_FORMAT=%q: want text or json", c.LogFormat)
 	}
 	switch c.Pooler {
 	case "":

@@ -28,7 +28,7 @@ func TestFromEnv(t *testing.T) {
 		}
 		if c.DatabaseURL != "" || c.DataDir != want.DataDir || c.Addr != want.Addr || c.LogLevel != want.LogLevel ||
 			c.LogSQL || c.LockTimeout != want.LockTimeout || c.StatementTimeout != want.StatementTimeout || len(c.Servers) != 0 ||
-			c.StatementCache != 4096 || c.MetricsToken != "" || c.SetupCacheRows != 500_000 || c.Pooler != "auto" || c.ListenURL != "" {
+			c.StatementCache != 4096 || c.MetricsToken != "" || c.SetupCacheRows != 500_000 || c.Pooler != "auto" || c.ListenURL != "" || c.LogFormat != "text" {
 			t.Errorf("FromEnv(empty) = %+v; want %+v", c, want)
 		}
 	})
@@ -49,6 +49,7 @@ func TestFromEnv(t *testing.T) {
 			"APPCITAS_METRICS_TOKEN":               " prometheus-scrape-token-1 ",
 			"APPCITAS_LISTEN_URL":                  " postgres://app@db-direct/appcitas ",
 			"APPCITAS_POOLER":                      "Transaction",
+			"APPCITAS_LOG_FORMAT":                  " JSON ",
 		}))
 		if err != nil {
 			t.Fatal(err)
@@ -56,7 +57,7 @@ func TestFromEnv(t *testing.T) {
 		if c.DatabaseURL != "postgres://app@db/appcitas" || c.DataDir != "/var/lib/appcitas" || c.Addr != "0.0.0.0:9000" ||
 			c.LogLevel != "debug" || !c.LogSQL || c.LockTimeout != 3*time.Second || c.StatementTimeout != 90*time.Second ||
 			c.Servers["eu"] != "postgres://eu/appcitas" || c.StatementCache != 1024 || c.MetricsToken != "prometheus-scrape-token-1" ||
-			c.SetupCacheRows != 0 || c.ListenURL != "postgres://app@db-direct/appcitas" || c.Pooler != "transaction" {
+			c.SetupCacheRows != 0 || c.ListenURL != "postgres://app@db-direct/appcitas" || c.Pooler != "transaction" || c.LogFormat != "json" {
 			t.Errorf("FromEnv = %+v", c)
 		}
 	})
@@ -107,6 +108,7 @@ func TestFromEnv(t *testing.T) {
 		{"NoticeSendingTimeoutZero", "APPCITAS_NOTICE_SENDING_TIMEOUT", "0s"},
 		{"MetricsTokenTooShort", "APPCITAS_METRICS_TOKEN", "secreto"},
 		{"PoolerUnknown", "APPCITAS_POOLER", "session"},
+		{"LogFormatUnknown", "APPCITAS_LOG_FORMAT", "logfmt"},
 	}
 	for _, tt := range bad {
 		t.Run("Rejects"+tt.name, func(t *testing.T) {
