@@ -214,9 +214,10 @@ from the restored profiles. For the interoperable pg_dump -n / psql path, see th
 			if err != nil {
 				return err
 			}
-			if opts.Server != "" && !m.Servers().Has(opts.Server) {
-				_, err := m.Servers().URL(opts.Server)
-				return asUserError(err)
+			if opts.Server != "" {
+				if err := m.Servers().Check(ctx, opts.Server); err != nil {
+					return asUserError(err)
+				}
 			}
 			if opts.ReplaceID == 0 && opts.NewSlug == "" && opts.NewName == "" {
 				man, err := backup.VerifyFile(path)
@@ -539,8 +540,8 @@ func moveTenantCmd(a *app) *cobra.Command {
 	var dropSource bool
 	cmd := &cobra.Command{
 		Use:   "move_tenant",
-		Short: "Move a tenant's schema to another configured server, with its writes paused during the copy",
-		Long: `Move a tenant to another configured PostgreSQL server (APPCITAS_SERVERS):
+		Short: "Move a tenant's schema to another registered server, with its writes paused during the copy",
+		Long: `Move a tenant to another registered PostgreSQL server (add_server, or APPCITAS_SERVERS; see list_servers):
 
   1. the schema is created on the target at the tenant's migration version, and every table is
      bulk-copied into it with COPY from a consistent snapshot while the tenant keeps working;
@@ -580,6 +581,9 @@ the target. The source copy is kept until --drop-source (now, or in a later run 
 			}
 			if to != "" {
 				res, err := backup.Move(ctx, m, org, to)
+				if errors.Is(err, tenancy.ErrUnknownServer) {
+					return usageErrorf("server %q is not registered: register it first with `appcitas add_server --name %s --host HOST --database DB` (see `appcitas list_servers`)", to, to)
+				}
 				if errors.Is(err, backup.ErrSameServer) {
 					return userError{err}
 				}
@@ -614,7 +618,7 @@ the target. The source copy is kept until --drop-source (now, or in a later run 
 		},
 	}
 	f.add(cmd)
-	cmd.Flags().StringVar(&to, "to", "", "configured server to move the tenant to")
+	cmd.Flags().StringVar(&to, "to", "", "registered server to move the tenant to (see list_servers)")
 	cmd.Flags().BoolVar(&dropSource, "drop-source", false, "drop the copy left on the old server")
 	return cmd
 }

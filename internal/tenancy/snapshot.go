@@ -169,7 +169,7 @@ func (m *Manager) dropSchemaOnly(ctx context.Context, schema, server string) err
 // inside tx on the default server. n is validated as in [Manager.CreateOrganization]; an empty
 // slug is made from the name. It does not touch any schema.
 func (m *Manager) InsertOrganizationTx(ctx context.Context, tx pgx.Tx, n NewOrganization, schema string) (Organization, error) {
-	if err := n.normalize(m.servers); err != nil {
+	if err := n.normalize(ctx, m.servers); err != nil {
 		return Organization{}, err
 	}
 	if err := ValidateSchemaName(schema); err != nil {
@@ -207,8 +207,7 @@ func (m *Manager) RepointOrganizationTx(ctx context.Context, tx pgx.Tx, id int64
 			return Organization{}, err
 		}
 	}
-	if !m.servers.Has(server) {
-		_, err := m.servers.URL(server)
+	if err := m.servers.Check(ctx, server); err != nil {
 		return Organization{}, err
 	}
 	org, err := scanOrganization(tx.QueryRow(ctx, `UPDATE public.organizacion_organizacion
