@@ -371,7 +371,8 @@ func (m *Manager) RemoveServer(ctx context.Context, name string) error {
 }
 
 // RegisterConfiguredServers registers in the catalog, when missing, each server named in the
-// configuration (APPCITAS_SERVERS) but the default one, by its host, port and database, so that
+// configuration (APPCITAS_SERVERS) but the default one, by its host, port, database and login role
+// (when not the default server's), never its password, so that
 // the processes without that configuration know it too. Before public migration 0011 it does
 // nothing.
 func (m *Manager) RegisterConfiguredServers(ctx context.Context) error {
@@ -384,7 +385,11 @@ func (m *Manager) RegisterConfiguredServers(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("server %s: %w", name, err)
 		}
-		entries = append(entries, ServerEntry{Name: name, Host: cfg.Host, Port: int(cfg.Port), Database: cfg.Database})
+		e := ServerEntry{Name: name, Host: cfg.Host, Port: int(cfg.Port), Database: cfg.Database}
+		if cfg.User != m.servers.catalog.user {
+			e.Params = url.Values{"user": {cfg.User}}.Encode()
+		}
+		entries = append(entries, e)
 	}
 	if len(entries) == 0 {
 		return nil
@@ -394,8 +399,8 @@ func (m *Manager) RegisterConfiguredServers(ctx context.Context) error {
 		return err
 	}
 	for _, e := range entries {
-		if _, err := pool.Exec(ctx, `INSERT INTO public.servidores (nombre, host, puerto, base)
-			VALUES ($1, $2, $3, $4) ON CONFLICT (nombre) DO NOTHING`, e.Name, e.Host, e.Port, e.Database); err != nil {
+		if _, err := pool.Exec(ctx, `INSERT INTO public.servidores (nombre, host, puerto, base, parametros)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (nombre) DO NOTHING`, e.Name, e.Host, e.Port, e.Database, e.Params); err != nil {
 			if sqlState(err) == "42P01" {
 				return nil
 			}
