@@ -14,11 +14,7 @@ func TestBillingCommands(t *testing.T) {
 	if err := conn.QueryRow(t.Context(), `SELECT id::text FROM public.organizacion_organizacion WHERE slug = 'barberia-juan'`).Scan(&orgID); err != nil {
 		t.Fatal(err)
 	}
-	// Organizations created by the CLI have no subscription; give this one a trial.
-	if _, err := conn.Exec(t.Context(), `INSERT INTO public.billing_suscripcion (organizacion_id, plan_id, estado, prueba_termina_en, periodo_actual_fin)
-		SELECT $1::bigint, id, 'trialing', now() + interval '14 days', now() + interval '14 days' FROM public.billing_plan WHERE codigo = 'basico'`, orgID); err != nil {
-		t.Fatal(err)
-	}
+	// create_organization gave it a trial on the default plan (public migration 0012).
 
 	t.Run("PlansListShowsTheDefaultCatalog", func(t *testing.T) {
 		out := app.must(t, "plans", "list").stdout
