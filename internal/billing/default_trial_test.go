@@ -83,7 +83,9 @@ func TestEveryOrganizationHasASubscription(t *testing.T) {
 		if _, err := pool.Exec(ctx, `UPDATE public.billing_plan SET is_active = false WHERE codigo = 'basico'`); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { _, _ = pool.Exec(ctx, `UPDATE public.billing_plan SET is_active = true WHERE codigo = 'basico'`) })
+		t.Cleanup(func() {
+			_, _ = pool.Exec(ctx, `UPDATE public.billing_plan SET is_active = true WHERE codigo = 'basico'`)
+		})
 		id := insertOrg(t, pool, "sin-basico")
 		if plan, _, _ := sub(t, id); plan != "profesional" {
 			t.Fatalf("got %s; want profesional, the cheapest plan offered", plan)

@@ -174,7 +174,7 @@ leaves nothing behind.
                             add_member gives someone a profile. --keep-members keeps them active.
   (neither)                 re-create the archived organization, which must no longer exist
                             (undo of drop_tenant), with its members.
-  --server NAME             put the restored schema on that configured server.
+  --server NAME             put the restored schema on that registered server (see list_servers).
 
 Archives from an older migration version are migrated forward; archives from a newer binary are
 refused. The list of organizations GET /api/me shows (public.usuarios_membresia) is rewritten
@@ -262,7 +262,7 @@ from the restored profiles. For the interoperable pg_dump -n / psql path, see th
 	idVar(cmd, &opts.ReplaceID, "organization_id", "replace this organization's data (after backing up its current state)")
 	cmd.Flags().StringVar(&opts.NewSlug, "new-slug", "", "restore as a new organization with this slug")
 	cmd.Flags().StringVar(&opts.NewName, "nombre", "", "name of the new organization (default: the archived name)")
-	cmd.Flags().StringVar(&opts.Server, "server", "", "configured server for the restored schema (default: the organization's, or default)")
+	cmd.Flags().StringVar(&opts.Server, "server", "", "registered server (see list_servers) for the restored schema (default: the organization's, or default)")
 	cmd.Flags().BoolVar(&opts.KeepMembers, "keep-members", false, "with --new-slug: keep the archived profiles active, so the original's members reach the copy")
 	return cmd
 }

@@ -226,7 +226,7 @@ func listTenantsCmd(a *app) *cobra.Command {
 		Use:   "list_tenants",
 		Short: "List registered tenants and the schemas found in PostgreSQL",
 		Long: `List the registered tenants (id, name, schema, state, migration version against the latest, server)
-and the schemas found on every configured PostgreSQL server, flagging orphan schemas (no organization)
+and the schemas found on every registered PostgreSQL server, flagging orphan schemas (no organization)
 and organizations whose schema is missing.
 
 Under each tenant, its last successful backup in $APPCITAS_BACKUP_DIR ("nunca" when it has none), and

@@ -88,7 +88,9 @@ func New(cfg Config) (*Manager, error) {
 
 // listenConnString returns the connection string of the LISTEN connection: Config.ListenURL, else
 // the default server's.
-func (m *Manager) listenConnString() (string, error) { return m.directURL(context.Background(), DefaultServer) }
+func (m *Manager) listenConnString() (string, error) {
+	return m.directURL(context.Background(), DefaultServer)
+}
 
 // directURL returns a connection string that reaches server without a pooler in between, for
 // connections that need a session of their own (LISTEN, the query role's): Config.ListenURL for
