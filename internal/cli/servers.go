@@ -53,9 +53,10 @@ A server also named in APPCITAS_SERVERS is reached, in that process, through tha
 
 func listServersCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:   "list_servers",
-		Short: "List the registered PostgreSQL servers and how many organizations each holds",
-		Args:  noArgs,
+		Use:     "list_servers",
+		Short:   "List the registered PostgreSQL servers and how many organizations each holds",
+		Example: `  appcitas list_servers`,
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			m, err := a.openMigrated(ctx)
