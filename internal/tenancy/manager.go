@@ -14,6 +14,7 @@ import (
 // Config configures a [Manager].
 type Config struct {
 	// Servers maps server names to connection strings; DefaultServer (holding public) is required.
+	// The other servers may also come from the server catalog ([Servers.Lookup]).
 	Servers map[string]string
 	// ListenURL is a direct connection (never through a pooler) to the default server, for the
 	// LISTEN of [Manager.WatchOrganizations]: a pooler in transaction mode hands the LISTEN's
