@@ -216,6 +216,9 @@ func (m *Manager) CreateOrganizationTx(ctx context.Context, tx pgx.Tx, n NewOrga
 	if err := n.normalize(ctx, m.servers); err != nil {
 		return Organization{}, err
 	}
+	if err := lockServerRow(ctx, tx, n.Server); err != nil {
+		return Organization{}, err
+	}
 	// A slug made from the name is retried with the next free variant when a concurrent creation
 	// takes it first; ON CONFLICT DO NOTHING waits for that competitor and keeps tx usable.
 	var org Organization

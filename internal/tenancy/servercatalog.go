@@ -409,3 +409,17 @@ func (m *Manager) RegisterConfiguredServers(ctx context.Context) error {
 	}
 	return nil
 }
+
+// lockServerRow holds server's catalog row until tx ends, so that [Manager.RemoveServer] waits for
+// an organization that tx puts there and then sees it. A configured server may have no row.
+func lockServerRow(ctx context.Context, tx pgx.Tx, server string) error {
+	if server == DefaultServer {
+		return nil
+	}
+	var found bool
+	err := tx.QueryRow(ctx, `SELECT true FROM public.servidores WHERE nombre = $1 FOR KEY SHARE`, server).Scan(&found)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("locking server %s: %w", server, err)
+	}
+	return nil
+}

@@ -175,6 +175,9 @@ func (m *Manager) InsertOrganizationTx(ctx context.Context, tx pgx.Tx, n NewOrga
 	if err := ValidateSchemaName(schema); err != nil {
 		return Organization{}, err
 	}
+	if err := lockServerRow(ctx, tx, n.Server); err != nil {
+		return Organization{}, err
+	}
 	slug := n.Slug
 	if slug == "" {
 		var err error
@@ -208,6 +211,9 @@ func (m *Manager) RepointOrganizationTx(ctx context.Context, tx pgx.Tx, id int64
 		}
 	}
 	if err := m.servers.Check(ctx, server); err != nil {
+		return Organization{}, err
+	}
+	if err := lockServerRow(ctx, tx, server); err != nil {
 		return Organization{}, err
 	}
 	org, err := scanOrganization(tx.QueryRow(ctx, `UPDATE public.organizacion_organizacion
