@@ -49,6 +49,12 @@ func setupAdmin(t *testing.T) *adminEnv {
 	e.rebuild()
 	a := &adminEnv{env: e, backups: store, billing: svc}
 	a.juan, a.dental, a.spa = e.createOrg("Barbería Juan"), e.createOrg("Clínica Dental"), e.createOrg("Spa Belleza")
+	// Every organization gets a trial (public migration 0012); spa stands for one whose subscription
+	// was deleted, and the others get theirs below as a signup does.
+	if _, err := e.pool.Exec(e.ctx, `DELETE FROM public.billing_suscripcion WHERE organizacion_id = ANY($1)`,
+		[]int64{a.juan.ID, a.dental.ID, a.spa.ID}); err != nil {
+		t.Fatal(err)
+	}
 	for _, org := range []tenancy.Organization{a.juan, a.dental} {
 		err := pgx.BeginFunc(e.ctx, e.pool, func(tx pgx.Tx) error {
 			_, err := svc.CreateTrialTx(e.ctx, tx, billing.NewTrial{OrganizationID: org.ID, PlanCode: "basico"})

@@ -166,6 +166,19 @@ func TestDashboardInBrowser(t *testing.T) {
 	if org, _ := a.m.Organization(a.ctx, a.juan.ID); !org.IsActive {
 		t.Fatal("another tenant was deactivated")
 	}
+	// A disabled action says why, as a tooltip and as visible text (touch screens show no tooltip).
+	// Spa Belleza has no subscription: its trial cannot be extended.
+	extend, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]any](`(() => {
+		const b = document.getElementById('act-extend'), why = document.getElementById('act-extend-why');
+		return {disabled: b.disabled, title: b.title, text: why.textContent, visible: why.offsetParent !== null};
+	})()`))
+	if err != nil {
+		fatal("reading Spa Belleza's extend button", err)
+	}
+	if extend["disabled"] != true || !strings.Contains(extend["title"].(string), "no tiene suscripción") ||
+		!strings.Contains(extend["text"].(string), "no tiene suscripción") || extend["visible"] != true {
+		t.Errorf("Spa Belleza's Extender does not say why it is disabled: %v", extend)
+	}
 	// Barbería Juan's detail shows what its schema holds, and its backup button takes one.
 	juanRow := fmt.Sprintf(`#tenant-rows tr[data-id="%d"]`, a.juan.ID)
 	do("opening Barbería Juan's detail",
@@ -174,6 +187,17 @@ func TestDashboardInBrowser(t *testing.T) {
 	)
 	if counts := text("#d-counts"); !strings.Contains(counts, "Citas en los próximos 30 días") || !strings.Contains(counts, "1") {
 		t.Errorf("Barbería Juan's counts: %q", counts)
+	}
+	// Barbería Juan is in trial: Extender works, with nothing to explain.
+	juanExtend, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]any](`(() => {
+		const b = document.getElementById('act-extend'), why = document.getElementById('act-extend-why');
+		return {disabled: b.disabled, title: b.title, hidden: why.hidden};
+	})()`))
+	if err != nil {
+		fatal("reading Barbería Juan's extend button", err)
+	}
+	if juanExtend["disabled"] != false || juanExtend["title"] != "" || juanExtend["hidden"] != true {
+		t.Errorf("Barbería Juan's Extender: %v", juanExtend)
 	}
 	do("taking a backup from the page",
 		chromedp.Click(chromedp.CSS("#act-backup")),

@@ -116,7 +116,7 @@ func toAPIError(ctx context.Context, err error) *Error {
 		return errDatabaseUnavailable(err)
 	case errors.Is(err, tenancy.ErrUnknownServer):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "database_server_unknown",
-			Message: "the organization's data is on a database server this API is not configured for; an operator must fix the configuration", Err: err}
+			Message: "the organization's data is on a database server that is not registered (appcitas list_servers); an operator must register it (appcitas add_server)", Err: err}
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):
 		return &Error{Status: statusClientClosed, Code: "client_closed_request", Message: "the client closed the request", Err: err}
 	case errors.Is(err, context.DeadlineExceeded), tenancy.SQLState(err) == "57014":

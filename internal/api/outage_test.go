@@ -419,6 +419,24 @@ func TestTenantOnAnUnknownServer(t *testing.T) {
 	})
 }
 
+func TestTenantOnAnUnreachableRegisteredServer(t *testing.T) {
+	t.Parallel()
+	b := setupBooking(t)
+	// A registered server that went down after add_server checked it: nothing listens on port 1.
+	if _, err := b.pool.Exec(b.ctx, `INSERT INTO public.servidores (nombre, host, puerto, base, parametros)
+		VALUES ('caido', '127.0.0.1', 1, 'appcitas', 'connect_timeout=2')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.pool.Exec(b.ctx, `UPDATE public.organizacion_organizacion SET database_name = 'caido' WHERE id = $1`, b.org.ID); err != nil {
+		t.Fatal(err)
+	}
+	b.s.InvalidateOrganization(b.org.ID)
+
+	t.Run("Answers503DatabaseUnavailable", func(t *testing.T) {
+		wantError(t, b.do("GET", "/api/citas", nil, b.adminH...), http.StatusServiceUnavailable, "database_unavailable")
+	})
+}
+
 func TestOutageAnswers(t *testing.T) {
 	t.Parallel()
 	pg := func(code string) error {

@@ -74,8 +74,7 @@ func moveOnce(ctx context.Context, m *tenancy.Manager, org tenancy.Organization,
 	if src.Server == to {
 		return MoveResult{}, fmt.Errorf("%w: %s is on %s", ErrSameServer, org.SchemaName, to)
 	}
-	if !m.Servers().Has(to) {
-		_, err := m.Servers().URL(to)
+	if err := m.Servers().Check(ctx, to); err != nil {
 		return MoveResult{}, err
 	}
 	q, err := tenancy.Ident(src.Schema)

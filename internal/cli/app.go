@@ -35,6 +35,8 @@ type app struct {
 	build buildVersion
 	// billingRT is serve's billing, signup and job queue (billing.go).
 	billingRT *billingRuntime
+	// serversRegistered records that registerConfiguredServers ran.
+	serversRegistered bool
 }
 
 // databaseURL returns DATABASE_URL, or starts (or attaches to) the embedded cluster under DataDir.
@@ -156,7 +158,20 @@ func (a *app) openMigrated(ctx context.Context) (*tenancy.Manager, error) {
 	if latest := migrate.Public().Latest(); v < latest {
 		return nil, fmt.Errorf("the public schema is at version %d of %d: run `appcitas migrate` first", v, latest)
 	}
+	a.registerConfiguredServers(ctx, m)
 	return m, nil
+}
+
+// registerConfiguredServers registers in the server catalog the servers of APPCITAS_SERVERS that
+// it lacks, once per process; a failure is only logged: this process knows them anyway.
+func (a *app) registerConfiguredServers(ctx context.Context, m *tenancy.Manager) {
+	if a.serversRegistered || len(a.cfg.Servers) == 0 {
+		return
+	}
+	a.serversRegistered = true
+	if err := m.RegisterConfiguredServers(ctx); err != nil {
+		a.log.Warn("could not register the servers of APPCITAS_SERVERS in the server catalog", "err", err)
+	}
 }
 
 // close releases the pools and stops the embedded cluster if this process started it.

@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -14,11 +15,7 @@ func TestBillingCommands(t *testing.T) {
 	if err := conn.QueryRow(t.Context(), `SELECT id::text FROM public.organizacion_organizacion WHERE slug = 'barberia-juan'`).Scan(&orgID); err != nil {
 		t.Fatal(err)
 	}
-	// Organizations created by the CLI have no subscription; give this one a trial.
-	if _, err := conn.Exec(t.Context(), `INSERT INTO public.billing_suscripcion (organizacion_id, plan_id, estado, prueba_termina_en, periodo_actual_fin)
-		SELECT $1::bigint, id, 'trialing', now() + interval '14 days', now() + interval '14 days' FROM public.billing_plan WHERE codigo = 'basico'`, orgID); err != nil {
-		t.Fatal(err)
-	}
+	// create_organization gave it a trial on the default plan (public migration 0012).
 
 	t.Run("PlansListShowsTheDefaultCatalog", func(t *testing.T) {
 		out := app.must(t, "plans", "list").stdout
@@ -104,6 +101,55 @@ func TestBillingCommands(t *testing.T) {
 			if r := app.run(t, args...); r.code != 2 {
 				t.Fatalf("appcitas %v: %s", args, r)
 			}
+		}
+	})
+}
+
+// TestEveryOrganizationStartsWithASubscription checks issue 20 item 5: organizations made by
+// create_organization and demo have a subscription, so the README's
+// `subscriptions extend_trial --organization_id=1` works.
+func TestEveryOrganizationStartsWithASubscription(t *testing.T) {
+	t.Parallel()
+	app, conn := newApp(t)
+	app.must(t, "migrate")
+	plan := func(t *testing.T, slug string) string {
+		t.Helper()
+		return opsQuery[string](t, conn, `SELECT p.codigo || ' ' || s.estado FROM public.billing_suscripcion s
+			JOIN public.billing_plan p ON p.id = s.plan_id JOIN public.organizacion_organizacion o ON o.id = s.organizacion_id
+			WHERE o.slug = $1`, slug)
+	}
+
+	t.Run("CreateOrganizationStartsATrialOnTheDefaultPlan", func(t *testing.T) {
+		r := app.must(t, "create_organization", "--nombre", "Uno", "--slug", "uno")
+		matches(t, r.stdout, `✓ Suscripción: prueba del plan basico hasta \d{4}-\d{2}-\d{2}`)
+		if got := plan(t, "uno"); got != "basico trialing" {
+			t.Fatalf("subscription = %q", got)
+		}
+		id := opsQuery[int64](t, conn, `SELECT id FROM public.organizacion_organizacion WHERE slug = 'uno'`)
+		app.must(t, "subscriptions", "extend_trial", fmt.Sprintf("--organization_id=%d", id), "--days", "7")
+	})
+	t.Run("CreateOrganizationTakesAPlan", func(t *testing.T) {
+		r := app.must(t, "create_organization", "--nombre", "Dos", "--slug", "dos", "--plan", "profesional")
+		matches(t, r.stdout, `prueba del plan profesional`)
+		if got := plan(t, "dos"); got != "profesional trialing" {
+			t.Fatalf("subscription = %q", got)
+		}
+	})
+	t.Run("RejectsAnUnknownPlanAndCreatesNothing", func(t *testing.T) {
+		r := app.run(t, "create_organization", "--nombre", "Tres", "--slug", "tres", "--plan", "inexistente")
+		if r.code != 2 || !strings.Contains(r.stderr, "inexistente") {
+			t.Fatalf("want exit 2 naming the plan:\n%s", r)
+		}
+		if n := opsQuery[int64](t, conn, `SELECT count(*) FROM public.organizacion_organizacion WHERE slug = 'tres'`); n != 0 {
+			t.Fatal("the organization was created anyway")
+		}
+	})
+	t.Run("DemoOrganizationHasATrial", func(t *testing.T) {
+		app.env["APPCITAS_JWT_SECRET"] = strings.Repeat("demo-secret-", 4)
+		app.must(t, "demo", "--days", "1")
+		if n := opsQuery[int64](t, conn, `SELECT count(*) FROM public.organizacion_organizacion o
+			WHERE NOT EXISTS (SELECT FROM public.billing_suscripcion s WHERE s.organizacion_id = o.id)`); n != 0 {
+			t.Fatalf("%d organizations without a subscription after demo", n)
 		}
 	})
 }

@@ -650,6 +650,11 @@ func TestSmallCommandLineDefects(t *testing.T) {
 	})
 
 	t.Run("SubscriptionHistoryWithoutASubscriptionIsAnError", func(t *testing.T) {
+		// Every organization starts with a subscription (public migration 0012); this one lost it.
+		if _, err := conn.Exec(t.Context(), `DELETE FROM public.billing_suscripcion WHERE organizacion_id =
+			(SELECT id FROM public.organizacion_organizacion WHERE slug = 'barberia-juan')`); err != nil {
+			t.Fatal(err)
+		}
 		r := app.run(t, "subscriptions", "history", "--slug=barberia-juan")
 		if r.code == 0 || !strings.Contains(r.stderr, "no tiene suscripción") || strings.Contains(r.stdout, "EN") {
 			t.Errorf("want a clear error and a non-zero exit:\n%s", r)

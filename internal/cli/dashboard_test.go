@@ -58,10 +58,7 @@ func TestServeHasTheDashboard(t *testing.T) {
 	if err := conn.QueryRow(t.Context(), `SELECT id, schema_name FROM public.organizacion_organizacion WHERE slug = 'barberia-juan'`).Scan(&orgID, &schema); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := conn.Exec(t.Context(), `INSERT INTO public.billing_suscripcion (organizacion_id, plan_id, estado, prueba_termina_en, periodo_actual_fin)
-		SELECT $1::bigint, id, 'trialing', now() + interval '14 days', now() + interval '14 days' FROM public.billing_plan WHERE codigo = 'basico'`, orgID); err != nil {
-		t.Fatal(err)
-	}
+	// create_organization gave it a trial on the default plan (public migration 0012).
 	app.must(t, "create_superuser", "--username", "root", "--password", "root-password-123")
 
 	ctx, cancel := context.WithCancel(t.Context())

@@ -70,7 +70,7 @@ func migrateAllTenantsCmd(a *app) *cobra.Command {
 		Use:   "migrate_all_tenants",
 		Short: "Migrate public, then every tenant schema (creating missing ones)",
 		Long: `Migrate the shared schema public (unless --skip-public), then bring every tenant schema, on every
-configured server, to the latest tenant migration, creating schemas that do not exist yet.
+registered server, to the latest tenant migration, creating schemas that do not exist yet.
 
 Each tenant migrates in its own transaction (fully migrated, or untouched) under a per-schema advisory
 lock; the first tenant runs alone as a canary, then --workers at a time. A failing tenant does not stop

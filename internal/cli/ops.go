@@ -174,7 +174,7 @@ leaves nothing behind.
                             add_member gives someone a profile. --keep-members keeps them active.
   (neither)                 re-create the archived organization, which must no longer exist
                             (undo of drop_tenant), with its members.
-  --server NAME             put the restored schema on that configured server.
+  --server NAME             put the restored schema on that registered server (see list_servers).
 
 Archives from an older migration version are migrated forward; archives from a newer binary are
 refused. The list of organizations GET /api/me shows (public.usuarios_membresia) is rewritten
@@ -214,9 +214,10 @@ from the restored profiles. For the interoperable pg_dump -n / psql path, see th
 			if err != nil {
 				return err
 			}
-			if opts.Server != "" && !m.Servers().Has(opts.Server) {
-				_, err := m.Servers().URL(opts.Server)
-				return asUserError(err)
+			if opts.Server != "" {
+				if err := m.Servers().Check(ctx, opts.Server); err != nil {
+					return asUserError(err)
+				}
 			}
 			if opts.ReplaceID == 0 && opts.NewSlug == "" && opts.NewName == "" {
 				man, err := backup.VerifyFile(path)
@@ -261,7 +262,7 @@ from the restored profiles. For the interoperable pg_dump -n / psql path, see th
 	idVar(cmd, &opts.ReplaceID, "organization_id", "replace this organization's data (after backing up its current state)")
 	cmd.Flags().StringVar(&opts.NewSlug, "new-slug", "", "restore as a new organization with this slug")
 	cmd.Flags().StringVar(&opts.NewName, "name", "", "name of the new organization (default: the archived name)")
-	cmd.Flags().StringVar(&opts.Server, "server", "", "configured server for the restored schema (default: the organization's, or default)")
+	cmd.Flags().StringVar(&opts.Server, "server", "", "registered server (see list_servers) for the restored schema (default: the organization's, or default)")
 	cmd.Flags().BoolVar(&opts.KeepMembers, "keep-members", false, "with --new-slug: keep the archived profiles active, so the original's members reach the copy")
 	return cmd
 }
@@ -539,8 +540,8 @@ func moveTenantCmd(a *app) *cobra.Command {
 	var dropSource bool
 	cmd := &cobra.Command{
 		Use:   "move_tenant",
-		Short: "Move a tenant's schema to another configured server, with its writes paused during the copy",
-		Long: `Move a tenant to another configured PostgreSQL server (APPCITAS_SERVERS):
+		Short: "Move a tenant's schema to another registered server, with its writes paused during the copy",
+		Long: `Move a tenant to another registered PostgreSQL server (add_server, or APPCITAS_SERVERS; see list_servers):
 
   1. the schema is created on the target at the tenant's migration version, and every table is
      bulk-copied into it with COPY from a consistent snapshot while the tenant keeps working;
@@ -580,6 +581,9 @@ the target. The source copy is kept until --drop-source (now, or in a later run 
 			}
 			if to != "" {
 				res, err := backup.Move(ctx, m, org, to)
+				if errors.Is(err, tenancy.ErrUnknownServer) {
+					return usageErrorf("server %q is not registered: register it first with `appcitas add_server --name %s --host HOST --database DB` (see `appcitas list_servers`)", to, to)
+				}
 				if errors.Is(err, backup.ErrSameServer) {
 					return userError{err}
 				}
@@ -614,7 +618,7 @@ the target. The source copy is kept until --drop-source (now, or in a later run 
 		},
 	}
 	f.add(cmd)
-	cmd.Flags().StringVar(&to, "to", "", "configured server to move the tenant to")
+	cmd.Flags().StringVar(&to, "to", "", "registered server to move the tenant to (see list_servers)")
 	cmd.Flags().BoolVar(&dropSource, "drop-source", false, "drop the copy left on the old server")
 	return cmd
 }

@@ -354,6 +354,17 @@ func TestCommandsOnSeveralServers(t *testing.T) {
 	matches(t, r.stdout, `^`+fmt.Sprint(remote.id)+`\s+Remota\s+`+remote.schema+`\s+.*second$`)
 	matches(t, r.stdout, `second:`+remote.schema)
 
+	t.Run("ConfiguredServersJoinTheCatalog", func(t *testing.T) {
+		r := app.must(t, "list_servers")
+		matches(t, r.stdout, `(?m)^second\s+127\.0\.0\.1\s+\d+\s+\S+\s+\S+\s+1\s+APPCITAS_SERVERS$`)
+		if r := app.run(t, "remove_server", "--name", "second"); r.code != 2 || !strings.Contains(r.stderr, "still holds tenants") {
+			t.Errorf("remove_server of a server with tenants: want exit 2:\n%s", r)
+		}
+		if r := app.run(t, "add_server", "--name", "muerto", "--host", "127.0.0.1", "--port", "1", "--database", "x"); r.code != 2 || !strings.Contains(r.stderr, "does not answer") {
+			t.Errorf("add_server of a server that does not answer: want exit 2:\n%s", r)
+		}
+	})
+
 	t.Run("MigrateAllTenantsCoversEveryServer", func(t *testing.T) {
 		newer := app
 		newer.set = tenantSet(t, `CREATE TABLE nota_prueba (id int)`)
@@ -412,6 +423,9 @@ func TestCommandsOnSeveralServers(t *testing.T) {
 		matches(t, r.stdout, `copia de `+local.schema+` eliminada del servidor default`)
 		if n := opsQuery[int64](t, conn, `SELECT count(*) FROM pg_namespace WHERE nspname = $1`, local.schema); n != 0 {
 			t.Errorf("--drop-source left the source copy")
+		}
+		if r := app.run(t, "move_tenant", "--organization_id", fmt.Sprint(local.id), "--to", "nowhere"); !strings.Contains(r.stderr, `server "nowhere" is not registered`) {
+			t.Errorf("move_tenant to an unregistered server: want a clear message:\n%s", r)
 		}
 		for _, args := range [][]string{
 			{"move_tenant", "--organization_id", fmt.Sprint(local.id), "--to", "nowhere"},

@@ -46,10 +46,7 @@ func TestBehindPgBouncer(t *testing.T) {
 			t.Fatal(err)
 		}
 		ids[slug] = id
-		if _, err := conn.Exec(ctx, `INSERT INTO public.billing_suscripcion (organizacion_id, plan_id, estado, prueba_termina_en, periodo_actual_fin)
-			SELECT $1::bigint, id, 'trialing', now() + interval '14 days', now() + interval '14 days' FROM public.billing_plan WHERE codigo = 'basico'`, id); err != nil {
-			t.Fatal(err)
-		}
+		// create_organization gave it a trial on the default plan (public migration 0012).
 		user := "dueno-" + slug
 		app.must(t, "create_user", "--username", user, "--password", "clave-segura-123")
 		app.must(t, "add_member", "--user", user, "--organization_id", strconv.FormatInt(id, 10), "--role", "admin")

@@ -131,6 +131,11 @@ from the locally installed PostgreSQL binaries.`,
 		queryAllTenantsCmd(a),
 		moveTenantCmd(a),
 	)
+	addGroup(root, "databases", "Database servers:",
+		addServerCmd(a),
+		listServersCmd(a),
+		removeServerCmd(a),
+	)
 	addGroup(root, "backups", "Backups:",
 		backupTenantCmd(a),
 		restoreTenantCmd(a),

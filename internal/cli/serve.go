@@ -44,6 +44,7 @@ SIGINT or SIGTERM shut down gracefully.`,
 			if err := migratePublic(cmd, a, m); err != nil {
 				return err
 			}
+			a.registerConfiguredServers(ctx, m)
 			if err := a.checkListenURL(ctx, m); err != nil {
 				return err
 			}

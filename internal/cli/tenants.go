@@ -7,47 +7,99 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
 	"github.com/appcitas/appcitas/internal/backup"
+	"github.com/appcitas/appcitas/internal/billing"
 	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
 func createOrganizationCmd(a *app) *cobra.Command {
 	var n tenancy.NewOrganization
+	var plan string
 	cmd := &cobra.Command{
 		Use:   "create_organization",
 		Short: "Create an organization and its schema (the guide's Opción A)",
 		Long: `Create an organization (a customer business) in organizacion_organizacion, give it a schema name
 (tenant_<slug, 20 characters at most>_<8 hex>) and provision its schema right away: its role, the
-schema and every tenant migration, in one transaction. Without --slug one is made from the name.`,
+schema and every tenant migration, in one transaction. Without --slug one is made from the name.
+Its subscription starts in trial on --plan (default: basico, or the cheapest plan offered) for the plan's trial days.`,
 		Example: `  appcitas create_organization --name "Barbería Juan"
-  appcitas create_organization --name "Clínica Dental" --slug clinica-dental --time-zone America/Bogota`,
+  appcitas create_organization --name "Clínica Dental" --slug clinica-dental --time-zone America/Bogota
+  appcitas create_organization --name "Spa Central" --plan profesional`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if strings.TrimSpace(n.Name) == "" {
 				return usageErrorf("--name is required (see `appcitas create_organization --help`)")
 			}
-			m, err := a.openMigrated(cmd.Context())
+			ctx := cmd.Context()
+			m, svc, err := a.openBilling(ctx)
 			if err != nil {
 				return err
 			}
-			org, err := m.CreateOrganization(cmd.Context(), n)
+			var org tenancy.Organization
+			if plan == "" {
+				// Without --plan, public migration 0012's trigger gives it a trial on the default plan.
+				org, err = m.CreateOrganization(ctx, n)
+			} else {
+				org, err = createWithPlan(ctx, m, svc, n, plan)
+			}
 			if err != nil {
-				return asUserError(err)
+				return asBillingError(err)
 			}
 			fmt.Fprintf(a.stdout, "✓ Organización creada: %s (id: %d, slug: %s)\n", org.Name, org.ID, org.Slug)
 			fmt.Fprintf(a.stdout, "✓ Schema %s creado y migrado (versión %d, servidor %s)\n", org.SchemaName, m.TenantMigrations().Latest(), org.DatabaseName)
+			sub, err := svc.Subscription(ctx, org.ID)
+			if err != nil {
+				return fmt.Errorf("reading the subscription of organization %d: %w", org.ID, err)
+			}
+			printNewSubscription(a.stdout, sub)
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&plan, "plan", "", "plan of the organization's subscription, in trial for the plan's trial days (default: basico, see `appcitas plans list`)")
 	cmd.Flags().StringVar(&n.Name, "name", "", "the organization's name (required; alias --nombre)")
 	cmd.Flags().StringVar(&n.Slug, "slug", "", "URL-friendly unique name (default: made from --name)")
 	cmd.Flags().StringVar(&n.TimeZone, "time-zone", tenancy.DefaultTimeZone, "IANA time zone")
-	cmd.Flags().StringVar(&n.Server, "server", tenancy.DefaultServer, "configured PostgreSQL server that holds the schema (APPCITAS_SERVERS)")
+	cmd.Flags().StringVar(&n.Server, "server", tenancy.DefaultServer, "registered PostgreSQL server that holds the schema (see list_servers)")
 	return cmd
+}
+
+// createWithPlan creates an organization and its trial on plan in one transaction.
+func createWithPlan(ctx context.Context, m *tenancy.Manager, svc *billing.Service, n tenancy.NewOrganization, plan string) (tenancy.Organization, error) {
+	pool, err := m.Servers().Shared(ctx, tenancy.DefaultServer)
+	if err != nil {
+		return tenancy.Organization{}, err
+	}
+	var org tenancy.Organization
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		var err error
+		if org, err = m.CreateOrganizationTx(ctx, tx, n); err != nil {
+			return err
+		}
+		_, err = svc.CreateTrialTx(ctx, tx, billing.NewTrial{OrganizationID: org.ID, PlanCode: plan})
+		return err
+	})
+	if err != nil && org.SchemaName != "" && org.DatabaseName != tenancy.DefaultServer {
+		// The schema on another server was committed there: it goes with the failed creation.
+		if t, terr := org.Tenant(); terr == nil {
+			_ = m.DropSchema(context.WithoutCancel(ctx), t)
+		}
+	}
+	return org, err
+}
+
+// printNewSubscription reports a new organization's subscription.
+func printNewSubscription(out io.Writer, sub billing.Subscription) {
+	if sub.Status == billing.Trialing && sub.TrialEndsAt != nil {
+		fmt.Fprintf(out, "✓ Suscripción: prueba del plan %s hasta %s\n", sub.PlanCode, sub.TrialEndsAt.UTC().Format(time.DateOnly))
+		return
+	}
+	fmt.Fprintf(out, "✓ Suscripción: plan %s, %s\n", sub.PlanCode, sub.Status)
 }
 
 // organizationFlags selects one organization by --organization_id or --slug.
@@ -174,7 +226,7 @@ func listTenantsCmd(a *app) *cobra.Command {
 		Use:   "list_tenants",
 		Short: "List registered tenants and the schemas found in PostgreSQL",
 		Long: `List the registered tenants (id, name, schema, state, migration version against the latest, server)
-and the schemas found on every configured PostgreSQL server, flagging orphan schemas (no organization)
+and the schemas found on every registered PostgreSQL server, flagging orphan schemas (no organization)
 and organizations whose schema is missing.
 
 Under each tenant, its last successful backup in $APPCITAS_BACKUP_DIR ("nunca" when it has none), and

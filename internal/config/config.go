@@ -32,6 +32,8 @@ type Config struct {
 	Addr string
 	// Servers (APPCITAS_SERVERS) names extra PostgreSQL servers for tenants, as
 	// "name=postgres://...;name2=postgres://..." (an organization's database_name picks one).
+	// Each process registers them in the server catalog (add_server's), and reaches them through
+	// these URLs, credentials included. Servers registered with add_server need no entry here.
 	Servers map[string]string
 	// LogSQL (APPCITAS_LOG_SQL=1) logs every SQL statement with its tenant. Arguments that may
 	// hold a secret (password and token hashes, any bytea) are logged as "[redacted]".

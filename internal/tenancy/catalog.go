@@ -136,7 +136,7 @@ func ValidateTimeZone(tz string) error {
 	return nil
 }
 
-func (n *NewOrganization) normalize(s *Servers) error {
+func (n *NewOrganization) normalize(ctx context.Context, s *Servers) error {
 	n.Name = strings.TrimSpace(n.Name)
 	if n.Name == "" || utf8.RuneCountInString(n.Name) > 200 {
 		return fmt.Errorf("%w: organization name must be 1-200 characters", ErrInvalidName)
@@ -155,11 +155,7 @@ func (n *NewOrganization) normalize(s *Servers) error {
 	if n.Server == "" {
 		n.Server = DefaultServer
 	}
-	if !s.Has(n.Server) {
-		_, err := s.URL(n.Server)
-		return err
-	}
-	return nil
+	return s.Check(ctx, n.Server)
 }
 
 // FreeSlug returns the first free slug made from base: base itself, else base-2, base-3, ...
@@ -224,7 +220,10 @@ func (m *Manager) CreateOrganization(ctx context.Context, n NewOrganization) (Or
 // atomically. A schema on another server is provisioned and committed there before this returns;
 // if the caller's transaction then rolls back, the caller must call DropSchema for it.
 func (m *Manager) CreateOrganizationTx(ctx context.Context, tx pgx.Tx, n NewOrganization) (Organization, error) {
-	if err := n.normalize(m.servers); err != nil {
+	if err := n.normalize(ctx, m.servers); err != nil {
+		return Organization{}, err
+	}
+	if err := lockServerRow(ctx, tx, n.Server); err != nil {
 		return Organization{}, err
 	}
 	// A slug made from the name is retried with the next free variant when a concurrent creation

@@ -181,6 +181,9 @@ type SchemaInfo struct {
 // list_tenants to match against the catalog. A server that cannot be reached is reported in errs.
 func (m *Manager) Schemas(ctx context.Context) (schemas []SchemaInfo, errs map[string]error) {
 	errs = map[string]error{}
+	if err := m.servers.Refresh(ctx); err != nil {
+		errs[DefaultServer] = err
+	}
 	for _, server := range m.servers.Names() {
 		pool, err := m.servers.Shared(ctx, server)
 		if err == nil {

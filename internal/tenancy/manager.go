@@ -1,6 +1,7 @@
 package tenancy
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"time"
@@ -13,6 +14,7 @@ import (
 // Config configures a [Manager].
 type Config struct {
 	// Servers maps server names to connection strings; DefaultServer (holding public) is required.
+	// The other servers may also come from the server catalog ([Servers.Lookup]).
 	Servers map[string]string
 	// ListenURL is a direct connection (never through a pooler) to the default server, for the
 	// LISTEN of [Manager.WatchOrganizations]: a pooler in transaction mode hands the LISTEN's
@@ -87,16 +89,18 @@ func New(cfg Config) (*Manager, error) {
 
 // listenConnString returns the connection string of the LISTEN connection: Config.ListenURL, else
 // the default server's.
-func (m *Manager) listenConnString() (string, error) { return m.directURL(DefaultServer) }
+func (m *Manager) listenConnString() (string, error) {
+	return m.directURL(context.Background(), DefaultServer)
+}
 
 // directURL returns a connection string that reaches server without a pooler in between, for
 // connections that need a session of their own (LISTEN, the query role's): Config.ListenURL for
 // the default server when set, else the server's configured URL.
-func (m *Manager) directURL(server string) (string, error) {
+func (m *Manager) directURL(ctx context.Context, server string) (string, error) {
 	if server == DefaultServer && m.listenURL != "" {
 		return m.listenURL, nil
 	}
-	return m.servers.URL(server)
+	return m.servers.Lookup(ctx, server)
 }
 
 // Servers returns the server pools.

@@ -99,7 +99,7 @@ func (s *Servers) BehindPooler(ctx context.Context, server string) (bool, error)
 // when StatementCache is on and the server is reached directly, else unnamed (what a pooler in
 // transaction mode needs).
 func (s *Servers) NewPool(ctx context.Context, server string, size int32) (*pgxpool.Pool, error) {
-	url, err := s.URL(server)
+	url, err := s.Lookup(ctx, server)
 	if err != nil {
 		return nil, err
 	}

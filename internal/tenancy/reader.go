@@ -71,7 +71,7 @@ func (m *Manager) OpenReader(ctx context.Context, server string, opts ReaderOpti
 		return nil, err
 	}
 	// A session of its own, with startup parameters: never through a pooler when a direct URL is known.
-	url, err := m.directURL(server)
+	url, err := m.directURL(ctx, server)
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +289,7 @@ func scramVerifier(password string) (string, error) {
 // [Manager.directURL], and with unnamed statements only, so it works through a transaction-mode
 // pooler too.
 func (m *Manager) connectDirect(ctx context.Context, server string) (*pgx.Conn, error) {
-	url, err := m.directURL(server)
+	url, err := m.directURL(ctx, server)
 	if err != nil {
 		return nil, err
 	}

@@ -18,7 +18,8 @@ import (
 // DefaultServer is the name of the server that holds public (DATABASE_URL).
 const DefaultServer = "default"
 
-// ErrUnknownServer is returned for a database_name that the configuration does not name.
+// ErrUnknownServer is returned for a server name that is neither the default server, nor named in
+// the configuration, nor registered in the server catalog (public.servidores).
 var ErrUnknownServer = errors.New("unknown database server")
 
 // PoolOptions sizes the connection pools of every server.
@@ -98,10 +99,14 @@ func (o PoolOptions) withDefaults() PoolOptions {
 	return o
 }
 
-// Servers owns the connection pools of every configured PostgreSQL server, opened when first used.
+// Servers owns the connection pools of every PostgreSQL server, opened when first used. A server
+// is the default one, one named in the configuration, or one registered in the server catalog
+// (public.servidores, read through [Servers.Lookup]).
 type Servers struct {
 	urls map[string]string
 	opts PoolOptions
+	// catalog caches the server catalog (servercatalog.go).
+	catalog serverCatalog
 
 	mu    sync.Mutex
 	pools map[string]*serverPools
@@ -137,14 +142,27 @@ func NewServers(urls map[string]string, opts PoolOptions) (*Servers, error) {
 		}
 		copied[name] = url
 	}
-	return &Servers{urls: copied, opts: opts.withDefaults(), pools: map[string]*serverPools{}, prepared: map[string]bool{}}, nil
+	s := &Servers{urls: copied, opts: opts.withDefaults(), pools: map[string]*serverPools{}, prepared: map[string]bool{}}
+	if err := s.catalog.init(copied[DefaultServer]); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
-// Names returns the configured server names, sorted, DefaultServer first.
+// Names returns the names of the configured servers and of those of the server catalog read so
+// far, sorted, DefaultServer first. [Servers.Refresh] reads the catalog anew.
 func (s *Servers) Names() []string {
-	names := make([]string, 0, len(s.urls))
+	seen := map[string]bool{DefaultServer: true}
+	var names []string
 	for n := range s.urls {
-		if n != DefaultServer {
+		if !seen[n] {
+			seen[n] = true
+			names = append(names, n)
+		}
+	}
+	for _, n := range s.catalog.names() {
+		if !seen[n] {
+			seen[n] = true
 			names = append(names, n)
 		}
 	}
@@ -152,19 +170,23 @@ func (s *Servers) Names() []string {
 	return append([]string{DefaultServer}, names...)
 }
 
-// Has reports whether name is a configured server.
+// Has reports whether name is a configured server or one of the server catalog read so far.
+// [Servers.Lookup] also reads the catalog anew.
 func (s *Servers) Has(name string) bool {
-	_, ok := s.urls[name]
-	return ok
+	_, err := s.URL(name)
+	return err == nil
 }
 
-// URL returns the connection string of a configured server.
+// URL returns the connection string of a configured server, or of one of the server catalog read
+// so far. [Servers.Lookup] also reads the catalog anew.
 func (s *Servers) URL(name string) (string, error) {
-	u, ok := s.urls[name]
-	if !ok {
-		return "", fmt.Errorf("%w %q (configured: %v)", ErrUnknownServer, name, s.Names())
+	if u, ok := s.urls[name]; ok {
+		return u, nil
 	}
-	return u, nil
+	if u, ok := s.catalog.get(name); ok {
+		return u, nil
+	}
+	return "", fmt.Errorf("%w %q (known: %v)", ErrUnknownServer, name, s.Names())
 }
 
 // Shared returns the pool for non-tenant SQL on a server (the catalog lives on DefaultServer).
@@ -274,13 +296,20 @@ func hasRoom(p *pgxpool.Pool) bool {
 
 func (s *Servers) open(ctx context.Context, server string) (*serverPools, error) {
 	s.mu.Lock()
+	p, ok := s.pools[server]
+	s.mu.Unlock()
+	if ok {
+		return p, nil
+	}
+	// Outside mu: reading the catalog opens the default server's pools.
+	url, err := s.Lookup(ctx, server)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
 	defer s.mu.Unlock()
 	if p, ok := s.pools[server]; ok {
 		return p, nil
-	}
-	url, err := s.URL(server)
-	if err != nil {
-		return nil, err
 	}
 	pooled, how, err := s.behindPooler(ctx, url)
 	if err != nil {
@@ -296,7 +325,7 @@ func (s *Servers) open(ctx context.Context, server string) (*serverPools, error)
 	if err != nil {
 		return nil, fmt.Errorf("server %s: %w", server, err)
 	}
-	p := &serverPools{pooled: pooled, shared: shared}
+	p = &serverPools{pooled: pooled, shared: shared}
 	if p.bulk, err = s.newPool(ctx, url, int32(s.opts.BulkConns), 0, min(s.opts.MaxConnLifetime, bulkConnLifetime)); err != nil {
 		p.close()
 		return nil, fmt.Errorf("server %s: %w", server, err)

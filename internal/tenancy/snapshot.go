@@ -169,10 +169,13 @@ func (m *Manager) dropSchemaOnly(ctx context.Context, schema, server string) err
 // inside tx on the default server. n is validated as in [Manager.CreateOrganization]; an empty
 // slug is made from the name. It does not touch any schema.
 func (m *Manager) InsertOrganizationTx(ctx context.Context, tx pgx.Tx, n NewOrganization, schema string) (Organization, error) {
-	if err := n.normalize(m.servers); err != nil {
+	if err := n.normalize(ctx, m.servers); err != nil {
 		return Organization{}, err
 	}
 	if err := ValidateSchemaName(schema); err != nil {
+		return Organization{}, err
+	}
+	if err := lockServerRow(ctx, tx, n.Server); err != nil {
 		return Organization{}, err
 	}
 	slug := n.Slug
@@ -207,8 +210,10 @@ func (m *Manager) RepointOrganizationTx(ctx context.Context, tx pgx.Tx, id int64
 			return Organization{}, err
 		}
 	}
-	if !m.servers.Has(server) {
-		_, err := m.servers.URL(server)
+	if err := m.servers.Check(ctx, server); err != nil {
+		return Organization{}, err
+	}
+	if err := lockServerRow(ctx, tx, server); err != nil {
 		return Organization{}, err
 	}
 	org, err := scanOrganization(tx.QueryRow(ctx, `UPDATE public.organizacion_organizacion

@@ -19,8 +19,9 @@ import (
 // OrganizationChannel is the catalog channel. Public migration 0005's trigger announces on it
 // every insert, update and delete of an organization, and migration 0008's every change of its
 // subscription, with the organization's id as payload. Migration 0010's trigger announces every
-// change of a user's standing with the payload "usuario:<id>". The watch's own heartbeats carry
-// "latido:<nonce>".
+// change of a user's standing with the payload "usuario:<id>". Migration 0011's trigger announces
+// every change of the server catalog with "servidor:<name>": the watch drops what its Manager
+// cached of that server. The watch's own heartbeats carry "latido:<nonce>".
 const OrganizationChannel = "appcitas_organizacion"
 
 // Payload prefixes on [OrganizationChannel] (an organization's payload is its bare id).
@@ -255,6 +256,8 @@ func (m *Manager) listen(ctx context.Context, url string, run *hubRun) (listened
 					}
 				}, true)
 			}
+		case strings.HasPrefix(p, serverPayload):
+			m.servers.forget(p[len(serverPayload):])
 		case strings.HasPrefix(p, userPayload):
 			id, err := strconv.ParseInt(p[len(userPayload):], 10, 64)
 			if err != nil {

@@ -364,15 +364,37 @@
 
     $('act-deactivate').hidden = !t.is_active;
     $('act-activate').hidden = t.is_active;
-    $('act-backup').disabled = !state.backupsConfigured || !t.schema_name;
-    const canExtend = state.billingConfigured && sub && ['trialing', 'past_due', 'suspended'].includes(sub.status);
-    $('act-extend').disabled = !canExtend;
-    $('trial-days').disabled = !canExtend;
-    const notes = [];
-    if (!state.backupsConfigured) notes.push('Este servidor no tiene almacén de backups configurado.');
-    if (!state.billingConfigured) notes.push('Este servidor corre sin facturación: no se puede extender la prueba.');
-    $('d-note').textContent = notes.join(' ');
+    explain($('act-backup'), backupUnavailable(t));
+    explain($('act-extend'), extendUnavailable(sub), $('trial-days'));
     panel.hidden = false;
+  }
+
+  // explain disables a button (and its companions) when why is not empty, and says why twice: as
+  // the button's title (a tooltip), and as visible text under it (touch screens show no tooltip).
+  function explain(button, why, ...companions) {
+    button.disabled = why !== '';
+    button.title = why;
+    for (const el of companions) el.disabled = why !== '';
+    const note = $(button.id + '-why');
+    note.textContent = why;
+    note.hidden = why === '';
+  }
+
+  // backupUnavailable says why a tenant's backup cannot be taken from here, or ''.
+  function backupUnavailable(t) {
+    if (!state.backupsConfigured) return 'No disponible: este servidor no tiene almacén de backups configurado.';
+    if (!t.schema_name) return 'No disponible: la organización aún no tiene schema.';
+    return '';
+  }
+
+  // extendUnavailable says why a subscription's trial cannot be extended, or ''.
+  function extendUnavailable(sub) {
+    if (!state.billingConfigured) return 'No disponible: este servidor corre sin facturación.';
+    if (!sub) return 'No disponible: la organización no tiene suscripción.';
+    if (sub.status === 'active') return 'No disponible: la suscripción está activa (pagada); solo se extiende una prueba, un pago vencido o una suspensión.';
+    if (sub.status === 'cancelled') return 'No disponible: la suscripción está cancelada.';
+    if (!sub.trial_ends_at) return 'No disponible: la suscripción nunca tuvo prueba.';
+    return '';
   }
 
   function confirmDialog(text, okLabel) {
