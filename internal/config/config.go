@@ -236,7 +236,7 @@ func ParseServers(s string) (map[string]string, error) {
 		name, url, ok := strings.Cut(part, "=")
 		name, url = strings.TrimSpace(name), strings.TrimSpace(url)
 		if !ok || name == "" || url == "" {
-			return nil, fmt.Errorf("APPCITAS_SERVERS: %q is not name=postgres://...", part)
+			return nil, fmt.Errorf("APPCITAS_SERVERS: %q is not of the form name=postgres://host/db", part)
 		}
 		if name == "default" {
 			return nil, fmt.Errorf("APPCITAS_SERVERS: the name \"default\" is DATABASE_URL's")
