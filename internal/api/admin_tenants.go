@@ -14,11 +14,9 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/appcitas/appcitas/internal/admin"
 	"github.com/appcitas/appcitas/internal/backup"
 	"github.com/appcitas/appcitas/internal/billing"
-	"github.com/appcitas/appcitas/internal/booking"
 	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
@@ -32,66 +30,18 @@ const (
 	adminMaxLimit     = 200
 	// adminQueryMaxLen bounds the q filter.
 	adminQueryMaxLen = 200
-	// adminCountsTimeout bounds the statement that counts a tenant's rows for its detail.
-	adminCountsTimeout = 5 * time.Second
 	// adminBackupWriteTimeout is how long the answer of a backup taken from the dashboard may take.
 	adminBackupWriteTimeout = 30 * time.Minute
 )
 
 // adminTenant is one organization as the dashboard lists it.
-type adminTenant struct {
-	ID           int64     `json:"id"`
-	Nombre       string    `json:"nombre"`
-	Slug         string    `json:"slug"`
-	SchemaName   string    `json:"schema_name"`
-	DatabaseName string    `json:"database_name"`
-	IsActive     bool      `json:"is_active"`
-	ZonaHoraria  string    `json:"zona_horaria"`
-	CreatedAt    time.Time `json:"created_at"`
-	// Migration is the schema's version in the ledger against the latest tenant migration.
-	Migration adminMigration `json:"migration"`
-	// SchemaExists says whether the schema is on its server; null when the server was not asked
-	// (no schema name) or did not answer (ServerError).
-	SchemaExists *bool  `json:"schema_exists"`
-	ServerError  string `json:"server_error,omitempty"`
-	// Subscription is null for an organization without one.
-	Subscription *adminSubscription `json:"subscription"`
-	// Backup is null when the server has no backup store configured.
-	Backup *adminBackup `json:"backup"`
-}
+type adminTenant = admin.Tenant
 
 // adminMigration is a tenant's migration state.
-type adminMigration struct {
-	Version int  `json:"version"`
-	Latest  int  `json:"latest"`
-	Behind  bool `json:"behind"`
-	// Recorded is false when the ledger has no row for the schema (never created).
-	Recorded bool `json:"recorded"`
-}
+type adminMigration = admin.Migration
 
-// adminSubscription is a tenant's plan and subscription state.
-type adminSubscription struct {
-	Status      string     `json:"status"`
-	PlanCode    string     `json:"plan_code"`
-	PlanName    string     `json:"plan_name"`
-	TrialEndsAt *time.Time `json:"trial_ends_at"`
-	PeriodStart time.Time  `json:"period_start"`
-	PeriodEnd   time.Time  `json:"period_end"`
-	GraceEndsAt *time.Time `json:"grace_ends_at"`
-	CancelledAt *time.Time `json:"cancelled_at"`
-}
-
-// adminBackup is a tenant's backup state in the store (as list_tenants shows it).
-type adminBackup struct {
-	// LastSuccess is when its newest backup was taken; null: never.
-	LastSuccess *time.Time `json:"last_success"`
-	// LastFailure is the last failed backup into the store (scheduled, from the dashboard or
-	// backup_tenant) newer than the last success.
-	LastFailure    *time.Time `json:"last_failure"`
-	FailureMessage string     `json:"failure_message,omitempty"`
-	// Error says why the store could not be read for this tenant.
-	Error string `json:"error,omitempty"`
-}
+// adminTenantCounts is what a tenant holds, read in its own schema.
+type adminTenantCounts = admin.Counts
 
 // adminTenantList is the answer of GET /api/admin/tenants.
 type adminTenantList struct {
@@ -105,16 +55,6 @@ type adminTenantList struct {
 	LatestVersion     int  `json:"latest_version"`
 	BackupsConfigured bool `json:"backups_configured"`
 	BillingConfigured bool `json:"billing_configured"`
-}
-
-// adminTenantCounts is what a tenant holds, read in its own schema.
-type adminTenantCounts struct {
-	// Branches, Services and Members count the active ones.
-	Branches int64 `json:"branches"`
-	Services int64 `json:"services"`
-	Members  int64 `json:"members"`
-	// AppointmentsNext30Days counts appointments that are not cancelled starting in the next 30 days.
-	AppointmentsNext30Days int64 `json:"appointments_next_30_days"`
 }
 
 // adminTenantDetail is the answer of GET /api/admin/tenants/{id}.
@@ -201,16 +141,6 @@ func (s *Server) superuserOnly(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// adminFilter is the parsed query of GET /api/admin/tenants.
-type adminFilter struct {
-	q      string
-	active *bool
-	// subscription is a billing status, "none", or "" (any).
-	subscription string
-	limit        int
-	cursor       int64
-}
-
 func badParam(name, format string, args ...any) *Error {
 	e := apiError(http.StatusBadRequest, "invalid_query_parameter", "%s: "+format, append([]any{name}, args...)...)
 	e.Field = name
@@ -218,26 +148,26 @@ func badParam(name, format string, args ...any) *Error {
 }
 
 // parseAdminFilter reads and validates the list's query parameters.
-func parseAdminFilter(r *http.Request) (adminFilter, error) {
+func parseAdminFilter(r *http.Request) (admin.Filter, error) {
 	qv := r.URL.Query()
-	f := adminFilter{limit: adminDefaultLimit}
+	f := admin.Filter{Limit: adminDefaultLimit}
 	for _, name := range []string{"q", "estado", "suscripcion", "limit", "cursor"} {
 		if len(qv[name]) > 1 {
 			return f, badParam(name, "give it once")
 		}
 	}
-	f.q = strings.TrimSpace(qv.Get("q"))
-	if !utf8.ValidString(f.q) || utf8.RuneCountInString(f.q) > adminQueryMaxLen || strings.ContainsRune(f.q, 0) {
+	f.Query = strings.TrimSpace(qv.Get("q"))
+	if !utf8.ValidString(f.Query) || utf8.RuneCountInString(f.Query) > adminQueryMaxLen || strings.ContainsRune(f.Query, 0) {
 		return f, badParam("q", "want at most %d characters of text", adminQueryMaxLen)
 	}
 	switch v := qv.Get("estado"); v {
 	case "":
 	case "active", "activo":
 		t := true
-		f.active = &t
+		f.Active = &t
 	case "inactive", "inactivo":
 		t := false
-		f.active = &t
+		f.Active = &t
 	default:
 		return f, badParam("estado", "want active or inactive, got %q", v)
 	}
@@ -247,203 +177,28 @@ func parseAdminFilter(r *http.Request) (adminFilter, error) {
 				return f, badParam("suscripcion", "want trialing, active, past_due, suspended, cancelled or none, got %q", v)
 			}
 		}
-		f.subscription = v
+		f.Subscription = v
 	}
 	if v := qv.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > adminMaxLimit {
 			return f, badParam("limit", "want an integer 1-%d, got %q", adminMaxLimit, v)
 		}
-		f.limit = n
+		f.Limit = n
 	}
 	if v := qv.Get("cursor"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
 			return f, badParam("cursor", "want the next_cursor of the previous page, got %q", v)
 		}
-		f.cursor = n
+		f.After = n
 	}
 	return f, nil
 }
 
-// likeEscape escapes LIKE's wildcards in q, so that q matches itself only.
-func likeEscape(q string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q)
-}
-
-// adminTenantSelect reads organizations with their ledger version and subscription, in one query.
-const adminTenantSelect = `SELECT o.id, o.nombre, o.slug, o.schema_name, o.database_name, o.is_active, o.zona_horaria, o.created_at,
-	coalesce(l.version, 0), l.schema_name IS NOT NULL,
-	s.estado, p.codigo, p.nombre, s.prueba_termina_en, s.periodo_actual_inicio, s.periodo_actual_fin, s.gracia_termina_en, s.cancelada_en`
-
-const adminTenantFrom = ` FROM public.organizacion_organizacion o
-	LEFT JOIN public.migraciones_ledger l ON l.schema_name = o.schema_name AND o.schema_name <> ''
-	LEFT JOIN public.billing_suscripcion s ON s.organizacion_id = o.id
-	LEFT JOIN public.billing_plan p ON p.id = s.plan_id`
-
-// adminTenantWhere takes $1 the substring pattern (” for none), $2 the raw q, $3 is_active
-// (NULL: any), $4 the subscription filter (” any, 'none', or a status), $5 the prefix pattern.
-// The schema name is matched by its start only: its random suffix would match any short q.
-const adminTenantWhere = ` WHERE ($1 = '' OR o.nombre ILIKE $1 OR o.slug ILIKE $1 OR o.schema_name ILIKE $5 OR o.id::text = $2)
-	AND ($3::boolean IS NULL OR o.is_active = $3::boolean)
-	AND ($4 = '' OR ($4 = 'none' AND s.id IS NULL) OR s.estado = $4)`
-
-func scanAdminTenant(row pgx.Row, latest int) (adminTenant, error) {
-	var t adminTenant
-	var status, planCode, planName *string
-	var periodStart, periodEnd *time.Time
-	var sub adminSubscription
-	err := row.Scan(&t.ID, &t.Nombre, &t.Slug, &t.SchemaName, &t.DatabaseName, &t.IsActive, &t.ZonaHoraria, &t.CreatedAt,
-		&t.Migration.Version, &t.Migration.Recorded,
-		&status, &planCode, &planName, &sub.TrialEndsAt, &periodStart, &periodEnd, &sub.GraceEndsAt, &sub.CancelledAt)
-	if err != nil {
-		return t, err
-	}
-	t.Migration.Latest = latest
-	t.Migration.Behind = t.SchemaName != "" && t.Migration.Version < latest
-	if status != nil {
-		sub.Status = *status
-		if planCode != nil {
-			sub.PlanCode = *planCode
-		}
-		if planName != nil {
-			sub.PlanName = *planName
-		}
-		if periodStart != nil {
-			sub.PeriodStart = *periodStart
-		}
-		if periodEnd != nil {
-			sub.PeriodEnd = *periodEnd
-		}
-		t.Subscription = &sub
-	}
-	return t, nil
-}
-
-// listAdminTenants returns one page of organizations matching f and how many match in all: the
-// count and the page travel in one round trip to the default server, whatever the fleet's size.
-func (s *Server) listAdminTenants(ctx context.Context, f adminFilter) ([]adminTenant, int64, error) {
-	pool, err := s.tenancy.Servers().Shared(ctx, tenancy.DefaultServer)
-	if err != nil {
-		return nil, 0, err
-	}
-	substring, prefix := "", ""
-	if f.q != "" {
-		substring, prefix = "%"+likeEscape(f.q)+"%", likeEscape(f.q)+"%"
-	}
-	args := []any{substring, f.q, f.active, f.subscription, prefix}
-	b := &pgx.Batch{}
-	var total int64
-	b.Queue(`SELECT count(*)`+adminTenantFrom+adminTenantWhere, args...).QueryRow(func(row pgx.Row) error {
-		return row.Scan(&total)
-	})
-	latest := s.tenancy.TenantMigrations().Latest()
-	var page []adminTenant
-	b.Queue(adminTenantSelect+adminTenantFrom+adminTenantWhere+` AND o.id > $6 ORDER BY o.id LIMIT $7`,
-		append(args, f.cursor, f.limit+1)...).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			t, err := scanAdminTenant(rows, latest)
-			if err != nil {
-				return err
-			}
-			page = append(page, t)
-		}
-		return rows.Err()
-	})
-	if err := pool.SendBatch(ctx, b).Close(); err != nil {
-		return nil, 0, fmt.Errorf("listing tenants: %w", err)
-	}
-	return page, total, nil
-}
-
-// adminTenantByID returns one organization as listed (schema and backup state included).
-func (s *Server) adminTenantByID(ctx context.Context, id int64) (adminTenant, error) {
-	pool, err := s.tenancy.Servers().Shared(ctx, tenancy.DefaultServer)
-	if err != nil {
-		return adminTenant{}, err
-	}
-	t, err := scanAdminTenant(pool.QueryRow(ctx, adminTenantSelect+adminTenantFrom+` WHERE o.id = $1`, id),
-		s.tenancy.TenantMigrations().Latest())
-	if errors.Is(err, pgx.ErrNoRows) {
-		return adminTenant{}, fmt.Errorf("%w: id %d", tenancy.ErrNotFound, id)
-	}
-	if err != nil {
-		return adminTenant{}, fmt.Errorf("reading organization %d: %w", id, err)
-	}
-	list := []adminTenant{t}
-	s.enrichAdminTenants(ctx, list)
-	return list[0], nil
-}
-
-// enrichAdminTenants fills in what is not in public's tables for one page of tenants: whether each
-// schema exists (one catalog query per server of the page, not per tenant) and the backup state
-// (file names and the failure record of the page's tenants only).
-func (s *Server) enrichAdminTenants(ctx context.Context, list []adminTenant) {
-	byServer := map[string][]string{}
-	for _, t := range list {
-		if t.SchemaName != "" {
-			byServer[t.DatabaseName] = append(byServer[t.DatabaseName], t.SchemaName)
-		}
-	}
-	type key struct{ server, schema string }
-	found := map[key]bool{}
-	failed := map[string]string{}
-	for server, schemas := range byServer {
-		names, err := s.schemasOn(ctx, server, schemas)
-		if err != nil {
-			s.log.WarnContext(ctx, "admin: reading schemas", "server", server, "err", err)
-			failed[server] = fmt.Sprintf("server %s did not answer", server)
-			continue
-		}
-		for _, n := range names {
-			found[key{server, n}] = true
-		}
-	}
-	for i := range list {
-		t := &list[i]
-		if t.SchemaName != "" {
-			if msg, bad := failed[t.DatabaseName]; bad {
-				t.ServerError = msg
-			} else {
-				ok := found[key{t.DatabaseName, t.SchemaName}]
-				t.SchemaExists = &ok
-			}
-		}
-		if s.cfg.Backups == nil {
-			continue
-		}
-		b := &adminBackup{}
-		t.Backup = b
-		if t.SchemaName == "" {
-			continue
-		}
-		st, err := s.cfg.Backups.Status(tenancy.Organization{ID: t.ID, SchemaName: t.SchemaName})
-		if err != nil {
-			b.Error = err.Error()
-			continue
-		}
-		if !st.LastSuccess.IsZero() {
-			v := st.LastSuccess
-			b.LastSuccess = &v
-		}
-		if !st.LastFailure.IsZero() {
-			v := st.LastFailure
-			b.LastFailure, b.FailureMessage = &v, st.FailureMessage
-		}
-	}
-}
-
-// schemasOn returns which of schemas exist on server.
-func (s *Server) schemasOn(ctx context.Context, server string, schemas []string) ([]string, error) {
-	pool, err := s.tenancy.Servers().Shared(ctx, server)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := pool.Query(ctx, `SELECT nspname::text FROM pg_catalog.pg_namespace WHERE nspname = ANY($1::text[])`, schemas)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
+// overview is the fleet overview the dashboard reads.
+func (s *Server) overview() admin.Overview {
+	return admin.Overview{Manager: s.tenancy, Backups: s.cfg.Backups, Log: s.log}
 }
 
 func (s *Server) adminListTenants(w http.ResponseWriter, r *http.Request) {
@@ -452,23 +207,13 @@ func (s *Server) adminListTenants(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	page, total, err := s.listAdminTenants(r.Context(), f)
+	p, err := s.overview().Tenants(r.Context(), f)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	out := adminTenantList{Tenants: page, Total: total, Limit: f.limit, LatestVersion: s.tenancy.TenantMigrations().Latest(),
-		BackupsConfigured: s.cfg.Backups != nil, BillingConfigured: s.cfg.Billing != nil}
-	if len(page) > f.limit {
-		out.Tenants = page[:f.limit]
-		next := out.Tenants[f.limit-1].ID
-		out.NextCursor = &next
-	}
-	if out.Tenants == nil {
-		out.Tenants = []adminTenant{}
-	}
-	s.enrichAdminTenants(r.Context(), out.Tenants)
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, adminTenantList{Tenants: p.Tenants, Total: p.Total, Limit: f.Limit, NextCursor: p.Next,
+		LatestVersion: s.tenancy.TenantMigrations().Latest(), BackupsConfigured: s.cfg.Backups != nil, BillingConfigured: s.cfg.Billing != nil})
 }
 
 // adminTenantID reads the {id} of an admin tenant route: a positive integer.
@@ -488,13 +233,13 @@ func (s *Server) adminGetTenant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	t, err := s.adminTenantByID(ctx, id)
+	t, err := s.overview().Tenant(ctx, id)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	out := adminTenantDetail{adminTenant: t}
-	counts, err := s.adminCounts(ctx, t)
+	counts, err := s.overview().Counts(ctx, t, s.cfg.Now())
 	switch {
 	case err == nil:
 		out.Counts = &counts
@@ -506,31 +251,6 @@ func (s *Server) adminGetTenant(w http.ResponseWriter, r *http.Request) {
 		out.CountsError = toAPIError(ctx, err).Message
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-// adminCounts reads the tenant's counts through its scope (tenancy.RunWith, read-only, with a
-// statement timeout, on the bulk pool: the dashboard is not the tenant's request path): the only
-// door into tenant data.
-func (s *Server) adminCounts(ctx context.Context, t adminTenant) (adminTenantCounts, error) {
-	var c adminTenantCounts
-	if t.SchemaName == "" {
-		return c, fmt.Errorf("organization %d: %w", t.ID, tenancy.ErrNoSchemaName)
-	}
-	if t.SchemaExists != nil && !*t.SchemaExists {
-		return c, fmt.Errorf("%s: %w", t.SchemaName, tenancy.ErrSchemaMissing)
-	}
-	tn := tenancy.Tenant{OrganizationID: t.ID, Schema: t.SchemaName, Server: t.DatabaseName}
-	now := s.cfg.Now()
-	err := s.tenancy.RunWith(ctx, tn, tenancy.RunOptions{ReadOnly: true, StatementTimeoutMillis: int(adminCountsTimeout.Milliseconds()), Bulk: true},
-		func(tx pgx.Tx) error {
-			n, err := booking.CountHoldings(ctx, tx, now, now.AddDate(0, 0, 30))
-			c = adminTenantCounts{Branches: n.Branches, Services: n.Services, Members: n.Members, AppointmentsNext30Days: n.Appointments}
-			return err
-		})
-	if err != nil {
-		return c, fmt.Errorf("counting rows of %s: %w", t.SchemaName, err)
-	}
-	return c, nil
 }
 
 // emptyBody accepts a request without a body, or with an empty JSON object; anything else is a 4xx.
@@ -589,7 +309,7 @@ func (s *Server) adminSetActive(active bool) http.HandlerFunc {
 		}
 		s.orgs.Invalidate(id)
 		s.auditAdmin(r, action, id)
-		t, err := s.adminTenantByID(ctx, id)
+		t, err := s.overview().Tenant(ctx, id)
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -698,7 +418,7 @@ func (s *Server) adminExtendTrial(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.auditAdmin(r, "extend_trial", id, "days", req.Days)
-	t, err := s.adminTenantByID(ctx, id)
+	t, err := s.overview().Tenant(ctx, id)
 	if err != nil {
 		s.fail(w, r, err)
 		return
