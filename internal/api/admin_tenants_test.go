@@ -27,11 +27,11 @@ import (
 // adminEnv is the API with a backup store and billing, and the guide's three tenants.
 type adminEnv struct {
 	*env
-	backups              *backup.Store
-	billing              *billing.Service
-	juan, dental, spa    tenancy.Organization
-	root, ana            auth.User
-	rootH, anaH, noToken []string
+	backups           *backup.Store
+	billing           *billing.Service
+	juan, dental, spa tenancy.Organization
+	root, ana         auth.User
+	rootH, anaH       []string
 }
 
 // setupAdmin starts the API with a backup store and billing (without Wompi) and creates Barbería
