@@ -1,6 +1,8 @@
-// Package admin holds superuser operations that span tenants, such as read-only queries over every
-// active tenant (the guide's cross-tenant UNION ALL, done safely: parsed by PostgreSQL's parser,
-// sent with the extended protocol, run as a query role that can only read tenant tables).
+// Package admin holds superuser operations that span tenants.
+//   - [Query] runs read-only queries over every active tenant: the guide's cross-tenant UNION ALL,
+//     done safely (parsed by PostgreSQL's parser, sent with the extended protocol, run as a query
+//     role that can only read tenant tables).
+//   - [Overview] is the fleet overview that the tenant dashboard and list_tenants read.
 package admin
 
 import (

@@ -41,6 +41,42 @@ func (s *Server) adminRoutes() []route {
 	return append(rs, s.adminTenantRoutes()...)
 }
 
+// superuserOnly answers 403 superuser_required to callers who are not superusers.
+// Two checks must pass:
+//   - the caller's cached standing says superuser;
+//   - the account is an active superuser in the table now (one query).
+//
+// So demoting or deactivating an operator takes effect on the admin routes before the
+// announcement of the change arrives.
+// The answers of the admin endpoints are never cached.
+func (s *Server) superuserOnly(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		c, _ := callerFrom(r.Context())
+		if !c.IsSuperuser {
+			s.fail(w, r, apiError(http.StatusForbidden, "superuser_required", "the admin routes are for superusers"))
+			return
+		}
+		st, err := s.users.Standing(r.Context(), c.UserID)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if !st.Exists || !st.IsActive || !st.IsSuperuser {
+			s.fail(w, r, apiError(http.StatusForbidden, "superuser_required", "this account is no longer an active superuser"))
+			return
+		}
+		next(w, r)
+	}
+}
+
+// auditAdmin logs an operator's action.
+func (s *Server) auditAdmin(r *http.Request, action string, id int64, attrs ...any) {
+	c, _ := callerFrom(r.Context())
+	s.log.InfoContext(r.Context(), "admin action", append([]any{"action", action, "organization_id", id,
+		"user_id", c.UserID, "username", c.Username, "request_id", infoFrom(r.Context()).id}, attrs...)...)
+}
+
 // adminQuery is the HTTP twin of `appcitas query_all_tenants`, for superusers only (superuserOnly).
 // The whole result (bounded by max_rows) is collected before answering, so an error mid-run still
 // gets its status.

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -400,33 +399,17 @@ func (s *Server) wompiEvent(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"received": true, "duplicate": res.Duplicate, "outcome": res.Outcome})
 }
 
-// checkPlanLimitTx is the plan-limit check of a create handler, inside its inTenant transaction:
-// it reads the routed organization's plan (public) and counts the current usage in tx, and returns
-// a 402 plan_limit_reached naming the limit and the plan that lifts it when one more would pass
-// it. Organizations without a subscription (created from the CLI) have no limits.
+// checkPlanLimitTx is the plan-limit check of a create handler, inside its inTenant transaction.
+// It answers 402 plan_limit_reached when one more would pass the routed organization's limit l.
+// The rule lives in [billing.Service.CheckLimitTx].
 func (s *Server) checkPlanLimitTx(ctx context.Context, tx pgx.Tx, l billing.Limit) error {
 	if s.cfg.Billing == nil {
 		return nil
 	}
 	c, _ := callerFrom(ctx)
-	e, err := s.cfg.Billing.Entitlements(ctx, c.Org.ID)
-	if errors.Is(err, billing.ErrNotFound) {
-		return nil
+	err := s.cfg.Billing.CheckLimitTx(ctx, tx, c.Org.ID, l, s.cfg.Now())
+	if errors.Is(err, billing.ErrLimitReached) {
+		return billingAPIError(err)
 	}
-	if err != nil {
-		return err
-	}
-	if _, limited := e.Max(l); !limited {
-		return nil
-	}
-	// Serialise this tenant's creations under this limit until tx ends, so that two concurrent
-	// creations cannot both pass at the boundary (the count below sees the other's commit).
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('appcitas.plan_limit'), hashtext(current_schema() || ':' || $1::text))`, string(l)); err != nil {
-		return fmt.Errorf("locking the %s limit: %w", l, err)
-	}
-	n, err := billing.CountUsage(ctx, tx, l, s.cfg.Now())
-	if err != nil {
-		return err
-	}
-	return billingAPIError(e.Check(l, n))
+	return err
 }

@@ -304,19 +304,16 @@ func (s *Server) deactivateMember(w http.ResponseWriter, r *http.Request) {
 	s.changeMember(w, r, id, booking.MemberPatch{Active: &inactive})
 }
 
-// changeMember applies p to member id (admins only; nobody demotes or deactivates themselves, so
-// an organization always keeps the admin who is acting) and mirrors the result into public.
+// changeMember applies p to member id and mirrors the result into public.
+// Only admins may call it.
+// The self-demotion rule lives in [booking.UpdateMemberAs].
 func (s *Server) changeMember(w http.ResponseWriter, r *http.Request, id int64, p booking.MemberPatch) {
 	var changed int64
 	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
 		if err := requireRole(m, booking.RoleAdmin); err != nil {
 			return err
 		}
-		if id == m.ProfileID && ((p.Role != nil && *p.Role != booking.RoleAdmin) || (p.Active != nil && !*p.Active)) {
-			return &booking.Error{Kind: booking.ErrConflict, Code: "conflict",
-				Message: "you cannot demote or deactivate yourself; ask another admin"}
-		}
-		mb, err := booking.UpdateMember(ctx, tx, id, p)
+		mb, err := booking.UpdateMemberAs(ctx, tx, m.ProfileID, id, p)
 		if err != nil {
 			return err
 		}

@@ -104,3 +104,28 @@ func jsonKind(kind string) string {
 	}
 	return "a " + kind
 }
+
+// emptyBody accepts a request without a body, or with an empty JSON object.
+// Anything else is a 4xx.
+func (s *Server) emptyBody(w http.ResponseWriter, r *http.Request) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		return decodeError(err)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.Contains(ct, "json") {
+		return apiError(http.StatusUnsupportedMediaType, "unsupported_media_type", "the request body must be JSON (Content-Type: application/json), got %q", ct)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var none struct{}
+	if err := dec.Decode(&none); err != nil {
+		return decodeError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return apiError(http.StatusBadRequest, "invalid_json", "the request body must hold a single JSON value")
+	}
+	return nil
+}

@@ -197,3 +197,35 @@ func (s *Service) WatchAccess(ctx context.Context) error {
 	}
 	return s.access.Watch(ctx, s.tenancy)
 }
+
+// CheckLimitTx checks, inside a tenant's scoped transaction, that the organization may create one
+// more of what l measures.
+// It returns nil:
+//   - when the organization has no subscription (created from the CLI), so no limits;
+//   - when its plan does not limit l;
+//   - when one more stays within the plan's maximum.
+//
+// Otherwise it returns a [*LimitError].
+// It serialises the tenant's creations under l until tx ends.
+// So two concurrent creations cannot both pass at the boundary.
+// now is the clock for the monthly count.
+func (s *Service) CheckLimitTx(ctx context.Context, tx pgx.Tx, orgID int64, l Limit, now time.Time) error {
+	e, err := s.Entitlements(ctx, orgID)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, limited := e.Max(l); !limited {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('appcitas.plan_limit'), hashtext(current_schema() || ':' || $1::text))`, string(l)); err != nil {
+		return fmt.Errorf("locking the %s limit: %w", l, err)
+	}
+	n, err := CountUsage(ctx, tx, l, now)
+	if err != nil {
+		return err
+	}
+	return e.Check(l, n)
+}

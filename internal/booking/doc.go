@@ -26,6 +26,8 @@
 //     [ErrConflict] that also matches [ErrInvalidTransition] ("cannot complete a cancelled
 //     appointment"). Cancelling needs a reason.
 //   - Staff ([RoleStaff]) see and change only their own appointments; another's is not found.
+//   - Nobody demotes or deactivates themselves ([UpdateMemberAs]).
+//     So an organization always keeps the admin who is acting.
 //
 // # Time
 //

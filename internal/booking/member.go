@@ -167,6 +167,18 @@ func UpdateMember(ctx context.Context, tx pgx.Tx, id int64, p MemberPatch) (Memb
 	return m, nil
 }
 
+// UpdateMemberAs applies p to member id on behalf of the member actor.
+// Nobody demotes or deactivates themselves.
+// So an organization always keeps the admin who is acting.
+// It returns the changed member, whose UserID is the membership to mirror into public.
+func UpdateMemberAs(ctx context.Context, tx pgx.Tx, actor, id int64, p MemberPatch) (Member, error) {
+	if id == actor && ((p.Role != nil && *p.Role != RoleAdmin) || (p.Active != nil && !*p.Active)) {
+		return Member{}, &Error{Kind: ErrConflict, Code: "conflict",
+			Message: "you cannot demote or deactivate yourself; ask another admin"}
+	}
+	return UpdateMember(ctx, tx, id, p)
+}
+
 // DeactivateMember marks a member inactive: they lose access and take no new appointments.
 func DeactivateMember(ctx context.Context, tx pgx.Tx, id int64) (Member, error) {
 	inactive := false

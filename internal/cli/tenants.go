@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
+	"github.com/appcitas/appcitas/internal/admin"
 	"github.com/appcitas/appcitas/internal/backup"
 	"github.com/appcitas/appcitas/internal/billing"
 	"github.com/appcitas/appcitas/internal/tenancy"
@@ -238,12 +239,13 @@ Under each tenant, its last successful backup in $APPCITAS_BACKUP_DIR ("nunca" w
 			if err != nil {
 				return err
 			}
-			statuses, err := m.TenantStatuses(cmd.Context())
+			store := a.backupStore()
+			p, err := admin.Overview{Manager: m, Backups: &store}.Tenants(cmd.Context(), admin.Filter{})
 			if err != nil {
 				return err
 			}
 			schemas, errs := m.Schemas(cmd.Context())
-			backups := backupStatuses(a.backupStore(), statuses)
+			statuses, backups := tenantRows(p.Tenants)
 			printTenants(a.stdout, statuses, schemas, errs, backups, m.TenantMigrations().Latest(), len(m.Servers().Names()) > 1)
 			return nil
 		},
@@ -256,18 +258,29 @@ type tenantBackup struct {
 	Err error
 }
 
-// backupStatuses reads the backup state of every tenant with a schema from store (file names and
-// the LAST_FAILURE record only: no archive is opened).
-func backupStatuses(store backup.Store, statuses []tenancy.TenantStatus) map[string]tenantBackup {
-	out := make(map[string]tenantBackup, len(statuses))
-	for _, s := range statuses {
-		if s.SchemaName == "" {
+// tenantRows turns the fleet overview into list_tenants' rows and backup states.
+// The backup states are keyed by schema name; tenants without a schema have none.
+func tenantRows(list []admin.Tenant) ([]tenancy.TenantStatus, map[string]tenantBackup) {
+	statuses := make([]tenancy.TenantStatus, 0, len(list))
+	backups := make(map[string]tenantBackup, len(list))
+	for _, t := range list {
+		statuses = append(statuses, tenancy.TenantStatus{Organization: t.Organization(), Version: t.Migration.Version, Recorded: t.Migration.Recorded})
+		if t.SchemaName == "" || t.Backup == nil {
 			continue
 		}
-		st, err := store.Status(s.Organization)
-		out[s.SchemaName] = tenantBackup{Status: st, Err: err}
+		b := tenantBackup{Status: backup.Status{FailureMessage: t.Backup.FailureMessage}}
+		if t.Backup.Error != "" {
+			b.Err = errors.New(t.Backup.Error)
+		}
+		if t.Backup.LastSuccess != nil {
+			b.LastSuccess = *t.Backup.LastSuccess
+		}
+		if t.Backup.LastFailure != nil {
+			b.LastFailure = *t.Backup.LastFailure
+		}
+		backups[t.SchemaName] = b
 	}
-	return out
+	return statuses, backups
 }
 
 // backupLine describes a tenant's backup state on one line, in UTC.
