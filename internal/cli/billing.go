@@ -20,7 +20,7 @@ import (
 	"github.com/appcitas/appcitas/internal/onboarding"
 	"github.com/appcitas/appcitas/internal/tenancy"
 	"github.com/appcitas/appcitas/internal/wompi"
-	"github.com/appcitas/appcitas/internal/wompi/wompitest"
+	"github.com/appcitas/appcitas/internal/wompi/wompisim"
 )
 
 // wompiClient returns the Wompi client of the configuration, or nil when no key is configured.
@@ -46,7 +46,7 @@ func (a *app) wompiClient() (*wompi.Client, error) {
 // simulator (the fake the tests use) when the configuration asks for it (WompiSimulator), and
 // returns a client for it; stop the simulator on exit. Otherwise it returns no client: payments
 // answer 503 payments_unavailable. eventsURL is where the simulator posts its signed events.
-func (a *app) wompiForServe(eventsURL string) (*wompi.Client, *wompitest.Server, error) {
+func (a *app) wompiForServe(eventsURL string) (*wompi.Client, *wompisim.Server, error) {
 	c, err := a.wompiClient()
 	if err != nil || c != nil {
 		return c, nil, err
@@ -55,7 +55,7 @@ func (a *app) wompiForServe(eventsURL string) (*wompi.Client, *wompitest.Server,
 		a.log.Warn("payments off: no Wompi keys configured; set WOMPI_PUBLIC_KEY, WOMPI_PRIVATE_KEY, WOMPI_EVENTS_SECRET and WOMPI_INTEGRITY_SECRET, or APPCITAS_WOMPI_SIMULATOR=1 for the simulator")
 		return nil, nil, nil
 	}
-	sim := wompitest.New(wompitest.Options{EventsURL: eventsURL, AutoSettle: 2 * time.Second, Logger: a.log})
+	sim := wompisim.New(wompisim.Options{EventsURL: eventsURL, AutoSettle: 2 * time.Second, Logger: a.log})
 	c, err = wompi.New(wompi.Config{Environment: wompi.Sandbox, Keys: sim.Keys(), BaseURL: sim.URL})
 	if err != nil {
 		sim.Close()
@@ -496,7 +496,7 @@ type billingRuntime struct {
 	signup  *onboarding.Service
 	jobs    *jobs.Runner
 	pool    *pgxpool.Pool
-	sim     *wompitest.Server
+	sim     *wompisim.Server
 	// stopWatch ends the billing service's watch of subscription changes (WatchAccess).
 	stopWatch context.CancelFunc
 }
