@@ -5,22 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
-	"github.com/appcitas/appcitas/internal/api"
-	"github.com/appcitas/appcitas/internal/auth"
 	"github.com/appcitas/appcitas/internal/billing"
-	"github.com/appcitas/appcitas/internal/jobs"
-	"github.com/appcitas/appcitas/internal/onboarding"
 	"github.com/appcitas/appcitas/internal/tenancy"
 	"github.com/appcitas/appcitas/internal/wompi"
-	"github.com/appcitas/appcitas/internal/wompi/wompisim"
 )
 
 // wompiClient returns the Wompi client of the configuration, or nil when no key is configured.
@@ -40,30 +33,6 @@ func (a *app) wompiClient() (*wompi.Client, error) {
 		return nil, fmt.Errorf("WOMPI_*: %w", err)
 	}
 	return c, nil
-}
-
-// wompiForServe returns the configured Wompi client. With no keys it starts the built-in Wompi
-// simulator (the fake the tests use) when the configuration asks for it (WompiSimulator), and
-// returns a client for it; stop the simulator on exit. Otherwise it returns no client: payments
-// answer 503 payments_unavailable. eventsURL is where the simulator posts its signed events.
-func (a *app) wompiForServe(eventsURL string) (*wompi.Client, *wompisim.Server, error) {
-	c, err := a.wompiClient()
-	if err != nil || c != nil {
-		return c, nil, err
-	}
-	if !a.cfg.Billing.WompiSimulator {
-		a.log.Warn("payments off: no Wompi keys configured; set WOMPI_PUBLIC_KEY, WOMPI_PRIVATE_KEY, WOMPI_EVENTS_SECRET and WOMPI_INTEGRITY_SECRET, or APPCITAS_WOMPI_SIMULATOR=1 for the simulator")
-		return nil, nil, nil
-	}
-	sim := wompisim.New(wompisim.Options{EventsURL: eventsURL, AutoSettle: 2 * time.Second, Logger: a.log})
-	c, err = wompi.New(wompi.Config{Environment: wompi.Sandbox, Keys: sim.Keys(), BaseURL: sim.URL})
-	if err != nil {
-		sim.Close()
-		return nil, nil, err
-	}
-	a.log.Warn("WOMPI SIMULATOR: no Wompi keys configured (WOMPI_PUBLIC_KEY...), payments go to a built-in simulator; no real money moves",
-		"simulator_url", sim.URL, "approved_card", "4242 4242 4242 4242", "declined_card", "4111 1111 1111 1111")
-	return c, sim, nil
 }
 
 // billingService opens the billing service (with Wompi when configured, for commands).
@@ -487,94 +456,4 @@ func orgSubCmd(a *app, use, short, example string, fn func(context.Context, *bil
 	}
 	f.add(cmd)
 	return cmd
-}
-
-// billingRuntime is what serve runs for billing: the service, signup, the job queue (River) and,
-// without Wompi keys, the Wompi simulator.
-type billingRuntime struct {
-	billing *billing.Service
-	signup  *onboarding.Service
-	jobs    *jobs.Runner
-	pool    *pgxpool.Pool
-	sim     *wompisim.Server
-	// stopWatch ends the billing service's watch of subscription changes (WatchAccess).
-	stopWatch context.CancelFunc
-}
-
-// startBilling builds billing, signup and the job queue for serve and starts the queue. Without
-// Wompi keys the simulator takes Wompi's place and posts its events to this server's webhook.
-// Each of more adds to the job queue's configuration (the scheduled backups: serve.go).
-func (a *app) startBilling(ctx context.Context, m *tenancy.Manager, more ...func(*jobs.Config)) error {
-	host, port, err := net.SplitHostPort(a.cfg.Addr)
-	if err != nil {
-		return userError{fmt.Errorf("APPCITAS_ADDR %q: %w", a.cfg.Addr, err)}
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	wc, sim, err := a.wompiForServe("http://" + net.JoinHostPort(host, port) + "/api/billing/wompi/events")
-	if err != nil {
-		return userError{err}
-	}
-	rt := &billingRuntime{sim: sim}
-	a.billingRT = rt
-	if rt.billing, err = a.billingService(ctx, m, wc, sim != nil); err != nil {
-		return err
-	}
-	// Every request checks its organization's subscription; the watch lets that state be kept
-	// for an hour, evicted when any process changes it.
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	rt.stopWatch = stopWatch
-	go func() { _ = rt.billing.WatchAccess(watchCtx) }()
-	if rt.signup, err = onboarding.New(ctx, m, rt.billing, onboarding.Options{Logger: a.log}); err != nil {
-		return err
-	}
-	if rt.pool, err = m.Servers().NewPool(ctx, tenancy.DefaultServer, 10); err != nil {
-		return fmt.Errorf("opening the job queue's pool: %w", err)
-	}
-	pooled, err := m.Servers().BehindPooler(ctx, tenancy.DefaultServer)
-	if err != nil {
-		return err
-	}
-	jcfg := jobs.Config{Pool: rt.pool, PollOnly: pooled, Billing: rt.billing, Logger: a.log}
-	for _, f := range more {
-		f(&jcfg)
-	}
-	if rt.jobs, err = jobs.New(jcfg); err != nil {
-		return err
-	}
-	return rt.jobs.Start(ctx)
-}
-
-// stopBilling stops the job queue and the simulator started by startBilling.
-func (a *app) stopBilling() {
-	rt := a.billingRT
-	if rt == nil {
-		return
-	}
-	a.billingRT = nil
-	if rt.stopWatch != nil {
-		rt.stopWatch()
-	}
-	if rt.jobs != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := rt.jobs.Stop(ctx); err != nil {
-			a.log.Warn("stopping the job queue", "err", err)
-		}
-		cancel()
-	}
-	if rt.pool != nil {
-		rt.pool.Close()
-	}
-	if rt.sim != nil {
-		rt.sim.Close()
-	}
-}
-
-// withBilling adds billing and signup to the API's configuration when serve started them.
-func (a *app) withBilling(cfg *api.Config) {
-	if rt := a.billingRT; rt != nil {
-		cfg.Billing, cfg.Signup = rt.billing, rt.signup
-		cfg.SignupPerIP = auth.LimitOptions{Burst: a.cfg.Billing.SignupBurst, Every: a.cfg.Billing.SignupEvery}
-	}
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/appcitas/appcitas/internal/api"
 	"github.com/appcitas/appcitas/internal/auth"
 	"github.com/appcitas/appcitas/internal/booking"
 	"github.com/appcitas/appcitas/internal/tenancy"
@@ -45,22 +43,6 @@ func (a *app) jwtSecret() ([]byte, error) {
 		a.log.Warn("APPCITAS_JWT_SECRET is not set: generated a development secret for the embedded database", "file", path)
 	}
 	return secret, nil
-}
-
-// apiHandler builds the API handler from the configuration. The tenant dashboard (/admin) reads
-// and writes backups in the same store as backup_tenant and list_tenants.
-func (a *app) apiHandler(ctx context.Context, m *tenancy.Manager, secret []byte) (http.Handler, error) {
-	store := a.backupStore()
-	cfg := api.Config{JWTSecret: secret, AccessTTL: a.cfg.AccessTokenTTL, RefreshTTL: a.cfg.RefreshTokenTTL, Backups: &store,
-		MetricsToken: a.cfg.MetricsToken, SetupCacheRows: a.cfg.SetupCacheRows, TrustedProxies: a.cfg.TrustedProxies}
-	if cfg.SetupCacheRows == 0 {
-		cfg.SetupCacheRows = -1 // APPCITAS_SETUP_CACHE_ROWS=0: keep none
-	}
-	if cfg.MetricsToken == "" && a.cfg.DatabaseURL != "" {
-		a.log.Warn("APPCITAS_METRICS_TOKEN is not set: /metrics is open to anyone who reaches this address")
-	}
-	a.withBilling(&cfg) // billing.go: signup, billing routes, the 402 of suspended tenants, the dashboard's extend_trial
-	return api.New(ctx, m, a.log, cfg)
 }
 
 // userStore opens the user store on the default server.

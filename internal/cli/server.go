@@ -1,0 +1,304 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/spf13/cobra"
+
+	"github.com/appcitas/appcitas/internal/auth"
+	"github.com/appcitas/appcitas/internal/jobs"
+	"github.com/appcitas/appcitas/internal/migrate"
+	"github.com/appcitas/appcitas/internal/tenancy"
+)
+
+func migrateCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply pending migrations to the shared schema (public)",
+		Long: `Apply pending migrations to the shared schema public: organizacion_organizacion, auth_user,
+billing_plan, billing_suscripcion and the migration ledger. Tenant schemas are migrated by
+migrate_all_tenants.`,
+		Example: "  appcitas migrate",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return migratePublic(cmd, a, m)
+		},
+	}
+}
+
+func migratePublic(cmd *cobra.Command, a *app, m *tenancy.Manager) error {
+	ctx := cmd.Context()
+	pool, err := m.Servers().Shared(ctx, tenancy.DefaultServer)
+	if err != nil {
+		return err
+	}
+	applied, err := migrate.ApplyPublic(ctx, pool, migrate.Public(), migrate.Options{LockTimeout: a.cfg.LockTimeout, StatementTimeout: a.cfg.StatementTimeout})
+	if err != nil {
+		return err
+	}
+	// River's tables (the job queue) in their own schema, river.
+	if err := jobs.Migrate(ctx, pool); err != nil {
+		return err
+	}
+	names := make([]string, len(applied))
+	for i, mg := range applied {
+		names[i] = fmt.Sprintf("%04d_%s", mg.Version, mg.Name)
+	}
+	if cmd.Name() == "serve" {
+		// serve's start-up lines go through the logger (APPCITAS_LOG_FORMAT), not stdout.
+		a.log.Info("public schema migrated", "applied", names)
+		return nil
+	}
+	if len(applied) == 0 {
+		fmt.Fprintln(a.stdout, "✓ Schema public migrado exitosamente (ya estaba al día)")
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "✓ Schema public migrado exitosamente (%d aplicadas: %s)\n", len(applied), strings.Join(names, ", "))
+	return nil
+}
+
+func serveCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the HTTP API (on the embedded PostgreSQL when DATABASE_URL is not set)",
+		Long: `Run the HTTP API. Pending public migrations are applied at start. Without DATABASE_URL a private
+PostgreSQL cluster is started under $APPCITAS_DATA (default ./.appcitas) and stopped on exit.
+Without Wompi keys (WOMPI_*), payments go to a built-in Wompi simulator on the embedded cluster
+only; with DATABASE_URL they are off (503 payments_unavailable) unless APPCITAS_WOMPI_SIMULATOR=1.
+SIGINT or SIGTERM shut down gracefully.`,
+		Example: `  appcitas serve
+  APPCITAS_ADDR=0.0.0.0:8080 DATABASE_URL=postgres://app@db/appcitas appcitas serve
+  appcitas serve --addr 127.0.0.1:9000`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			TuneGC(os.Getenv)
+			secret, err := a.jwtSecret()
+			if err != nil {
+				return err
+			}
+			m, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			if err := migratePublic(cmd, a, m); err != nil {
+				return err
+			}
+			a.registerConfiguredServers(ctx, m)
+			if err := a.checkListenURL(ctx, m); err != nil {
+				return err
+			}
+			// Billing, signup and the job queue (billing.go), with the automatic per-tenant
+			// backups as River jobs spread over the period (APPCITAS_BACKUP_EVERY=0: off); stopped
+			// when serve returns.
+			var more []func(*jobs.Config)
+			if a.cfg.BackupEvery > 0 {
+				more = append(more, a.backupJobs(m).Configure)
+			}
+			defer a.stopBilling()
+			if err := a.startBilling(ctx, m, more...); err != nil {
+				return err
+			}
+			if a.cfg.BackupEvery > 0 {
+				a.log.Info("backup schedule running", "every", a.cfg.BackupEvery, "dir", a.backupStore().Root)
+			}
+			handler, err := a.apiHandler(ctx, m, secret)
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", a.cfg.Addr)
+			if err != nil {
+				return userError{fmt.Errorf("listening on %s: %w", a.cfg.Addr, err)}
+			}
+			srv := &http.Server{
+				Handler:           handler,
+				ReadHeaderTimeout: 10 * time.Second,
+				ReadTimeout:       30 * time.Second,
+				WriteTimeout:      60 * time.Second,
+				IdleTimeout:       2 * time.Minute,
+			}
+			a.log.Info("appcitas listening", "addr", "http://"+ln.Addr().String(), "embedded_postgres", a.embedded != nil,
+				"dashboard", "http://"+ln.Addr().String()+"/admin")
+			errc := make(chan error, 1)
+			go func() { errc <- srv.Serve(ln) }()
+			select {
+			case err := <-errc:
+				return fmt.Errorf("serving: %w", err)
+			case <-ctx.Done():
+			}
+			a.log.Info("shutting down")
+			shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(shutdownCtx); err != nil {
+				return fmt.Errorf("shutting down: %w", err)
+			}
+			if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&a.cfg.Addr, "addr", a.cfg.Addr, "address to listen on (env APPCITAS_ADDR)")
+	return cmd
+}
+
+func dbshellCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "dbshell [-- psql arguments]",
+		Short: "Open psql on the configured database (embedded or DATABASE_URL)",
+		Long: `Open psql connected to the configured database, the embedded cluster included (as its superuser), so
+the guide's psql steps work as written. Arguments after -- go to psql.`,
+		Example: `  appcitas dbshell
+  appcitas dbshell -- -c '\dn'
+  appcitas dbshell -- -c 'SET search_path TO tenant_barberia_juan_1a2b3c4d, public; SELECT * FROM citas_cita'`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			url, err := a.databaseURL(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if a.embedded != nil {
+				// An operator's shell: the application's login role reaches tenant tables only
+				// inside a tenant's scope, so the guide's psql steps need the superuser.
+				url = a.embedded.SuperuserURL()
+			}
+			if _, err := pgconn.ParseConfig(url); err != nil {
+				return fmt.Errorf("reading the database URL: %w", err)
+			}
+			psqlArgs, psqlEnv, err := psqlInvocation(url, args)
+			if err != nil {
+				return err
+			}
+			psql := "psql"
+			if a.embedded != nil {
+				psql = a.embedded.PsqlPath()
+			}
+			if _, err := exec.LookPath(psql); err != nil {
+				return fmt.Errorf("psql not found (apt-get install postgresql-client): %w", err)
+			}
+			c := exec.Command(psql, psqlArgs...)
+			c.Stdin, c.Stdout, c.Stderr = a.stdin, a.stdout, a.stderr
+			c.Env = append(os.Environ(), psqlEnv...)
+			if err := c.Run(); err != nil {
+				var exit *exec.ExitError
+				if errors.As(err, &exit) {
+					return exitStatus(exit.ExitCode())
+				}
+				return fmt.Errorf("running psql: %w", err)
+			}
+			return nil
+		},
+	}
+}
+
+func demoCmd(a *app) *cobra.Command {
+	var days int
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Create the guide's three demo tenants with data and print curl commands to try the API",
+		Long: `Create the guide's three example organizations (Barbería Juan, Clínica Dental, Spa Belleza), each
+with its schema, a branch, services, an admin and staff with profiles and working hours, and a week of
+appointments; then print ready-to-paste curl commands with an access token. Run appcitas serve in
+another terminal to answer them.
+
+Every demo user's password is "` + demoPassword + `". The user "ana" belongs to two organizations (admin of
+Barbería Juan, receptionist of Spa Belleza) and to none of the third, to show X-Organization-ID and
+the 403 of the guide's troubleshooting. Running demo again leaves existing organizations and users
+as they are and prints fresh tokens.`,
+		Example: "  appcitas demo\n  appcitas serve   # in another terminal",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if days < 1 || days > 31 {
+				return usageErrorf("--days must be between 1 and 31, got %d", days)
+			}
+			ctx := cmd.Context()
+			secret, err := a.jwtSecret()
+			if err != nil {
+				return err
+			}
+			m, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			if err := migratePublic(cmd, a, m); err != nil {
+				return err
+			}
+			pool, err := m.Servers().Shared(ctx, tenancy.DefaultServer)
+			if err != nil {
+				return err
+			}
+			store := auth.NewStore(pool, auth.StoreOptions{RefreshTTL: a.cfg.RefreshTokenTTL})
+			tokens, err := auth.NewTokens(secret, a.cfg.AccessTokenTTL, nil)
+			if err != nil {
+				return err
+			}
+			var orgs []tenancy.Organization
+			for _, d := range demoOrgs() {
+				org, err := demoOrganization(ctx, a.stdout, m, store, d, days)
+				if err != nil {
+					return fmt.Errorf("%s: %w", d.name, err)
+				}
+				orgs = append(orgs, org)
+			}
+			ana, err := demoEnsureUser(ctx, store, demoUser{"ana", "Ana", "Torres", "admin"})
+			if err != nil {
+				return err
+			}
+			for _, p := range []struct {
+				org  tenancy.Organization
+				role string
+			}{{orgs[0], "admin"}, {orgs[2], "receptionist"}} {
+				if _, _, err := addMember(ctx, m, p.org, ana.ID, p.role, "Ana Torres"); err != nil {
+					return err
+				}
+			}
+			juan, err := store.UserByUsername(ctx, "juan")
+			if errors.Is(err, auth.ErrUserNotFound) {
+				juan = ana // Barbería Juan existed before the demo: ana is its admin too
+			} else if err != nil {
+				return err
+			}
+			access, _, err := tokens.Issue(juan, orgs[0].ID)
+			if err != nil {
+				return err
+			}
+			anaAccess, _, err := tokens.Issue(ana, 0)
+			if err != nil {
+				return err
+			}
+			printDemoCurls(a.stdout, baseURL(a.cfg.Addr), orgs, access, anaAccess, tokens.TTL())
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&days, "days", 7, "days of appointments to create, from tomorrow")
+	cmd.Flags().StringVar(&a.cfg.Addr, "addr", a.cfg.Addr, "address serve listens on, for the printed curl lines (env APPCITAS_ADDR; serve's default)")
+	return cmd
+}
+
+func versionCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print appcitas's version, commit, and the Go and PostgreSQL versions",
+		Long: `Print appcitas's version and commit, the Go version that built it, and the PostgreSQL version:
+the configured server's (DATABASE_URL) when it answers, else the installed binaries', else "desconocida".
+It never fails because the database is down. ` + "`appcitas --version`" + ` prints the same.`,
+		Example: "  appcitas version\n  appcitas --version",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			printVersion(cmd.Context(), a, a.stdout)
+			return nil
+		},
+	}
+}
