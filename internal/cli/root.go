@@ -50,6 +50,7 @@ func Main(ctx context.Context, env Env) int {
 		log:              newLogger(env.Stderr, cfg.LogFormat, level),
 		logLevel:         level,
 		tenantMigrations: env.TenantMigrations,
+		getenv:           env.Getenv,
 		build:            readBuildVersion(env.Version, env.Commit),
 	}
 	defer a.close()

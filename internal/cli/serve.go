@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -31,6 +32,77 @@ func TuneGC(getenv func(string) string) {
 	if getenv("GOGC") == "" {
 		debug.SetGCPercent(ServeGCPercent)
 	}
+}
+
+// runServe is serve: it runs the HTTP API until ctx ends, then shuts down gracefully.
+// At start it tunes the collector, migrates public and registers the configured servers.
+// It starts billing, signup, the job queue and the scheduled backups before it listens.
+// They stop when it returns.
+func runServe(ctx context.Context, a *app) error {
+	TuneGC(a.getenv)
+	secret, err := a.jwtSecret()
+	if err != nil {
+		return err
+	}
+	m, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	if err := migratePublic(ctx, a, m, true); err != nil {
+		return err
+	}
+	a.registerConfiguredServers(ctx, m)
+	if err := a.checkListenURL(ctx, m); err != nil {
+		return err
+	}
+	// Billing, signup and the job queue (startBilling), with the automatic per-tenant
+	// backups as River jobs spread over the period (APPCITAS_BACKUP_EVERY=0: off); stopped
+	// when serve returns.
+	var more []func(*jobs.Config)
+	if a.cfg.BackupEvery > 0 {
+		more = append(more, a.backupJobs(m).Configure)
+	}
+	defer a.stopBilling()
+	if err := a.startBilling(ctx, m, more...); err != nil {
+		return err
+	}
+	if a.cfg.BackupEvery > 0 {
+		a.log.Info("backup schedule running", "every", a.cfg.BackupEvery, "dir", a.backupStore().Root)
+	}
+	handler, err := a.apiHandler(ctx, m, secret)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", a.cfg.Addr)
+	if err != nil {
+		return userError{fmt.Errorf("listening on %s: %w", a.cfg.Addr, err)}
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	a.log.Info("appcitas listening", "addr", "http://"+ln.Addr().String(), "embedded_postgres", a.embedded != nil,
+		"dashboard", "http://"+ln.Addr().String()+"/admin")
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
 
 // wompiForServe returns the configured Wompi client. With no keys it starts the built-in Wompi

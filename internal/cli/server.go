@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/spf13/cobra"
@@ -30,17 +27,24 @@ migrate_all_tenants.`,
 		Example: "  appcitas migrate",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := a.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return migratePublic(cmd, a, m)
+			return runMigrate(cmd.Context(), a)
 		},
 	}
 }
 
-func migratePublic(cmd *cobra.Command, a *app, m *tenancy.Manager) error {
-	ctx := cmd.Context()
+// runMigrate is migrate: it applies public's pending migrations and prints what it applied.
+func runMigrate(ctx context.Context, a *app) error {
+	m, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	return migratePublic(ctx, a, m, false)
+}
+
+// migratePublic applies public's pending migrations and River's tables.
+// It prints what it applied on stdout.
+// With logOnly (serve) it logs them instead: serve's start-up lines go through the logger.
+func migratePublic(ctx context.Context, a *app, m *tenancy.Manager, logOnly bool) error {
 	pool, err := m.Servers().Shared(ctx, tenancy.DefaultServer)
 	if err != nil {
 		return err
@@ -57,8 +61,7 @@ func migratePublic(cmd *cobra.Command, a *app, m *tenancy.Manager) error {
 	for i, mg := range applied {
 		names[i] = fmt.Sprintf("%04d_%s", mg.Version, mg.Name)
 	}
-	if cmd.Name() == "serve" {
-		// serve's start-up lines go through the logger (APPCITAS_LOG_FORMAT), not stdout.
+	if logOnly {
 		a.log.Info("public schema migrated", "applied", names)
 		return nil
 	}
@@ -84,71 +87,7 @@ SIGINT or SIGTERM shut down gracefully.`,
   appcitas serve --addr 127.0.0.1:9000`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			TuneGC(os.Getenv)
-			secret, err := a.jwtSecret()
-			if err != nil {
-				return err
-			}
-			m, err := a.open(ctx)
-			if err != nil {
-				return err
-			}
-			if err := migratePublic(cmd, a, m); err != nil {
-				return err
-			}
-			a.registerConfiguredServers(ctx, m)
-			if err := a.checkListenURL(ctx, m); err != nil {
-				return err
-			}
-			// Billing, signup and the job queue (billing.go), with the automatic per-tenant
-			// backups as River jobs spread over the period (APPCITAS_BACKUP_EVERY=0: off); stopped
-			// when serve returns.
-			var more []func(*jobs.Config)
-			if a.cfg.BackupEvery > 0 {
-				more = append(more, a.backupJobs(m).Configure)
-			}
-			defer a.stopBilling()
-			if err := a.startBilling(ctx, m, more...); err != nil {
-				return err
-			}
-			if a.cfg.BackupEvery > 0 {
-				a.log.Info("backup schedule running", "every", a.cfg.BackupEvery, "dir", a.backupStore().Root)
-			}
-			handler, err := a.apiHandler(ctx, m, secret)
-			if err != nil {
-				return err
-			}
-			ln, err := net.Listen("tcp", a.cfg.Addr)
-			if err != nil {
-				return userError{fmt.Errorf("listening on %s: %w", a.cfg.Addr, err)}
-			}
-			srv := &http.Server{
-				Handler:           handler,
-				ReadHeaderTimeout: 10 * time.Second,
-				ReadTimeout:       30 * time.Second,
-				WriteTimeout:      60 * time.Second,
-				IdleTimeout:       2 * time.Minute,
-			}
-			a.log.Info("appcitas listening", "addr", "http://"+ln.Addr().String(), "embedded_postgres", a.embedded != nil,
-				"dashboard", "http://"+ln.Addr().String()+"/admin")
-			errc := make(chan error, 1)
-			go func() { errc <- srv.Serve(ln) }()
-			select {
-			case err := <-errc:
-				return fmt.Errorf("serving: %w", err)
-			case <-ctx.Done():
-			}
-			a.log.Info("shutting down")
-			shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-			defer cancel()
-			if err := srv.Shutdown(shutdownCtx); err != nil {
-				return fmt.Errorf("shutting down: %w", err)
-			}
-			if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
+			return runServe(cmd.Context(), a)
 		},
 	}
 	cmd.Flags().StringVar(&a.cfg.Addr, "addr", a.cfg.Addr, "address to listen on (env APPCITAS_ADDR)")
@@ -232,7 +171,7 @@ as they are and prints fresh tokens.`,
 			if err != nil {
 				return err
 			}
-			if err := migratePublic(cmd, a, m); err != nil {
+			if err := migratePublic(ctx, a, m, false); err != nil {
 				return err
 			}
 			pool, err := m.Servers().Shared(ctx, tenancy.DefaultServer)

@@ -746,7 +746,7 @@ the others; the exit status is 1 when any failed, and a re-run picks up only wha
 			}
 			if !skipPublic {
 				fmt.Fprintln(a.stdout, "=== Migrando schema PUBLIC (compartido) ===")
-				if err := migratePublic(cmd, a, m); err != nil {
+				if err := migratePublic(cmd.Context(), a, m, false); err != nil {
 					return err
 				}
 				fmt.Fprintln(a.stdout)
