@@ -189,73 +189,7 @@ from the restored profiles. For the interoperable pg_dump -n / psql path, see th
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path := args[0]
-			switch {
-			case opts.ReplaceID != 0 && (opts.NewSlug != "" || opts.NewName != ""):
-				return usageErrorf("give --organization_id (replace) or --new-slug/--name (copy), not both")
-			case opts.ReplaceID != 0 && opts.KeepMembers:
-				return usageErrorf("--keep-members applies to a copy (--new-slug); a replaced organization keeps its restored profiles")
-			case opts.NewSlug != "":
-				if err := tenancy.ValidateSlug(opts.NewSlug); err != nil {
-					return userError{err}
-				}
-			}
-			if opts.Server != "" {
-				if err := tenancy.ValidateServerName(opts.Server); err != nil {
-					return userError{err}
-				}
-			}
-			if _, err := os.Stat(path); err != nil {
-				return userError{fmt.Errorf("backup file: %w", err)}
-			}
-			ctx := cmd.Context()
-			m, err := a.openMigrated(ctx)
-			if err != nil {
-				return err
-			}
-			if opts.Server != "" {
-				if err := m.Servers().Check(ctx, opts.Server); err != nil {
-					return asUserError(err)
-				}
-			}
-			if opts.ReplaceID == 0 && opts.NewSlug == "" && opts.NewName == "" {
-				man, err := backup.VerifyFile(path)
-				if err != nil {
-					return asOpsError(err)
-				}
-				if existing, err := m.Organization(ctx, man.Organization.ID); err == nil && existing.Slug == man.Organization.Slug {
-					return usageErrorf("organization %d (%s) still exists: give --organization_id=%d to replace its data, or --new-slug S to restore a copy",
-						existing.ID, existing.Slug, existing.ID)
-				}
-				// The archived organization itself comes back: its members with it.
-				opts.NewSlug, opts.KeepMembers = man.Organization.Slug, true
-			}
-			opts.PreBackup = a.backupStore()
-			res, err := backup.Restore(ctx, m, path, opts)
-			if err != nil {
-				return asOpsError(err)
-			}
-			org := res.Organization
-			if res.PreBackup != "" {
-				fmt.Fprintf(a.stdout, "✓ Estado anterior respaldado en %s\n", res.PreBackup)
-			}
-			fmt.Fprintf(a.stdout, "✓ Restaurado %s (id: %d, slug: %s) en el schema %s, servidor %s: %d tablas, %d filas (versión %d → %d) en %s\n",
-				org.Name, org.ID, org.Slug, org.SchemaName, org.DatabaseName, len(res.Manifest.Tables), res.Manifest.RowCount(),
-				res.Migration.From, res.Migration.To, res.Took.Round(time.Millisecond))
-			if res.DeactivatedMembers > 0 {
-				fmt.Fprintf(a.stdout, "✓ Copia sin acceso para los miembros del original: %d perfiles desactivados (solo los superusuarios entran). Da acceso con: appcitas add_member --user USUARIO --slug %s --role admin\n",
-					res.DeactivatedMembers, org.Slug)
-			} else {
-				fmt.Fprintf(a.stdout, "✓ Miembros con acceso: %d perfiles activos\n", res.ActiveMembers)
-			}
-			if res.OldSchema != "" {
-				if res.OldSchemaErr != nil {
-					fmt.Fprintf(a.stdout, "⚠ El schema anterior %s (servidor %s) no se pudo eliminar y quedó sin uso: %v\n", res.OldSchema, res.OldServer, res.OldSchemaErr)
-				} else {
-					fmt.Fprintf(a.stdout, "✓ Schema anterior %s eliminado\n", res.OldSchema)
-				}
-			}
-			return nil
+			return runRestoreTenant(cmd.Context(), a, args[0], opts)
 		},
 	}
 	idVar(cmd, &opts.ReplaceID, "organization_id", "replace this organization's data (after backing up its current state)")
@@ -264,6 +198,79 @@ from the restored profiles. For the interoperable pg_dump -n / psql path, see th
 	cmd.Flags().StringVar(&opts.Server, "server", "", "registered server (see list_servers) for the restored schema (default: the organization's, or default)")
 	cmd.Flags().BoolVar(&opts.KeepMembers, "keep-members", false, "with --new-slug: keep the archived profiles active, so the original's members reach the copy")
 	return cmd
+}
+
+// runRestoreTenant is restore_tenant: it restores the backup at path as opts says.
+// With opts.ReplaceID it replaces that organization's data.
+// With opts.NewSlug it restores a copy as a new organization.
+// With neither it re-creates the archived organization, which must no longer exist.
+// Conflicting options, a bad slug or server name, and a missing file are usage errors.
+func runRestoreTenant(ctx context.Context, a *app, path string, opts backup.RestoreOptions) error {
+	switch {
+	case opts.ReplaceID != 0 && (opts.NewSlug != "" || opts.NewName != ""):
+		return usageErrorf("give --organization_id (replace) or --new-slug/--name (copy), not both")
+	case opts.ReplaceID != 0 && opts.KeepMembers:
+		return usageErrorf("--keep-members applies to a copy (--new-slug); a replaced organization keeps its restored profiles")
+	case opts.NewSlug != "":
+		if err := tenancy.ValidateSlug(opts.NewSlug); err != nil {
+			return userError{err}
+		}
+	}
+	if opts.Server != "" {
+		if err := tenancy.ValidateServerName(opts.Server); err != nil {
+			return userError{err}
+		}
+	}
+	if _, err := os.Stat(path); err != nil {
+		return userError{fmt.Errorf("backup file: %w", err)}
+	}
+	m, err := a.openMigrated(ctx)
+	if err != nil {
+		return err
+	}
+	if opts.Server != "" {
+		if err := m.Servers().Check(ctx, opts.Server); err != nil {
+			return asUserError(err)
+		}
+	}
+	if opts.ReplaceID == 0 && opts.NewSlug == "" && opts.NewName == "" {
+		man, err := backup.VerifyFile(path)
+		if err != nil {
+			return asOpsError(err)
+		}
+		if existing, err := m.Organization(ctx, man.Organization.ID); err == nil && existing.Slug == man.Organization.Slug {
+			return usageErrorf("organization %d (%s) still exists: give --organization_id=%d to replace its data, or --new-slug S to restore a copy",
+				existing.ID, existing.Slug, existing.ID)
+		}
+		// The archived organization itself comes back: its members with it.
+		opts.NewSlug, opts.KeepMembers = man.Organization.Slug, true
+	}
+	opts.PreBackup = a.backupStore()
+	res, err := backup.Restore(ctx, m, path, opts)
+	if err != nil {
+		return asOpsError(err)
+	}
+	org := res.Organization
+	if res.PreBackup != "" {
+		fmt.Fprintf(a.stdout, "✓ Estado anterior respaldado en %s\n", res.PreBackup)
+	}
+	fmt.Fprintf(a.stdout, "✓ Restaurado %s (id: %d, slug: %s) en el schema %s, servidor %s: %d tablas, %d filas (versión %d → %d) en %s\n",
+		org.Name, org.ID, org.Slug, org.SchemaName, org.DatabaseName, len(res.Manifest.Tables), res.Manifest.RowCount(),
+		res.Migration.From, res.Migration.To, res.Took.Round(time.Millisecond))
+	if res.DeactivatedMembers > 0 {
+		fmt.Fprintf(a.stdout, "✓ Copia sin acceso para los miembros del original: %d perfiles desactivados (solo los superusuarios entran). Da acceso con: appcitas add_member --user USUARIO --slug %s --role admin\n",
+			res.DeactivatedMembers, org.Slug)
+	} else {
+		fmt.Fprintf(a.stdout, "✓ Miembros con acceso: %d perfiles activos\n", res.ActiveMembers)
+	}
+	if res.OldSchema != "" {
+		if res.OldSchemaErr != nil {
+			fmt.Fprintf(a.stdout, "⚠ El schema anterior %s (servidor %s) no se pudo eliminar y quedó sin uso: %v\n", res.OldSchema, res.OldServer, res.OldSchemaErr)
+		} else {
+			fmt.Fprintf(a.stdout, "✓ Schema anterior %s eliminado\n", res.OldSchema)
+		}
+	}
+	return nil
 }
 
 func listBackupsCmd(a *app) *cobra.Command {

@@ -199,51 +199,6 @@ func subscriptionsCmd(a *app) *cobra.Command {
 its cause ("operator: ..."). A suspended tenant's API answers 402 except for billing; its data is kept.`,
 		Args: noArgs,
 	}
-	var status string
-	list := &cobra.Command{
-		Use:     "list",
-		Short:   "List subscriptions, optionally only those in one status",
-		Example: "  appcitas subscriptions list\n  appcitas subscriptions list --status past_due",
-		Args:    noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var st billing.Status
-			if status != "" {
-				var err error
-				if st, err = billing.ParseStatus(status); err != nil {
-					return userError{err}
-				}
-			}
-			_, svc, err := a.openBilling(cmd.Context())
-			if err != nil {
-				return err
-			}
-			rows, err := svc.Subscriptions(cmd.Context(), st)
-			if err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "ORG\tNOMBRE\tPLAN\tESTADO\tPERIODO HASTA\tPRUEBA HASTA\tPAGO")
-			for _, r := range rows {
-				trial := "-"
-				if r.TrialEndsAt != nil {
-					trial = r.TrialEndsAt.UTC().Format("2006-01-02")
-				}
-				src := r.PaymentSourceLabel
-				if src == "" {
-					src = "-"
-				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.OrganizationID, r.OrganizationName, r.PlanCode, r.Status,
-					r.PeriodEnd.UTC().Format("2006-01-02"), trial, src)
-			}
-			tw.Flush()
-			if len(rows) == 0 {
-				fmt.Fprintln(a.stdout, "(ninguna suscripción)")
-			}
-			return nil
-		},
-	}
-	list.Flags().StringVar(&status, "status", "", "trialing, active, past_due, suspended or cancelled")
-
 	var days int
 	extend := orgSubCmd(a, "extend_trial", "Give an organization more days of trial",
 		"  appcitas subscriptions extend_trial --organization_id=1 --days 7",
@@ -288,48 +243,119 @@ its cause ("operator: ..."). A suspended tenant's API answers 402 except for bil
 			return svc.Cancel(ctx, org.ID, "operator: cancel")
 		})
 
-	var hf organizationFlags
-	history := &cobra.Command{
+	cmd.AddCommand(subscriptionsListCmd(a), extend, setPlan, suspend, reactivate, cancel, subscriptionsHistoryCmd(a),
+		notificationsCmd(a), resendNotificationCmd(a))
+	return cmd
+}
+
+// subscriptionsListOptions are the flags of subscriptions list.
+type subscriptionsListOptions struct {
+	// Status keeps only the subscriptions in this status; empty keeps all.
+	Status string
+}
+
+func subscriptionsListCmd(a *app) *cobra.Command {
+	var opts subscriptionsListOptions
+	cmd := &cobra.Command{
+		Use:     "list",
+		Short:   "List subscriptions, optionally only those in one status",
+		Example: "  appcitas subscriptions list\n  appcitas subscriptions list --status past_due",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runSubscriptionsList(cmd.Context(), a, opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Status, "status", "", "trialing, active, past_due, suspended or cancelled")
+	return cmd
+}
+
+// runSubscriptionsList is subscriptions list: it prints one line per subscription.
+// An unknown status is a usage error.
+func runSubscriptionsList(ctx context.Context, a *app, opts subscriptionsListOptions) error {
+	var st billing.Status
+	if opts.Status != "" {
+		var err error
+		if st, err = billing.ParseStatus(opts.Status); err != nil {
+			return userError{err}
+		}
+	}
+	_, svc, err := a.openBilling(ctx)
+	if err != nil {
+		return err
+	}
+	rows, err := svc.Subscriptions(ctx, st)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ORG\tNOMBRE\tPLAN\tESTADO\tPERIODO HASTA\tPRUEBA HASTA\tPAGO")
+	for _, r := range rows {
+		trial := "-"
+		if r.TrialEndsAt != nil {
+			trial = r.TrialEndsAt.UTC().Format("2006-01-02")
+		}
+		src := r.PaymentSourceLabel
+		if src == "" {
+			src = "-"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.OrganizationID, r.OrganizationName, r.PlanCode, r.Status,
+			r.PeriodEnd.UTC().Format("2006-01-02"), trial, src)
+	}
+	tw.Flush()
+	if len(rows) == 0 {
+		fmt.Fprintln(a.stdout, "(ninguna suscripción)")
+	}
+	return nil
+}
+
+func subscriptionsHistoryCmd(a *app) *cobra.Command {
+	var of organizationFlags
+	cmd := &cobra.Command{
 		Use:     "history",
 		Short:   "Show the state changes of an organization's subscription, with their causes",
 		Example: "  appcitas subscriptions history --organization_id=1",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := hf.validate(); err != nil {
-				return err
-			}
-			m, svc, err := a.openBilling(cmd.Context())
-			if err != nil {
-				return err
-			}
-			org, err := hf.lookup(cmd.Context(), m)
-			if err != nil {
-				return err
-			}
-			if _, err := svc.Subscription(cmd.Context(), org.ID); errors.Is(err, billing.ErrNotFound) {
-				return userError{fmt.Errorf("%s (id %d) no tiene suscripción: no hay historial que mostrar", org.Name, org.ID)}
-			} else if err != nil {
-				return err
-			}
-			events, err := svc.History(cmd.Context(), org.ID)
-			if err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "EN\tDESDE\tHASTA\tCAUSA\tDETALLE")
-			for _, e := range events {
-				from := string(e.From)
-				if from == "" {
-					from = "-"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.At.UTC().Format(time.RFC3339), from, e.To, e.Cause, e.Detail)
-			}
-			return tw.Flush()
+			return runSubscriptionsHistory(cmd.Context(), a, of)
 		},
 	}
-	hf.add(history)
-	cmd.AddCommand(list, extend, setPlan, suspend, reactivate, cancel, history, notificationsCmd(a), resendNotificationCmd(a))
+	of.add(cmd)
 	return cmd
+}
+
+// runSubscriptionsHistory is subscriptions history: it prints the organization's subscription changes.
+// An organization without a subscription is a usage error.
+func runSubscriptionsHistory(ctx context.Context, a *app, of organizationFlags) error {
+	if err := of.validate(); err != nil {
+		return err
+	}
+	m, svc, err := a.openBilling(ctx)
+	if err != nil {
+		return err
+	}
+	org, err := of.lookup(ctx, m)
+	if err != nil {
+		return err
+	}
+	if _, err := svc.Subscription(ctx, org.ID); errors.Is(err, billing.ErrNotFound) {
+		return userError{fmt.Errorf("%s (id %d) no tiene suscripción: no hay historial que mostrar", org.Name, org.ID)}
+	} else if err != nil {
+		return err
+	}
+	events, err := svc.History(ctx, org.ID)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "EN\tDESDE\tHASTA\tCAUSA\tDETALLE")
+	for _, e := range events {
+		from := string(e.From)
+		if from == "" {
+			from = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.At.UTC().Format(time.RFC3339), from, e.To, e.Cause, e.Detail)
+	}
+	return tw.Flush()
 }
 
 // notificationsCmd lists the owner-notice outbox: what was sent, what waits, and what is stuck

@@ -54,6 +54,77 @@ func demoOrgs() []demoOrg {
 	}
 }
 
+// demoOptions are the flags of demo.
+type demoOptions struct {
+	// Days is how many days of appointments to create, from tomorrow: 1 to 31.
+	Days int
+}
+
+// runDemo is demo: it creates the demo organizations, users and appointments and prints curl lines.
+// It migrates public first.
+// Days outside 1 to 31 is a usage error.
+func runDemo(ctx context.Context, a *app, opts demoOptions) error {
+	if opts.Days < 1 || opts.Days > 31 {
+		return usageErrorf("--days must be between 1 and 31, got %d", opts.Days)
+	}
+	secret, err := a.jwtSecret()
+	if err != nil {
+		return err
+	}
+	m, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	if err := migratePublic(ctx, a, m, false); err != nil {
+		return err
+	}
+	pool, err := m.Servers().Shared(ctx, tenancy.DefaultServer)
+	if err != nil {
+		return err
+	}
+	store := auth.NewStore(pool, auth.StoreOptions{RefreshTTL: a.cfg.RefreshTokenTTL})
+	tokens, err := auth.NewTokens(secret, a.cfg.AccessTokenTTL, nil)
+	if err != nil {
+		return err
+	}
+	var orgs []tenancy.Organization
+	for _, d := range demoOrgs() {
+		org, err := demoOrganization(ctx, a.stdout, m, store, d, opts.Days)
+		if err != nil {
+			return fmt.Errorf("%s: %w", d.name, err)
+		}
+		orgs = append(orgs, org)
+	}
+	ana, err := demoEnsureUser(ctx, store, demoUser{"ana", "Ana", "Torres", "admin"})
+	if err != nil {
+		return err
+	}
+	for _, p := range []struct {
+		org  tenancy.Organization
+		role string
+	}{{orgs[0], "admin"}, {orgs[2], "receptionist"}} {
+		if _, _, err := addMember(ctx, m, p.org, ana.ID, p.role, "Ana Torres"); err != nil {
+			return err
+		}
+	}
+	juan, err := store.UserByUsername(ctx, "juan")
+	if errors.Is(err, auth.ErrUserNotFound) {
+		juan = ana // Barbería Juan existed before the demo: ana is its admin too
+	} else if err != nil {
+		return err
+	}
+	access, _, err := tokens.Issue(juan, orgs[0].ID)
+	if err != nil {
+		return err
+	}
+	anaAccess, _, err := tokens.Issue(ana, 0)
+	if err != nil {
+		return err
+	}
+	printDemoCurls(a.stdout, baseURL(a.cfg.Addr), orgs, access, anaAccess, tokens.TTL())
+	return nil
+}
+
 // baseURL returns the URL a client on this machine reaches a server listening on addr at: a
 // wildcard or missing host (":8080", "0.0.0.0:8080", "[::]:8080") becomes the loopback address.
 func baseURL(addr string) string {

@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/spf13/cobra"
 
-	"github.com/appcitas/appcitas/internal/auth"
 	"github.com/appcitas/appcitas/internal/jobs"
 	"github.com/appcitas/appcitas/internal/migrate"
 	"github.com/appcitas/appcitas/internal/tenancy"
@@ -143,7 +142,7 @@ the guide's psql steps work as written. Arguments after -- go to psql.`,
 }
 
 func demoCmd(a *app) *cobra.Command {
-	var days int
+	var opts demoOptions
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Create the guide's three demo tenants with data and print curl commands to try the API",
@@ -159,69 +158,10 @@ as they are and prints fresh tokens.`,
 		Example: "  appcitas demo\n  appcitas serve   # in another terminal",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if days < 1 || days > 31 {
-				return usageErrorf("--days must be between 1 and 31, got %d", days)
-			}
-			ctx := cmd.Context()
-			secret, err := a.jwtSecret()
-			if err != nil {
-				return err
-			}
-			m, err := a.open(ctx)
-			if err != nil {
-				return err
-			}
-			if err := migratePublic(ctx, a, m, false); err != nil {
-				return err
-			}
-			pool, err := m.Servers().Shared(ctx, tenancy.DefaultServer)
-			if err != nil {
-				return err
-			}
-			store := auth.NewStore(pool, auth.StoreOptions{RefreshTTL: a.cfg.RefreshTokenTTL})
-			tokens, err := auth.NewTokens(secret, a.cfg.AccessTokenTTL, nil)
-			if err != nil {
-				return err
-			}
-			var orgs []tenancy.Organization
-			for _, d := range demoOrgs() {
-				org, err := demoOrganization(ctx, a.stdout, m, store, d, days)
-				if err != nil {
-					return fmt.Errorf("%s: %w", d.name, err)
-				}
-				orgs = append(orgs, org)
-			}
-			ana, err := demoEnsureUser(ctx, store, demoUser{"ana", "Ana", "Torres", "admin"})
-			if err != nil {
-				return err
-			}
-			for _, p := range []struct {
-				org  tenancy.Organization
-				role string
-			}{{orgs[0], "admin"}, {orgs[2], "receptionist"}} {
-				if _, _, err := addMember(ctx, m, p.org, ana.ID, p.role, "Ana Torres"); err != nil {
-					return err
-				}
-			}
-			juan, err := store.UserByUsername(ctx, "juan")
-			if errors.Is(err, auth.ErrUserNotFound) {
-				juan = ana // Barbería Juan existed before the demo: ana is its admin too
-			} else if err != nil {
-				return err
-			}
-			access, _, err := tokens.Issue(juan, orgs[0].ID)
-			if err != nil {
-				return err
-			}
-			anaAccess, _, err := tokens.Issue(ana, 0)
-			if err != nil {
-				return err
-			}
-			printDemoCurls(a.stdout, baseURL(a.cfg.Addr), orgs, access, anaAccess, tokens.TTL())
-			return nil
+			return runDemo(cmd.Context(), a, opts)
 		},
 	}
-	cmd.Flags().IntVar(&days, "days", 7, "days of appointments to create, from tomorrow")
+	cmd.Flags().IntVar(&opts.Days, "days", 7, "days of appointments to create, from tomorrow")
 	cmd.Flags().StringVar(&a.cfg.Addr, "addr", a.cfg.Addr, "address serve listens on, for the printed curl lines (env APPCITAS_ADDR; serve's default)")
 	return cmd
 }

@@ -623,10 +623,18 @@ standard error and left out; the exit status is then 1.`,
 	return cmd
 }
 
+// moveTenantOptions are the flags of move_tenant.
+type moveTenantOptions struct {
+	// Org names the organization to move.
+	Org organizationFlags
+	// To is the registered server to move it to; empty moves nothing.
+	To string
+	// DropSource drops the copies left on other servers.
+	DropSource bool
+}
+
 func moveTenantCmd(a *app) *cobra.Command {
-	var f organizationFlags
-	var to string
-	var dropSource bool
+	var opts moveTenantOptions
 	cmd := &cobra.Command{
 		Use:   "move_tenant",
 		Short: "Move a tenant's schema to another registered server, with its writes paused during the copy",
@@ -648,68 +656,75 @@ the target. The source copy is kept until --drop-source (now, or in a later run 
   appcitas move_tenant --organization_id=7 --drop-source     # later: drop the copy left on the old server`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := f.validate(); err != nil {
-				return err
-			}
-			if to == "" && !dropSource {
-				return usageErrorf("give --to SERVER (and/or --drop-source) (see `appcitas move_tenant --help`)")
-			}
-			if to != "" {
-				if err := tenancy.ValidateServerName(to); err != nil {
-					return userError{err}
-				}
-			}
-			ctx := cmd.Context()
-			m, err := a.openMigrated(ctx)
-			if err != nil {
-				return err
-			}
-			org, err := f.lookup(ctx, m)
-			if err != nil {
-				return err
-			}
-			if to != "" {
-				res, err := backup.Move(ctx, m, org, to)
-				if errors.Is(err, tenancy.ErrUnknownServer) {
-					return usageErrorf("server %q is not registered: register it first with `appcitas add_server --name %s --host HOST --database DB` (see `appcitas list_servers`)", to, to)
-				}
-				if errors.Is(err, backup.ErrSameServer) {
-					return userError{err}
-				}
-				if err != nil {
-					return asUserError(err)
-				}
-				org = res.Organization
-				var rows int64
-				for _, s := range res.Sums {
-					rows += s.Rows
-				}
-				fmt.Fprintf(a.stdout, "✓ %s (schema %s) movida de %s a %s: %d tablas, %d filas verificadas (conteo + suma de hashes por fila)\n",
-					org.Name, org.SchemaName, res.From, res.To, len(res.Sums), rows)
-				fmt.Fprintf(a.stdout, "  escrituras en pausa: %s (total %s)\n", res.Pause.Round(time.Millisecond), res.Took.Round(time.Millisecond))
-				if !dropSource {
-					fmt.Fprintf(a.stdout, "  la copia en %s se conserva (solo lectura): appcitas move_tenant --organization_id=%d --drop-source\n", res.From, org.ID)
-				}
-			}
-			if dropSource {
-				dropped, err := backup.DropSourceCopies(ctx, m, org)
-				for _, s := range dropped {
-					fmt.Fprintf(a.stdout, "✓ copia de %s eliminada del servidor %s\n", org.SchemaName, s)
-				}
-				if err != nil {
-					return err
-				}
-				if len(dropped) == 0 {
-					fmt.Fprintf(a.stdout, "No hay copias de %s fuera de %s.\n", org.SchemaName, org.DatabaseName)
-				}
-			}
-			return nil
+			return runMoveTenant(cmd.Context(), a, opts)
 		},
 	}
-	f.add(cmd)
-	cmd.Flags().StringVar(&to, "to", "", "registered server to move the tenant to (see list_servers)")
-	cmd.Flags().BoolVar(&dropSource, "drop-source", false, "drop the copy left on the old server")
+	opts.Org.add(cmd)
+	cmd.Flags().StringVar(&opts.To, "to", "", "registered server to move the tenant to (see list_servers)")
+	cmd.Flags().BoolVar(&opts.DropSource, "drop-source", false, "drop the copy left on the old server")
 	return cmd
+}
+
+// runMoveTenant is move_tenant.
+// With opts.To it moves the organization's schema to that server.
+// With opts.DropSource it drops the copies left on other servers, after the move if both are given.
+// Neither, a bad server name, or an unregistered server is a usage error.
+func runMoveTenant(ctx context.Context, a *app, opts moveTenantOptions) error {
+	if err := opts.Org.validate(); err != nil {
+		return err
+	}
+	if opts.To == "" && !opts.DropSource {
+		return usageErrorf("give --to SERVER (and/or --drop-source) (see `appcitas move_tenant --help`)")
+	}
+	if opts.To != "" {
+		if err := tenancy.ValidateServerName(opts.To); err != nil {
+			return userError{err}
+		}
+	}
+	m, err := a.openMigrated(ctx)
+	if err != nil {
+		return err
+	}
+	org, err := opts.Org.lookup(ctx, m)
+	if err != nil {
+		return err
+	}
+	if opts.To != "" {
+		res, err := backup.Move(ctx, m, org, opts.To)
+		if errors.Is(err, tenancy.ErrUnknownServer) {
+			return usageErrorf("server %q is not registered: register it first with `appcitas add_server --name %s --host HOST --database DB` (see `appcitas list_servers`)", opts.To, opts.To)
+		}
+		if errors.Is(err, backup.ErrSameServer) {
+			return userError{err}
+		}
+		if err != nil {
+			return asUserError(err)
+		}
+		org = res.Organization
+		var rows int64
+		for _, s := range res.Sums {
+			rows += s.Rows
+		}
+		fmt.Fprintf(a.stdout, "✓ %s (schema %s) movida de %s a %s: %d tablas, %d filas verificadas (conteo + suma de hashes por fila)\n",
+			org.Name, org.SchemaName, res.From, res.To, len(res.Sums), rows)
+		fmt.Fprintf(a.stdout, "  escrituras en pausa: %s (total %s)\n", res.Pause.Round(time.Millisecond), res.Took.Round(time.Millisecond))
+		if !opts.DropSource {
+			fmt.Fprintf(a.stdout, "  la copia en %s se conserva (solo lectura): appcitas move_tenant --organization_id=%d --drop-source\n", res.From, org.ID)
+		}
+	}
+	if opts.DropSource {
+		dropped, err := backup.DropSourceCopies(ctx, m, org)
+		for _, s := range dropped {
+			fmt.Fprintf(a.stdout, "✓ copia de %s eliminada del servidor %s\n", org.SchemaName, s)
+		}
+		if err != nil {
+			return err
+		}
+		if len(dropped) == 0 {
+			fmt.Fprintf(a.stdout, "No hay copias de %s fuera de %s.\n", org.SchemaName, org.DatabaseName)
+		}
+	}
+	return nil
 }
 
 func migrateAllTenantsCmd(a *app) *cobra.Command {
