@@ -67,15 +67,8 @@ func runDemo(ctx context.Context, a *app, opts demoOptions) error {
 	if opts.Days < 1 || opts.Days > 31 {
 		return usageErrorf("--days must be between 1 and 31, got %d", opts.Days)
 	}
-	secret, err := a.jwtSecret()
+	secret, m, err := a.openSigning(ctx, false)
 	if err != nil {
-		return err
-	}
-	m, err := a.open(ctx)
-	if err != nil {
-		return err
-	}
-	if err := migratePublic(ctx, a, m, false); err != nil {
 		return err
 	}
 	pool, err := m.Servers().Shared(ctx, tenancy.DefaultServer)

@@ -78,6 +78,11 @@ func TestRunFunctions(t *testing.T) {
 		wantUsageError(t, err, "backup file")
 	})
 
+	t.Run("PurgeTenantsRejectsANonPositiveRetention", func(t *testing.T) {
+		t.Parallel()
+		wantUsageError(t, runPurgeTenants(ctx, offlineApp(t), purgeTenantsOptions{Confirm: true}), "--older-than")
+	})
+
 	t.Run("DemoRejectsDaysOutOfRange", func(t *testing.T) {
 		t.Parallel()
 		for _, days := range []int{0, 32} {

@@ -40,15 +40,8 @@ func TuneGC(getenv func(string) string) {
 // They stop when it returns.
 func runServe(ctx context.Context, a *app) error {
 	TuneGC(a.getenv)
-	secret, err := a.jwtSecret()
+	secret, m, err := a.openSigning(ctx, true)
 	if err != nil {
-		return err
-	}
-	m, err := a.open(ctx)
-	if err != nil {
-		return err
-	}
-	if err := migratePublic(ctx, a, m, true); err != nil {
 		return err
 	}
 	a.registerConfiguredServers(ctx, m)

@@ -40,6 +40,23 @@ func runMigrate(ctx context.Context, a *app) error {
 	return migratePublic(ctx, a, m, false)
 }
 
+// openSigning returns the token-signing secret and the manager with public migrated: how serve and
+// demo start. logOnly is migratePublic's.
+func (a *app) openSigning(ctx context.Context, logOnly bool) ([]byte, *tenancy.Manager, error) {
+	secret, err := a.jwtSecret()
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := a.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := migratePublic(ctx, a, m, logOnly); err != nil {
+		return nil, nil, err
+	}
+	return secret, m, nil
+}
+
 // migratePublic applies public's pending migrations and River's tables.
 // It prints what it applied on stdout.
 // With logOnly (serve) it logs them instead: serve's start-up lines go through the logger.
@@ -103,42 +120,49 @@ the guide's psql steps work as written. Arguments after -- go to psql.`,
   appcitas dbshell -- -c '\dn'
   appcitas dbshell -- -c 'SET search_path TO tenant_barberia_juan_1a2b3c4d, public; SELECT * FROM citas_cita'`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			url, err := a.databaseURL(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if a.embedded != nil {
-				// An operator's shell: the application's login role reaches tenant tables only
-				// inside a tenant's scope, so the guide's psql steps need the superuser.
-				url = a.embedded.SuperuserURL()
-			}
-			if _, err := pgconn.ParseConfig(url); err != nil {
-				return fmt.Errorf("reading the database URL: %w", err)
-			}
-			psqlArgs, psqlEnv, err := psqlInvocation(url, args)
-			if err != nil {
-				return err
-			}
-			psql := "psql"
-			if a.embedded != nil {
-				psql = a.embedded.PsqlPath()
-			}
-			if _, err := exec.LookPath(psql); err != nil {
-				return fmt.Errorf("psql not found (apt-get install postgresql-client): %w", err)
-			}
-			c := exec.Command(psql, psqlArgs...)
-			c.Stdin, c.Stdout, c.Stderr = a.stdin, a.stdout, a.stderr
-			c.Env = append(os.Environ(), psqlEnv...)
-			if err := c.Run(); err != nil {
-				var exit *exec.ExitError
-				if errors.As(err, &exit) {
-					return exitStatus(exit.ExitCode())
-				}
-				return fmt.Errorf("running psql: %w", err)
-			}
-			return nil
+			return runDBShell(cmd.Context(), a, args)
 		},
 	}
+}
+
+// runDBShell is dbshell: it runs psql on the configured database with psqlArgs after the connection's.
+// On the embedded cluster psql connects as its superuser.
+// psql's exit status becomes the command's.
+func runDBShell(ctx context.Context, a *app, psqlArgs []string) error {
+	url, err := a.databaseURL(ctx)
+	if err != nil {
+		return err
+	}
+	if a.embedded != nil {
+		// An operator's shell: the application's login role reaches tenant tables only
+		// inside a tenant's scope, so the guide's psql steps need the superuser.
+		url = a.embedded.SuperuserURL()
+	}
+	if _, err := pgconn.ParseConfig(url); err != nil {
+		return fmt.Errorf("reading the database URL: %w", err)
+	}
+	argv, psqlEnv, err := psqlInvocation(url, psqlArgs)
+	if err != nil {
+		return err
+	}
+	psql := "psql"
+	if a.embedded != nil {
+		psql = a.embedded.PsqlPath()
+	}
+	if _, err := exec.LookPath(psql); err != nil {
+		return fmt.Errorf("psql not found (apt-get install postgresql-client): %w", err)
+	}
+	c := exec.Command(psql, argv...)
+	c.Stdin, c.Stdout, c.Stderr = a.stdin, a.stdout, a.stderr
+	c.Env = append(os.Environ(), psqlEnv...)
+	if err := c.Run(); err != nil {
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return exitStatus(exit.ExitCode())
+		}
+		return fmt.Errorf("running psql: %w", err)
+	}
+	return nil
 }
 
 func demoCmd(a *app) *cobra.Command {

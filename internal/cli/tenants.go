@@ -484,9 +484,16 @@ func dropTenant(ctx context.Context, a *app, m *tenancy.Manager, org tenancy.Org
 	return nil
 }
 
+// purgeTenantsOptions are the flags of purge_tenants.
+type purgeTenantsOptions struct {
+	// OlderThan is the retention: only tenants deactivated longer ago than this are due.
+	OlderThan time.Duration
+	// Confirm drops the due tenants; without it they are only listed.
+	Confirm bool
+}
+
 func purgeTenantsCmd(a *app) *cobra.Command {
-	var olderThan time.Duration
-	var confirm bool
+	var opts purgeTenantsOptions
 	cmd := &cobra.Command{
 		Use:   "purge_tenants",
 		Short: "Drop tenants deactivated longer ago than a retention period (after a final backup)",
@@ -498,54 +505,61 @@ left alone and the exit status is 1.`,
   appcitas purge_tenants --older-than 720h --confirm`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if olderThan <= 0 {
-				return usageErrorf("--older-than must be a positive duration such as 720h (30 days)")
-			}
-			ctx := cmd.Context()
-			m, err := a.openMigrated(ctx)
-			if err != nil {
-				return err
-			}
-			orgs, err := m.Organizations(ctx)
-			if err != nil {
-				return err
-			}
-			cutoff := time.Now().Add(-olderThan)
-			var due []tenancy.Organization
-			for _, o := range orgs {
-				if !o.IsActive && o.UpdatedAt.Before(cutoff) {
-					due = append(due, o)
-				}
-			}
-			if len(due) == 0 {
-				fmt.Fprintf(a.stdout, "Ningún tenant desactivado hace más de %s.\n", olderThan)
-				return nil
-			}
-			failed := 0
-			for _, o := range due {
-				if !confirm {
-					fmt.Fprintf(a.stdout, "- %s (id %d, schema %s, servidor %s), desactivada desde %s\n", o.Name, o.ID, o.SchemaName, o.DatabaseName, o.UpdatedAt.UTC().Format(time.DateTime))
-					continue
-				}
-				if err := dropTenant(ctx, a, m, o, true); err != nil {
-					failed++
-					fmt.Fprintf(a.stdout, "✗ %s (id %d): %v\n", o.Name, o.ID, err)
-				}
-			}
-			if !confirm {
-				fmt.Fprintf(a.stdout, "%d tenants serían eliminados (tras un backup final). Repita con --confirm.\n", len(due))
-				return nil
-			}
-			fmt.Fprintf(a.stdout, "%d eliminados, %d fallidos\n", len(due)-failed, failed)
-			if failed > 0 {
-				return exitStatus(1)
-			}
-			return nil
+			return runPurgeTenants(cmd.Context(), a, opts)
 		},
 	}
-	cmd.Flags().DurationVar(&olderThan, "older-than", 0, "retention: only tenants deactivated longer ago than this (e.g. 720h)")
-	cmd.Flags().BoolVar(&confirm, "confirm", false, "really drop them")
+	cmd.Flags().DurationVar(&opts.OlderThan, "older-than", 0, "retention: only tenants deactivated longer ago than this (e.g. 720h)")
+	cmd.Flags().BoolVar(&opts.Confirm, "confirm", false, "really drop them")
 	return cmd
+}
+
+// runPurgeTenants is purge_tenants: it lists the tenants deactivated longer ago than opts.OlderThan.
+// With opts.Confirm it drops each after a final backup instead.
+// A tenant that fails to drop makes the exit status 1.
+// A retention that is not positive is a usage error.
+func runPurgeTenants(ctx context.Context, a *app, opts purgeTenantsOptions) error {
+	if opts.OlderThan <= 0 {
+		return usageErrorf("--older-than must be a positive duration such as 720h (30 days)")
+	}
+	m, err := a.openMigrated(ctx)
+	if err != nil {
+		return err
+	}
+	orgs, err := m.Organizations(ctx)
+	if err != nil {
+		return err
+	}
+	cutoff := time.Now().Add(-opts.OlderThan)
+	var due []tenancy.Organization
+	for _, o := range orgs {
+		if !o.IsActive && o.UpdatedAt.Before(cutoff) {
+			due = append(due, o)
+		}
+	}
+	if len(due) == 0 {
+		fmt.Fprintf(a.stdout, "Ningún tenant desactivado hace más de %s.\n", opts.OlderThan)
+		return nil
+	}
+	failed := 0
+	for _, o := range due {
+		if !opts.Confirm {
+			fmt.Fprintf(a.stdout, "- %s (id %d, schema %s, servidor %s), desactivada desde %s\n", o.Name, o.ID, o.SchemaName, o.DatabaseName, o.UpdatedAt.UTC().Format(time.DateTime))
+			continue
+		}
+		if err := dropTenant(ctx, a, m, o, true); err != nil {
+			failed++
+			fmt.Fprintf(a.stdout, "✗ %s (id %d): %v\n", o.Name, o.ID, err)
+		}
+	}
+	if !opts.Confirm {
+		fmt.Fprintf(a.stdout, "%d tenants serían eliminados (tras un backup final). Repita con --confirm.\n", len(due))
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "%d eliminados, %d fallidos\n", len(due)-failed, failed)
+	if failed > 0 {
+		return exitStatus(1)
+	}
+	return nil
 }
 
 func queryAllTenantsCmd(a *app) *cobra.Command {
