@@ -92,9 +92,16 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
+// backupTenantOptions are the flags of backup_tenant.
+type backupTenantOptions struct {
+	// Org names the organization to back up.
+	Org organizationFlags
+	// Out is the archive file; empty writes under the backup directory, "-" to stdout.
+	Out string
+}
+
 func backupTenantCmd(a *app) *cobra.Command {
-	var f organizationFlags
-	var out string
+	var opts backupTenantOptions
 	cmd := &cobra.Command{
 		Use:   "backup_tenant",
 		Short: "Back up one tenant's schema to a verified, self-describing archive",
@@ -112,46 +119,54 @@ The archive opens with any tar: tar -xzf FILE && sha256sum -c SHA256SUMS.`,
   appcitas backup_tenant --organization_id=1 --out - | ssh backup-host 'cat > juan.appcitas-backup'`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := f.validate(); err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			m, err := a.openMigrated(ctx)
-			if err != nil {
-				return err
-			}
-			org, err := f.lookup(ctx, m)
-			if err != nil {
-				return err
-			}
-			if org.SchemaName == "" {
-				return asUserError(fmt.Errorf("organization %d: %w", org.ID, tenancy.ErrNoSchemaName))
-			}
-			if out == "-" {
-				if _, err := backup.Write(ctx, m, org, a.stdout); err != nil {
-					return asOpsError(err)
-				}
-				return nil
-			}
-			var res backup.Result
-			if out == "" {
-				res, err = a.backupStore().Backup(ctx, m, org)
-			} else {
-				res, err = backup.WriteFile(ctx, m, org, out)
-			}
-			if err != nil {
-				return asOpsError(err)
-			}
-			fmt.Fprintf(a.stdout, "✓ Backup de %s (schema %s, versión %d): %d tablas, %d filas, %s en %s\n",
-				org.Name, org.SchemaName, res.Manifest.MigrationVersion, len(res.Manifest.Tables), res.Manifest.RowCount(),
-				humanBytes(res.Size), res.Took.Round(time.Millisecond))
-			fmt.Fprintf(a.stdout, "  %s (verificado)\n", res.Path)
-			return nil
+			return runBackupTenant(cmd.Context(), a, opts)
 		},
 	}
-	f.add(cmd)
-	cmd.Flags().StringVar(&out, "out", "", "archive file to write (default under $APPCITAS_BACKUP_DIR; - for standard output)")
+	opts.Org.add(cmd)
+	cmd.Flags().StringVar(&opts.Out, "out", "", "archive file to write (default under $APPCITAS_BACKUP_DIR; - for standard output)")
 	return cmd
+}
+
+// runBackupTenant is backup_tenant: it writes a verified archive of the organization's schema.
+// With opts.Out "-" it writes the archive to stdout.
+// With another opts.Out it writes that file.
+// Without opts.Out it writes under the backup store.
+// An organization without a schema is a usage error.
+func runBackupTenant(ctx context.Context, a *app, opts backupTenantOptions) error {
+	if err := opts.Org.validate(); err != nil {
+		return err
+	}
+	m, err := a.openMigrated(ctx)
+	if err != nil {
+		return err
+	}
+	org, err := opts.Org.lookup(ctx, m)
+	if err != nil {
+		return err
+	}
+	if org.SchemaName == "" {
+		return asUserError(fmt.Errorf("organization %d: %w", org.ID, tenancy.ErrNoSchemaName))
+	}
+	if opts.Out == "-" {
+		if _, err := backup.Write(ctx, m, org, a.stdout); err != nil {
+			return asOpsError(err)
+		}
+		return nil
+	}
+	var res backup.Result
+	if opts.Out == "" {
+		res, err = a.backupStore().Backup(ctx, m, org)
+	} else {
+		res, err = backup.WriteFile(ctx, m, org, opts.Out)
+	}
+	if err != nil {
+		return asOpsError(err)
+	}
+	fmt.Fprintf(a.stdout, "✓ Backup de %s (schema %s, versión %d): %d tablas, %d filas, %s en %s\n",
+		org.Name, org.SchemaName, res.Manifest.MigrationVersion, len(res.Manifest.Tables), res.Manifest.RowCount(),
+		humanBytes(res.Size), res.Took.Round(time.Millisecond))
+	fmt.Fprintf(a.stdout, "  %s (verificado)\n", res.Path)
+	return nil
 }
 
 func restoreTenantCmd(a *app) *cobra.Command {
@@ -322,8 +337,14 @@ cannot be read are flagged. Use restore_tenant to restore one; it verifies the w
 	return cmd
 }
 
+// backupAllTenantsOptions are the flags of backup_all_tenants.
+type backupAllTenantsOptions struct {
+	// Schedule runs the backup schedule until stopped instead of one pass.
+	Schedule bool
+}
+
 func backupAllTenantsCmd(a *app) *cobra.Command {
-	var schedule bool
+	var opts backupAllTenantsOptions
 	cmd := &cobra.Command{
 		Use:   "backup_all_tenants",
 		Short: "Back up every active tenant now, or run the backup schedule (--schedule)",
@@ -343,41 +364,48 @@ A tenant that fails makes a one-off run exit with status 1.`,
   APPCITAS_BACKUP_EVERY=24h APPCITAS_BACKUP_KEEP_DAILY=7 APPCITAS_BACKUP_KEEP_WEEKLY=4 appcitas backup_all_tenants --schedule`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			m, err := a.openMigrated(ctx)
-			if err != nil {
-				return err
-			}
-			every := a.cfg.BackupEvery
-			if schedule && every <= 0 {
-				return usageErrorf("APPCITAS_BACKUP_EVERY=0 switches scheduled backups off")
-			}
-			if schedule {
-				return a.runBackupSchedule(ctx, m)
-			}
-			sc := backup.NewScheduler(m, a.backupStore(), a.backupSchedule())
-			rep, err := sc.RunDue(ctx, time.Now(), true)
-			if err != nil {
-				return err
-			}
-			for _, r := range rep.BackedUp {
-				fmt.Fprintf(a.stdout, "✓ %s: %d filas, %s → %s\n", r.Manifest.Organization.SchemaName, r.Manifest.RowCount(), humanBytes(r.Size), r.Path)
-			}
-			for schema, err := range rep.Failed {
-				fmt.Fprintf(a.stdout, "✗ %s: %v\n", schema, err)
-			}
-			for _, schema := range rep.Busy {
-				fmt.Fprintf(a.stdout, "· %s: omitido, otro backup del tenant está en curso\n", schema)
-			}
-			fmt.Fprintf(a.stdout, "%d respaldados, %d fallidos, %d backups antiguos eliminados\n", len(rep.BackedUp), len(rep.Failed), rep.Pruned)
-			if len(rep.Failed) > 0 {
-				return exitStatus(1)
-			}
-			return nil
+			return runBackupAllTenants(cmd.Context(), a, opts)
 		},
 	}
-	cmd.Flags().BoolVar(&schedule, "schedule", false, "run the backup schedule until stopped")
+	cmd.Flags().BoolVar(&opts.Schedule, "schedule", false, "run the backup schedule until stopped")
 	return cmd
+}
+
+// runBackupAllTenants is backup_all_tenants: it backs up every active tenant now and prunes old backups.
+// A tenant that fails makes the exit status 1.
+// With opts.Schedule it runs the backup schedule until ctx ends instead.
+// opts.Schedule with scheduled backups off is a usage error.
+func runBackupAllTenants(ctx context.Context, a *app, opts backupAllTenantsOptions) error {
+	m, err := a.openMigrated(ctx)
+	if err != nil {
+		return err
+	}
+	every := a.cfg.BackupEvery
+	if opts.Schedule && every <= 0 {
+		return usageErrorf("APPCITAS_BACKUP_EVERY=0 switches scheduled backups off")
+	}
+	if opts.Schedule {
+		return a.runBackupSchedule(ctx, m)
+	}
+	sc := backup.NewScheduler(m, a.backupStore(), a.backupSchedule())
+	rep, err := sc.RunDue(ctx, time.Now(), true)
+	if err != nil {
+		return err
+	}
+	for _, r := range rep.BackedUp {
+		fmt.Fprintf(a.stdout, "✓ %s: %d filas, %s → %s\n", r.Manifest.Organization.SchemaName, r.Manifest.RowCount(), humanBytes(r.Size), r.Path)
+	}
+	for schema, err := range rep.Failed {
+		fmt.Fprintf(a.stdout, "✗ %s: %v\n", schema, err)
+	}
+	for _, schema := range rep.Busy {
+		fmt.Fprintf(a.stdout, "· %s: omitido, otro backup del tenant está en curso\n", schema)
+	}
+	fmt.Fprintf(a.stdout, "%d respaldados, %d fallidos, %d backups antiguos eliminados\n", len(rep.BackedUp), len(rep.Failed), rep.Pruned)
+	if len(rep.Failed) > 0 {
+		return exitStatus(1)
+	}
+	return nil
 }
 
 // printBackupStatus prints, per organization, its last successful and last failed backup.

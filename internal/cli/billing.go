@@ -360,9 +360,16 @@ func runSubscriptionsHistory(ctx context.Context, a *app, of organizationFlags) 
 
 // notificationsCmd lists the owner-notice outbox: what was sent, what waits, and what is stuck
 // (claimed by a deliverer that died between SMTP and marking it sent; never resent by itself).
+// notificationsOptions are the flags of subscriptions notifications.
+type notificationsOptions struct {
+	// Org keeps only this organization's notices; empty keeps all.
+	Org organizationFlags
+	// Stuck keeps only the notices stuck in sending.
+	Stuck bool
+}
+
 func notificationsCmd(a *app) *cobra.Command {
-	var f organizationFlags
-	var stuck bool
+	var opts notificationsOptions
 	cmd := &cobra.Command{
 		Use:   "notifications",
 		Short: "List owner notices (outbox) and their delivery state; --stuck lists those to check and resend",
@@ -373,49 +380,56 @@ never sent again by itself. Check, then resend it with "appcitas subscriptions r
 		Example: "  appcitas subscriptions notifications --stuck\n  appcitas subscriptions notifications --organization_id=1",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			filter := billing.NotificationFilter{Stuck: stuck}
-			if f.id != 0 || f.slug != "" {
-				if err := f.validate(); err != nil {
-					return err
-				}
-			}
-			m, svc, err := a.openBilling(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if f.id != 0 || f.slug != "" {
-				org, err := f.lookup(cmd.Context(), m)
-				if err != nil {
-					return err
-				}
-				filter.OrganizationID = org.ID
-			}
-			ns, err := svc.ListNotifications(cmd.Context(), filter)
-			if err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID	ORG	TIPO	ESTADO	PARA	CREADA	RECLAMADA	ENVIADA	INTENTOS	ERROR")
-			ts := func(t *time.Time) string {
-				if t == nil {
-					return "-"
-				}
-				return t.UTC().Format(time.RFC3339)
-			}
-			for _, n := range ns {
-				fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", n.ID, n.OrganizationID, n.Kind, strings.ToUpper(n.State), n.To,
-					n.CreatedAt.UTC().Format(time.RFC3339), ts(n.ClaimedAt), ts(n.SentAt), n.Attempts, n.LastError)
-			}
-			tw.Flush()
-			if len(ns) == 0 {
-				fmt.Fprintln(a.stdout, "(ninguna notificación)")
-			}
-			return nil
+			return runNotifications(cmd.Context(), a, opts)
 		},
 	}
-	f.add(cmd)
-	cmd.Flags().BoolVar(&stuck, "stuck", false, "only notices stuck in sending (to check and resend)")
+	opts.Org.add(cmd)
+	cmd.Flags().BoolVar(&opts.Stuck, "stuck", false, "only notices stuck in sending (to check and resend)")
 	return cmd
+}
+
+// runNotifications is subscriptions notifications: it prints the owner notices and their delivery state.
+// With opts.Org it prints only that organization's.
+// With opts.Stuck it prints only those stuck in sending.
+func runNotifications(ctx context.Context, a *app, opts notificationsOptions) error {
+	filter := billing.NotificationFilter{Stuck: opts.Stuck}
+	if opts.Org.id != 0 || opts.Org.slug != "" {
+		if err := opts.Org.validate(); err != nil {
+			return err
+		}
+	}
+	m, svc, err := a.openBilling(ctx)
+	if err != nil {
+		return err
+	}
+	if opts.Org.id != 0 || opts.Org.slug != "" {
+		org, err := opts.Org.lookup(ctx, m)
+		if err != nil {
+			return err
+		}
+		filter.OrganizationID = org.ID
+	}
+	ns, err := svc.ListNotifications(ctx, filter)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID	ORG	TIPO	ESTADO	PARA	CREADA	RECLAMADA	ENVIADA	INTENTOS	ERROR")
+	ts := func(t *time.Time) string {
+		if t == nil {
+			return "-"
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	for _, n := range ns {
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", n.ID, n.OrganizationID, n.Kind, strings.ToUpper(n.State), n.To,
+			n.CreatedAt.UTC().Format(time.RFC3339), ts(n.ClaimedAt), ts(n.SentAt), n.Attempts, n.LastError)
+	}
+	tw.Flush()
+	if len(ns) == 0 {
+		fmt.Fprintln(a.stdout, "(ninguna notificación)")
+	}
+	return nil
 }
 
 // resendNotificationCmd puts a stuck or failed notice back in the queue, by the operator's decision.

@@ -83,6 +83,18 @@ func TestRunFunctions(t *testing.T) {
 		wantUsageError(t, runPurgeTenants(ctx, offlineApp(t), purgeTenantsOptions{Confirm: true}), "--older-than")
 	})
 
+	t.Run("AddMemberRejectsAnUnknownRole", func(t *testing.T) {
+		t.Parallel()
+		err := runAddMember(ctx, offlineApp(t), addMemberOptions{Org: organizationFlags{id: 1}, Username: "ana", Role: "owner"})
+		wantUsageError(t, err, "owner")
+	})
+
+	t.Run("BackupTenantRejectsBothIDAndSlug", func(t *testing.T) {
+		t.Parallel()
+		err := runBackupTenant(ctx, offlineApp(t), backupTenantOptions{Org: organizationFlags{id: 1, slug: "juan"}})
+		wantUsageError(t, err, "not both")
+	})
+
 	t.Run("DemoRejectsDaysOutOfRange", func(t *testing.T) {
 		t.Parallel()
 		for _, days := range []int{0, 32} {

@@ -207,9 +207,20 @@ them out the same way.`,
 	return cmd
 }
 
+// addMemberOptions are the flags of add_member.
+type addMemberOptions struct {
+	// Org names the organization.
+	Org organizationFlags
+	// Username names the user (required).
+	Username string
+	// Role is admin, receptionist or staff.
+	Role string
+	// Display is the name shown to clients; empty shows none.
+	Display string
+}
+
 func addMemberCmd(a *app) *cobra.Command {
-	var f organizationFlags
-	var username, role, display string
+	var opts addMemberOptions
 	cmd := &cobra.Command{
 		Use:   "add_member",
 		Short: "Give a user a profile (role) in an organization",
@@ -221,45 +232,51 @@ tenant's scoped transaction; the public mirror that GET /api/me lists is updated
   appcitas add_member --user ana --slug barberia-juan --role staff`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if username == "" {
-				return usageErrorf("--user is required")
-			}
-			if role != "admin" && role != "receptionist" && role != "staff" {
-				return usageErrorf("--role must be admin, receptionist or staff, got %q", role)
-			}
-			if err := f.validate(); err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			store, m, err := a.userStore(ctx)
-			if err != nil {
-				return err
-			}
-			u, err := store.UserByUsername(ctx, username)
-			if err != nil {
-				return asAuthUserError(err)
-			}
-			org, err := f.lookup(ctx, m)
-			if err != nil {
-				return err
-			}
-			profile, created, err := addMember(ctx, m, org, u.ID, role, display)
-			if err != nil {
-				return asUserError(err)
-			}
-			verb := "actualizado"
-			if created {
-				verb = "creado"
-			}
-			fmt.Fprintf(a.stdout, "✓ Perfil %s: %s es %s en %s (perfil id: %d, schema: %s)\n", verb, u.Username, role, org.Name, profile, org.SchemaName)
-			return nil
+			return runAddMember(cmd.Context(), a, opts)
 		},
 	}
-	f.add(cmd)
-	cmd.Flags().StringVar(&username, "user", "", "the user's username (required)")
-	cmd.Flags().StringVar(&role, "role", "admin", "admin, receptionist or staff")
-	cmd.Flags().StringVar(&display, "display-name", "", "name shown to clients (default: none; alias --nombre-visible)")
+	opts.Org.add(cmd)
+	cmd.Flags().StringVar(&opts.Username, "user", "", "the user's username (required)")
+	cmd.Flags().StringVar(&opts.Role, "role", "admin", "admin, receptionist or staff")
+	cmd.Flags().StringVar(&opts.Display, "display-name", "", "name shown to clients (default: none; alias --nombre-visible)")
 	return cmd
+}
+
+// runAddMember is add_member: it gives the user an active profile with opts.Role in the organization.
+// An existing profile is reactivated and takes the new role.
+// A missing user or a role other than admin, receptionist or staff is a usage error.
+func runAddMember(ctx context.Context, a *app, opts addMemberOptions) error {
+	if opts.Username == "" {
+		return usageErrorf("--user is required")
+	}
+	if opts.Role != "admin" && opts.Role != "receptionist" && opts.Role != "staff" {
+		return usageErrorf("--role must be admin, receptionist or staff, got %q", opts.Role)
+	}
+	if err := opts.Org.validate(); err != nil {
+		return err
+	}
+	store, m, err := a.userStore(ctx)
+	if err != nil {
+		return err
+	}
+	u, err := store.UserByUsername(ctx, opts.Username)
+	if err != nil {
+		return asAuthUserError(err)
+	}
+	org, err := opts.Org.lookup(ctx, m)
+	if err != nil {
+		return err
+	}
+	profile, created, err := addMember(ctx, m, org, u.ID, opts.Role, opts.Display)
+	if err != nil {
+		return asUserError(err)
+	}
+	verb := "actualizado"
+	if created {
+		verb = "creado"
+	}
+	fmt.Fprintf(a.stdout, "✓ Perfil %s: %s es %s en %s (perfil id: %d, schema: %s)\n", verb, u.Username, opts.Role, org.Name, profile, org.SchemaName)
+	return nil
 }
 
 // addMember upserts the user's active profile in org's tenant (through tenancy.Run) and then the
