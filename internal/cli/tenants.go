@@ -591,42 +591,8 @@ standard error and left out; the exit status is then 1.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Format = admin.Format(format)
-			switch {
-			case opts.Format != admin.CSV && opts.Format != admin.JSON:
-				return usageErrorf("--format must be csv or json, got %q", format)
-			case opts.Timeout <= 0:
-				return usageErrorf("--timeout must be positive, got %s", opts.Timeout)
-			case opts.MaxRows <= 0:
-				return usageErrorf("--max-rows must be positive, got %d", opts.MaxRows)
-			case opts.Batch < 1 || opts.Batch > 64:
-				return usageErrorf("--batch must be between 1 and 64, got %d", opts.Batch)
-			}
-			if err := admin.CheckReadOnly(args[0]); err != nil {
-				return userError{err}
-			}
-			opts.Organizations = ids
-			ctx := cmd.Context()
-			m, err := a.openMigrated(ctx)
-			if err != nil {
-				return err
-			}
-			rep, err := admin.Query(ctx, m, args[0], a.stdout, opts)
-			for id, ferr := range rep.Failed {
-				fmt.Fprintf(a.stderr, "✗ organización %d: %v\n", id, ferr)
-			}
-			if err != nil {
-				return asUserError(err)
-			}
-			summary := fmt.Sprintf("%d filas de %d tenants en %s", rep.Rows, rep.Tenants, rep.Took.Round(time.Millisecond))
-			if rep.Truncated {
-				summary += fmt.Sprintf(" (cortado en --max-rows %d)", opts.MaxRows)
-			}
-			fmt.Fprintln(a.stderr, summary)
-			if len(rep.Failed) > 0 {
-				return exitStatus(1)
-			}
-			return nil
+			opts.Format, opts.Organizations = admin.Format(format), ids
+			return runQueryAllTenants(cmd.Context(), a, args[0], opts)
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "csv", "output format: csv or json (one object per line)")
@@ -635,6 +601,46 @@ standard error and left out; the exit status is then 1.`,
 	cmd.Flags().IntVar(&opts.Batch, "batch", 4, "tenants queried at once")
 	cmd.Flags().Int64SliceVar(&ids, "organization_id", nil, "only these organizations (repeatable)")
 	return cmd
+}
+
+// runQueryAllTenants is query_all_tenants: it runs the read-only query in every active tenant.
+// It streams the rows to stdout and a summary to stderr.
+// A tenant whose query fails is reported on stderr and makes the exit status 1.
+// Bad options or a query that is not one read-only SELECT is a usage error.
+func runQueryAllTenants(ctx context.Context, a *app, query string, opts admin.QueryOptions) error {
+	switch {
+	case opts.Format != admin.CSV && opts.Format != admin.JSON:
+		return usageErrorf("--format must be csv or json, got %q", opts.Format)
+	case opts.Timeout <= 0:
+		return usageErrorf("--timeout must be positive, got %s", opts.Timeout)
+	case opts.MaxRows <= 0:
+		return usageErrorf("--max-rows must be positive, got %d", opts.MaxRows)
+	case opts.Batch < 1 || opts.Batch > 64:
+		return usageErrorf("--batch must be between 1 and 64, got %d", opts.Batch)
+	}
+	if err := admin.CheckReadOnly(query); err != nil {
+		return userError{err}
+	}
+	m, err := a.openMigrated(ctx)
+	if err != nil {
+		return err
+	}
+	rep, err := admin.Query(ctx, m, query, a.stdout, opts)
+	for id, ferr := range rep.Failed {
+		fmt.Fprintf(a.stderr, "✗ organización %d: %v\n", id, ferr)
+	}
+	if err != nil {
+		return asUserError(err)
+	}
+	summary := fmt.Sprintf("%d filas de %d tenants en %s", rep.Rows, rep.Tenants, rep.Took.Round(time.Millisecond))
+	if rep.Truncated {
+		summary += fmt.Sprintf(" (cortado en --max-rows %d)", opts.MaxRows)
+	}
+	fmt.Fprintln(a.stderr, summary)
+	if len(rep.Failed) > 0 {
+		return exitStatus(1)
+	}
+	return nil
 }
 
 // moveTenantOptions are the flags of move_tenant.
