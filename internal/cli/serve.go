@@ -21,13 +21,13 @@ import (
 	"github.com/appcitas/appcitas/internal/wompi/wompisim"
 )
 
-// ServeGCPercent is the garbage collector's target (GOGC) of serve when GOGC is unset. The
-// server's live heap is a few megabytes, so the default of 100 collects after every few
-// megabytes allocated, thousands of times a minute under load; 400 costs a few more megabytes
-// and measured about 10% more requests per second (BENCHMARKS.md, issue 3).
+// ServeGCPercent is serve's garbage collector target (GOGC) when GOGC is unset.
+// The server's live heap is a few megabytes, so the default of 100 collects thousands of times a minute under load.
+// BENCHMARKS.md (issue 3) measures what 400 gains.
 const ServeGCPercent = 400
 
-// TuneGC sets the collector's target to ServeGCPercent unless the environment (getenv) sets GOGC.
+// TuneGC sets the collector's target to ServeGCPercent.
+// When getenv sets GOGC it leaves the target alone.
 func TuneGC(getenv func(string) string) {
 	if getenv("GOGC") == "" {
 		debug.SetGCPercent(ServeGCPercent)
@@ -136,7 +136,7 @@ type billingRuntime struct {
 
 // startBilling builds billing, signup and the job queue for serve and starts the queue. Without
 // Wompi keys the simulator takes Wompi's place and posts its events to this server's webhook.
-// Each of more adds to the job queue's configuration (the scheduled backups: serve.go).
+// Each of more adds to the job queue's configuration (the scheduled backups: runServe).
 func (a *app) startBilling(ctx context.Context, m *tenancy.Manager, more ...func(*jobs.Config)) error {
 	host, port, err := net.SplitHostPort(a.cfg.Addr)
 	if err != nil {
