@@ -167,17 +167,7 @@ apply at once.`,
 			if f.Changed("active") {
 				c.IsActive = &active
 			}
-			_, svc, err := a.openBilling(cmd.Context())
-			if err != nil {
-				return err
-			}
-			p, err := svc.SetPlan(cmd.Context(), c)
-			if err != nil {
-				return asBillingError(err)
-			}
-			fmt.Fprintf(a.stdout, "✓ Plan %s guardado\n", p.Code)
-			printPlans(a.stdout, []billing.Plan{p})
-			return nil
+			return runPlanSet(cmd.Context(), a, c)
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "", "display name")
@@ -189,6 +179,21 @@ apply at once.`,
 	cmd.Flags().IntVar(&appointments, "max-appointments", 0, "max appointments per month; -1 unlimited")
 	cmd.Flags().BoolVar(&active, "active", true, "offered to new signups")
 	return cmd
+}
+
+// runPlanSet is plans set: it creates the plan or changes the fields c gives, then prints it.
+func runPlanSet(ctx context.Context, a *app, c billing.PlanChange) error {
+	_, svc, err := a.openBilling(ctx)
+	if err != nil {
+		return err
+	}
+	p, err := svc.SetPlan(ctx, c)
+	if err != nil {
+		return asBillingError(err)
+	}
+	fmt.Fprintf(a.stdout, "✓ Plan %s guardado\n", p.Code)
+	printPlans(a.stdout, []billing.Plan{p})
+	return nil
 }
 
 func subscriptionsCmd(a *app) *cobra.Command {

@@ -66,10 +66,18 @@ func asAuthUserError(err error) error {
 	return err
 }
 
+// createUserOptions are the flags of create_user and create_superuser.
+type createUserOptions struct {
+	// User is the user to create; its password comes from the fields below or the terminal.
+	User auth.NewUser
+	// PasswordStdin reads the password from the first line of stdin.
+	PasswordStdin bool
+	// Password is the password given on the command line (insecure).
+	Password string
+}
+
 func createUserCmd(a *app, superuser bool) *cobra.Command {
-	var n auth.NewUser
-	var fromStdin bool
-	var insecure string
+	var opts createUserOptions
 	name, short := "create_user", "Create a user (a login shared across organizations)"
 	if superuser {
 		name, short = "create_superuser", "Create a superuser (acts as admin in every organization)"
@@ -87,51 +95,60 @@ Give the user a profile in an organization with add_member.`,
   printf '%%s\n' "$PASSWORD" | appcitas %[1]s --username ana --password-stdin`, name),
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			n.Superuser = superuser
-			if err := auth.ValidateUsername(strings.TrimSpace(n.Username)); err != nil {
-				return userError{fmt.Errorf("--username: %w", err)}
-			}
-			switch {
-			case insecure != "" && fromStdin:
-				return usageErrorf("give --password or --password-stdin, not both")
-			case insecure != "":
-				n.Password = insecure
-			default:
-				p, err := readPassword(a, fromStdin)
-				if err != nil {
-					return err
-				}
-				n.Password = p
-			}
-			if err := auth.ValidatePassword(n.Password); err != nil {
-				return userError{err}
-			}
-			store, _, err := a.userStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			u, err := store.CreateUser(cmd.Context(), n)
-			if err != nil {
-				return asAuthUserError(err)
-			}
-			what := "Usuario"
-			if superuser {
-				what = "Superusuario"
-			}
-			fmt.Fprintf(a.stdout, "✓ %s creado: %s (id: %d)\n", what, u.Username, u.ID)
-			if !superuser {
-				fmt.Fprintf(a.stdout, "  Dele un perfil: appcitas add_member --user %s --organization_id <id> --role admin\n", u.Username)
-			}
-			return nil
+			opts.User.Superuser = superuser
+			return runCreateUser(cmd.Context(), a, opts)
 		},
 	}
-	cmd.Flags().StringVar(&n.Username, "username", "", "login name (required)")
-	cmd.Flags().StringVar(&n.Email, "email", "", "email address (optional, unique)")
-	cmd.Flags().StringVar(&n.FirstName, "first-name", "", "first name")
-	cmd.Flags().StringVar(&n.LastName, "last-name", "", "last name")
-	cmd.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of standard input")
-	cmd.Flags().StringVar(&insecure, "password", "", "INSECURE: the password on the command line (visible in ps and shell history)")
+	cmd.Flags().StringVar(&opts.User.Username, "username", "", "login name (required)")
+	cmd.Flags().StringVar(&opts.User.Email, "email", "", "email address (optional, unique)")
+	cmd.Flags().StringVar(&opts.User.FirstName, "first-name", "", "first name")
+	cmd.Flags().StringVar(&opts.User.LastName, "last-name", "", "last name")
+	cmd.Flags().BoolVar(&opts.PasswordStdin, "password-stdin", false, "read the password from the first line of standard input")
+	cmd.Flags().StringVar(&opts.Password, "password", "", "INSECURE: the password on the command line (visible in ps and shell history)")
 	return cmd
+}
+
+// runCreateUser is create_user and create_superuser: it creates opts.User with a password.
+// With opts.Password it takes that password.
+// With opts.PasswordStdin it reads the first line of stdin.
+// Otherwise it asks on the terminal.
+// A bad username or password, or both password options, is a usage error.
+func runCreateUser(ctx context.Context, a *app, opts createUserOptions) error {
+	if err := auth.ValidateUsername(strings.TrimSpace(opts.User.Username)); err != nil {
+		return userError{fmt.Errorf("--username: %w", err)}
+	}
+	switch {
+	case opts.Password != "" && opts.PasswordStdin:
+		return usageErrorf("give --password or --password-stdin, not both")
+	case opts.Password != "":
+		opts.User.Password = opts.Password
+	default:
+		p, err := readPassword(a, opts.PasswordStdin)
+		if err != nil {
+			return err
+		}
+		opts.User.Password = p
+	}
+	if err := auth.ValidatePassword(opts.User.Password); err != nil {
+		return userError{err}
+	}
+	store, _, err := a.userStore(ctx)
+	if err != nil {
+		return err
+	}
+	u, err := store.CreateUser(ctx, opts.User)
+	if err != nil {
+		return asAuthUserError(err)
+	}
+	what := "Usuario"
+	if opts.User.Superuser {
+		what = "Superusuario"
+	}
+	fmt.Fprintf(a.stdout, "✓ %s creado: %s (id: %d)\n", what, u.Username, u.ID)
+	if !opts.User.Superuser {
+		fmt.Fprintf(a.stdout, "  Dele un perfil: appcitas add_member --user %s --organization_id <id> --role admin\n", u.Username)
+	}
+	return nil
 }
 
 // readPassword reads a password: the first line of stdin with --password-stdin, else asked twice
