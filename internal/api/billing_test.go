@@ -15,13 +15,13 @@ import (
 	"github.com/appcitas/appcitas/internal/billing"
 	"github.com/appcitas/appcitas/internal/onboarding"
 	"github.com/appcitas/appcitas/internal/wompi"
-	"github.com/appcitas/appcitas/internal/wompi/wompitest"
+	"github.com/appcitas/appcitas/internal/wompi/wompisim"
 )
 
 type billingEnv struct {
 	*env
 	billing *billing.Service
-	fake    *wompitest.Server
+	fake    *wompisim.Server
 	wompi   *wompi.Client
 }
 
@@ -29,7 +29,7 @@ type billingEnv struct {
 // API's webhook.
 func setupBilling(t *testing.T, limit auth.LimitOptions) *billingEnv {
 	t.Helper()
-	fake := wompitest.New(wompitest.Options{})
+	fake := wompisim.New(wompisim.Options{})
 	t.Cleanup(fake.Close)
 	wc, err := wompi.New(wompi.Config{Keys: fake.Keys(), BaseURL: fake.URL})
 	if err != nil {
@@ -171,7 +171,7 @@ func TestBillingAPI(t *testing.T) {
 		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &acc) != nil || acc.AcceptanceToken == "" || acc.PublicKey != be.fake.Keys().Public {
 			t.Fatalf("acceptance: %d %s", rec.Code, rec.Body.String())
 		}
-		rec = be.do("POST", "/api/billing/payment-source", map[string]any{"card_token": be.fake.TokenizeCard(wompitest.CardApproved),
+		rec = be.do("POST", "/api/billing/payment-source", map[string]any{"card_token": be.fake.TokenizeCard(wompisim.CardApproved),
 			"acceptance_token": acc.AcceptanceToken, "accept_personal_auth": acc.PersonalAuthToken}, asOrg(res)...)
 		if rec.Code != http.StatusOK {
 			t.Fatalf("payment-source: %d %s", rec.Code, rec.Body.String())

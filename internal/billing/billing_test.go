@@ -14,7 +14,7 @@ import (
 
 	"github.com/appcitas/appcitas/internal/billing"
 	"github.com/appcitas/appcitas/internal/wompi"
-	"github.com/appcitas/appcitas/internal/wompi/wompitest"
+	"github.com/appcitas/appcitas/internal/wompi/wompisim"
 )
 
 func TestCanTransition(t *testing.T) {
@@ -121,7 +121,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 		t.Parallel()
 		e := setup(t)
 		org, sub := e.org("Clínica Dental", "profesional")
-		e.saveCard(org.ID, wompitest.CardApproved)
+		e.saveCard(org.ID, wompisim.CardApproved)
 		e.clock.Advance(14*day + time.Minute)
 		e.sweep()
 		e.sweep() // a second run of the same due charge
@@ -156,7 +156,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 		t.Parallel()
 		e := setup(t)
 		org, _ := e.org("Spa Relax", "basico")
-		e.saveCard(org.ID, wompitest.CardDeclined)
+		e.saveCard(org.ID, wompisim.CardDeclined)
 		e.clock.Advance(14*day + time.Minute)
 		e.sweep()
 		e.settleAll()
@@ -197,7 +197,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 		if _, err := e.svc.Suspend(t.Context(), org.ID, ""); err != nil {
 			t.Fatal(err)
 		}
-		e.saveCard(org.ID, wompitest.CardApproved)
+		e.saveCard(org.ID, wompisim.CardApproved)
 		e.settleAll()
 		s := e.wantStatus(org.ID, billing.Active)
 		if !s.PeriodEnd.After(e.clock.Now().AddDate(0, 0, 27)) {
@@ -212,7 +212,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 		t.Parallel()
 		e := setup(t)
 		org, sub := e.org("Uñas", "basico")
-		e.saveCard(org.ID, wompitest.CardApproved)
+		e.saveCard(org.ID, wompisim.CardApproved)
 		e.clock.Advance(15 * day)
 		c := billing.Charge{SubscriptionID: sub.ID, PeriodStart: sub.PeriodEnd, Attempt: 1}
 		var wg sync.WaitGroup
@@ -233,7 +233,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 		t.Parallel()
 		e := setup(t)
 		org, sub := e.org("Masajes", "basico")
-		s := e.saveCard(org.ID, wompitest.CardApproved)
+		s := e.saveCard(org.ID, wompisim.CardApproved)
 		e.clock.Advance(15 * day)
 		// Wompi accepted the charge, but our process died before committing: only Wompi knows it.
 		ref := fmt.Sprintf("appcitas-%d-%s-r1", sub.ID, sub.PeriodEnd.UTC().Format("20060102"))
@@ -255,7 +255,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 		t.Parallel()
 		e := setup(t)
 		org, _ := e.org("Estética", "basico")
-		e.saveCard(org.ID, wompitest.CardApproved)
+		e.saveCard(org.ID, wompisim.CardApproved)
 		e.clock.Advance(14*day + time.Minute)
 		e.sweep()
 		tx := e.fake.Transactions()[0]
@@ -277,7 +277,7 @@ func TestEvents(t *testing.T) {
 		t.Parallel()
 		e := setup(t)
 		org, _ := e.org("A", "basico")
-		e.saveCard(org.ID, wompitest.CardApproved)
+		e.saveCard(org.ID, wompisim.CardApproved)
 		e.clock.Advance(15 * day)
 		e.fake.SetEventsURL("")
 		e.sweep()
@@ -309,7 +309,7 @@ func TestEvents(t *testing.T) {
 		t.Parallel()
 		e := setup(t)
 		org, _ := e.org("B", "basico")
-		e.saveCard(org.ID, wompitest.CardApproved)
+		e.saveCard(org.ID, wompisim.CardApproved)
 		e.clock.Advance(15 * day)
 		e.fake.SetEventsURL("")
 		e.sweep()
@@ -395,7 +395,7 @@ func TestCheckout(t *testing.T) {
 	acc, _ := e.wompi.AcceptanceTokens(t.Context())
 	tx, err := e.wompi.CreateTransaction(t.Context(), wompi.NewTransaction{AmountInCents: cs.AmountInCents, Currency: cs.Currency,
 		Signature: cs.Signature, CustomerEmail: "owner@example.co", Reference: cs.Reference, AcceptanceToken: acc.AcceptanceToken,
-		PaymentMethod: map[string]any{"type": "CARD", "token": e.fake.TokenizeCard(wompitest.CardApproved), "installments": 1}})
+		PaymentMethod: map[string]any{"type": "CARD", "token": e.fake.TokenizeCard(wompisim.CardApproved), "installments": 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,7 +424,7 @@ func TestCheckoutExpiry(t *testing.T) {
 		acc, _ := e.wompi.AcceptanceTokens(e.t.Context())
 		tx, err := e.wompi.CreateTransaction(e.t.Context(), wompi.NewTransaction{AmountInCents: cs.AmountInCents, Currency: cs.Currency,
 			Signature: cs.Signature, CustomerEmail: "owner@example.co", Reference: cs.Reference, AcceptanceToken: acc.AcceptanceToken,
-			PaymentMethod: map[string]any{"type": "CARD", "token": e.fake.TokenizeCard(wompitest.CardApproved), "installments": 1}})
+			PaymentMethod: map[string]any{"type": "CARD", "token": e.fake.TokenizeCard(wompisim.CardApproved), "installments": 1}})
 		if err != nil {
 			e.t.Fatal(err)
 		}
@@ -556,7 +556,7 @@ func TestCheckoutExpiry(t *testing.T) {
 		t.Parallel()
 		e := setup(t)
 		org, _ := e.org("Renovación", "basico")
-		e.saveCard(org.ID, wompitest.CardApproved)
+		e.saveCard(org.ID, wompisim.CardApproved)
 		e.clock.Advance(15 * day)
 		e.fake.SetEventsURL("")
 		e.sweep() // charges the end of the trial; the transaction stays PENDING at the fake
@@ -593,7 +593,7 @@ func TestOperatorCommands(t *testing.T) {
 	if s, err = e.svc.Reactivate(ctx, org.ID, ""); err != nil || s.Status != billing.Active {
 		t.Fatalf("Reactivate = %+v, %v", s, err)
 	}
-	s = e.saveCard(org.ID, wompitest.CardApproved)
+	s = e.saveCard(org.ID, wompisim.CardApproved)
 	if s, err = e.svc.Cancel(ctx, org.ID, ""); err != nil || s.Status != billing.Cancelled || s.CancelledAt == nil {
 		t.Fatalf("Cancel = %+v, %v", s, err)
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/appcitas/appcitas/internal/pgtest"
 	"github.com/appcitas/appcitas/internal/tenancy"
 	"github.com/appcitas/appcitas/internal/wompi"
-	"github.com/appcitas/appcitas/internal/wompi/wompitest"
+	"github.com/appcitas/appcitas/internal/wompi/wompisim"
 )
 
 // clock is a settable clock.
@@ -50,7 +50,7 @@ type env struct {
 	t     *testing.T
 	m     *tenancy.Manager
 	svc   *billing.Service
-	fake  *wompitest.Server
+	fake  *wompisim.Server
 	wompi *wompi.Client
 	clock *clock
 	mail  *mailbox
@@ -75,7 +75,7 @@ func setup(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(m.Close)
-	fake := wompitest.New(wompitest.Options{})
+	fake := wompisim.New(wompisim.Options{})
 	t.Cleanup(fake.Close)
 	client, err := wompi.New(wompi.Config{Keys: fake.Keys(), BaseURL: fake.URL})
 	if err != nil {

@@ -31,9 +31,11 @@ type app struct {
 	manager  *tenancy.Manager
 	// tenantMigrations overrides the tenant migration set (tests).
 	tenantMigrations *migrate.Set
+	// getenv is the environment the command line runs with (Env.Getenv).
+	getenv func(string) string
 	// build is the binary's version and commit (version.go).
 	build buildVersion
-	// billingRT is serve's billing, signup and job queue (billing.go).
+	// billingRT is serve's billing, signup and job queue (serve.go).
 	billingRT *billingRuntime
 	// serversRegistered records that registerConfiguredServers ran.
 	serversRegistered bool

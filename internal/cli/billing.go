@@ -5,22 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
-	"github.com/appcitas/appcitas/internal/api"
-	"github.com/appcitas/appcitas/internal/auth"
 	"github.com/appcitas/appcitas/internal/billing"
-	"github.com/appcitas/appcitas/internal/jobs"
-	"github.com/appcitas/appcitas/internal/onboarding"
 	"github.com/appcitas/appcitas/internal/tenancy"
 	"github.com/appcitas/appcitas/internal/wompi"
-	"github.com/appcitas/appcitas/internal/wompi/wompitest"
 )
 
 // wompiClient returns the Wompi client of the configuration, or nil when no key is configured.
@@ -40,30 +33,6 @@ func (a *app) wompiClient() (*wompi.Client, error) {
 		return nil, fmt.Errorf("WOMPI_*: %w", err)
 	}
 	return c, nil
-}
-
-// wompiForServe returns the configured Wompi client. With no keys it starts the built-in Wompi
-// simulator (the fake the tests use) when the configuration asks for it (WompiSimulator), and
-// returns a client for it; stop the simulator on exit. Otherwise it returns no client: payments
-// answer 503 payments_unavailable. eventsURL is where the simulator posts its signed events.
-func (a *app) wompiForServe(eventsURL string) (*wompi.Client, *wompitest.Server, error) {
-	c, err := a.wompiClient()
-	if err != nil || c != nil {
-		return c, nil, err
-	}
-	if !a.cfg.Billing.WompiSimulator {
-		a.log.Warn("payments off: no Wompi keys configured; set WOMPI_PUBLIC_KEY, WOMPI_PRIVATE_KEY, WOMPI_EVENTS_SECRET and WOMPI_INTEGRITY_SECRET, or APPCITAS_WOMPI_SIMULATOR=1 for the simulator")
-		return nil, nil, nil
-	}
-	sim := wompitest.New(wompitest.Options{EventsURL: eventsURL, AutoSettle: 2 * time.Second, Logger: a.log})
-	c, err = wompi.New(wompi.Config{Environment: wompi.Sandbox, Keys: sim.Keys(), BaseURL: sim.URL})
-	if err != nil {
-		sim.Close()
-		return nil, nil, err
-	}
-	a.log.Warn("WOMPI SIMULATOR: no Wompi keys configured (WOMPI_PUBLIC_KEY...), payments go to a built-in simulator; no real money moves",
-		"simulator_url", sim.URL, "approved_card", "4242 4242 4242 4242", "declined_card", "4111 1111 1111 1111")
-	return c, sim, nil
 }
 
 // billingService opens the billing service (with Wompi when configured, for commands).
@@ -198,17 +167,7 @@ apply at once.`,
 			if f.Changed("active") {
 				c.IsActive = &active
 			}
-			_, svc, err := a.openBilling(cmd.Context())
-			if err != nil {
-				return err
-			}
-			p, err := svc.SetPlan(cmd.Context(), c)
-			if err != nil {
-				return asBillingError(err)
-			}
-			fmt.Fprintf(a.stdout, "✓ Plan %s guardado\n", p.Code)
-			printPlans(a.stdout, []billing.Plan{p})
-			return nil
+			return runPlanSet(cmd.Context(), a, c)
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "", "display name")
@@ -222,6 +181,21 @@ apply at once.`,
 	return cmd
 }
 
+// runPlanSet is plans set: it creates the plan or changes the fields c gives, then prints it.
+func runPlanSet(ctx context.Context, a *app, c billing.PlanChange) error {
+	_, svc, err := a.openBilling(ctx)
+	if err != nil {
+		return err
+	}
+	p, err := svc.SetPlan(ctx, c)
+	if err != nil {
+		return asBillingError(err)
+	}
+	fmt.Fprintf(a.stdout, "✓ Plan %s guardado\n", p.Code)
+	printPlans(a.stdout, []billing.Plan{p})
+	return nil
+}
+
 func subscriptionsCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "subscriptions",
@@ -230,51 +204,6 @@ func subscriptionsCmd(a *app) *cobra.Command {
 its cause ("operator: ..."). A suspended tenant's API answers 402 except for billing; its data is kept.`,
 		Args: noArgs,
 	}
-	var status string
-	list := &cobra.Command{
-		Use:     "list",
-		Short:   "List subscriptions, optionally only those in one status",
-		Example: "  appcitas subscriptions list\n  appcitas subscriptions list --status past_due",
-		Args:    noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var st billing.Status
-			if status != "" {
-				var err error
-				if st, err = billing.ParseStatus(status); err != nil {
-					return userError{err}
-				}
-			}
-			_, svc, err := a.openBilling(cmd.Context())
-			if err != nil {
-				return err
-			}
-			rows, err := svc.Subscriptions(cmd.Context(), st)
-			if err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "ORG\tNOMBRE\tPLAN\tESTADO\tPERIODO HASTA\tPRUEBA HASTA\tPAGO")
-			for _, r := range rows {
-				trial := "-"
-				if r.TrialEndsAt != nil {
-					trial = r.TrialEndsAt.UTC().Format("2006-01-02")
-				}
-				src := r.PaymentSourceLabel
-				if src == "" {
-					src = "-"
-				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.OrganizationID, r.OrganizationName, r.PlanCode, r.Status,
-					r.PeriodEnd.UTC().Format("2006-01-02"), trial, src)
-			}
-			tw.Flush()
-			if len(rows) == 0 {
-				fmt.Fprintln(a.stdout, "(ninguna suscripción)")
-			}
-			return nil
-		},
-	}
-	list.Flags().StringVar(&status, "status", "", "trialing, active, past_due, suspended or cancelled")
-
 	var days int
 	extend := orgSubCmd(a, "extend_trial", "Give an organization more days of trial",
 		"  appcitas subscriptions extend_trial --organization_id=1 --days 7",
@@ -319,55 +248,133 @@ its cause ("operator: ..."). A suspended tenant's API answers 402 except for bil
 			return svc.Cancel(ctx, org.ID, "operator: cancel")
 		})
 
-	var hf organizationFlags
-	history := &cobra.Command{
+	cmd.AddCommand(subscriptionsListCmd(a), extend, setPlan, suspend, reactivate, cancel, subscriptionsHistoryCmd(a),
+		notificationsCmd(a), resendNotificationCmd(a))
+	return cmd
+}
+
+// subscriptionsListOptions are the flags of subscriptions list.
+type subscriptionsListOptions struct {
+	// Status keeps only the subscriptions in this status; empty keeps all.
+	Status string
+}
+
+func subscriptionsListCmd(a *app) *cobra.Command {
+	var opts subscriptionsListOptions
+	cmd := &cobra.Command{
+		Use:     "list",
+		Short:   "List subscriptions, optionally only those in one status",
+		Example: "  appcitas subscriptions list\n  appcitas subscriptions list --status past_due",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runSubscriptionsList(cmd.Context(), a, opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Status, "status", "", "trialing, active, past_due, suspended or cancelled")
+	return cmd
+}
+
+// runSubscriptionsList is subscriptions list: it prints one line per subscription.
+// An unknown status is a usage error.
+func runSubscriptionsList(ctx context.Context, a *app, opts subscriptionsListOptions) error {
+	var st billing.Status
+	if opts.Status != "" {
+		var err error
+		if st, err = billing.ParseStatus(opts.Status); err != nil {
+			return userError{err}
+		}
+	}
+	_, svc, err := a.openBilling(ctx)
+	if err != nil {
+		return err
+	}
+	rows, err := svc.Subscriptions(ctx, st)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ORG\tNOMBRE\tPLAN\tESTADO\tPERIODO HASTA\tPRUEBA HASTA\tPAGO")
+	for _, r := range rows {
+		trial := "-"
+		if r.TrialEndsAt != nil {
+			trial = r.TrialEndsAt.UTC().Format("2006-01-02")
+		}
+		src := r.PaymentSourceLabel
+		if src == "" {
+			src = "-"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.OrganizationID, r.OrganizationName, r.PlanCode, r.Status,
+			r.PeriodEnd.UTC().Format("2006-01-02"), trial, src)
+	}
+	tw.Flush()
+	if len(rows) == 0 {
+		fmt.Fprintln(a.stdout, "(ninguna suscripción)")
+	}
+	return nil
+}
+
+func subscriptionsHistoryCmd(a *app) *cobra.Command {
+	var of organizationFlags
+	cmd := &cobra.Command{
 		Use:     "history",
 		Short:   "Show the state changes of an organization's subscription, with their causes",
 		Example: "  appcitas subscriptions history --organization_id=1",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := hf.validate(); err != nil {
-				return err
-			}
-			m, svc, err := a.openBilling(cmd.Context())
-			if err != nil {
-				return err
-			}
-			org, err := hf.lookup(cmd.Context(), m)
-			if err != nil {
-				return err
-			}
-			if _, err := svc.Subscription(cmd.Context(), org.ID); errors.Is(err, billing.ErrNotFound) {
-				return userError{fmt.Errorf("%s (id %d) no tiene suscripción: no hay historial que mostrar", org.Name, org.ID)}
-			} else if err != nil {
-				return err
-			}
-			events, err := svc.History(cmd.Context(), org.ID)
-			if err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "EN\tDESDE\tHASTA\tCAUSA\tDETALLE")
-			for _, e := range events {
-				from := string(e.From)
-				if from == "" {
-					from = "-"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.At.UTC().Format(time.RFC3339), from, e.To, e.Cause, e.Detail)
-			}
-			return tw.Flush()
+			return runSubscriptionsHistory(cmd.Context(), a, of)
 		},
 	}
-	hf.add(history)
-	cmd.AddCommand(list, extend, setPlan, suspend, reactivate, cancel, history, notificationsCmd(a), resendNotificationCmd(a))
+	of.add(cmd)
 	return cmd
+}
+
+// runSubscriptionsHistory is subscriptions history: it prints the organization's subscription changes.
+// An organization without a subscription is a usage error.
+func runSubscriptionsHistory(ctx context.Context, a *app, of organizationFlags) error {
+	if err := of.validate(); err != nil {
+		return err
+	}
+	m, svc, err := a.openBilling(ctx)
+	if err != nil {
+		return err
+	}
+	org, err := of.lookup(ctx, m)
+	if err != nil {
+		return err
+	}
+	if _, err := svc.Subscription(ctx, org.ID); errors.Is(err, billing.ErrNotFound) {
+		return userError{fmt.Errorf("%s (id %d) no tiene suscripción: no hay historial que mostrar", org.Name, org.ID)}
+	} else if err != nil {
+		return err
+	}
+	events, err := svc.History(ctx, org.ID)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "EN\tDESDE\tHASTA\tCAUSA\tDETALLE")
+	for _, e := range events {
+		from := string(e.From)
+		if from == "" {
+			from = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.At.UTC().Format(time.RFC3339), from, e.To, e.Cause, e.Detail)
+	}
+	return tw.Flush()
 }
 
 // notificationsCmd lists the owner-notice outbox: what was sent, what waits, and what is stuck
 // (claimed by a deliverer that died between SMTP and marking it sent; never resent by itself).
+// notificationsOptions are the flags of subscriptions notifications.
+type notificationsOptions struct {
+	// Org keeps only this organization's notices; empty keeps all.
+	Org organizationFlags
+	// Stuck keeps only the notices stuck in sending.
+	Stuck bool
+}
+
 func notificationsCmd(a *app) *cobra.Command {
-	var f organizationFlags
-	var stuck bool
+	var opts notificationsOptions
 	cmd := &cobra.Command{
 		Use:   "notifications",
 		Short: "List owner notices (outbox) and their delivery state; --stuck lists those to check and resend",
@@ -378,49 +385,56 @@ never sent again by itself. Check, then resend it with "appcitas subscriptions r
 		Example: "  appcitas subscriptions notifications --stuck\n  appcitas subscriptions notifications --organization_id=1",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			filter := billing.NotificationFilter{Stuck: stuck}
-			if f.id != 0 || f.slug != "" {
-				if err := f.validate(); err != nil {
-					return err
-				}
-			}
-			m, svc, err := a.openBilling(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if f.id != 0 || f.slug != "" {
-				org, err := f.lookup(cmd.Context(), m)
-				if err != nil {
-					return err
-				}
-				filter.OrganizationID = org.ID
-			}
-			ns, err := svc.ListNotifications(cmd.Context(), filter)
-			if err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID	ORG	TIPO	ESTADO	PARA	CREADA	RECLAMADA	ENVIADA	INTENTOS	ERROR")
-			ts := func(t *time.Time) string {
-				if t == nil {
-					return "-"
-				}
-				return t.UTC().Format(time.RFC3339)
-			}
-			for _, n := range ns {
-				fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", n.ID, n.OrganizationID, n.Kind, strings.ToUpper(n.State), n.To,
-					n.CreatedAt.UTC().Format(time.RFC3339), ts(n.ClaimedAt), ts(n.SentAt), n.Attempts, n.LastError)
-			}
-			tw.Flush()
-			if len(ns) == 0 {
-				fmt.Fprintln(a.stdout, "(ninguna notificación)")
-			}
-			return nil
+			return runNotifications(cmd.Context(), a, opts)
 		},
 	}
-	f.add(cmd)
-	cmd.Flags().BoolVar(&stuck, "stuck", false, "only notices stuck in sending (to check and resend)")
+	opts.Org.add(cmd)
+	cmd.Flags().BoolVar(&opts.Stuck, "stuck", false, "only notices stuck in sending (to check and resend)")
 	return cmd
+}
+
+// runNotifications is subscriptions notifications: it prints the owner notices and their delivery state.
+// With opts.Org it prints only that organization's.
+// With opts.Stuck it prints only those stuck in sending.
+func runNotifications(ctx context.Context, a *app, opts notificationsOptions) error {
+	filter := billing.NotificationFilter{Stuck: opts.Stuck}
+	if opts.Org.id != 0 || opts.Org.slug != "" {
+		if err := opts.Org.validate(); err != nil {
+			return err
+		}
+	}
+	m, svc, err := a.openBilling(ctx)
+	if err != nil {
+		return err
+	}
+	if opts.Org.id != 0 || opts.Org.slug != "" {
+		org, err := opts.Org.lookup(ctx, m)
+		if err != nil {
+			return err
+		}
+		filter.OrganizationID = org.ID
+	}
+	ns, err := svc.ListNotifications(ctx, filter)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID	ORG	TIPO	ESTADO	PARA	CREADA	RECLAMADA	ENVIADA	INTENTOS	ERROR")
+	ts := func(t *time.Time) string {
+		if t == nil {
+			return "-"
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	for _, n := range ns {
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", n.ID, n.OrganizationID, n.Kind, strings.ToUpper(n.State), n.To,
+			n.CreatedAt.UTC().Format(time.RFC3339), ts(n.ClaimedAt), ts(n.SentAt), n.Attempts, n.LastError)
+	}
+	tw.Flush()
+	if len(ns) == 0 {
+		fmt.Fprintln(a.stdout, "(ninguna notificación)")
+	}
+	return nil
 }
 
 // resendNotificationCmd puts a stuck or failed notice back in the queue, by the operator's decision.
@@ -487,94 +501,4 @@ func orgSubCmd(a *app, use, short, example string, fn func(context.Context, *bil
 	}
 	f.add(cmd)
 	return cmd
-}
-
-// billingRuntime is what serve runs for billing: the service, signup, the job queue (River) and,
-// without Wompi keys, the Wompi simulator.
-type billingRuntime struct {
-	billing *billing.Service
-	signup  *onboarding.Service
-	jobs    *jobs.Runner
-	pool    *pgxpool.Pool
-	sim     *wompitest.Server
-	// stopWatch ends the billing service's watch of subscription changes (WatchAccess).
-	stopWatch context.CancelFunc
-}
-
-// startBilling builds billing, signup and the job queue for serve and starts the queue. Without
-// Wompi keys the simulator takes Wompi's place and posts its events to this server's webhook.
-// Each of more adds to the job queue's configuration (the scheduled backups: serve.go).
-func (a *app) startBilling(ctx context.Context, m *tenancy.Manager, more ...func(*jobs.Config)) error {
-	host, port, err := net.SplitHostPort(a.cfg.Addr)
-	if err != nil {
-		return userError{fmt.Errorf("APPCITAS_ADDR %q: %w", a.cfg.Addr, err)}
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	wc, sim, err := a.wompiForServe("http://" + net.JoinHostPort(host, port) + "/api/billing/wompi/events")
-	if err != nil {
-		return userError{err}
-	}
-	rt := &billingRuntime{sim: sim}
-	a.billingRT = rt
-	if rt.billing, err = a.billingService(ctx, m, wc, sim != nil); err != nil {
-		return err
-	}
-	// Every request checks its organization's subscription; the watch lets that state be kept
-	// for an hour, evicted when any process changes it.
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	rt.stopWatch = stopWatch
-	go func() { _ = rt.billing.WatchAccess(watchCtx) }()
-	if rt.signup, err = onboarding.New(ctx, m, rt.billing, onboarding.Options{Logger: a.log}); err != nil {
-		return err
-	}
-	if rt.pool, err = m.Servers().NewPool(ctx, tenancy.DefaultServer, 10); err != nil {
-		return fmt.Errorf("opening the job queue's pool: %w", err)
-	}
-	pooled, err := m.Servers().BehindPooler(ctx, tenancy.DefaultServer)
-	if err != nil {
-		return err
-	}
-	jcfg := jobs.Config{Pool: rt.pool, PollOnly: pooled, Billing: rt.billing, Logger: a.log}
-	for _, f := range more {
-		f(&jcfg)
-	}
-	if rt.jobs, err = jobs.New(jcfg); err != nil {
-		return err
-	}
-	return rt.jobs.Start(ctx)
-}
-
-// stopBilling stops the job queue and the simulator started by startBilling.
-func (a *app) stopBilling() {
-	rt := a.billingRT
-	if rt == nil {
-		return
-	}
-	a.billingRT = nil
-	if rt.stopWatch != nil {
-		rt.stopWatch()
-	}
-	if rt.jobs != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := rt.jobs.Stop(ctx); err != nil {
-			a.log.Warn("stopping the job queue", "err", err)
-		}
-		cancel()
-	}
-	if rt.pool != nil {
-		rt.pool.Close()
-	}
-	if rt.sim != nil {
-		rt.sim.Close()
-	}
-}
-
-// withBilling adds billing and signup to the API's configuration when serve started them.
-func (a *app) withBilling(cfg *api.Config) {
-	if rt := a.billingRT; rt != nil {
-		cfg.Billing, cfg.Signup = rt.billing, rt.signup
-		cfg.SignupPerIP = auth.LimitOptions{Burst: a.cfg.Billing.SignupBurst, Every: a.cfg.Billing.SignupEvery}
-	}
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/spf13/cobra"
 
 	"github.com/appcitas/appcitas/internal/auth"
 	"github.com/appcitas/appcitas/internal/booking"
@@ -55,88 +54,68 @@ func demoOrgs() []demoOrg {
 	}
 }
 
-func demoCmd(a *app) *cobra.Command {
-	var days int
-	cmd := &cobra.Command{
-		Use:   "demo",
-		Short: "Create the guide's three demo tenants with data and print curl commands to try the API",
-		Long: `Create the guide's three example organizations (Barbería Juan, Clínica Dental, Spa Belleza), each
-with its schema, a branch, services, an admin and staff with profiles and working hours, and a week of
-appointments; then print ready-to-paste curl commands with an access token. Run appcitas serve in
-another terminal to answer them.
+// demoOptions are the flags of demo.
+type demoOptions struct {
+	// Days is how many days of appointments to create, from tomorrow: 1 to 31.
+	Days int
+}
 
-Every demo user's password is "` + demoPassword + `". The user "ana" belongs to two organizations (admin of
-Barbería Juan, receptionist of Spa Belleza) and to none of the third, to show X-Organization-ID and
-the 403 of the guide's troubleshooting. Running demo again leaves existing organizations and users
-as they are and prints fresh tokens.`,
-		Example: "  appcitas demo\n  appcitas serve   # in another terminal",
-		Args:    noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if days < 1 || days > 31 {
-				return usageErrorf("--days must be between 1 and 31, got %d", days)
-			}
-			ctx := cmd.Context()
-			secret, err := a.jwtSecret()
-			if err != nil {
-				return err
-			}
-			m, err := a.open(ctx)
-			if err != nil {
-				return err
-			}
-			if err := migratePublic(cmd, a, m); err != nil {
-				return err
-			}
-			pool, err := m.Servers().Shared(ctx, tenancy.DefaultServer)
-			if err != nil {
-				return err
-			}
-			store := auth.NewStore(pool, auth.StoreOptions{RefreshTTL: a.cfg.RefreshTokenTTL})
-			tokens, err := auth.NewTokens(secret, a.cfg.AccessTokenTTL, nil)
-			if err != nil {
-				return err
-			}
-			var orgs []tenancy.Organization
-			for _, d := range demoOrgs() {
-				org, err := demoOrganization(ctx, a.stdout, m, store, d, days)
-				if err != nil {
-					return fmt.Errorf("%s: %w", d.name, err)
-				}
-				orgs = append(orgs, org)
-			}
-			ana, err := demoEnsureUser(ctx, store, demoUser{"ana", "Ana", "Torres", "admin"})
-			if err != nil {
-				return err
-			}
-			for _, p := range []struct {
-				org  tenancy.Organization
-				role string
-			}{{orgs[0], "admin"}, {orgs[2], "receptionist"}} {
-				if _, _, err := addMember(ctx, m, p.org, ana.ID, p.role, "Ana Torres"); err != nil {
-					return err
-				}
-			}
-			juan, err := store.UserByUsername(ctx, "juan")
-			if errors.Is(err, auth.ErrUserNotFound) {
-				juan = ana // Barbería Juan existed before the demo: ana is its admin too
-			} else if err != nil {
-				return err
-			}
-			access, _, err := tokens.Issue(juan, orgs[0].ID)
-			if err != nil {
-				return err
-			}
-			anaAccess, _, err := tokens.Issue(ana, 0)
-			if err != nil {
-				return err
-			}
-			printDemoCurls(a.stdout, baseURL(a.cfg.Addr), orgs, access, anaAccess, tokens.TTL())
-			return nil
-		},
+// runDemo is demo: it creates the demo organizations, users and appointments and prints curl lines.
+// It migrates public first.
+// Days outside 1 to 31 is a usage error.
+func runDemo(ctx context.Context, a *app, opts demoOptions) error {
+	if opts.Days < 1 || opts.Days > 31 {
+		return usageErrorf("--days must be between 1 and 31, got %d", opts.Days)
 	}
-	cmd.Flags().IntVar(&days, "days", 7, "days of appointments to create, from tomorrow")
-	cmd.Flags().StringVar(&a.cfg.Addr, "addr", a.cfg.Addr, "address serve listens on, for the printed curl lines (env APPCITAS_ADDR; serve's default)")
-	return cmd
+	secret, m, err := a.openSigning(ctx, false)
+	if err != nil {
+		return err
+	}
+	pool, err := m.Servers().Shared(ctx, tenancy.DefaultServer)
+	if err != nil {
+		return err
+	}
+	store := auth.NewStore(pool, auth.StoreOptions{RefreshTTL: a.cfg.RefreshTokenTTL})
+	tokens, err := auth.NewTokens(secret, a.cfg.AccessTokenTTL, nil)
+	if err != nil {
+		return err
+	}
+	var orgs []tenancy.Organization
+	for _, d := range demoOrgs() {
+		org, err := demoOrganization(ctx, a.stdout, m, store, d, opts.Days)
+		if err != nil {
+			return fmt.Errorf("%s: %w", d.name, err)
+		}
+		orgs = append(orgs, org)
+	}
+	ana, err := demoEnsureUser(ctx, store, demoUser{"ana", "Ana", "Torres", "admin"})
+	if err != nil {
+		return err
+	}
+	for _, p := range []struct {
+		org  tenancy.Organization
+		role string
+	}{{orgs[0], "admin"}, {orgs[2], "receptionist"}} {
+		if _, _, err := addMember(ctx, m, p.org, ana.ID, p.role, "Ana Torres"); err != nil {
+			return err
+		}
+	}
+	juan, err := store.UserByUsername(ctx, "juan")
+	if errors.Is(err, auth.ErrUserNotFound) {
+		juan = ana // Barbería Juan existed before the demo: ana is its admin too
+	} else if err != nil {
+		return err
+	}
+	access, _, err := tokens.Issue(juan, orgs[0].ID)
+	if err != nil {
+		return err
+	}
+	anaAccess, _, err := tokens.Issue(ana, 0)
+	if err != nil {
+		return err
+	}
+	printDemoCurls(a.stdout, baseURL(a.cfg.Addr), orgs, access, anaAccess, tokens.TTL())
+	return nil
 }
 
 // baseURL returns the URL a client on this machine reaches a server listening on addr at: a

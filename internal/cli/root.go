@@ -35,22 +35,10 @@ type Env struct {
 // Main runs one command and returns the process exit status: 0 on success, 1 when the command
 // failed, 2 for a command-line mistake.
 func Main(ctx context.Context, env Env) int {
-	cfg, err := config.FromEnv(env.Getenv)
+	a, err := newAppFromEnv(env)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "Error: %v\n", err)
 		return 2
-	}
-	level := new(slog.LevelVar)
-	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	a := &app{
-		cfg:              cfg,
-		stdin:            env.Stdin,
-		stdout:           env.Stdout,
-		stderr:           env.Stderr,
-		log:              newLogger(env.Stderr, cfg.LogFormat, level),
-		logLevel:         level,
-		tenantMigrations: env.TenantMigrations,
-		build:            readBuildVersion(env.Version, env.Commit),
 	}
 	defer a.close()
 
@@ -71,6 +59,28 @@ func Main(ctx context.Context, env Env) int {
 		return exitCode(err)
 	}
 	return 0
+}
+
+// newAppFromEnv builds the app that commands share from env.
+// A bad configuration is an error.
+func newAppFromEnv(env Env) (*app, error) {
+	cfg, err := config.FromEnv(env.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	level := new(slog.LevelVar)
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	return &app{
+		cfg:              cfg,
+		stdin:            env.Stdin,
+		stdout:           env.Stdout,
+		stderr:           env.Stderr,
+		log:              newLogger(env.Stderr, cfg.LogFormat, level),
+		logLevel:         level,
+		tenantMigrations: env.TenantMigrations,
+		getenv:           env.Getenv,
+		build:            readBuildVersion(env.Version, env.Commit),
+	}, nil
 }
 
 // newLogger returns the process's logger: slog's text, or JSON lines with format "json"

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/appcitas/appcitas/internal/api"
 	"github.com/appcitas/appcitas/internal/auth"
 	"github.com/appcitas/appcitas/internal/booking"
 	"github.com/appcitas/appcitas/internal/tenancy"
@@ -47,22 +45,6 @@ func (a *app) jwtSecret() ([]byte, error) {
 	return secret, nil
 }
 
-// apiHandler builds the API handler from the configuration. The tenant dashboard (/admin) reads
-// and writes backups in the same store as backup_tenant and list_tenants.
-func (a *app) apiHandler(ctx context.Context, m *tenancy.Manager, secret []byte) (http.Handler, error) {
-	store := a.backupStore()
-	cfg := api.Config{JWTSecret: secret, AccessTTL: a.cfg.AccessTokenTTL, RefreshTTL: a.cfg.RefreshTokenTTL, Backups: &store,
-		MetricsToken: a.cfg.MetricsToken, SetupCacheRows: a.cfg.SetupCacheRows, TrustedProxies: a.cfg.TrustedProxies}
-	if cfg.SetupCacheRows == 0 {
-		cfg.SetupCacheRows = -1 // APPCITAS_SETUP_CACHE_ROWS=0: keep none
-	}
-	if cfg.MetricsToken == "" && a.cfg.DatabaseURL != "" {
-		a.log.Warn("APPCITAS_METRICS_TOKEN is not set: /metrics is open to anyone who reaches this address")
-	}
-	a.withBilling(&cfg) // billing.go: signup, billing routes, the 402 of suspended tenants, the dashboard's extend_trial
-	return api.New(ctx, m, a.log, cfg)
-}
-
 // userStore opens the user store on the default server.
 func (a *app) userStore(ctx context.Context) (*auth.Store, *tenancy.Manager, error) {
 	m, err := a.openMigrated(ctx)
@@ -84,10 +66,18 @@ func asAuthUserError(err error) error {
 	return err
 }
 
+// createUserOptions are the flags of create_user and create_superuser.
+type createUserOptions struct {
+	// User is the user to create; its password comes from the fields below or the terminal.
+	User auth.NewUser
+	// PasswordStdin reads the password from the first line of stdin.
+	PasswordStdin bool
+	// Password is the password given on the command line (insecure).
+	Password string
+}
+
 func createUserCmd(a *app, superuser bool) *cobra.Command {
-	var n auth.NewUser
-	var fromStdin bool
-	var insecure string
+	var opts createUserOptions
 	name, short := "create_user", "Create a user (a login shared across organizations)"
 	if superuser {
 		name, short = "create_superuser", "Create a superuser (acts as admin in every organization)"
@@ -105,51 +95,60 @@ Give the user a profile in an organization with add_member.`,
   printf '%%s\n' "$PASSWORD" | appcitas %[1]s --username ana --password-stdin`, name),
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			n.Superuser = superuser
-			if err := auth.ValidateUsername(strings.TrimSpace(n.Username)); err != nil {
-				return userError{fmt.Errorf("--username: %w", err)}
-			}
-			switch {
-			case insecure != "" && fromStdin:
-				return usageErrorf("give --password or --password-stdin, not both")
-			case insecure != "":
-				n.Password = insecure
-			default:
-				p, err := readPassword(a, fromStdin)
-				if err != nil {
-					return err
-				}
-				n.Password = p
-			}
-			if err := auth.ValidatePassword(n.Password); err != nil {
-				return userError{err}
-			}
-			store, _, err := a.userStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			u, err := store.CreateUser(cmd.Context(), n)
-			if err != nil {
-				return asAuthUserError(err)
-			}
-			what := "Usuario"
-			if superuser {
-				what = "Superusuario"
-			}
-			fmt.Fprintf(a.stdout, "✓ %s creado: %s (id: %d)\n", what, u.Username, u.ID)
-			if !superuser {
-				fmt.Fprintf(a.stdout, "  Dele un perfil: appcitas add_member --user %s --organization_id <id> --role admin\n", u.Username)
-			}
-			return nil
+			opts.User.Superuser = superuser
+			return runCreateUser(cmd.Context(), a, opts)
 		},
 	}
-	cmd.Flags().StringVar(&n.Username, "username", "", "login name (required)")
-	cmd.Flags().StringVar(&n.Email, "email", "", "email address (optional, unique)")
-	cmd.Flags().StringVar(&n.FirstName, "first-name", "", "first name")
-	cmd.Flags().StringVar(&n.LastName, "last-name", "", "last name")
-	cmd.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of standard input")
-	cmd.Flags().StringVar(&insecure, "password", "", "INSECURE: the password on the command line (visible in ps and shell history)")
+	cmd.Flags().StringVar(&opts.User.Username, "username", "", "login name (required)")
+	cmd.Flags().StringVar(&opts.User.Email, "email", "", "email address (optional, unique)")
+	cmd.Flags().StringVar(&opts.User.FirstName, "first-name", "", "first name")
+	cmd.Flags().StringVar(&opts.User.LastName, "last-name", "", "last name")
+	cmd.Flags().BoolVar(&opts.PasswordStdin, "password-stdin", false, "read the password from the first line of standard input")
+	cmd.Flags().StringVar(&opts.Password, "password", "", "INSECURE: the password on the command line (visible in ps and shell history)")
 	return cmd
+}
+
+// runCreateUser is create_user and create_superuser: it creates opts.User with a password.
+// With opts.Password it takes that password.
+// With opts.PasswordStdin it reads the first line of stdin.
+// Otherwise it asks on the terminal.
+// A bad username or password, or both password options, is a usage error.
+func runCreateUser(ctx context.Context, a *app, opts createUserOptions) error {
+	if err := auth.ValidateUsername(strings.TrimSpace(opts.User.Username)); err != nil {
+		return userError{fmt.Errorf("--username: %w", err)}
+	}
+	switch {
+	case opts.Password != "" && opts.PasswordStdin:
+		return usageErrorf("give --password or --password-stdin, not both")
+	case opts.Password != "":
+		opts.User.Password = opts.Password
+	default:
+		p, err := readPassword(a, opts.PasswordStdin)
+		if err != nil {
+			return err
+		}
+		opts.User.Password = p
+	}
+	if err := auth.ValidatePassword(opts.User.Password); err != nil {
+		return userError{err}
+	}
+	store, _, err := a.userStore(ctx)
+	if err != nil {
+		return err
+	}
+	u, err := store.CreateUser(ctx, opts.User)
+	if err != nil {
+		return asAuthUserError(err)
+	}
+	what := "Usuario"
+	if opts.User.Superuser {
+		what = "Superusuario"
+	}
+	fmt.Fprintf(a.stdout, "✓ %s creado: %s (id: %d)\n", what, u.Username, u.ID)
+	if !opts.User.Superuser {
+		fmt.Fprintf(a.stdout, "  Dele un perfil: appcitas add_member --user %s --organization_id <id> --role admin\n", u.Username)
+	}
+	return nil
 }
 
 // readPassword reads a password: the first line of stdin with --password-stdin, else asked twice
@@ -225,9 +224,20 @@ them out the same way.`,
 	return cmd
 }
 
+// addMemberOptions are the flags of add_member.
+type addMemberOptions struct {
+	// Org names the organization.
+	Org organizationFlags
+	// Username names the user (required).
+	Username string
+	// Role is admin, receptionist or staff.
+	Role string
+	// Display is the name shown to clients; empty shows none.
+	Display string
+}
+
 func addMemberCmd(a *app) *cobra.Command {
-	var f organizationFlags
-	var username, role, display string
+	var opts addMemberOptions
 	cmd := &cobra.Command{
 		Use:   "add_member",
 		Short: "Give a user a profile (role) in an organization",
@@ -239,45 +249,51 @@ tenant's scoped transaction; the public mirror that GET /api/me lists is updated
   appcitas add_member --user ana --slug barberia-juan --role staff`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if username == "" {
-				return usageErrorf("--user is required")
-			}
-			if role != "admin" && role != "receptionist" && role != "staff" {
-				return usageErrorf("--role must be admin, receptionist or staff, got %q", role)
-			}
-			if err := f.validate(); err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			store, m, err := a.userStore(ctx)
-			if err != nil {
-				return err
-			}
-			u, err := store.UserByUsername(ctx, username)
-			if err != nil {
-				return asAuthUserError(err)
-			}
-			org, err := f.lookup(ctx, m)
-			if err != nil {
-				return err
-			}
-			profile, created, err := addMember(ctx, m, org, u.ID, role, display)
-			if err != nil {
-				return asUserError(err)
-			}
-			verb := "actualizado"
-			if created {
-				verb = "creado"
-			}
-			fmt.Fprintf(a.stdout, "✓ Perfil %s: %s es %s en %s (perfil id: %d, schema: %s)\n", verb, u.Username, role, org.Name, profile, org.SchemaName)
-			return nil
+			return runAddMember(cmd.Context(), a, opts)
 		},
 	}
-	f.add(cmd)
-	cmd.Flags().StringVar(&username, "user", "", "the user's username (required)")
-	cmd.Flags().StringVar(&role, "role", "admin", "admin, receptionist or staff")
-	cmd.Flags().StringVar(&display, "display-name", "", "name shown to clients (default: none; alias --nombre-visible)")
+	opts.Org.add(cmd)
+	cmd.Flags().StringVar(&opts.Username, "user", "", "the user's username (required)")
+	cmd.Flags().StringVar(&opts.Role, "role", "admin", "admin, receptionist or staff")
+	cmd.Flags().StringVar(&opts.Display, "display-name", "", "name shown to clients (default: none; alias --nombre-visible)")
 	return cmd
+}
+
+// runAddMember is add_member: it gives the user an active profile with opts.Role in the organization.
+// An existing profile is reactivated and takes the new role.
+// A missing user or a role other than admin, receptionist or staff is a usage error.
+func runAddMember(ctx context.Context, a *app, opts addMemberOptions) error {
+	if opts.Username == "" {
+		return usageErrorf("--user is required")
+	}
+	if opts.Role != "admin" && opts.Role != "receptionist" && opts.Role != "staff" {
+		return usageErrorf("--role must be admin, receptionist or staff, got %q", opts.Role)
+	}
+	if err := opts.Org.validate(); err != nil {
+		return err
+	}
+	store, m, err := a.userStore(ctx)
+	if err != nil {
+		return err
+	}
+	u, err := store.UserByUsername(ctx, opts.Username)
+	if err != nil {
+		return asAuthUserError(err)
+	}
+	org, err := opts.Org.lookup(ctx, m)
+	if err != nil {
+		return err
+	}
+	profile, created, err := addMember(ctx, m, org, u.ID, opts.Role, opts.Display)
+	if err != nil {
+		return asUserError(err)
+	}
+	verb := "actualizado"
+	if created {
+		verb = "creado"
+	}
+	fmt.Fprintf(a.stdout, "✓ Perfil %s: %s es %s en %s (perfil id: %d, schema: %s)\n", verb, u.Username, opts.Role, org.Name, profile, org.SchemaName)
+	return nil
 }
 
 // addMember upserts the user's active profile in org's tenant (through tenancy.Run) and then the

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/spf13/cobra"
 
 	"github.com/appcitas/appcitas/internal/pgserver"
 )
@@ -64,22 +63,6 @@ func readBuildVersion(version, commit string) buildVersion {
 		v.Commit = "desconocido"
 	}
 	return v
-}
-
-func versionCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print appcitas's version, commit, and the Go and PostgreSQL versions",
-		Long: `Print appcitas's version and commit, the Go version that built it, and the PostgreSQL version:
-the configured server's (DATABASE_URL) when it answers, else the installed binaries', else "desconocida".
-It never fails because the database is down. ` + "`appcitas --version`" + ` prints the same.`,
-		Example: "  appcitas version\n  appcitas --version",
-		Args:    noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			printVersion(cmd.Context(), a, a.stdout)
-			return nil
-		},
-	}
 }
 
 // printVersion writes the version report. The PostgreSQL lookups take at most a few seconds.

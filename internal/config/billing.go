@@ -8,7 +8,7 @@ import (
 )
 
 // Billing is the configuration of billing with Wompi and of owner notifications. With no Wompi
-// keys, serve runs the built-in Wompi simulator (package wompitest) only when WompiSimulator is
+// keys, serve runs the built-in Wompi simulator (package wompisim) only when WompiSimulator is
 // set; otherwise payments are off.
 type Billing struct {
 	// WompiSimulator (APPCITAS_WOMPI_SIMULATOR=1) makes serve run the built-in Wompi simulator in

@@ -19,7 +19,7 @@ import (
 	"github.com/appcitas/appcitas/internal/pgtest"
 	"github.com/appcitas/appcitas/internal/tenancy"
 	"github.com/appcitas/appcitas/internal/wompi"
-	"github.com/appcitas/appcitas/internal/wompi/wompitest"
+	"github.com/appcitas/appcitas/internal/wompi/wompisim"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -28,7 +28,7 @@ type env struct {
 	m     *tenancy.Manager
 	pool  *pgxpool.Pool
 	svc   *billing.Service
-	fake  *wompitest.Server
+	fake  *wompisim.Server
 	wompi *wompi.Client
 }
 
@@ -70,7 +70,7 @@ func setup(t *testing.T) *env {
 			t.Fatal(err)
 		}
 	}
-	fake := wompitest.New(wompitest.Options{AutoSettle: 50 * time.Millisecond})
+	fake := wompisim.New(wompisim.Options{AutoSettle: 50 * time.Millisecond})
 	t.Cleanup(fake.Close)
 	wc, err := wompi.New(wompi.Config{Keys: fake.Keys(), BaseURL: fake.URL})
 	if err != nil {
@@ -142,8 +142,8 @@ func TestBillingJobs(t *testing.T) {
 	t.Run("SweepChargesExpiredTrialsOnceAndActivates", func(t *testing.T) {
 		t.Parallel()
 		e := setup(t)
-		approved, _ := e.expiredTrial(t, wompitest.CardApproved)
-		declined, _ := e.expiredTrial(t, wompitest.CardDeclined)
+		approved, _ := e.expiredTrial(t, wompisim.CardApproved)
+		declined, _ := e.expiredTrial(t, wompisim.CardDeclined)
 		r, err := jobs.New(jobs.Config{Pool: e.pool, Billing: e.svc, SweepEvery: time.Second, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)
@@ -223,7 +223,7 @@ func TestBillingJobs(t *testing.T) {
 	t.Run("ChargeJobIsUniquePerSubscriptionPeriodAndAttempt", func(t *testing.T) {
 		t.Parallel()
 		e := setup(t)
-		_, sub := e.expiredTrial(t, wompitest.CardApproved)
+		_, sub := e.expiredTrial(t, wompisim.CardApproved)
 		r, err := jobs.New(jobs.Config{Pool: e.pool, Billing: e.svc, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)

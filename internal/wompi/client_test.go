@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/appcitas/appcitas/internal/wompi"
-	"github.com/appcitas/appcitas/internal/wompi/wompitest"
+	"github.com/appcitas/appcitas/internal/wompi/wompisim"
 )
 
 type receiver struct {
@@ -32,9 +32,9 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.mu.Unlock()
 }
 
-func setup(t *testing.T) (*wompi.Client, *wompitest.Server, *receiver) {
+func setup(t *testing.T) (*wompi.Client, *wompisim.Server, *receiver) {
 	t.Helper()
-	fake := wompitest.New(wompitest.Options{})
+	fake := wompisim.New(wompisim.Options{})
 	t.Cleanup(fake.Close)
 	rec := &receiver{secret: fake.Keys().Events}
 	hook := httptest.NewServer(rec)
@@ -47,7 +47,7 @@ func setup(t *testing.T) (*wompi.Client, *wompitest.Server, *receiver) {
 	return c, fake, rec
 }
 
-func source(t *testing.T, c *wompi.Client, fake *wompitest.Server, card string) wompi.PaymentSource {
+func source(t *testing.T, c *wompi.Client, fake *wompisim.Server, card string) wompi.PaymentSource {
 	t.Helper()
 	ctx := context.Background()
 	acc, err := c.AcceptanceTokens(ctx)
@@ -78,7 +78,7 @@ func TestClientAgainstFake(t *testing.T) {
 	t.Run("RefusesAPaymentSourceWithoutAcceptance", func(t *testing.T) {
 		t.Parallel()
 		c, fake, _ := setup(t)
-		_, err := c.CreatePaymentSource(ctx, wompi.NewPaymentSource{Token: fake.TokenizeCard(wompitest.CardApproved), CustomerEmail: "a@b.co", AcceptanceToken: "nope"})
+		_, err := c.CreatePaymentSource(ctx, wompi.NewPaymentSource{Token: fake.TokenizeCard(wompisim.CardApproved), CustomerEmail: "a@b.co", AcceptanceToken: "nope"})
 		var apiErr *wompi.APIError
 		if !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnprocessableEntity {
 			t.Fatalf("err = %v, want a 422", err)
@@ -88,8 +88,8 @@ func TestClientAgainstFake(t *testing.T) {
 	outcomes := []struct {
 		name, card, want string
 	}{
-		{"ApprovesCard4242", wompitest.CardApproved, wompi.StatusApproved},
-		{"DeclinesCard4111", wompitest.CardDeclined, wompi.StatusDeclined},
+		{"ApprovesCard4242", wompisim.CardApproved, wompi.StatusApproved},
+		{"DeclinesCard4111", wompisim.CardDeclined, wompi.StatusDeclined},
 		{"ErrsOnAnUnknownCard", "5555555555554444", wompi.StatusError},
 	}
 	for _, o := range outcomes {
@@ -134,7 +134,7 @@ func TestClientAgainstFake(t *testing.T) {
 	t.Run("RefusesABadSignatureAndADuplicateReference", func(t *testing.T) {
 		t.Parallel()
 		c, fake, _ := setup(t)
-		ps := source(t, c, fake, wompitest.CardApproved)
+		ps := source(t, c, fake, wompisim.CardApproved)
 		n := wompi.NewTransaction{AmountInCents: 100, Currency: "COP", CustomerEmail: "a@b.co", Reference: "dup", PaymentSourceID: ps.ID, Recurrent: true}
 		bad := n
 		bad.Signature = "00"
@@ -152,7 +152,7 @@ func TestClientAgainstFake(t *testing.T) {
 	t.Run("VoidsAPaymentSource", func(t *testing.T) {
 		t.Parallel()
 		c, fake, _ := setup(t)
-		ps := source(t, c, fake, wompitest.CardApproved)
+		ps := source(t, c, fake, wompisim.CardApproved)
 		if err := c.VoidPaymentSource(ctx, ps.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -167,7 +167,7 @@ func TestClientAgainstFake(t *testing.T) {
 	t.Run("PublicKeyPaysACardTokenButCannotChargeASource", func(t *testing.T) {
 		t.Parallel()
 		c, fake, _ := setup(t)
-		ps := source(t, c, fake, wompitest.CardApproved)
+		ps := source(t, c, fake, wompisim.CardApproved)
 		// A browser only has the public key: send it where the client would send the private one.
 		pub := &http.Client{Transport: swapKey{from: fake.Keys().Private, to: fake.Keys().Public}}
 		pc, err := wompi.New(wompi.Config{Keys: fake.Keys(), BaseURL: fake.URL, HTTPClient: pub})
@@ -176,7 +176,7 @@ func TestClientAgainstFake(t *testing.T) {
 		}
 		acc, _ := pc.AcceptanceTokens(ctx)
 		if _, err := pc.CreateTransaction(ctx, wompi.NewTransaction{AmountInCents: 100, Currency: "COP", CustomerEmail: "a@b.co", Reference: "widget-1",
-			AcceptanceToken: acc.AcceptanceToken, PaymentMethod: map[string]any{"type": "CARD", "token": fake.TokenizeCard(wompitest.CardApproved), "installments": 1}}); err != nil {
+			AcceptanceToken: acc.AcceptanceToken, PaymentMethod: map[string]any{"type": "CARD", "token": fake.TokenizeCard(wompisim.CardApproved), "installments": 1}}); err != nil {
 			t.Fatalf("paying a card token with the public key: %v", err)
 		}
 		_, err = pc.CreateTransaction(ctx, wompi.NewTransaction{AmountInCents: 100, Currency: "COP", CustomerEmail: "a@b.co", Reference: "widget-2", PaymentSourceID: ps.ID})
@@ -196,14 +196,14 @@ func TestClientAgainstFake(t *testing.T) {
 
 	t.Run("AutoSettlesAndDelivers", func(t *testing.T) {
 		t.Parallel()
-		fake := wompitest.New(wompitest.Options{AutoSettle: 10 * time.Millisecond})
+		fake := wompisim.New(wompisim.Options{AutoSettle: 10 * time.Millisecond})
 		t.Cleanup(fake.Close)
 		rec := &receiver{secret: fake.Keys().Events}
 		hook := httptest.NewServer(rec)
 		t.Cleanup(hook.Close)
 		fake.SetEventsURL(hook.URL)
 		c, _ := wompi.New(wompi.Config{Keys: fake.Keys(), BaseURL: fake.URL})
-		ps := source(t, c, fake, wompitest.CardApproved)
+		ps := source(t, c, fake, wompisim.CardApproved)
 		tx, err := c.CreateTransaction(ctx, wompi.NewTransaction{AmountInCents: 100, Currency: "COP", CustomerEmail: "a@b.co", Reference: "auto", PaymentSourceID: ps.ID})
 		if err != nil {
 			t.Fatal(err)

@@ -7,5 +7,5 @@
 // Nothing here is a global: a [Client] is built from a [Config] whose [Keys] are checked against
 // the chosen [Environment] (pub_test_/prv_test_/test_events_/test_integrity_ in the sandbox,
 // pub_prod_/prv_prod_/prod_events_/prod_integrity_ in production). Tests, and the development
-// server when no keys are configured, point the client at the fake in package wompitest.
+// server when no keys are configured, point the client at the fake in package wompisim.
 package wompi

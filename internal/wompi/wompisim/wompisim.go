@@ -1,10 +1,10 @@
-// Package wompitest is a fake Wompi: an HTTP server implementing the endpoints package wompi calls
-// (acceptance tokens, card tokens, payment sources, transactions and their lookup, voiding a
-// source) as Wompi documents them, with the sandbox's outcomes — card 4242 4242 4242 4242 is
-// APPROVED, 4111 1111 1111 1111 DECLINED, any other card ERROR — and signed "transaction.updated"
-// events posted to an events URL. Tests use it instead of the real Wompi; the development server
-// runs it as the "Wompi simulator" when no Wompi keys are configured.
-package wompitest
+// Package wompisim is a fake Wompi: an HTTP server with the endpoints package wompi calls.
+// It serves acceptance tokens, card tokens, payment sources, transactions, their lookup and voiding a source, as Wompi documents them.
+// Its outcomes are the sandbox's: card 4242 4242 4242 4242 is APPROVED, 4111 1111 1111 1111 DECLINED, any other card ERROR.
+// It posts signed "transaction.updated" events to an events URL.
+// Tests use it instead of the real Wompi.
+// serve runs it as the "Wompi simulator" when no Wompi keys are configured.
+package wompisim
 
 import (
 	"bytes"
@@ -440,7 +440,7 @@ func (s *Server) Transactions() []wompi.Transaction {
 }
 
 // ErrUnknownTransaction is returned by Settle for an id the fake never issued.
-var ErrUnknownTransaction = errors.New("wompitest: unknown transaction")
+var ErrUnknownTransaction = errors.New("wompisim: unknown transaction")
 
 // Settle gives a PENDING transaction its sandbox outcome (4242… APPROVED, 4111… DECLINED, other
 // cards ERROR) and posts the signed event to the events URL, if any. A settled transaction is
