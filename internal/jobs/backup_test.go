@@ -15,9 +15,9 @@ import (
 
 	"github.com/appcitas/appcitas/internal/backup"
 	"github.com/appcitas/appcitas/internal/jobs"
-	"github.com/appcitas/appcitas/internal/migrate"
 	"github.com/appcitas/appcitas/internal/pgtest"
 	"github.com/appcitas/appcitas/internal/tenancy"
+	"github.com/appcitas/appcitas/internal/tenancytest"
 )
 
 type backupEnv struct {
@@ -30,27 +30,11 @@ type backupEnv struct {
 func setupBackups(t *testing.T) *backupEnv {
 	t.Helper()
 	ctx := t.Context()
-	url := pgtest.NewDatabase(t)
+	m, url := tenancytest.NewManager(t, tenancy.Config{})
 	pool, err := pgxpool.New(ctx, url)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	_, err = migrate.ApplyPublic(ctx, pool, migrate.Public(), migrate.Options{})
-	require.NoError(t, err)
 	require.NoError(t, jobs.Migrate(ctx, pool))
-	m, err := tenancy.New(tenancy.Config{Servers: map[string]string{tenancy.DefaultServer: url}, Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
-	t.Cleanup(m.Close)
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), url)
-		if err != nil {
-			return
-		}
-		defer c.Close(context.Background())
-		_, _ = c.Exec(context.Background(), `DO $$ DECLARE s text; BEGIN
-			FOR s IN SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenant\_%' LOOP
-				EXECUTE format('DROP SCHEMA %I CASCADE', s); EXECUTE format('DROP OWNED BY %I CASCADE', s); EXECUTE format('DROP ROLE %I', s);
-			END LOOP; END $$`)
-	})
 	return &backupEnv{url: url, m: m, pool: pool, store: backup.Store{Root: t.TempDir()}}
 }
 

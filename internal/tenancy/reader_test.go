@@ -15,6 +15,7 @@ import (
 	"github.com/appcitas/appcitas/internal/migrate"
 	"github.com/appcitas/appcitas/internal/pgtest"
 	"github.com/appcitas/appcitas/internal/tenancy"
+	"github.com/appcitas/appcitas/internal/tenancytest"
 )
 
 // readAll runs sql through r in t's schema and returns its rows as text.
@@ -151,7 +152,7 @@ func TestReaderReadsTablesOfLaterMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m2 := newManager(t, databaseURL(t, m), tenancy.Config{TenantMigrations: &later})
+	m2 := tenancytest.Open(t, databaseURL(t, m), tenancy.Config{TenantMigrations: &later})
 	if _, err := m2.MigrateTenant(ctx, ten); err != nil {
 		t.Fatalf("MigrateTenant: %v", err)
 	}
@@ -171,7 +172,7 @@ func TestReaderOnAnotherServer(t *testing.T) {
 	m0 := setup(t)
 	ctx := t.Context()
 	other := pgtest.NewDatabase(t)
-	dropTenantRolesAtCleanup(t, other)
+	tenancytest.DropTenantsAtCleanup(t, other)
 	m, err := tenancy.New(tenancy.Config{Servers: map[string]string{tenancy.DefaultServer: databaseURL(t, m0), "otro": other}})
 	if err != nil {
 		t.Fatal(err)
