@@ -12,13 +12,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/appcitas/appcitas/internal/admin"
-	"github.com/appcitas/appcitas/internal/migrate"
 	"github.com/appcitas/appcitas/internal/pgtest"
 	"github.com/appcitas/appcitas/internal/tenancy"
+	"github.com/appcitas/appcitas/internal/tenancytest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -33,14 +32,8 @@ type fixture struct {
 func setup(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	pool, err := pgxpool.New(ctx, url)
-	require.NoError(t, err)
-	_, err = migrate.ApplyPublic(ctx, pool, migrate.Public(), migrate.Options{})
-	require.NoError(t, err)
-	m, err := tenancy.New(tenancy.Config{Servers: map[string]string{tenancy.DefaultServer: url}})
-	require.NoError(t, err)
-	t.Cleanup(func() { m.Close(); pool.Close() })
+	m, url := tenancytest.NewManager(t, tenancy.Config{})
+	pool := tenancytest.Pool(t, url)
 	f := &fixture{url: url, m: m}
 	for i, name := range []string{"Barbería, \"Juan\"", "Spa Luna", "Cerrada"} {
 		org, err := m.CreateOrganization(ctx, tenancy.NewOrganization{Name: name})
@@ -220,9 +213,7 @@ func TestQueryStaysInItsBox(t *testing.T) {
 
 	t.Run("LeavesPooledConnectionsSettingsAlone", func(t *testing.T) {
 		// One bulk connection, so that the check below reads the one the old code's query ran on.
-		m, err := tenancy.New(tenancy.Config{Servers: map[string]string{tenancy.DefaultServer: f.url}, Pool: tenancy.PoolOptions{BulkConns: 1, Shards: 1}})
-		require.NoError(t, err)
-		defer m.Close()
+		m := tenancytest.Open(t, f.url, tenancy.Config{Pool: tenancy.PoolOptions{BulkConns: 1, Shards: 1}})
 		tn, err := f.orgs[0].Tenant()
 		require.NoError(t, err)
 		timeout := func(opts tenancy.RunOptions) (s string) {

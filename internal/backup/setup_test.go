@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/appcitas/appcitas/internal/backup"
@@ -15,6 +14,7 @@ import (
 	"github.com/appcitas/appcitas/internal/pgserver"
 	"github.com/appcitas/appcitas/internal/pgtest"
 	"github.com/appcitas/appcitas/internal/tenancy"
+	"github.com/appcitas/appcitas/internal/tenancytest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -34,23 +34,11 @@ type setupOptions struct {
 
 func setup(t testing.TB, opts setupOptions) *fixture {
 	t.Helper()
-	ctx := context.Background()
-	url := opts.url
-	if url == "" {
-		url = pgtest.NewDatabase(t)
-		pool, err := pgxpool.New(ctx, url)
-		require.NoError(t, err)
-		_, err = migrate.ApplyPublic(ctx, pool, migrate.Public(), migrate.Options{})
-		pool.Close()
-		require.NoError(t, err)
+	cfg := tenancy.Config{Servers: opts.servers, TenantMigrations: opts.migrations}
+	if opts.url != "" {
+		return &fixture{url: opts.url, m: tenancytest.Open(t, opts.url, cfg), dir: t.TempDir()}
 	}
-	servers := map[string]string{tenancy.DefaultServer: url}
-	for k, v := range opts.servers {
-		servers[k] = v
-	}
-	m, err := tenancy.New(tenancy.Config{Servers: servers, TenantMigrations: opts.migrations})
-	require.NoError(t, err)
-	t.Cleanup(m.Close)
+	m, url := tenancytest.NewManager(t, cfg)
 	return &fixture{url: url, m: m, dir: t.TempDir()}
 }
 

@@ -173,11 +173,7 @@ func TestReaderOnAnotherServer(t *testing.T) {
 	ctx := t.Context()
 	other := pgtest.NewDatabase(t)
 	tenancytest.DropTenantsAtCleanup(t, other)
-	m, err := tenancy.New(tenancy.Config{Servers: map[string]string{tenancy.DefaultServer: databaseURL(t, m0), "otro": other}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Close)
+	m := tenancytest.Open(t, databaseURL(t, m0), tenancy.Config{Servers: map[string]string{"otro": other}})
 	org, err := m.CreateOrganization(ctx, tenancy.NewOrganization{Name: "Lejana", Server: "otro"})
 	if err != nil {
 		t.Fatalf("CreateOrganization: %v", err)
@@ -224,11 +220,7 @@ func TestReaderWorksForACreateRoleLoginRole(t *testing.T) {
 		t.Fatal(err)
 	}
 	u.User = url.UserPassword(creator, password)
-	mc, err := tenancy.New(tenancy.Config{Servers: map[string]string{tenancy.DefaultServer: u.String()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(mc.Close)
+	mc := tenancytest.Open(t, u.String(), tenancy.Config{})
 	rows, err := readAll(ctx, openReader(t, mc, "", tenancy.ReaderOptions{}), ten, `SELECT count(*) FROM citas_servicio`)
 	if err != nil || len(rows) != 1 || rows[0][0] != "0" {
 		t.Fatalf("rows %v, err %v; want [[0]]", rows, err)
