@@ -4,7 +4,7 @@
 //
 //	m, url := tenancytest.NewManager(t, tenancy.Config{})
 //
-// The test's own connections ([Conn], [Pool]) run with search_path ''.
+// The test's own connections ([Conn], [Pool]) run with an empty search_path.
 // A query that forgot its schema fails there instead of finding public by chance.
 // The package lives apart from pgtest so that pgtest does not import tenancy.
 package tenancytest
@@ -125,7 +125,7 @@ func DropTenantsAtCleanup(t testing.TB, url string) {
 	})
 }
 
-// Conn connects to the database at url with search_path '' and closes the connection when the
+// Conn connects to the database at url with an empty search_path and closes the connection when the
 // test ends.
 func Conn(t testing.TB, url string) *pgx.Conn {
 	t.Helper()
@@ -142,7 +142,7 @@ func Conn(t testing.TB, url string) *pgx.Conn {
 	return conn
 }
 
-// Pool opens a pool on the database at url with search_path '' and closes it when the test ends.
+// Pool opens a pool on the database at url with an empty search_path and closes it when the test ends.
 func Pool(t testing.TB, url string) *pgxpool.Pool {
 	t.Helper()
 	cfg, err := pgxpool.ParseConfig(url)
