@@ -85,7 +85,7 @@ func setup(t testing.TB, cfg func(*Config), extra ...func(s *Server) route) *env
 	t.Helper()
 	url := pgtest.NewDatabase(t)
 	tenancytest.DropTenantsAtCleanup(t, url)
-	return setupOn(t, url, cfg, extra...)
+	return setupOn(t, tenancytest.EmptySearchPath(t, url), cfg, extra...)
 }
 
 // setupOn is setup on the empty database at url.

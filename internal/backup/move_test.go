@@ -5,7 +5,6 @@ import (
 	"errors"
 	"reflect"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -21,42 +20,8 @@ func TestSeveralServers(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	_, srv := startCluster(t, nil)
-	newSecondDB := func(t *testing.T) string {
-		t.Helper()
-		name := "db_" + strings.ToLower(strings.NewReplacer("/", "_", "-", "_").Replace(t.Name()))
-		if len(name) > 60 {
-			name = name[len(name)-60:]
-		}
-		// The operator's step for another database: the superuser creates it, owned by the
-		// application's login role, which must own public too (it is NOINHERIT, so
-		// pg_database_owner's rights on public do not reach it).
-		app, err := pgx.ParseConfig(srv.URL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		role := pgx.Identifier{app.User}.Sanitize()
-		conn, err := pgx.Connect(ctx, srv.SuperuserURLFor("postgres"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close(ctx)
-		_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" OWNER "+role)
-		if err != nil {
-			t.Fatal(err)
-		}
-		db, err := pgx.Connect(ctx, srv.SuperuserURLFor(name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close(ctx)
-		_, err = db.Exec(ctx, `ALTER SCHEMA public OWNER TO `+role)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return srv.URLFor(name)
-	}
 	setup2 := func(t *testing.T) (*fixture, string) {
-		second := newSecondDB(t)
+		second := srv.URLFor(newClusterDB(t, srv))
 		return setup(t, setupOptions{servers: map[string]string{"second": second}}), second
 	}
 	port := func(url string) string {

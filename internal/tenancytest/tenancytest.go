@@ -2,7 +2,7 @@
 //
 // It is the one test set-up for the packages that need tenants:
 //
-//	m, url := tenancytest.NewManager(t, tenancy.Config{})
+//	m, dbURL := tenancytest.NewManager(t, tenancy.Config{})
 //
 // The test's own connections ([Conn], [Pool]) run with an empty search_path.
 // A query that forgot its schema fails there instead of finding public by chance.
@@ -12,6 +12,7 @@ package tenancytest
 import (
 	"context"
 	"log/slog"
+	"net/url"
 	"testing"
 	"time"
 
@@ -25,24 +26,42 @@ import (
 
 // NewManager returns a Manager on a fresh database whose public schema is migrated, and that
 // database's URL.
-// cfg.Servers gains the default server at that database.
+// cfg.Servers gains the default server at that database, with an empty search_path
+// ([EmptySearchPath]).
 // cfg.Logger defaults to a logger that discards everything.
 // The Manager is closed when the test ends.
 // The tenant schemas and roles are dropped after that.
 func NewManager(t testing.TB, cfg tenancy.Config) (*tenancy.Manager, string) {
 	t.Helper()
-	url := pgtest.NewDatabase(t)
-	Migrate(t, url)
-	DropTenantsAtCleanup(t, url)
-	return Open(t, url, cfg), url
+	dbURL := pgtest.NewDatabase(t)
+	Migrate(t, dbURL)
+	DropTenantsAtCleanup(t, dbURL)
+	return Open(t, EmptySearchPath(t, dbURL), cfg), dbURL
 }
 
-// Migrate applies the embedded public migrations to the database at url.
+// EmptySearchPath returns the postgres:// URL dbURL with an empty search_path as a run-time
+// parameter.
+// Every connection opened from it finds only pg_catalog, so SQL that names no schema fails.
+// Tenant SQL still runs: Run sets its own search_path.
+// PgBouncer refuses the parameter, so a URL through PgBouncer must not get it.
+func EmptySearchPath(t testing.TB, dbURL string) string {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		t.Fatalf("tenancytest: EmptySearchPath needs a postgres:// URL: %q", dbURL)
+	}
+	q := u.Query()
+	q.Set("search_path", "")
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// Migrate applies the embedded public migrations to the database at dbURL.
 // It connects as the application does, with the server's search_path.
-func Migrate(t testing.TB, url string) {
+func Migrate(t testing.TB, dbURL string) {
 	t.Helper()
 	ctx := t.Context()
-	conn, err := pgx.Connect(ctx, url)
+	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
 		t.Fatalf("tenancytest: connecting: %v", err)
 	}
@@ -52,21 +71,21 @@ func Migrate(t testing.TB, url string) {
 	}
 }
 
-// Open opens a Manager with cfg on the database at url and closes it when the test ends.
-// cfg.Servers gains the default server at url, unless it names one already.
+// Open opens a Manager with cfg on the database at dbURL and closes it when the test ends.
+// cfg.Servers gains the default server at dbURL, unless it names one already.
 // cfg.Logger defaults to a logger that discards everything.
-func Open(t testing.TB, url string, cfg tenancy.Config) *tenancy.Manager {
+func Open(t testing.TB, dbURL string, cfg tenancy.Config) *tenancy.Manager {
 	t.Helper()
-	m := OpenNoClose(t, url, cfg)
+	m := OpenNoClose(t, dbURL, cfg)
 	t.Cleanup(m.Close)
 	return m
 }
 
 // OpenNoClose is Open without Close when the test ends.
 // pgxpool's Close waits for every acquired connection, which never comes back after a leak.
-func OpenNoClose(t testing.TB, url string, cfg tenancy.Config) *tenancy.Manager {
+func OpenNoClose(t testing.TB, dbURL string, cfg tenancy.Config) *tenancy.Manager {
 	t.Helper()
-	servers := map[string]string{tenancy.DefaultServer: url}
+	servers := map[string]string{tenancy.DefaultServer: dbURL}
 	for name, u := range cfg.Servers {
 		servers[name] = u
 	}
@@ -81,14 +100,14 @@ func OpenNoClose(t testing.TB, url string, cfg tenancy.Config) *tenancy.Manager 
 	return m
 }
 
-// DropTenantsAtCleanup drops, when the test ends, the tenant schemas of the database at url,
+// DropTenantsAtCleanup drops, when the test ends, the tenant schemas of the database at dbURL,
 // their roles and the query roles it recorded.
 // Roles are cluster-wide and would otherwise pile up on a shared TEST_DATABASE_URL server.
 // It connects as the superuser.
 // It runs before pgtest drops the database.
-func DropTenantsAtCleanup(t testing.TB, url string) {
+func DropTenantsAtCleanup(t testing.TB, dbURL string) {
 	t.Helper()
-	admin := pgtest.SuperuserURL(t, url)
+	admin := pgtest.SuperuserURL(t, dbURL)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -125,11 +144,11 @@ func DropTenantsAtCleanup(t testing.TB, url string) {
 	})
 }
 
-// Conn connects to the database at url with an empty search_path and closes the connection when the
+// Conn connects to the database at dbURL with an empty search_path and closes the connection when the
 // test ends.
-func Conn(t testing.TB, url string) *pgx.Conn {
+func Conn(t testing.TB, dbURL string) *pgx.Conn {
 	t.Helper()
-	cfg, err := pgx.ParseConfig(url)
+	cfg, err := pgx.ParseConfig(dbURL)
 	if err != nil {
 		t.Fatalf("tenancytest: %v", err)
 	}
@@ -142,10 +161,10 @@ func Conn(t testing.TB, url string) *pgx.Conn {
 	return conn
 }
 
-// Pool opens a pool on the database at url with an empty search_path and closes it when the test ends.
-func Pool(t testing.TB, url string) *pgxpool.Pool {
+// Pool opens a pool on the database at dbURL with an empty search_path and closes it when the test ends.
+func Pool(t testing.TB, dbURL string) *pgxpool.Pool {
 	t.Helper()
-	cfg, err := pgxpool.ParseConfig(url)
+	cfg, err := pgxpool.ParseConfig(dbURL)
 	if err != nil {
 		t.Fatalf("tenancytest: %v", err)
 	}

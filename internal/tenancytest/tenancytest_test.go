@@ -39,6 +39,20 @@ func TestNewManager(t *testing.T) {
 		}
 	})
 
+	t.Run("ManagerRunsWithAnEmptySearchPath", func(t *testing.T) {
+		pool, err := m.Servers().Shared(t.Context(), tenancy.DefaultServer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var path string
+		if err := pool.QueryRow(t.Context(), `SHOW search_path`).Scan(&path); err != nil {
+			t.Fatal(err)
+		}
+		if path != "" {
+			t.Fatalf("search_path = %q; want it empty", path)
+		}
+	})
+
 	t.Run("CreatesTenants", func(t *testing.T) {
 		org, err := m.CreateOrganization(t.Context(), tenancy.NewOrganization{Name: "Barbería Juan"})
 		if err != nil {
