@@ -42,6 +42,15 @@ func (f *fixture) withUsers(t *testing.T, org tenancy.Organization) {
 }
 
 // memberships lists org's rows of public.usuarios_membresia by user.
+// wantMemberCounts fails the test unless r deactivated and kept active the given numbers of
+// members.
+func wantMemberCounts(t *testing.T, r backup.RestoreResult, deactivated int64, active int) {
+	t.Helper()
+	if r.DeactivatedMembers != deactivated || r.ActiveMembers != active {
+		t.Fatalf("members deactivated %d, active %d; want %d and %d", r.DeactivatedMembers, r.ActiveMembers, deactivated, active)
+	}
+}
+
 func (f *fixture) memberships(t *testing.T, org tenancy.Organization) []membership {
 	t.Helper()
 	ctx := context.Background()
@@ -82,12 +91,7 @@ func TestRestoreMembers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.DeactivatedMembers != int64(3) {
-			t.Fatalf("r.DeactivatedMembers = %v; want %v", r.DeactivatedMembers, int64(3))
-		}
-		if r.ActiveMembers != 0 {
-			t.Fatalf("r.ActiveMembers = %v; want 0", r.ActiveMembers)
-		}
+		wantMemberCounts(t, r, 3, 0)
 		if x := f.count(t, r.Organization, `SELECT count(*) FROM usuarios_perfilusuario WHERE is_active`); x != 0 {
 			t.Fatalf("got %v; want it empty", x)
 		}
@@ -120,12 +124,7 @@ func TestRestoreMembers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.DeactivatedMembers != 0 {
-			t.Fatalf("r.DeactivatedMembers = %v; want 0", r.DeactivatedMembers)
-		}
-		if r.ActiveMembers != 3 {
-			t.Fatalf("r.ActiveMembers = %v; want %v", r.ActiveMembers, 3)
-		}
+		wantMemberCounts(t, r, 0, 3)
 		if got := f.memberships(t, r.Organization); !reflect.DeepEqual(got, all) {
 			t.Fatalf("got %v; want %v", got, all)
 		}
@@ -164,12 +163,7 @@ func TestRestoreMembers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.DeactivatedMembers != 0 {
-			t.Fatalf("r.DeactivatedMembers = %v; want 0", r.DeactivatedMembers)
-		}
-		if r.ActiveMembers != 3 {
-			t.Fatalf("r.ActiveMembers = %v; want %v", r.ActiveMembers, 3)
-		}
+		wantMemberCounts(t, r, 0, 3)
 		if got := f.memberships(t, r.Organization); !reflect.DeepEqual(got, all) {
 			t.Fatalf("the mirror is the restored profiles: 11 back, 13 gone: got %v; want %v", got, all)
 		}
