@@ -4,7 +4,7 @@
 //
 //	m, dbURL := tenancytest.NewManager(t, tenancy.Config{})
 //
-// The test's own connections ([Conn], [Pool]) run with an empty search_path.
+// The Manager's connections and the test's own ([Conn], [Pool]) run with an empty search_path.
 // A query that forgot its schema fails there instead of finding public by chance.
 // The package lives apart from pgtest so that pgtest does not import tenancy.
 package tenancytest
