@@ -1,10 +1,10 @@
 package admin_test
 
 import (
+	"errors"
+	"reflect"
 	"testing"
 	"time"
-
-	"github.com/stretchr/testify/require"
 
 	"github.com/appcitas/appcitas/internal/admin"
 	"github.com/appcitas/appcitas/internal/backup"
@@ -20,77 +20,153 @@ func TestOverview(t *testing.T) {
 
 	t.Run("ListsEveryOrganizationWithoutALimit", func(t *testing.T) {
 		p, err := ov.Tenants(ctx, admin.Filter{})
-		require.NoError(t, err)
-		require.Equal(t, int64(3), p.Total)
-		require.Nil(t, p.Next)
-		require.Len(t, p.Tenants, 3)
-		for i, tn := range p.Tenants {
-			require.Equal(t, f.orgs[i].ID, tn.ID)
-			require.Equal(t, admin.Migration{Version: latest, Latest: latest, Recorded: true}, tn.Migration)
-			require.NotNil(t, tn.SchemaExists)
-			require.True(t, *tn.SchemaExists)
-			require.Equal(t, &admin.Backup{}, tn.Backup)
-			require.NotNil(t, tn.Subscription)
-			require.Equal(t, "trialing", tn.Subscription.Status)
+		if err != nil {
+			t.Fatal(err)
 		}
-		require.False(t, p.Tenants[2].IsActive)
+		if got, want := p.Total, int64(3); !reflect.DeepEqual(got, want) {
+			t.Fatalf("got %+v, want %+v", got, want)
+		}
+		if p.Next != nil {
+			t.Fatalf("p.Next = %+v, want nil", p.Next)
+		}
+		if len(p.Tenants) != 3 {
+			t.Fatalf("len(p.Tenants) = %d, want 3", len(p.Tenants))
+		}
+		for i, tn := range p.Tenants {
+			if got, want := tn.ID, f.orgs[i].ID; !reflect.DeepEqual(got, want) {
+				t.Fatalf("got %+v, want %+v", got, want)
+			}
+			if got, want := tn.Migration, (admin.Migration{Version: latest, Latest: latest, Recorded: true}); !reflect.DeepEqual(got, want) {
+				t.Fatalf("got %+v, want %+v", got, want)
+			}
+			if tn.SchemaExists == nil {
+				t.Fatal("tn.SchemaExists is nil")
+			}
+			if !*tn.SchemaExists {
+				t.Fatal("*tn.SchemaExists is false")
+			}
+			if got, want := tn.Backup, (&admin.Backup{}); !reflect.DeepEqual(got, want) {
+				t.Fatalf("got %+v, want %+v", got, want)
+			}
+			if tn.Subscription == nil {
+				t.Fatal("tn.Subscription is nil")
+			}
+			if got, want := tn.Subscription.Status, "trialing"; !reflect.DeepEqual(got, want) {
+				t.Fatalf("got %+v, want %+v", got, want)
+			}
+		}
+		if p.Tenants[2].IsActive {
+			t.Fatal("p.Tenants[2].IsActive is true")
+		}
 	})
 
 	t.Run("PagesByIDWithACursor", func(t *testing.T) {
 		p, err := ov.Tenants(ctx, admin.Filter{Limit: 2})
-		require.NoError(t, err)
-		require.Equal(t, int64(3), p.Total)
-		require.Len(t, p.Tenants, 2)
-		require.NotNil(t, p.Next)
-		require.Equal(t, f.orgs[1].ID, *p.Next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := p.Total, int64(3); !reflect.DeepEqual(got, want) {
+			t.Fatalf("got %+v, want %+v", got, want)
+		}
+		if len(p.Tenants) != 2 {
+			t.Fatalf("len(p.Tenants) = %d, want 2", len(p.Tenants))
+		}
+		if p.Next == nil {
+			t.Fatal("p.Next is nil")
+		}
+		if got, want := *p.Next, f.orgs[1].ID; !reflect.DeepEqual(got, want) {
+			t.Fatalf("got %+v, want %+v", got, want)
+		}
 		p, err = ov.Tenants(ctx, admin.Filter{Limit: 2, After: *p.Next})
-		require.NoError(t, err)
-		require.Len(t, p.Tenants, 1)
-		require.Nil(t, p.Next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Tenants) != 1 {
+			t.Fatalf("len(p.Tenants) = %d, want 1", len(p.Tenants))
+		}
+		if p.Next != nil {
+			t.Fatalf("p.Next = %+v, want nil", p.Next)
+		}
 	})
 
 	t.Run("FiltersByStateAndQuery", func(t *testing.T) {
 		inactive := false
 		p, err := ov.Tenants(ctx, admin.Filter{Active: &inactive})
-		require.NoError(t, err)
-		require.Len(t, p.Tenants, 1)
-		require.Equal(t, f.orgs[2].ID, p.Tenants[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Tenants) != 1 {
+			t.Fatalf("len(p.Tenants) = %d, want 1", len(p.Tenants))
+		}
+		if got, want := p.Tenants[0].ID, f.orgs[2].ID; !reflect.DeepEqual(got, want) {
+			t.Fatalf("got %+v, want %+v", got, want)
+		}
 		p, err = ov.Tenants(ctx, admin.Filter{Query: "luna"})
-		require.NoError(t, err)
-		require.Len(t, p.Tenants, 1)
-		require.Equal(t, f.orgs[1].ID, p.Tenants[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Tenants) != 1 {
+			t.Fatalf("len(p.Tenants) = %d, want 1", len(p.Tenants))
+		}
+		if got, want := p.Tenants[0].ID, f.orgs[1].ID; !reflect.DeepEqual(got, want) {
+			t.Fatalf("got %+v, want %+v", got, want)
+		}
 		p, err = ov.Tenants(ctx, admin.Filter{Query: "%"})
-		require.NoError(t, err)
-		require.Empty(t, p.Tenants)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Tenants) != 0 {
+			t.Fatalf("p.Tenants = %+v, want none", p.Tenants)
+		}
 		p, err = ov.Tenants(ctx, admin.Filter{Subscription: "none"})
-		require.NoError(t, err)
-		require.Empty(t, p.Tenants)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Tenants) != 0 {
+			t.Fatalf("p.Tenants = %+v, want none", p.Tenants)
+		}
 	})
 
 	t.Run("LeavesBackupNullWithoutAStore", func(t *testing.T) {
 		tn, err := admin.Overview{Manager: f.m}.Tenant(ctx, f.orgs[0].ID)
-		require.NoError(t, err)
-		require.Nil(t, tn.Backup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tn.Backup != nil {
+			t.Fatalf("tn.Backup = %+v, want nil", tn.Backup)
+		}
 	})
 
 	t.Run("RejectsAnUnknownID", func(t *testing.T) {
 		_, err := ov.Tenant(ctx, 1<<40)
-		require.ErrorIs(t, err, tenancy.ErrNotFound)
+		if !errors.Is(err, tenancy.ErrNotFound) {
+			t.Fatalf("err = %v, want tenancy.ErrNotFound", err)
+		}
 	})
 
 	t.Run("CountsWhatATenantHolds", func(t *testing.T) {
 		tn, err := ov.Tenant(ctx, f.orgs[1].ID)
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 		c, err := ov.Counts(ctx, tn, time.Now())
-		require.NoError(t, err)
-		require.Equal(t, admin.Counts{Services: 5}, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := c, (admin.Counts{Services: 5}); !reflect.DeepEqual(got, want) {
+			t.Fatalf("got %+v, want %+v", got, want)
+		}
 	})
 
 	t.Run("RejectsCountingAMissingSchema", func(t *testing.T) {
 		missing := false
 		_, err := ov.Counts(ctx, admin.Tenant{ID: 1, SchemaName: "tenant_gone", SchemaExists: &missing}, time.Now())
-		require.ErrorIs(t, err, tenancy.ErrSchemaMissing)
+		if !errors.Is(err, tenancy.ErrSchemaMissing) {
+			t.Fatalf("err = %v, want tenancy.ErrSchemaMissing", err)
+		}
 		_, err = ov.Counts(ctx, admin.Tenant{ID: 1}, time.Now())
-		require.ErrorIs(t, err, tenancy.ErrNoSchemaName)
+		if !errors.Is(err, tenancy.ErrNoSchemaName) {
+			t.Fatalf("err = %v, want tenancy.ErrNoSchemaName", err)
+		}
 	})
 }

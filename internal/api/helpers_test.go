@@ -18,9 +18,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/appcitas/appcitas/internal/auth"
-	"github.com/appcitas/appcitas/internal/migrate"
 	"github.com/appcitas/appcitas/internal/pgtest"
 	"github.com/appcitas/appcitas/internal/tenancy"
+	"github.com/appcitas/appcitas/internal/tenancytest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -83,7 +83,9 @@ func (b *syncBuffer) String() string {
 // routes are added to the table (test-only handlers).
 func setup(t testing.TB, cfg func(*Config), extra ...func(s *Server) route) *env {
 	t.Helper()
-	return setupOn(t, pgtest.NewDatabase(t), cfg, extra...)
+	url := pgtest.NewDatabase(t)
+	tenancytest.DropTenantsAtCleanup(t, url)
+	return setupOn(t, tenancytest.EmptySearchPath(t, url), cfg, extra...)
 }
 
 // setupOn is setup on the empty database at url.
@@ -94,16 +96,10 @@ func setupOn(t testing.TB, url string, cfg func(*Config), extra ...func(s *Serve
 	t.Cleanup(cancel)
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	m, err := tenancy.New(tenancy.Config{Servers: map[string]string{tenancy.DefaultServer: url}, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Close)
+	tenancytest.Migrate(t, url)
+	m := tenancytest.Open(t, url, tenancy.Config{Logger: log})
 	pool, err := m.Servers().Shared(ctx, tenancy.DefaultServer)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := migrate.ApplyPublic(ctx, pool, migrate.Public(), migrate.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	clk := &clock{t: time.Now()}

@@ -9,30 +9,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/appcitas/appcitas/internal/migrate"
 	"github.com/appcitas/appcitas/internal/pgtest"
 	"github.com/appcitas/appcitas/internal/tenancy"
+	"github.com/appcitas/appcitas/internal/tenancytest"
 )
 
 // setupLogSQL is setup with APPCITAS_LOG_SQL on: every statement is logged to e.logs.
 func setupLogSQL(t testing.TB) *env {
 	t.Helper()
 	url := pgtest.NewDatabase(t)
+	tenancytest.Migrate(t, url)
+	tenancytest.DropTenantsAtCleanup(t, url)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	m, err := tenancy.New(tenancy.Config{Servers: map[string]string{tenancy.DefaultServer: url}, Logger: log,
-		Pool: tenancy.PoolOptions{LogSQL: true, Logger: log}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Close)
+	m := tenancytest.Open(t, url, tenancy.Config{Logger: log, Pool: tenancy.PoolOptions{LogSQL: true, Logger: log}})
 	pool, err := m.Servers().Shared(ctx, tenancy.DefaultServer)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := migrate.ApplyPublic(ctx, pool, migrate.Public(), migrate.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	clk := &clock{t: time.Now()}

@@ -9,24 +9,20 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/appcitas/appcitas/internal/migrate"
 	"github.com/appcitas/appcitas/internal/pgtest"
+	"github.com/appcitas/appcitas/internal/tenancytest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // setupStore returns a store on a fresh, migrated database, whose clock the test can move.
+// Its pool runs with an empty search_path.
 func setupStore(t *testing.T) (*Store, *pgxpool.Pool, *time.Time) {
 	t.Helper()
-	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if _, err := migrate.ApplyPublic(ctx, pool, migrate.Public(), migrate.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	url := pgtest.NewDatabase(t)
+	tenancytest.Migrate(t, url)
+	// The store's SQL names its schema: the pool finds nothing by search_path.
+	pool := tenancytest.Pool(t, url)
 	now := time.Now()
 	s := NewStore(pool, StoreOptions{Hash: testHash, RefreshTTL: time.Hour, Now: func() time.Time { return now }})
 	return s, pool, &now

@@ -5,16 +5,18 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/stretchr/testify/require"
 
 	"github.com/appcitas/appcitas/internal/backup"
 	"github.com/appcitas/appcitas/internal/booking"
@@ -31,17 +33,35 @@ func TestBackup(t *testing.T) {
 		f := setup(t, setupOptions{})
 		org := f.newOrg(t, "Barbería Juan", "", 25)
 		res, err := backup.Store{Root: f.dir}.Backup(ctx, f.m, org)
-		require.NoError(t, err)
-		require.Equal(t, filepath.Join(f.dir, org.SchemaName), filepath.Dir(res.Path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want, got := filepath.Join(f.dir, org.SchemaName), filepath.Dir(res.Path); got != want {
+			t.Fatalf("got %q; want %q", got, want)
+		}
 		man := res.Manifest
-		require.Equal(t, backup.FormatName, man.Format)
-		require.Equal(t, org.ID, man.Organization.ID)
-		require.Equal(t, org.SchemaName, man.Organization.SchemaName)
-		require.Equal(t, "America/Bogota", man.Organization.TimeZone)
+		if man.Format != backup.FormatName {
+			t.Fatalf("man.Format = %q; want %q", man.Format, backup.FormatName)
+		}
+		if man.Organization.ID != org.ID {
+			t.Fatalf("man.Organization.ID = %v; want %v", man.Organization.ID, org.ID)
+		}
+		if man.Organization.SchemaName != org.SchemaName {
+			t.Fatalf("man.Organization.SchemaName = %q; want %q", man.Organization.SchemaName, org.SchemaName)
+		}
+		if man.Organization.TimeZone != "America/Bogota" {
+			t.Fatalf("man.Organization.TimeZone = %q; want %q", man.Organization.TimeZone, "America/Bogota")
+		}
 		set := f.m.TenantMigrations()
-		require.Equal(t, set.Latest(), man.MigrationVersion)
-		require.Len(t, man.Migrations, set.Latest())
-		require.Equal(t, backup.MigrationName{Version: 1, Name: "inicial"}, man.Migrations[0])
+		if man.MigrationVersion != set.Latest() {
+			t.Fatalf("man.MigrationVersion = %v; want %v", man.MigrationVersion, set.Latest())
+		}
+		if len(man.Migrations) != set.Latest() {
+			t.Fatalf("len(man.Migrations) = %d; want %d: %v", len(man.Migrations), set.Latest(), man.Migrations)
+		}
+		if !reflect.DeepEqual(man.Migrations[0], backup.MigrationName{Version: 1, Name: "inicial"}) {
+			t.Fatalf("man.Migrations[0] = %v; want %v", man.Migrations[0], backup.MigrationName{Version: 1, Name: "inicial"})
+		}
 		var names []string
 		rows := map[string]int64{}
 		for _, tb := range man.Tables {
@@ -54,22 +74,46 @@ func TestBackup(t *testing.T) {
 			pos[n] = i
 		}
 		for _, dep := range []string{"citas_servicio", "organizacion_sede", "usuarios_perfilusuario"} {
-			require.Less(t, pos[dep], pos["citas_cita"], "%s loads before citas_cita", dep)
+			if pos[dep] >= pos["citas_cita"] {
+				t.Fatalf("%s loads before citas_cita: pos[dep] = %v; want it below %v", dep, pos[dep], pos["citas_cita"])
+			}
 		}
-		require.Less(t, pos["organizacion_sede"], pos["usuarios_perfilusuario"])
-		require.Equal(t, int64(2), rows["citas_servicio"])
-		require.Equal(t, int64(2), rows["organizacion_sede"])
-		require.Equal(t, int64(3), rows["usuarios_perfilusuario"])
-		require.Equal(t, int64(25), rows["citas_cita"])
+		if pos["organizacion_sede"] >= pos["usuarios_perfilusuario"] {
+			t.Fatalf("pos[\"organizacion_sede\"] = %v; want it below %v", pos["organizacion_sede"], pos["usuarios_perfilusuario"])
+		}
+		if rows["citas_servicio"] != int64(2) {
+			t.Fatalf("rows[\"citas_servicio\"] = %v; want %v", rows["citas_servicio"], int64(2))
+		}
+		if rows["organizacion_sede"] != int64(2) {
+			t.Fatalf("rows[\"organizacion_sede\"] = %v; want %v", rows["organizacion_sede"], int64(2))
+		}
+		if rows["usuarios_perfilusuario"] != int64(3) {
+			t.Fatalf("rows[\"usuarios_perfilusuario\"] = %v; want %v", rows["usuarios_perfilusuario"], int64(3))
+		}
+		if rows["citas_cita"] != int64(25) {
+			t.Fatalf("rows[\"citas_cita\"] = %v; want %v", rows["citas_cita"], int64(25))
+		}
 		// Bookkeeping is not data: the restored schema gets its own from its migrations.
-		require.NotContains(t, names, tenancy.VersionTable)
-		require.NotContains(t, names, booking.SetupVersionTable)
+		if slices.Contains(names, tenancy.VersionTable) {
+			t.Fatalf("names = %v; want it without %v", names, tenancy.VersionTable)
+		}
+		if slices.Contains(names, booking.SetupVersionTable) {
+			t.Fatalf("names = %v; want it without %v", names, booking.SetupVersionTable)
+		}
 
 		entries, err := backup.Store{Root: f.dir}.List(org.ID)
-		require.NoError(t, err)
-		require.Len(t, entries, 1)
-		require.NoError(t, entries[0].Err)
-		require.Equal(t, res.Path, entries[0].Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) != 1 {
+			t.Fatalf("len(entries) = %d; want %d: %v", len(entries), 1, entries)
+		}
+		if err := entries[0].Err; err != nil {
+			t.Fatal(err)
+		}
+		if entries[0].Path != res.Path {
+			t.Fatalf("entries[0].Path = %q; want %q", entries[0].Path, res.Path)
+		}
 	})
 
 	t.Run("SnapshotIsConsistentWhileWritesContinue", func(t *testing.T) {
@@ -100,16 +144,22 @@ func TestBackup(t *testing.T) {
 		for range 5 {
 			var buf bytes.Buffer
 			man, err := backup.Write(ctx, f.m, org, &buf)
-			require.NoError(t, err)
+			if err != nil {
+				t.Fatal(err)
+			}
 			rows := map[string]int64{}
 			for _, tb := range man.Tables {
 				rows[tb.Name] = tb.Rows
 			}
-			require.Equal(t, rows["organizacion_sede"], rows["citas_servicio"])
+			if rows["citas_servicio"] != rows["organizacion_sede"] {
+				t.Fatalf("rows[\"citas_servicio\"] = %v; want %v", rows["citas_servicio"], rows["organizacion_sede"])
+			}
 		}
 		stop.Store(true)
 		wg.Wait()
-		require.Positive(t, writes.Load())
+		if x := writes.Load(); x <= 0 {
+			t.Fatalf("got %v; want it positive", x)
+		}
 	})
 
 	t.Run("RestoresAsNewOrganizationWithSameRows", func(t *testing.T) {
@@ -117,18 +167,32 @@ func TestBackup(t *testing.T) {
 		f := setup(t, setupOptions{})
 		org := f.newOrg(t, "Clínica Dental", "", 40)
 		res, err := backup.Store{Root: f.dir}.Backup(ctx, f.m, org)
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 
 		r, err := backup.Restore(ctx, f.m, res.Path, backup.RestoreOptions{NewSlug: "clinica-soporte", NewName: "Clínica (soporte)", KeepMembers: true})
-		require.NoError(t, err)
-		require.Equal(t, "clinica-soporte", r.Organization.Slug)
-		require.NotEqual(t, org.SchemaName, r.Organization.SchemaName)
-		require.Equal(t, f.sums(t, org), f.sums(t, r.Organization))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Organization.Slug != "clinica-soporte" {
+			t.Fatalf("r.Organization.Slug = %q; want %q", r.Organization.Slug, "clinica-soporte")
+		}
+		if r.Organization.SchemaName == org.SchemaName {
+			t.Fatalf("r.Organization.SchemaName = %q; want anything else", r.Organization.SchemaName)
+		}
+		if want, got := f.sums(t, org), f.sums(t, r.Organization); !reflect.DeepEqual(got, want) {
+			t.Fatalf("got %v; want %v", got, want)
+		}
 		// Identity sequences continue after the restored ids.
 		f.exec(t, r.Organization, `INSERT INTO organizacion_sede (nombre, zona_horaria) VALUES ('Nueva', 'UTC')`)
-		require.Equal(t, int64(3), f.count(t, r.Organization, `SELECT max(id) FROM organizacion_sede`))
+		if want, got := int64(3), f.count(t, r.Organization, `SELECT max(id) FROM organizacion_sede`); got != want {
+			t.Fatalf("got %v; want %v", got, want)
+		}
 		// The source is untouched.
-		require.Equal(t, int64(2), f.count(t, org, `SELECT count(*) FROM organizacion_sede`))
+		if want, got := int64(2), f.count(t, org, `SELECT count(*) FROM organizacion_sede`); got != want {
+			t.Fatalf("got %v; want %v", got, want)
+		}
 	})
 
 	t.Run("RestoreOfADroppedTenantNeedsNoFlags", func(t *testing.T) {
@@ -136,14 +200,26 @@ func TestBackup(t *testing.T) {
 		f := setup(t, setupOptions{})
 		org := f.newOrg(t, "Peluquería Sol", "", 5)
 		res, err := backup.Store{Root: f.dir}.Backup(ctx, f.m, org)
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 		before := f.sums(t, org)
-		require.NoError(t, f.m.DeleteOrganization(ctx, org))
+		if err := f.m.DeleteOrganization(ctx, org); err != nil {
+			t.Fatal(err)
+		}
 		r, err := backup.Restore(ctx, f.m, res.Path, backup.RestoreOptions{KeepMembers: true})
-		require.NoError(t, err)
-		require.Equal(t, "Peluquería Sol", r.Organization.Name)
-		require.Equal(t, org.Slug, r.Organization.Slug)
-		require.Equal(t, before, f.sums(t, r.Organization))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Organization.Name != "Peluquería Sol" {
+			t.Fatalf("r.Organization.Name = %q; want %q", r.Organization.Name, "Peluquería Sol")
+		}
+		if r.Organization.Slug != org.Slug {
+			t.Fatalf("r.Organization.Slug = %q; want %q", r.Organization.Slug, org.Slug)
+		}
+		if got := f.sums(t, r.Organization); !reflect.DeepEqual(got, before) {
+			t.Fatalf("got %v; want %v", got, before)
+		}
 	})
 
 	t.Run("ReplacesTenantAfterBackingUpItsCurrentState", func(t *testing.T) {
@@ -154,36 +230,66 @@ func TestBackup(t *testing.T) {
 		otherSums := f.sums(t, other)
 		store := backup.Store{Root: f.dir}
 		res, err := store.Backup(ctx, f.m, org)
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 		want := f.sums(t, org)
 
 		f.exec(t, org, `DELETE FROM citas_cita WHERE id > 5; UPDATE citas_servicio SET nombre = 'cambiado'`)
 		changed := f.sums(t, org)
-		require.NotEqual(t, want, changed)
+		if reflect.DeepEqual(changed, want) {
+			t.Fatalf("changed = %v; want anything else", changed)
+		}
 
 		r, err := backup.Restore(ctx, f.m, res.Path, backup.RestoreOptions{ReplaceID: org.ID, PreBackup: store})
-		require.NoError(t, err)
-		require.NoError(t, r.OldSchemaErr)
-		require.Equal(t, org.ID, r.Organization.ID)
-		require.Equal(t, org.Slug, r.Organization.Slug)
-		require.NotEqual(t, org.SchemaName, r.Organization.SchemaName)
-		require.Equal(t, want, f.sums(t, r.Organization))
-		require.False(t, schemaExists(t, f.url, org.SchemaName), "old schema dropped")
-		require.Equal(t, otherSums, f.sums(t, other))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.OldSchemaErr; err != nil {
+			t.Fatal(err)
+		}
+		if r.Organization.ID != org.ID {
+			t.Fatalf("r.Organization.ID = %v; want %v", r.Organization.ID, org.ID)
+		}
+		if r.Organization.Slug != org.Slug {
+			t.Fatalf("r.Organization.Slug = %q; want %q", r.Organization.Slug, org.Slug)
+		}
+		if r.Organization.SchemaName == org.SchemaName {
+			t.Fatalf("r.Organization.SchemaName = %q; want anything else", r.Organization.SchemaName)
+		}
+		if got := f.sums(t, r.Organization); !reflect.DeepEqual(got, want) {
+			t.Fatalf("got %v; want %v", got, want)
+		}
+		if schemaExists(t, f.url, org.SchemaName) {
+			t.Fatal("old schema dropped")
+		}
+		if got := f.sums(t, other); !reflect.DeepEqual(got, otherSums) {
+			t.Fatalf("got %v; want %v", got, otherSums)
+		}
 
 		// The pre-restore backup holds the state that was replaced.
 		pre, err := backup.VerifyFile(r.PreBackup)
-		require.NoError(t, err)
-		require.Equal(t, org.SchemaName, pre.Organization.SchemaName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pre.Organization.SchemaName != org.SchemaName {
+			t.Fatalf("pre.Organization.SchemaName = %q; want %q", pre.Organization.SchemaName, org.SchemaName)
+		}
 		for _, tb := range pre.Tables {
 			if tb.Name == "citas_cita" {
-				require.Equal(t, int64(5), tb.Rows)
+				if tb.Rows != int64(5) {
+					t.Fatalf("tb.Rows = %v; want %v", tb.Rows, int64(5))
+				}
 			}
 		}
 		// The organization now resolves to the restored schema.
 		now, err := f.m.Organization(ctx, org.ID)
-		require.NoError(t, err)
-		require.Equal(t, r.Organization.SchemaName, now.SchemaName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if now.SchemaName != r.Organization.SchemaName {
+			t.Fatalf("now.SchemaName = %q; want %q", now.SchemaName, r.Organization.SchemaName)
+		}
 	})
 
 	t.Run("RefusesDamagedArchivesAndChangesNothing", func(t *testing.T) {
@@ -192,9 +298,13 @@ func TestBackup(t *testing.T) {
 		org := f.newOrg(t, "Dañada", "", 200)
 		store := backup.Store{Root: f.dir}
 		res, err := store.Backup(ctx, f.m, org)
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 		good, err := os.ReadFile(res.Path)
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 		raw := gunzip(t, good)
 
 		flip := func(b []byte, i int) []byte {
@@ -205,7 +315,9 @@ func TestBackup(t *testing.T) {
 		// A flipped byte inside the last table's rows, recompressed so that gzip's own CRC is fine:
 		// only the table checksum can catch it.
 		lastRow := bytes.LastIndex(raw, []byte("Cliente 200"))
-		require.Positive(t, lastRow)
+		if lastRow <= 0 {
+			t.Fatalf("lastRow = %v; want it positive", lastRow)
+		}
 		cases := []struct {
 			name string
 			data []byte
@@ -239,18 +351,28 @@ func TestBackup(t *testing.T) {
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
 				path := filepath.Join(t.TempDir(), "x"+backup.Extension)
-				require.NoError(t, os.WriteFile(path, c.data, 0o600))
+				if err := os.WriteFile(path, c.data, 0o600); err != nil {
+					t.Fatal(err)
+				}
 				before := catalogState(t, f.url)
 				_, err := backup.Restore(ctx, f.m, path, backup.RestoreOptions{NewSlug: "copia"})
-				require.ErrorIs(t, err, backup.ErrCorrupt)
+				if !errors.Is(err, backup.ErrCorrupt) {
+					t.Fatalf("got error %v; want %v", err, backup.ErrCorrupt)
+				}
 				_, err = backup.Restore(ctx, f.m, path, backup.RestoreOptions{ReplaceID: org.ID, PreBackup: store})
-				require.ErrorIs(t, err, backup.ErrCorrupt)
-				require.Equal(t, before, catalogState(t, f.url))
+				if !errors.Is(err, backup.ErrCorrupt) {
+					t.Fatalf("got error %v; want %v", err, backup.ErrCorrupt)
+				}
+				if got := catalogState(t, f.url); got != before {
+					t.Fatalf("got %q; want %q", got, before)
+				}
 			})
 		}
 		// The untouched file still restores (the cases above did not damage the fixture).
 		_, err = backup.Restore(ctx, f.m, res.Path, backup.RestoreOptions{NewSlug: "copia-buena"})
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 	})
 
 	t.Run("MigratesAnOlderArchiveForward", func(t *testing.T) {
@@ -258,28 +380,50 @@ func TestBackup(t *testing.T) {
 		f := setup(t, setupOptions{})
 		org := f.newOrg(t, "Antigua", "", 7)
 		res, err := backup.Store{Root: f.dir}.Backup(ctx, f.m, org)
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 
 		base := f.m.TenantMigrations()
 		newer, err := base.With(migrate.Migration{Version: base.Latest() + 1, Name: "servicio_color",
 			SQL: `ALTER TABLE citas_servicio ADD COLUMN color text NOT NULL DEFAULT 'azul'`})
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 		f2 := setup(t, setupOptions{url: f.url, migrations: &newer})
 		r, err := backup.Restore(ctx, f2.m, res.Path, backup.RestoreOptions{NewSlug: "antigua-v2"})
-		require.NoError(t, err)
-		require.Equal(t, base.Latest(), r.Migration.From)
-		require.Equal(t, base.Latest()+1, r.Migration.To)
-		require.Equal(t, int64(2), f2.count(t, r.Organization, `SELECT count(*) FROM citas_servicio WHERE color = 'azul'`))
-		require.Equal(t, int64(7), f2.count(t, r.Organization, `SELECT count(*) FROM citas_cita`))
-		require.Equal(t, int64(base.Latest()+1), f2.count(t, r.Organization, `SELECT max(version) FROM migraciones_tenant`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Migration.From != base.Latest() {
+			t.Fatalf("r.Migration.From = %v; want %v", r.Migration.From, base.Latest())
+		}
+		if r.Migration.To != base.Latest()+1 {
+			t.Fatalf("r.Migration.To = %v; want %v", r.Migration.To, base.Latest()+1)
+		}
+		if want, got := int64(2), f2.count(t, r.Organization, `SELECT count(*) FROM citas_servicio WHERE color = 'azul'`); got != want {
+			t.Fatalf("got %v; want %v", got, want)
+		}
+		if want, got := int64(7), f2.count(t, r.Organization, `SELECT count(*) FROM citas_cita`); got != want {
+			t.Fatalf("got %v; want %v", got, want)
+		}
+		if want, got := int64(base.Latest()+1), f2.count(t, r.Organization, `SELECT max(version) FROM migraciones_tenant`); got != want {
+			t.Fatalf("got %v; want %v", got, want)
+		}
 
 		// And an archive of the newer version is refused by the older binary, changing nothing.
 		res2, err := backup.Store{Root: f.dir}.Backup(ctx, f2.m, r.Organization)
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 		before := catalogState(t, f.url)
 		_, err = backup.Restore(ctx, f.m, res2.Path, backup.RestoreOptions{NewSlug: "no-cabe"})
-		require.ErrorIs(t, err, backup.ErrIncompatible)
-		require.Equal(t, before, catalogState(t, f.url))
+		if !errors.Is(err, backup.ErrIncompatible) {
+			t.Fatalf("got error %v; want %v", err, backup.ErrIncompatible)
+		}
+		if got := catalogState(t, f.url); got != before {
+			t.Fatalf("got %q; want %q", got, before)
+		}
 	})
 
 	t.Run("FailedLoadLeavesNothing", func(t *testing.T) {
@@ -287,13 +431,19 @@ func TestBackup(t *testing.T) {
 		f := setup(t, setupOptions{})
 		org := f.newOrg(t, "Choque", "", 3)
 		res, err := backup.Store{Root: f.dir}.Backup(ctx, f.m, org)
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 		// The archive is intact but the new slug is taken: the catalog step fails after the rows were
 		// loaded, in the same transaction.
 		before := catalogState(t, f.url)
 		_, err = backup.Restore(ctx, f.m, res.Path, backup.RestoreOptions{NewSlug: org.Slug})
-		require.ErrorIs(t, err, tenancy.ErrConflict)
-		require.Equal(t, before, catalogState(t, f.url))
+		if !errors.Is(err, tenancy.ErrConflict) {
+			t.Fatalf("got error %v; want %v", err, tenancy.ErrConflict)
+		}
+		if got := catalogState(t, f.url); got != before {
+			t.Fatalf("got %q; want %q", got, before)
+		}
 	})
 }
 
@@ -309,25 +459,39 @@ func retar(t *testing.T, raw []byte, edit func(name string, data []byte) [][2]st
 		if err == io.EOF {
 			break
 		}
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 		data, err := io.ReadAll(tr)
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, e := range edit(hdr.Name, data) {
-			require.NoError(t, tw.WriteHeader(&tar.Header{Name: e[0], Mode: 0o600, Size: int64(len(e[1]))}))
+			if err := tw.WriteHeader(&tar.Header{Name: e[0], Mode: 0o600, Size: int64(len(e[1]))}); err != nil {
+				t.Fatal(err)
+			}
 			_, err := tw.Write([]byte(e[1]))
-			require.NoError(t, err)
+			if err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
-	require.NoError(t, tw.Close())
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
 	return buf.Bytes()
 }
 
 func gunzip(t *testing.T, b []byte) []byte {
 	t.Helper()
 	zr, err := gzip.NewReader(bytes.NewReader(b))
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	out, err := io.ReadAll(zr)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return out
 }
 
@@ -336,7 +500,11 @@ func gzipBytes(t *testing.T, b []byte) []byte {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	_, err := zw.Write(b)
-	require.NoError(t, err)
-	require.NoError(t, zw.Close())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
 	return buf.Bytes()
 }

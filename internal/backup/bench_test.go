@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/stretchr/testify/require"
 
 	"github.com/appcitas/appcitas/internal/backup"
 	"github.com/appcitas/appcitas/internal/pgtest"
@@ -35,17 +34,23 @@ func BenchmarkTenantBackup(b *testing.B) {
 	}
 	// pg_dump is an operator's tool: it runs as the superuser.
 	cfg, err := pgx.ParseConfig(pgtest.SuperuserURL(b, f.url))
-	require.NoError(b, err)
+	if err != nil {
+		b.Fatal(err)
+	}
 	dumpEnv := append(os.Environ(), "PGHOST="+cfg.Host, fmt.Sprintf("PGPORT=%d", cfg.Port), "PGUSER="+cfg.User,
 		"PGPASSWORD="+cfg.Password, "PGDATABASE="+cfg.Database)
 
 	conn, err := pgx.Connect(ctx, f.url)
-	require.NoError(b, err)
+	if err != nil {
+		b.Fatal(err)
+	}
 	defer conn.Close(ctx)
 	for _, n := range []int{10, 10000} {
 		growFleet(b, conn, n)
 		var classes int
-		require.NoError(b, conn.QueryRow(ctx, `SELECT count(*) FROM pg_class`).Scan(&classes))
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_class`).Scan(&classes); err != nil {
+			b.Fatal(err)
+		}
 		b.Run(fmt.Sprintf("schemas=%d/appcitas", n), func(b *testing.B) {
 			for b.Loop() {
 				if _, err := backup.Write(ctx, f.m, org, io.Discard); err != nil {
@@ -72,7 +77,9 @@ func growFleet(b *testing.B, conn *pgx.Conn, n int) {
 	b.Helper()
 	ctx := context.Background()
 	var have int
-	require.NoError(b, conn.QueryRow(ctx, `SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'tenant\_%'`).Scan(&have))
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'tenant\_%'`).Scan(&have); err != nil {
+		b.Fatal(err)
+	}
 	const perTx = 50
 	for have < n {
 		var sql strings.Builder
@@ -85,7 +92,9 @@ func growFleet(b *testing.B, conn *pgx.Conn, n int) {
 			}
 		}
 		_, err := conn.Exec(ctx, "BEGIN;\n"+sql.String()+"COMMIT;")
-		require.NoError(b, err)
+		if err != nil {
+			b.Fatal(err)
+		}
 		have = min(have+perTx, n)
 	}
 }

@@ -2,13 +2,13 @@ package backup_test
 
 import (
 	"context"
+	"errors"
+	"reflect"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/stretchr/testify/require"
 
 	"github.com/appcitas/appcitas/internal/backup"
 	"github.com/appcitas/appcitas/internal/migrate"
@@ -20,37 +20,15 @@ func TestSeveralServers(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	_, srv := startCluster(t, nil)
-	newSecondDB := func(t *testing.T) string {
-		t.Helper()
-		name := "db_" + strings.ToLower(strings.NewReplacer("/", "_", "-", "_").Replace(t.Name()))
-		if len(name) > 60 {
-			name = name[len(name)-60:]
-		}
-		// The operator's step for another database: the superuser creates it, owned by the
-		// application's login role, which must own public too (it is NOINHERIT, so
-		// pg_database_owner's rights on public do not reach it).
-		app, err := pgx.ParseConfig(srv.URL())
-		require.NoError(t, err)
-		role := pgx.Identifier{app.User}.Sanitize()
-		conn, err := pgx.Connect(ctx, srv.SuperuserURLFor("postgres"))
-		require.NoError(t, err)
-		defer conn.Close(ctx)
-		_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" OWNER "+role)
-		require.NoError(t, err)
-		db, err := pgx.Connect(ctx, srv.SuperuserURLFor(name))
-		require.NoError(t, err)
-		defer db.Close(ctx)
-		_, err = db.Exec(ctx, `ALTER SCHEMA public OWNER TO `+role)
-		require.NoError(t, err)
-		return srv.URLFor(name)
-	}
 	setup2 := func(t *testing.T) (*fixture, string) {
-		second := newSecondDB(t)
+		second := srv.URLFor(newClusterDB(t, srv))
 		return setup(t, setupOptions{servers: map[string]string{"second": second}}), second
 	}
 	port := func(url string) string {
 		cfg, err := pgx.ParseConfig(url)
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 		return strconv.Itoa(int(cfg.Port))
 	}
 
@@ -59,12 +37,24 @@ func TestSeveralServers(t *testing.T) {
 		f, second := setup2(t)
 		here := f.newOrg(t, "Aquí", "", 1)
 		there := f.newOrg(t, "Allá", "second", 1)
-		require.Equal(t, "second", there.DatabaseName)
-		require.Equal(t, port(f.url), f.serverPort(t, here))
-		require.Equal(t, port(second), f.serverPort(t, there))
-		require.True(t, schemaExists(t, second, there.SchemaName))
-		require.False(t, schemaExists(t, f.url, there.SchemaName))
-		require.False(t, schemaExists(t, second, here.SchemaName))
+		if there.DatabaseName != "second" {
+			t.Fatalf("there.DatabaseName = %q; want %q", there.DatabaseName, "second")
+		}
+		if want, got := port(f.url), f.serverPort(t, here); got != want {
+			t.Fatalf("got %q; want %q", got, want)
+		}
+		if want, got := port(second), f.serverPort(t, there); got != want {
+			t.Fatalf("got %q; want %q", got, want)
+		}
+		if !schemaExists(t, second, there.SchemaName) {
+			t.Fatal("schemaExists(t, second, there.SchemaName) is false; want true")
+		}
+		if schemaExists(t, f.url, there.SchemaName) {
+			t.Fatal("schemaExists(t, f.url, there.SchemaName) is true; want false")
+		}
+		if schemaExists(t, second, here.SchemaName) {
+			t.Fatal("schemaExists(t, second, here.SchemaName) is true; want false")
+		}
 	})
 
 	t.Run("BacksUpAndRestoresAcrossServers", func(t *testing.T) {
@@ -72,19 +62,39 @@ func TestSeveralServers(t *testing.T) {
 		f, second := setup2(t)
 		there := f.newOrg(t, "Remota", "second", 30)
 		res, err := backup.Store{Root: f.dir}.Backup(ctx, f.m, there)
-		require.NoError(t, err)
-		require.Equal(t, "second", res.Manifest.Organization.Server)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Manifest.Organization.Server != "second" {
+			t.Fatalf("res.Manifest.Organization.Server = %q; want %q", res.Manifest.Organization.Server, "second")
+		}
 		// A copy on the default server, and the same tenant replaced onto the default server.
 		cp, err := backup.Restore(ctx, f.m, res.Path, backup.RestoreOptions{NewSlug: "remota-copia", KeepMembers: true})
-		require.NoError(t, err)
-		require.Equal(t, tenancy.DefaultServer, cp.Organization.DatabaseName)
-		require.Equal(t, f.sums(t, there), f.sums(t, cp.Organization))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cp.Organization.DatabaseName != tenancy.DefaultServer {
+			t.Fatalf("cp.Organization.DatabaseName = %q; want %q", cp.Organization.DatabaseName, tenancy.DefaultServer)
+		}
+		if want, got := f.sums(t, there), f.sums(t, cp.Organization); !reflect.DeepEqual(got, want) {
+			t.Fatalf("got %v; want %v", got, want)
+		}
 		r, err := backup.Restore(ctx, f.m, res.Path, backup.RestoreOptions{ReplaceID: there.ID, Server: tenancy.DefaultServer, PreBackup: backup.Store{Root: f.dir}})
-		require.NoError(t, err)
-		require.NoError(t, r.OldSchemaErr)
-		require.Equal(t, tenancy.DefaultServer, r.Organization.DatabaseName)
-		require.Equal(t, port(f.url), f.serverPort(t, r.Organization))
-		require.False(t, schemaExists(t, second, there.SchemaName), "old schema dropped from the second server")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.OldSchemaErr; err != nil {
+			t.Fatal(err)
+		}
+		if r.Organization.DatabaseName != tenancy.DefaultServer {
+			t.Fatalf("r.Organization.DatabaseName = %q; want %q", r.Organization.DatabaseName, tenancy.DefaultServer)
+		}
+		if want, got := port(f.url), f.serverPort(t, r.Organization); got != want {
+			t.Fatalf("got %q; want %q", got, want)
+		}
+		if schemaExists(t, second, there.SchemaName) {
+			t.Fatal("old schema dropped from the second server")
+		}
 	})
 
 	t.Run("MigrateAllReachesEveryServer", func(t *testing.T) {
@@ -94,19 +104,33 @@ func TestSeveralServers(t *testing.T) {
 		there := f.newOrg(t, "Dos", "second", 0)
 		base := f.m.TenantMigrations()
 		newer, err := base.With(migrateColor(base.Latest() + 1))
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 		f3 := setupWith(t, f, &newer)
 		rep, err := f3.m.MigrateAll(ctx, tenancy.FleetOptions{})
-		require.NoError(t, err)
-		require.Len(t, rep.Succeeded, 2)
-		require.Empty(t, rep.Failed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Succeeded) != 2 {
+			t.Fatalf("len(rep.Succeeded) = %d; want %d: %v", len(rep.Succeeded), 2, rep.Succeeded)
+		}
+		if len(rep.Failed) != 0 {
+			t.Fatalf("rep.Failed = %v; want 0", rep.Failed)
+		}
 		for _, org := range []tenancy.Organization{here, there} {
-			require.Equal(t, int64(newer.Latest()), f3.count(t, org, `SELECT max(version) FROM migraciones_tenant`))
+			if want, got := int64(newer.Latest()), f3.count(t, org, `SELECT max(version) FROM migraciones_tenant`); got != want {
+				t.Fatalf("got %v; want %v", got, want)
+			}
 		}
 		st, err := f3.m.TenantStatuses(ctx)
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, s := range st {
-			require.Equal(t, newer.Latest(), s.Version)
+			if s.Version != newer.Latest() {
+				t.Fatalf("s.Version = %v; want %v", s.Version, newer.Latest())
+			}
 		}
 	})
 
@@ -119,45 +143,85 @@ func TestSeveralServers(t *testing.T) {
 		want := f.sums(t, org)
 
 		res, err := backup.Move(ctx, f.m, org, "second")
-		require.NoError(t, err)
-		require.Equal(t, "second", res.Organization.DatabaseName)
-		require.Equal(t, want, res.Sums)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Organization.DatabaseName != "second" {
+			t.Fatalf("res.Organization.DatabaseName = %q; want %q", res.Organization.DatabaseName, "second")
+		}
+		if !reflect.DeepEqual(res.Sums, want) {
+			t.Fatalf("res.Sums = %v; want %v", res.Sums, want)
+		}
 		moved, err := f.m.Organization(ctx, org.ID)
-		require.NoError(t, err)
-		require.Equal(t, "second", moved.DatabaseName)
-		require.Equal(t, port(second), f.serverPort(t, moved))
-		require.Equal(t, want, f.sums(t, moved))
-		require.Equal(t, otherSums, f.sums(t, other))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if moved.DatabaseName != "second" {
+			t.Fatalf("moved.DatabaseName = %q; want %q", moved.DatabaseName, "second")
+		}
+		if want, got := port(second), f.serverPort(t, moved); got != want {
+			t.Fatalf("got %q; want %q", got, want)
+		}
+		if got := f.sums(t, moved); !reflect.DeepEqual(got, want) {
+			t.Fatalf("got %v; want %v", got, want)
+		}
+		if got := f.sums(t, other); !reflect.DeepEqual(got, otherSums) {
+			t.Fatalf("got %v; want %v", got, otherSums)
+		}
 		// New rows continue the ids.
 		f.exec(t, moved, `INSERT INTO organizacion_sede (nombre, zona_horaria) VALUES ('Nueva', 'UTC')`)
-		require.Equal(t, int64(3), f.count(t, moved, `SELECT max(id) FROM organizacion_sede`))
+		if want, got := int64(3), f.count(t, moved, `SELECT max(id) FROM organizacion_sede`); got != want {
+			t.Fatalf("got %v; want %v", got, want)
+		}
 
 		// The source is kept, and is read-only for the tenant.
-		require.True(t, schemaExists(t, f.url, org.SchemaName))
+		if !schemaExists(t, f.url, org.SchemaName) {
+			t.Fatal("schemaExists(t, f.url, org.SchemaName) is false; want true")
+		}
 		err = f.m.Run(ctx, tenancy.Tenant{Schema: org.SchemaName, Server: tenancy.DefaultServer}, func(tx pgx.Tx) error {
 			_, err := tx.Exec(ctx, `INSERT INTO organizacion_sede (nombre, zona_horaria) VALUES ('Perdida', 'UTC')`)
 			return err
 		})
-		require.Equal(t, "42501", tenancy.SQLState(err), "%v", err)
+		if got := tenancy.SQLState(err); got != "42501" {
+			t.Fatalf("%v: got %q; want %q", err, got, "42501")
+		}
 
 		dropped, err := backup.DropSourceCopies(ctx, f.m, moved)
-		require.NoError(t, err)
-		require.Equal(t, []string{tenancy.DefaultServer}, dropped)
-		require.False(t, schemaExists(t, f.url, org.SchemaName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(dropped, []string{tenancy.DefaultServer}) {
+			t.Fatalf("dropped = %v; want %v", dropped, []string{tenancy.DefaultServer})
+		}
+		if schemaExists(t, f.url, org.SchemaName) {
+			t.Fatal("schemaExists(t, f.url, org.SchemaName) is true; want false")
+		}
 		st, err := f.m.TenantStatuses(ctx)
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, s := range st {
 			if s.ID == org.ID {
-				require.True(t, s.Recorded, "ledger row kept for the schema in use")
-				require.Equal(t, f.m.TenantMigrations().Latest(), s.Version)
+				if !s.Recorded {
+					t.Fatal("ledger row kept for the schema in use")
+				}
+				if s.Version != f.m.TenantMigrations().Latest() {
+					t.Fatalf("s.Version = %v; want %v", s.Version, f.m.TenantMigrations().Latest())
+				}
 			}
 		}
 
 		// And back again.
 		back, err := backup.Move(ctx, f.m, moved, tenancy.DefaultServer)
-		require.NoError(t, err)
-		require.Equal(t, tenancy.DefaultServer, back.Organization.DatabaseName)
-		require.Equal(t, port(f.url), f.serverPort(t, back.Organization))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if back.Organization.DatabaseName != tenancy.DefaultServer {
+			t.Fatalf("back.Organization.DatabaseName = %q; want %q", back.Organization.DatabaseName, tenancy.DefaultServer)
+		}
+		if want, got := port(f.url), f.serverPort(t, back.Organization); got != want {
+			t.Fatalf("got %q; want %q", got, want)
+		}
 	})
 
 	t.Run("FailedMoveLeavesTenantWhereItWas", func(t *testing.T) {
@@ -167,19 +231,33 @@ func TestSeveralServers(t *testing.T) {
 		want := f.sums(t, org)
 		// A schema of that name already on the target: the copy step fails.
 		conn, err := pgx.Connect(ctx, second)
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 		_, err = conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{org.SchemaName}.Sanitize())
 		conn.Close(ctx)
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 		_, err = backup.Move(ctx, f.m, org, "second")
-		require.ErrorIs(t, err, tenancy.ErrConflict)
+		if !errors.Is(err, tenancy.ErrConflict) {
+			t.Fatalf("got error %v; want %v", err, tenancy.ErrConflict)
+		}
 		now, err := f.m.Organization(ctx, org.ID)
-		require.NoError(t, err)
-		require.Equal(t, tenancy.DefaultServer, now.DatabaseName)
-		require.Equal(t, want, f.sums(t, now))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if now.DatabaseName != tenancy.DefaultServer {
+			t.Fatalf("now.DatabaseName = %q; want %q", now.DatabaseName, tenancy.DefaultServer)
+		}
+		if got := f.sums(t, now); !reflect.DeepEqual(got, want) {
+			t.Fatalf("got %v; want %v", got, want)
+		}
 		f.exec(t, now, `INSERT INTO organizacion_sede (nombre, zona_horaria) VALUES ('Sigue', 'UTC')`)
 		_, err = backup.Move(ctx, f.m, org, tenancy.DefaultServer)
-		require.ErrorIs(t, err, backup.ErrSameServer)
+		if !errors.Is(err, backup.ErrSameServer) {
+			t.Fatalf("got error %v; want %v", err, backup.ErrSameServer)
+		}
 	})
 
 	t.Run("WritesDuringAMoveAreNeitherLostNorDuplicated", func(t *testing.T) {
@@ -191,15 +269,25 @@ func TestSeveralServers(t *testing.T) {
 		w := startWriters(f.m, org.ID, 4, 0)
 		time.Sleep(200 * time.Millisecond)
 		res, err := backup.Move(ctx, f.m, org, "second")
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 		_, err = backup.DropSourceCopies(ctx, f.m, res.Organization)
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 		back, err := backup.Move(ctx, f.m, res.Organization, tenancy.DefaultServer)
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 		time.Sleep(200 * time.Millisecond)
 		rep := requireWritersOK(t, w)
-		require.Positive(t, rep.Acked)
-		require.Equal(t, tenancy.DefaultServer, back.Organization.DatabaseName)
+		if rep.Acked <= 0 {
+			t.Fatalf("rep.Acked = %v; want it positive", rep.Acked)
+		}
+		if back.Organization.DatabaseName != tenancy.DefaultServer {
+			t.Fatalf("back.Organization.DatabaseName = %q; want %q", back.Organization.DatabaseName, tenancy.DefaultServer)
+		}
 		t.Logf("moves of %d appointments with 4 writers: pauses %s and %s; %s", appointments,
 			res.Pause.Round(time.Millisecond), back.Pause.Round(time.Millisecond), rep)
 	})
@@ -212,7 +300,9 @@ func setupWith(t *testing.T, f *fixture, set *migrate.Set) *fixture {
 	for _, name := range f.m.Servers().Names() {
 		if name != tenancy.DefaultServer {
 			u, err := f.m.Servers().URL(name)
-			require.NoError(t, err)
+			if err != nil {
+				t.Fatal(err)
+			}
 			servers[name] = u
 		}
 	}

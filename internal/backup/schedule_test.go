@@ -2,15 +2,17 @@ package backup_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/stretchr/testify/require"
 
 	"github.com/appcitas/appcitas/internal/backup"
 	"github.com/appcitas/appcitas/internal/pgtest"
@@ -28,12 +30,18 @@ func TestScheduler(t *testing.T) {
 		hours := map[int]int{}
 		for i := range 500 {
 			slot := sc.Slot(fmt.Sprintf("tenant_t%d_%08x", i, i*7919), now)
-			require.Equal(t, now.Truncate(24*time.Hour), slot.Truncate(24*time.Hour), "slot inside the period")
+			if want, got := now.Truncate(24*time.Hour), slot.Truncate(24*time.Hour); !reflect.DeepEqual(got, want) {
+				t.Fatalf("slot inside the period: got %v; want %v", got, want)
+			}
 			hours[slot.Hour()]++
 		}
-		require.Len(t, hours, 24, "every hour of the day gets some tenants")
+		if len(hours) != 24 {
+			t.Fatalf("every hour of the day gets some tenants: len(hours) = %d; want %d: %v", len(hours), 24, hours)
+		}
 		for h, n := range hours {
-			require.Less(t, n, 45, "hour %d has %d of 500 tenants", h, n)
+			if n >= 45 {
+				t.Fatalf("hour %d has %d of 500 tenants: n = %v; want it below %v", h, n, n, 45)
+			}
 		}
 	})
 
@@ -61,14 +69,22 @@ func TestScheduler(t *testing.T) {
 					schema := fmt.Sprintf("tenant_t%d_%08x", i, i*7919)
 					slot, when := sc.Slot(schema, tt.now), sc.When(schema, tt.now)
 					if !slot.Before(tt.now) {
-						require.Equal(t, slot, when, "a slot still ahead is kept")
+						if !reflect.DeepEqual(when, slot) {
+							t.Fatalf("a slot still ahead is kept: when = %v; want %v", when, slot)
+						}
 						continue
 					}
-					require.False(t, when.Before(tt.now), "%s: a past slot runs from now on", schema)
-					require.True(t, when.Before(tt.now.Add(tt.window)), "%s: %s is past the %s window", schema, when.Sub(tt.now), tt.window)
+					if when.Before(tt.now) {
+						t.Fatalf("%s: a past slot runs from now on", schema)
+					}
+					if !when.Before(tt.now.Add(tt.window)) {
+						t.Fatalf("%s: %s is past the %s window", schema, when.Sub(tt.now), tt.window)
+					}
 					late[when.Sub(tt.now)*10/tt.window] = true
 				}
-				require.Len(t, late, 10, "catch-ups spread over every tenth of the window")
+				if len(late) != 10 {
+					t.Fatalf("catch-ups spread over every tenth of the window: len(late) = %d; want %d: %v", len(late), 10, late)
+				}
 			})
 		}
 	})
@@ -80,7 +96,9 @@ func TestScheduler(t *testing.T) {
 		b := f.newOrg(t, "Dos", "", 2)
 		off := f.newOrg(t, "Apagada", "", 2)
 		_, err := f.m.SetActive(ctx, off.ID, false)
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 		store := backup.Store{Root: f.dir}
 		sc := backup.NewScheduler(f.m, store, backup.Schedule{Every: time.Hour})
 
@@ -92,38 +110,76 @@ func TestScheduler(t *testing.T) {
 		}
 		end = end.Add(time.Millisecond)
 		rep, err := sc.RunDue(ctx, end, false)
-		require.NoError(t, err)
-		require.Len(t, rep.BackedUp, 2)
-		require.Empty(t, rep.Failed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.BackedUp) != 2 {
+			t.Fatalf("len(rep.BackedUp) = %d; want %d: %v", len(rep.BackedUp), 2, rep.BackedUp)
+		}
+		if len(rep.Failed) != 0 {
+			t.Fatalf("rep.Failed = %v; want 0", rep.Failed)
+		}
 		rep, err = sc.RunDue(ctx, end.Add(time.Millisecond), false)
-		require.NoError(t, err)
-		require.Empty(t, rep.BackedUp, "nothing is due twice in a period")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.BackedUp) != 0 {
+			t.Fatalf("nothing is due twice in a period: rep.BackedUp = %v; want 0", rep.BackedUp)
+		}
 		rep, err = sc.RunDue(ctx, end.Add(time.Hour), false)
-		require.NoError(t, err)
-		require.Len(t, rep.BackedUp, 2, "due again next period")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.BackedUp) != 2 {
+			t.Fatalf("due again next period: len(rep.BackedUp) = %d; want %d: %v", len(rep.BackedUp), 2, rep.BackedUp)
+		}
 		for _, o := range []tenancy.Organization{a, b} {
 			st, err := store.Status(o)
-			require.NoError(t, err)
-			require.Equal(t, end.Add(time.Hour).UTC().Truncate(time.Millisecond), st.LastSuccess)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(st.LastSuccess, end.Add(time.Hour).UTC().Truncate(time.Millisecond)) {
+				t.Fatalf("st.LastSuccess = %v; want %v", st.LastSuccess, end.Add(time.Hour).UTC().Truncate(time.Millisecond))
+			}
 		}
 		entries, err := store.List(off.ID)
-		require.NoError(t, err)
-		require.Empty(t, entries, "inactive tenants are not backed up")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) != 0 {
+			t.Fatalf("inactive tenants are not backed up: entries = %v; want 0", entries)
+		}
 
 		// A tenant whose schema is gone fails, the other is backed up, and the failure is visible.
 		conn, err := pgx.Connect(ctx, pgtest.SuperuserURL(t, f.url))
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 		defer conn.Close(ctx)
 		_, err = conn.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{b.SchemaName}.Sanitize()+" CASCADE")
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 		rep, err = sc.RunDue(ctx, end.Add(2*time.Hour), false)
-		require.NoError(t, err)
-		require.Len(t, rep.BackedUp, 1)
-		require.Contains(t, rep.Failed, b.SchemaName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.BackedUp) != 1 {
+			t.Fatalf("len(rep.BackedUp) = %d; want %d: %v", len(rep.BackedUp), 1, rep.BackedUp)
+		}
+		if _, ok := rep.Failed[b.SchemaName]; !ok {
+			t.Fatalf("rep.Failed = %v; want it to hold %s", rep.Failed, b.SchemaName)
+		}
 		st, err := store.Status(b)
-		require.NoError(t, err)
-		require.False(t, st.LastFailure.IsZero())
-		require.Contains(t, st.FailureMessage, "does not exist")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.LastFailure.IsZero() {
+			t.Fatal("st.LastFailure.IsZero() is true; want false")
+		}
+		if !strings.Contains(st.FailureMessage, "does not exist") {
+			t.Fatalf("st.FailureMessage = %v; want it to contain %v", st.FailureMessage, "does not exist")
+		}
 	})
 
 	t.Run("PruneKeepsDailyAndWeeklyBackups", func(t *testing.T) {
@@ -131,25 +187,43 @@ func TestScheduler(t *testing.T) {
 		store := backup.Store{Root: t.TempDir()}
 		const schema = "tenant_poda_0000abcd"
 		dir := filepath.Join(store.Root, schema)
-		require.NoError(t, os.MkdirAll(dir, 0o700))
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
 		newest := time.Date(2026, 3, 31, 23, 0, 0, 0, time.UTC)
 		for d := range 60 {
 			for _, h := range []int{1, 13} {
 				ts := newest.AddDate(0, 0, -d).Truncate(24 * time.Hour).Add(time.Duration(h) * time.Hour)
 				path, err := store.PathFor(schema, ts)
-				require.NoError(t, err)
-				require.NoError(t, os.WriteFile(path, nil, 0o600))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
 		deleted, err := store.Prune(schema, 7, 4)
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 		left, err := os.ReadDir(dir)
-		require.NoError(t, err)
-		require.Len(t, left, 11, "7 daily + 4 weekly")
-		require.Equal(t, 120-11, deleted)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(left) != 11 {
+			t.Fatalf("7 daily + 4 weekly: len(left) = %d; want %d: %v", len(left), 11, left)
+		}
+		if deleted != 120-11 {
+			t.Fatalf("deleted = %v; want %v", deleted, 120-11)
+		}
 		last, err := store.LastSuccess(tenancy.Organization{ID: 1, SchemaName: schema})
-		require.NoError(t, err)
-		require.Equal(t, newest.Truncate(24*time.Hour).Add(13*time.Hour), last)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(last, newest.Truncate(24*time.Hour).Add(13*time.Hour)) {
+			t.Fatalf("last = %v; want %v", last, newest.Truncate(24*time.Hour).Add(13*time.Hour))
+		}
 	})
 }
 
@@ -179,39 +253,71 @@ func TestOneBackupOfATenantAtATime(t *testing.T) {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		_, err := store.Backup(ctx, f.m, a)
-		require.ErrorIs(t, err, backup.ErrInProgress)
+		if !errors.Is(err, backup.ErrInProgress) {
+			t.Fatalf("got error %v; want %v", err, backup.ErrInProgress)
+		}
 		_, err = backup.Write(ctx, f.m, a, io.Discard)
-		require.ErrorIs(t, err, backup.ErrInProgress)
+		if !errors.Is(err, backup.ErrInProgress) {
+			t.Fatalf("got error %v; want %v", err, backup.ErrInProgress)
+		}
 		st, err := store.Status(a)
-		require.NoError(t, err)
-		require.Equal(t, backup.Status{}, st, "no backup yet and no failure")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(st, backup.Status{}) {
+			t.Fatalf("no backup yet and no failure: st = %v; want %v", st, backup.Status{})
+		}
 	})
 
 	t.Run("TheScheduleSkipsTheBusyTenantAndBacksUpTheOthers", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		rep, err := sc.RunDue(ctx, time.Now(), true)
-		require.NoError(t, err)
-		require.Equal(t, []string{a.SchemaName}, rep.Busy)
-		require.Empty(t, rep.Failed)
-		require.Len(t, rep.BackedUp, 1)
-		require.Equal(t, b.SchemaName, rep.BackedUp[0].Manifest.Organization.SchemaName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(rep.Busy, []string{a.SchemaName}) {
+			t.Fatalf("rep.Busy = %v; want %v", rep.Busy, []string{a.SchemaName})
+		}
+		if len(rep.Failed) != 0 {
+			t.Fatalf("rep.Failed = %v; want 0", rep.Failed)
+		}
+		if len(rep.BackedUp) != 1 {
+			t.Fatalf("len(rep.BackedUp) = %d; want %d: %v", len(rep.BackedUp), 1, rep.BackedUp)
+		}
+		if rep.BackedUp[0].Manifest.Organization.SchemaName != b.SchemaName {
+			t.Fatalf("rep.BackedUp[0].Manifest.Organization.SchemaName = %q; want %q", rep.BackedUp[0].Manifest.Organization.SchemaName, b.SchemaName)
+		}
 	})
 
 	release()
 	done := <-first
-	require.NoError(t, done.err, "the first backup completes")
+	if err := done.err; err != nil {
+		t.Fatalf("the first backup completes: %v", err)
+	}
 
 	t.Run("TheNextBackupRunsOnceTheFirstIsDone", func(t *testing.T) {
 		res, err := store.Backup(ctx, f.m, a)
-		require.NoError(t, err)
-		require.Equal(t, done.res.Manifest.RowCount(), res.Manifest.RowCount())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want, got := done.res.Manifest.RowCount(), res.Manifest.RowCount(); got != want {
+			t.Fatalf("got %v; want %v", got, want)
+		}
 		entries, err := store.List(a.ID)
-		require.NoError(t, err)
-		require.Len(t, entries, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) != 2 {
+			t.Fatalf("len(entries) = %d; want %d: %v", len(entries), 2, entries)
+		}
 		st, err := store.Status(a)
-		require.NoError(t, err)
-		require.True(t, st.LastFailure.IsZero())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !st.LastFailure.IsZero() {
+			t.Fatal("st.LastFailure.IsZero() is false; want true")
+		}
 	})
 }
 
@@ -222,26 +328,44 @@ func TestStoreBackupRecordsItsFailure(t *testing.T) {
 	org := f.newOrg(t, "Rota", "", 1)
 	store := backup.Store{Root: f.dir}
 	conn, err := pgx.Connect(ctx, pgtest.SuperuserURL(t, f.url))
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer conn.Close(ctx)
 	_, err = conn.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{org.SchemaName}.Sanitize()+" CASCADE")
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
 	_, err = store.Backup(cancelled, f.m, org)
-	require.ErrorIs(t, err, context.Canceled)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("got error %v; want %v", err, context.Canceled)
+	}
 	st, err := store.Status(org)
-	require.NoError(t, err)
-	require.True(t, st.LastFailure.IsZero(), "a cancelled backup is not a failure")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.LastFailure.IsZero() {
+		t.Fatal("a cancelled backup is not a failure")
+	}
 
 	before := time.Now()
 	_, err = store.Backup(ctx, f.m, org)
-	require.Error(t, err)
+	if err == nil {
+		t.Fatal("got no error; want one")
+	}
 	st, err = store.Status(org)
-	require.NoError(t, err)
-	require.False(t, st.LastFailure.Before(before.Truncate(time.Millisecond)), "failure at %v, backup at %v", st.LastFailure, before)
-	require.Contains(t, st.FailureMessage, "does not exist")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.LastFailure.Before(before.Truncate(time.Millisecond)) {
+		t.Fatalf("failure at %v, backup at %v", st.LastFailure, before)
+	}
+	if !strings.Contains(st.FailureMessage, "does not exist") {
+		t.Fatalf("st.FailureMessage = %v; want it to contain %v", st.FailureMessage, "does not exist")
+	}
 }
 
 func TestStatusFollowsTheOrganizationToANewSchema(t *testing.T) {
@@ -252,18 +376,30 @@ func TestStatusFollowsTheOrganizationToANewSchema(t *testing.T) {
 	store := backup.Store{Root: f.dir}
 	before := time.Now().Truncate(time.Millisecond)
 	_, err := store.Backup(ctx, f.m, org)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// A restore over the organization gives it a new schema; its archives stay under the old one.
 	moved := org
 	moved.SchemaName, err = tenancy.NewSchemaName(org.Slug)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	st, err := store.Status(moved)
-	require.NoError(t, err)
-	require.False(t, st.LastSuccess.Before(before), "last success %v, backup at %v", st.LastSuccess, before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.LastSuccess.Before(before) {
+		t.Fatalf("last success %v, backup at %v", st.LastSuccess, before)
+	}
 
 	other := tenancy.Organization{ID: org.ID + 1000, SchemaName: moved.SchemaName}
 	st, err = store.Status(other)
-	require.NoError(t, err)
-	require.True(t, st.LastSuccess.IsZero(), "another organization's status stays its own")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.LastSuccess.IsZero() {
+		t.Fatal("another organization's status stays its own")
+	}
 }

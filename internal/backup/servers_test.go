@@ -2,15 +2,16 @@ package backup_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/stretchr/testify/require"
 
 	"github.com/appcitas/appcitas/internal/backup"
 	"github.com/appcitas/appcitas/internal/pgserver"
@@ -25,7 +26,9 @@ func TestServerCatalog(t *testing.T) {
 	ctx := context.Background()
 	_, srv := startCluster(t, nil)
 	app, err := pgx.ParseConfig(srv.URL())
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// entry registers a fresh database of the second cluster; its password is in a passfile, the
 	// catalog holds none.
 	entry := func(t *testing.T, name string) tenancy.ServerEntry {
@@ -33,7 +36,9 @@ func TestServerCatalog(t *testing.T) {
 		db := newClusterDB(t, srv)
 		passfile := filepath.Join(t.TempDir(), "pgpass")
 		line := fmt.Sprintf("%s:%d:%s:%s:%s\n", app.Host, app.Port, db, app.User, app.Password)
-		require.NoError(t, os.WriteFile(passfile, []byte(line), 0o600))
+		if err := os.WriteFile(passfile, []byte(line), 0o600); err != nil {
+			t.Fatal(err)
+		}
 		return tenancy.ServerEntry{Name: name, Host: app.Host, Port: int(app.Port), Database: db,
 			Params: "sslmode=disable&user=" + app.User + "&passfile=" + passfile}
 	}
@@ -44,26 +49,48 @@ func TestServerCatalog(t *testing.T) {
 		org := serve.newOrg(t, "Viajera", "", 5)
 		want := serve.sums(t, org)
 		// serve has looked for the server before it exists.
-		require.ErrorIs(t, serve.m.Servers().Check(ctx, "segundo"), tenancy.ErrUnknownServer)
+		if err := serve.m.Servers().Check(ctx, "segundo"); !errors.Is(err, tenancy.ErrUnknownServer) {
+			t.Fatalf("got error %v; want %v", err, tenancy.ErrUnknownServer)
+		}
 
 		cli := setup(t, setupOptions{url: serve.url})
 		_, err := cli.m.AddServer(ctx, entry(t, "segundo"))
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 		res, err := backup.Move(ctx, cli.m, org, "segundo")
-		require.NoError(t, err)
-		require.Equal(t, "segundo", res.Organization.DatabaseName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Organization.DatabaseName != "segundo" {
+			t.Fatalf("res.Organization.DatabaseName = %q; want %q", res.Organization.DatabaseName, "segundo")
+		}
 
 		moved, err := serve.m.Organization(ctx, org.ID)
-		require.NoError(t, err)
-		require.Equal(t, "segundo", moved.DatabaseName)
-		require.Equal(t, want, serve.sums(t, moved), "serve reads the tenant on the registered server")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if moved.DatabaseName != "segundo" {
+			t.Fatalf("moved.DatabaseName = %q; want %q", moved.DatabaseName, "segundo")
+		}
+		if got := serve.sums(t, moved); !reflect.DeepEqual(got, want) {
+			t.Fatalf("serve reads the tenant on the registered server: got %v; want %v", got, want)
+		}
 		serve.exec(t, moved, `INSERT INTO organizacion_sede (nombre, zona_horaria) VALUES ('Nueva', 'UTC')`)
 
 		list, err := serve.m.ListServers(ctx)
-		require.NoError(t, err)
-		require.Len(t, list, 1)
-		require.Equal(t, int64(1), list[0].Tenants)
-		require.NotContains(t, list[0].Params, app.Password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 1 {
+			t.Fatalf("len(list) = %d; want %d: %v", len(list), 1, list)
+		}
+		if list[0].Tenants != int64(1) {
+			t.Fatalf("list[0].Tenants = %v; want %v", list[0].Tenants, int64(1))
+		}
+		if strings.Contains(list[0].Params, app.Password) {
+			t.Fatalf("list[0].Params = %v; want it without %v", list[0].Params, app.Password)
+		}
 	})
 
 	t.Run("RefusesAMoveToAnUnregisteredServer", func(t *testing.T) {
@@ -71,22 +98,36 @@ func TestServerCatalog(t *testing.T) {
 		f := setup(t, setupOptions{})
 		org := f.newOrg(t, "Quieta", "", 1)
 		_, err := backup.Move(ctx, f.m, org, "nowhere")
-		require.ErrorIs(t, err, tenancy.ErrUnknownServer)
+		if !errors.Is(err, tenancy.ErrUnknownServer) {
+			t.Fatalf("got error %v; want %v", err, tenancy.ErrUnknownServer)
+		}
 		still, err := f.m.Organization(ctx, org.ID)
-		require.NoError(t, err)
-		require.Equal(t, tenancy.DefaultServer, still.DatabaseName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if still.DatabaseName != tenancy.DefaultServer {
+			t.Fatalf("still.DatabaseName = %q; want %q", still.DatabaseName, tenancy.DefaultServer)
+		}
 	})
 
 	t.Run("RefusesToRegisterAServerThatDoesNotAnswer", func(t *testing.T) {
 		t.Parallel()
 		f := setup(t, setupOptions{})
 		_, err := f.m.AddServer(ctx, tenancy.ServerEntry{Name: "muerto", Host: "127.0.0.1", Port: 1, Database: "x", Params: "connect_timeout=2"})
-		require.ErrorIs(t, err, tenancy.ErrServerUnreachable)
+		if !errors.Is(err, tenancy.ErrServerUnreachable) {
+			t.Fatalf("got error %v; want %v", err, tenancy.ErrServerUnreachable)
+		}
 		_, err = f.m.AddServer(ctx, tenancy.ServerEntry{Name: "clave", Host: "127.0.0.1", Database: "x", Params: "password=secreta"})
-		require.ErrorIs(t, err, tenancy.ErrInvalidName)
+		if !errors.Is(err, tenancy.ErrInvalidName) {
+			t.Fatalf("got error %v; want %v", err, tenancy.ErrInvalidName)
+		}
 		list, err := f.m.ListServers(ctx)
-		require.NoError(t, err)
-		require.Empty(t, list)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 0 {
+			t.Fatalf("list = %v; want 0", list)
+		}
 	})
 
 	t.Run("RemoveRefusesWhileTenantsLiveThereAndEveryProcessForgets", func(t *testing.T) {
@@ -96,19 +137,39 @@ func TestServerCatalog(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- serve.m.WatchOrganizations(watchCtx, tenancy.OrganizationWatch{}) }()
 		t.Cleanup(func() { stop(); <-done })
-		require.Eventually(t, serve.m.Watching, 10*time.Second, 10*time.Millisecond)
+		for deadline := time.Now().Add(10 * time.Second); !serve.m.Watching(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the watch did not start within 10 s")
+			}
+		}
 
 		cli := setup(t, setupOptions{url: serve.url})
 		_, err := cli.m.AddServer(ctx, entry(t, "tercero"))
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 		org := serve.newOrg(t, "Allá", "tercero", 1)
-		require.ErrorIs(t, cli.m.RemoveServer(ctx, "tercero"), tenancy.ErrServerInUse)
-		require.NoError(t, serve.m.DeleteOrganization(ctx, org))
-		require.NoError(t, cli.m.RemoveServer(ctx, "tercero"))
-		require.ErrorIs(t, cli.m.RemoveServer(ctx, "tercero"), tenancy.ErrUnknownServer)
+		if err := cli.m.RemoveServer(ctx, "tercero"); !errors.Is(err, tenancy.ErrServerInUse) {
+			t.Fatalf("got error %v; want %v", err, tenancy.ErrServerInUse)
+		}
+		if err := serve.m.DeleteOrganization(ctx, org); err != nil {
+			t.Fatal(err)
+		}
+		if err := cli.m.RemoveServer(ctx, "tercero"); err != nil {
+			t.Fatal(err)
+		}
+		if err := cli.m.RemoveServer(ctx, "tercero"); !errors.Is(err, tenancy.ErrUnknownServer) {
+			t.Fatalf("got error %v; want %v", err, tenancy.ErrUnknownServer)
+		}
 		// The watch heard the removal: serve no longer knows the server.
-		require.Eventually(t, func() bool { return !serve.m.Servers().Has("tercero") }, 10*time.Second, 10*time.Millisecond)
-		require.ErrorIs(t, serve.m.Servers().Check(ctx, "tercero"), tenancy.ErrUnknownServer)
+		for deadline := time.Now().Add(10 * time.Second); serve.m.Servers().Has("tercero"); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("serve still knows the server tercero after 10 s")
+			}
+		}
+		if err := serve.m.Servers().Check(ctx, "tercero"); !errors.Is(err, tenancy.ErrUnknownServer) {
+			t.Fatalf("got error %v; want %v", err, tenancy.ErrUnknownServer)
+		}
 	})
 
 	t.Run("UnreachableRegisteredServerIsUnavailable", func(t *testing.T) {
@@ -116,18 +177,28 @@ func TestServerCatalog(t *testing.T) {
 		_, down := startCluster(t, nil)
 		f := setup(t, setupOptions{servers: map[string]string{"caido": down.URL()}})
 		// What every command and serve do at start: the configured servers join the catalog.
-		require.NoError(t, f.m.RegisterConfiguredServers(ctx))
+		if err := f.m.RegisterConfiguredServers(ctx); err != nil {
+			t.Fatal(err)
+		}
 		org := f.newOrg(t, "Caída", "caido", 1)
-		require.NoError(t, down.Stop(ctx))
+		if err := down.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
 		other := setup(t, setupOptions{url: f.url})
 		tn, err := org.Tenant()
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 		err = other.m.Run(ctx, tn, func(tx pgx.Tx) error {
 			_, err := tx.Exec(ctx, `SELECT 1`)
 			return err
 		})
-		require.Error(t, err)
-		require.True(t, tenancy.Unavailable(err), "unreachable server counts as unavailable: %v", err)
+		if err == nil {
+			t.Fatal("got no error; want one")
+		}
+		if !tenancy.Unavailable(err) {
+			t.Fatalf("unreachable server counts as unavailable: %v", err)
+		}
 	})
 }
 
@@ -141,17 +212,27 @@ func newClusterDB(t *testing.T, srv *pgserver.Server) string {
 		name = name[len(name)-60:]
 	}
 	app, err := pgx.ParseConfig(srv.URL())
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	role := pgx.Identifier{app.User}.Sanitize()
 	conn, err := pgx.Connect(ctx, srv.SuperuserURLFor("postgres"))
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer conn.Close(ctx)
 	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" OWNER "+role)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	db, err := pgx.Connect(ctx, srv.SuperuserURLFor(name))
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer db.Close(ctx)
 	_, err = db.Exec(ctx, `ALTER SCHEMA public OWNER TO `+role)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return name
 }

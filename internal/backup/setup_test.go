@@ -7,14 +7,13 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/stretchr/testify/require"
 
 	"github.com/appcitas/appcitas/internal/backup"
 	"github.com/appcitas/appcitas/internal/migrate"
 	"github.com/appcitas/appcitas/internal/pgserver"
 	"github.com/appcitas/appcitas/internal/pgtest"
 	"github.com/appcitas/appcitas/internal/tenancy"
+	"github.com/appcitas/appcitas/internal/tenancytest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -34,23 +33,11 @@ type setupOptions struct {
 
 func setup(t testing.TB, opts setupOptions) *fixture {
 	t.Helper()
-	ctx := context.Background()
-	url := opts.url
-	if url == "" {
-		url = pgtest.NewDatabase(t)
-		pool, err := pgxpool.New(ctx, url)
-		require.NoError(t, err)
-		_, err = migrate.ApplyPublic(ctx, pool, migrate.Public(), migrate.Options{})
-		pool.Close()
-		require.NoError(t, err)
+	cfg := tenancy.Config{Servers: opts.servers, TenantMigrations: opts.migrations}
+	if opts.url != "" {
+		return &fixture{url: opts.url, m: tenancytest.Open(t, opts.url, cfg), dir: t.TempDir()}
 	}
-	servers := map[string]string{tenancy.DefaultServer: url}
-	for k, v := range opts.servers {
-		servers[k] = v
-	}
-	m, err := tenancy.New(tenancy.Config{Servers: servers, TenantMigrations: opts.migrations})
-	require.NoError(t, err)
-	t.Cleanup(m.Close)
+	m, url := tenancytest.NewManager(t, cfg)
 	return &fixture{url: url, m: m, dir: t.TempDir()}
 }
 
@@ -60,9 +47,13 @@ func (f *fixture) newOrg(t testing.TB, name, server string, n int) tenancy.Organ
 	t.Helper()
 	ctx := context.Background()
 	org, err := f.m.CreateOrganization(ctx, tenancy.NewOrganization{Name: name, Server: server})
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tn, err := org.Tenant()
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	err = f.m.Run(ctx, tn, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, fmt.Sprintf(`
 			INSERT INTO organizacion_sede (nombre, zona_horaria, direccion) VALUES
@@ -78,16 +69,22 @@ func (f *fixture) newOrg(t testing.TB, name, server string, n int) tenancy.Organ
 				FROM generate_series(1, %d) g, LATERAL (SELECT timestamptz '2026-01-05 08:00-05' + g * interval '1 hour') s(t);`, n))
 		return err
 	})
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return org
 }
 
 func (f *fixture) sums(t *testing.T, org tenancy.Organization) []backup.TableSum {
 	t.Helper()
 	tn, err := org.Tenant()
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	sums, err := backup.Checksums(context.Background(), f.m, tn)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return sums
 }
 
@@ -95,22 +92,30 @@ func (f *fixture) sums(t *testing.T, org tenancy.Organization) []backup.TableSum
 func (f *fixture) exec(t *testing.T, org tenancy.Organization, sql string, args ...any) {
 	t.Helper()
 	tn, err := org.Tenant()
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
-	require.NoError(t, f.m.Run(ctx, tn, func(tx pgx.Tx) error {
+	if err := f.m.Run(ctx, tn, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, sql, args...)
 		return err
-	}))
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // count returns one number read in org's scope.
 func (f *fixture) count(t *testing.T, org tenancy.Organization, sql string) int64 {
 	t.Helper()
 	tn, err := org.Tenant()
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	var n int64
-	require.NoError(t, f.m.Run(ctx, tn, func(tx pgx.Tx) error { return tx.QueryRow(ctx, sql).Scan(&n) }))
+	if err := f.m.Run(ctx, tn, func(tx pgx.Tx) error { return tx.QueryRow(ctx, sql).Scan(&n) }); err != nil {
+		t.Fatal(err)
+	}
 	return n
 }
 
@@ -119,10 +124,14 @@ func schemaExists(t *testing.T, url, schema string) bool {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, url)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer conn.Close(ctx)
 	var ok bool
-	require.NoError(t, conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, schema).Scan(&ok))
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, schema).Scan(&ok); err != nil {
+		t.Fatal(err)
+	}
 	return ok
 }
 
@@ -131,13 +140,17 @@ func catalogState(t *testing.T, url string) string {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, url)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer conn.Close(ctx)
 	var s string
-	require.NoError(t, conn.QueryRow(ctx, `SELECT
+	if err := conn.QueryRow(ctx, `SELECT
 		(SELECT coalesce(string_agg(id || ':' || schema_name || ':' || database_name || ':' || is_active, ',' ORDER BY id), '') FROM public.organizacion_organizacion)
 		|| ' | ' || (SELECT coalesce(string_agg(nspname, ',' ORDER BY nspname), '') FROM pg_namespace WHERE nspname LIKE 'tenant\_%')
-		|| ' | ' || (SELECT coalesce(string_agg(schema_name || ':' || version, ',' ORDER BY schema_name), '') FROM public.migraciones_ledger)`).Scan(&s))
+		|| ' | ' || (SELECT coalesce(string_agg(schema_name || ':' || version, ',' ORDER BY schema_name), '') FROM public.migraciones_ledger)`).Scan(&s); err != nil {
+		t.Fatal(err)
+	}
 	return s
 }
 
@@ -154,12 +167,18 @@ func must[T any](v T, err error) T {
 func startCluster(t testing.TB, settings map[string]string) (url string, srv *pgserver.Server) {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "appcitas-second-")
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// As root PostgreSQL runs as the postgres user, which must enter the directory.
-	require.NoError(t, os.Chmod(dir, 0o711))
+	if err := os.Chmod(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	srv, err = pgserver.Start(ctx, pgserver.Options{DataDir: dir, Fast: true, Settings: settings})
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		if err := srv.Stop(context.Background()); err != nil {
 			t.Errorf("stopping second cluster: %v", err)
@@ -169,10 +188,14 @@ func startCluster(t testing.TB, settings map[string]string) (url string, srv *pg
 	// Tenant migrations use btree_gist from public, which public migrations install on the default
 	// server only.
 	conn, err := pgx.Connect(ctx, srv.URL())
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer conn.Close(ctx)
 	_, err = conn.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS btree_gist WITH SCHEMA public`)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return srv.URL(), srv
 }
 
@@ -180,11 +203,15 @@ func startCluster(t testing.TB, settings map[string]string) (url string, srv *pg
 func (f *fixture) serverPort(t *testing.T, org tenancy.Organization) string {
 	t.Helper()
 	tn, err := org.Tenant()
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	var port string
-	require.NoError(t, f.m.Run(ctx, tn, func(tx pgx.Tx) error {
+	if err := f.m.Run(ctx, tn, func(tx pgx.Tx) error {
 		return tx.QueryRow(ctx, `SELECT current_setting('port')`).Scan(&port)
-	}))
+	}); err != nil {
+		t.Fatal(err)
+	}
 	return port
 }

@@ -14,9 +14,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/appcitas/appcitas/internal/billing"
-	"github.com/appcitas/appcitas/internal/migrate"
-	"github.com/appcitas/appcitas/internal/pgtest"
 	"github.com/appcitas/appcitas/internal/tenancy"
+	"github.com/appcitas/appcitas/internal/tenancytest"
 	"github.com/appcitas/appcitas/internal/wompi"
 	"github.com/appcitas/appcitas/internal/wompi/wompisim"
 )
@@ -60,21 +59,7 @@ type env struct {
 func setup(t *testing.T) *env {
 	t.Helper()
 	ctx := t.Context()
-	url := pgtest.NewDatabase(t)
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := migrate.ApplyPublic(ctx, conn, migrate.Public(), migrate.Options{}); err != nil {
-		t.Fatalf("migrating public: %v", err)
-	}
-	conn.Close(ctx)
-	dropTenantRolesAtCleanup(t, url)
-	m, err := tenancy.New(tenancy.Config{Servers: map[string]string{tenancy.DefaultServer: url}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Close)
+	m, url := tenancytest.NewManager(t, tenancy.Config{})
 	fake := wompisim.New(wompisim.Options{})
 	t.Cleanup(fake.Close)
 	client, err := wompi.New(wompi.Config{Keys: fake.Keys(), BaseURL: fake.URL})
@@ -86,7 +71,8 @@ func setup(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.pool, _ = m.Servers().Shared(ctx, tenancy.DefaultServer)
+	// The test's own SQL and the transactions it hands to billing run with an empty search_path.
+	e.pool = tenancytest.Pool(t, url)
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		if _, err := e.svc.HandleEvent(r.Context(), body, r.Header.Get("X-Event-Checksum")); err != nil {
@@ -96,27 +82,6 @@ func setup(t *testing.T) *env {
 	t.Cleanup(hook.Close)
 	fake.SetEventsURL(hook.URL)
 	return e
-}
-
-func dropTenantRolesAtCleanup(t *testing.T, url string) {
-	t.Helper()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			return
-		}
-		defer conn.Close(ctx)
-		_, _ = conn.Exec(ctx, `DO $$ DECLARE s text; BEGIN
-			FOR s IN SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenant\_%' LOOP
-				EXECUTE format('DROP SCHEMA %I CASCADE', s);
-				IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = s) THEN
-					EXECUTE format('DROP OWNED BY %I CASCADE', s);
-					EXECUTE format('DROP ROLE %I', s);
-				END IF;
-			END LOOP; END $$`)
-	})
 }
 
 // org creates an organization with a trial subscription on plan.

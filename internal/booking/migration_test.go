@@ -11,6 +11,7 @@ import (
 	"github.com/appcitas/appcitas/internal/migrate"
 	"github.com/appcitas/appcitas/internal/pgtest"
 	"github.com/appcitas/appcitas/internal/tenancy"
+	"github.com/appcitas/appcitas/internal/tenancytest"
 )
 
 // TestHoursMigrationUpgradesExistingTenants: a tenant provisioned before 0002_horarios (only
@@ -23,18 +24,10 @@ func TestHoursMigrationUpgradesExistingTenants(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old, err := tenancy.New(tenancy.Config{Servers: map[string]string{tenancy.DefaultServer: url}, TenantMigrations: &first})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer old.Close()
-	pool, err := old.Servers().Shared(ctx, tenancy.DefaultServer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := migrate.ApplyPublic(ctx, pool, migrate.Public(), migrate.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	tenancytest.Migrate(t, url)
+	tenancytest.DropTenantsAtCleanup(t, url)
+	url = tenancytest.EmptySearchPath(t, url)
+	old := tenancytest.Open(t, url, tenancy.Config{TenantMigrations: &first})
 	org, err := old.CreateOrganization(ctx, tenancy.NewOrganization{Name: "Spa Belleza"})
 	if err != nil {
 		t.Fatal(err)
@@ -54,11 +47,7 @@ func TestHoursMigrationUpgradesExistingTenants(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	current, err := tenancy.New(tenancy.Config{Servers: map[string]string{tenancy.DefaultServer: url}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer current.Close()
+	current := tenancytest.Open(t, url, tenancy.Config{})
 	mig, err := current.MigrateTenant(ctx, ten)
 	if err != nil {
 		t.Fatal(err)

@@ -10,9 +10,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/appcitas/appcitas/internal/booking"
-	"github.com/appcitas/appcitas/internal/migrate"
 	"github.com/appcitas/appcitas/internal/pgtest"
 	"github.com/appcitas/appcitas/internal/tenancy"
+	"github.com/appcitas/appcitas/internal/tenancytest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -26,23 +26,8 @@ type env struct {
 func setup(t testing.TB) *env {
 	t.Helper()
 	ctx := t.Context()
-	url := pgtest.NewDatabase(t)
-	m, err := tenancy.New(tenancy.Config{
-		Servers: map[string]string{tenancy.DefaultServer: url},
-		// Room for TestNoDoubleBooking's transactions to be open at once on the tenant's slice.
-		Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 30},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Close)
-	pool, err := m.Servers().Shared(ctx, tenancy.DefaultServer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := migrate.ApplyPublic(ctx, pool, migrate.Public(), migrate.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	// Room for TestNoDoubleBooking's transactions to be open at once on the tenant's slice.
+	m, _ := tenancytest.NewManager(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 30}})
 	org, err := m.CreateOrganization(ctx, tenancy.NewOrganization{Name: "Barbería Juan"})
 	if err != nil {
 		t.Fatal(err)

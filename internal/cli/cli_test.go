@@ -19,6 +19,7 @@ import (
 	"github.com/appcitas/appcitas/internal/cli"
 	"github.com/appcitas/appcitas/internal/migrate"
 	"github.com/appcitas/appcitas/internal/pgtest"
+	"github.com/appcitas/appcitas/internal/tenancytest"
 )
 
 // result is what one command did.
@@ -70,29 +71,12 @@ func (a appcitas) must(t *testing.T, args ...string) result {
 
 // newApp returns an appcitas whose DATABASE_URL is a fresh, empty database (as a login role that
 // is not a superuser), and a connection to it as the superuser, to look at what commands did.
+// The connection runs with an empty search_path.
 func newApp(t *testing.T) (appcitas, *pgx.Conn) {
 	t.Helper()
 	url := pgtest.NewDatabase(t)
-	conn, err := pgx.Connect(t.Context(), pgtest.SuperuserURL(t, url))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// Tenant roles are cluster-wide: drop them with their schemas, before pgtest drops the database.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := conn.Exec(ctx, `DO $$ DECLARE s text; BEGIN
-			FOR s IN SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenant\_%' LOOP
-				EXECUTE format('DROP SCHEMA %I CASCADE', s);
-				IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = s) THEN
-					EXECUTE format('DROP OWNED BY %I CASCADE', s);
-					EXECUTE format('DROP ROLE %I', s);
-				END IF;
-			END LOOP; END $$`); err != nil {
-			t.Logf("cleanup: %v", err)
-		}
-		conn.Close(ctx)
-	})
+	conn := tenancytest.Conn(t, pgtest.SuperuserURL(t, url))
+	tenancytest.DropTenantsAtCleanup(t, url)
 	return appcitas{env: map[string]string{"DATABASE_URL": url, "APPCITAS_DATA": t.TempDir()}}, conn
 }
 

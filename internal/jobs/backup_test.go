@@ -5,19 +5,20 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river/rivertype"
-	"github.com/stretchr/testify/require"
 
 	"github.com/appcitas/appcitas/internal/backup"
 	"github.com/appcitas/appcitas/internal/jobs"
-	"github.com/appcitas/appcitas/internal/migrate"
 	"github.com/appcitas/appcitas/internal/pgtest"
 	"github.com/appcitas/appcitas/internal/tenancy"
+	"github.com/appcitas/appcitas/internal/tenancytest"
 )
 
 type backupEnv struct {
@@ -30,27 +31,15 @@ type backupEnv struct {
 func setupBackups(t *testing.T) *backupEnv {
 	t.Helper()
 	ctx := t.Context()
-	url := pgtest.NewDatabase(t)
+	m, url := tenancytest.NewManager(t, tenancy.Config{})
 	pool, err := pgxpool.New(ctx, url)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(pool.Close)
-	_, err = migrate.ApplyPublic(ctx, pool, migrate.Public(), migrate.Options{})
-	require.NoError(t, err)
-	require.NoError(t, jobs.Migrate(ctx, pool))
-	m, err := tenancy.New(tenancy.Config{Servers: map[string]string{tenancy.DefaultServer: url}, Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
-	t.Cleanup(m.Close)
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), url)
-		if err != nil {
-			return
-		}
-		defer c.Close(context.Background())
-		_, _ = c.Exec(context.Background(), `DO $$ DECLARE s text; BEGIN
-			FOR s IN SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenant\_%' LOOP
-				EXECUTE format('DROP SCHEMA %I CASCADE', s); EXECUTE format('DROP OWNED BY %I CASCADE', s); EXECUTE format('DROP ROLE %I', s);
-			END LOOP; END $$`)
-	})
+	if err := jobs.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
 	return &backupEnv{url: url, m: m, pool: pool, store: backup.Store{Root: t.TempDir()}}
 }
 
@@ -66,9 +55,13 @@ func (e *backupEnv) runner(t *testing.T, s backup.Schedule, start, periodic bool
 		cfg.PeriodicJobs = nil
 	}
 	r, err := jobs.New(cfg)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if start {
-		require.NoError(t, r.Start(t.Context()))
+		if err := r.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
 		t.Cleanup(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -81,7 +74,9 @@ func (e *backupEnv) runner(t *testing.T, s backup.Schedule, start, periodic bool
 func (e *backupEnv) org(t *testing.T, name string) tenancy.Organization {
 	t.Helper()
 	org, err := e.m.CreateOrganization(t.Context(), tenancy.NewOrganization{Name: name})
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return org
 }
 
@@ -90,7 +85,9 @@ func (e *backupEnv) backupJobs(t *testing.T, schema string) []backupJob {
 	t.Helper()
 	rows, err := e.pool.Query(t.Context(), `SELECT id, state::text, scheduled_at, args->>'period', coalesce(array_length(errors, 1), 0), attempt
 		FROM river.river_job WHERE kind = 'backup_tenant' AND args->>'schema' = $1 ORDER BY (args->>'period')`, schema)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (backupJob, error) {
 		var j backupJob
 		var period string
@@ -100,7 +97,9 @@ func (e *backupEnv) backupJobs(t *testing.T, schema string) []backupJob {
 		}
 		return j, err
 	})
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return out
 }
 
@@ -118,7 +117,9 @@ func backupFiles(t *testing.T, store backup.Store, schema string) int {
 	if os.IsNotExist(err) {
 		return 0
 	}
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	n := 0
 	for _, e := range entries {
 		if filepath.Ext(e.Name()) == filepath.Ext(backup.Extension) && e.Name()[0] != '.' {
@@ -137,7 +138,9 @@ func TestScheduledBackups(t *testing.T) {
 		a, b := e.org(t, "Uno"), e.org(t, "Dos")
 		off := e.org(t, "Apagada")
 		_, err := e.m.SetActive(t.Context(), off.ID, false)
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 		// A 24 h period: the schedule's periodic job runs on start and queues this period's and
 		// the next one's backups.
 		_, sched := e.runner(t, backup.Schedule{Every: 24 * time.Hour}, true, true)
@@ -147,27 +150,49 @@ func TestScheduledBackups(t *testing.T) {
 			waitFor(t, "two backup jobs of "+o.Name, func() bool { return len(e.backupJobs(t, o.SchemaName)) == 2 })
 			js := e.backupJobs(t, o.SchemaName)
 			next := now.Add(24 * time.Hour)
-			require.True(t, js[1].period.Equal(sc.Period(next)), "period %s", js[1].period)
-			require.WithinDuration(t, sc.Slot(o.SchemaName, next), js[1].scheduledAt, time.Millisecond, "next period's job at the tenant's slot")
-			require.Equal(t, "scheduled", js[1].state)
-			require.True(t, js[0].period.Equal(sc.Period(now)))
+			if !js[1].period.Equal(sc.Period(next)) {
+				t.Fatalf("period %s", js[1].period)
+			}
+			if d := js[1].scheduledAt.Sub(sc.Slot(o.SchemaName, next)); d < -time.Millisecond || d > time.Millisecond {
+				t.Fatalf("next period's job at the tenant's slot: %v is %v away from %v; want at most %v", js[1].scheduledAt, d, sc.Slot(o.SchemaName, next), time.Millisecond)
+			}
+			if js[1].state != "scheduled" {
+				t.Fatalf("js[1].state = %q; want %q", js[1].state, "scheduled")
+			}
+			if !js[0].period.Equal(sc.Period(now)) {
+				t.Fatal("js[0].period.Equal(sc.Period(now)) is false; want true")
+			}
 			if slot := sc.Slot(o.SchemaName, now); slot.After(now.Add(time.Minute)) {
-				require.WithinDuration(t, slot, js[0].scheduledAt, time.Millisecond, "this period's job at the tenant's slot, still ahead")
+				if d := js[0].scheduledAt.Sub(slot); d < -time.Millisecond || d > time.Millisecond {
+					t.Fatalf("this period's job at the tenant's slot, still ahead: %v is %v away from %v; want at most %v", js[0].scheduledAt, d, slot, time.Millisecond)
+				}
 			} else if slot.Before(now.Add(-time.Minute)) {
 				// Past its slot: spread over the next hour, not run at once.
-				require.WithinDuration(t, sc.When(o.SchemaName, now), js[0].scheduledAt, time.Minute, "a past slot caught up within the hour")
+				if d := js[0].scheduledAt.Sub(sc.When(o.SchemaName, now)); d < -time.Minute || d > time.Minute {
+					t.Fatalf("a past slot caught up within the hour: %v is %v away from %v; want at most %v", js[0].scheduledAt, d, sc.When(o.SchemaName, now), time.Minute)
+				}
 			}
 		}
-		require.NotEqual(t, sc.Slot(a.SchemaName, now), sc.Slot(b.SchemaName, now), "tenants at different offsets")
-		require.Empty(t, e.backupJobs(t, off.SchemaName), "inactive tenants are not queued")
+		if want, got := sc.Slot(a.SchemaName, now), sc.Slot(b.SchemaName, now); reflect.DeepEqual(got, want) {
+			t.Fatalf("tenants at different offsets: got %v; want anything else", got)
+		}
+		if x := e.backupJobs(t, off.SchemaName); len(x) != 0 {
+			t.Fatalf("inactive tenants are not queued: got = %v; want 0", x)
+		}
 
 		// A second enqueue of the same periods (a double run, or a second server) adds nothing.
 		r2, sched2 := e.runner(t, backup.Schedule{Every: 24 * time.Hour}, false, false)
 		n, err := sched2.Enqueue(t.Context(), r2.Client(), now)
-		require.NoError(t, err)
-		require.Zero(t, n, "every job is a duplicate")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Fatalf("every job is a duplicate: n = %v; want 0", n)
+		}
 		for _, o := range []tenancy.Organization{a, b} {
-			require.Len(t, e.backupJobs(t, o.SchemaName), 2)
+			if x := e.backupJobs(t, o.SchemaName); len(x) != 2 {
+				t.Fatalf("len(x) = %d; want %d: %v", len(x), 2, x)
+			}
 		}
 	})
 
@@ -178,44 +203,76 @@ func TestScheduledBackups(t *testing.T) {
 		// Old backups: one a day for 20 days, before this period.
 		for d := 1; d <= 20; d++ {
 			path, err := e.store.PathFor(org.SchemaName, time.Now().AddDate(0, 0, -d))
-			require.NoError(t, err)
-			require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o700))
-			require.NoError(t, os.WriteFile(path, nil, 0o600))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
 		}
 		r, sched := e.runner(t, backup.Schedule{Every: 24 * time.Hour, KeepDaily: 7, KeepWeekly: 4}, true, false)
 		period := sched.Scheduler().Period(time.Now()).UTC()
 		args := jobs.BackupArgs{OrganizationID: org.ID, Schema: org.SchemaName, Period: period}
 		first, err := r.Client().Insert(t.Context(), args, nil)
-		require.NoError(t, err)
-		require.False(t, first.UniqueSkippedAsDuplicate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first.UniqueSkippedAsDuplicate {
+			t.Fatal("first.UniqueSkippedAsDuplicate is true; want false")
+		}
 		waitFor(t, "the backup job to complete", func() bool {
 			js := e.backupJobs(t, org.SchemaName)
 			return len(js) == 1 && js[0].state == string(rivertype.JobStateCompleted)
 		})
 		st, err := e.store.Status(org)
-		require.NoError(t, err)
-		require.WithinDuration(t, time.Now(), st.LastSuccess, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(st.LastSuccess); d < -time.Minute || d > time.Minute {
+			t.Fatalf("LastSuccess %v is %v from now; want within %v", st.LastSuccess, d, time.Minute)
+		}
 		entries, err := e.store.List(org.ID)
-		require.NoError(t, err)
-		require.NoError(t, entries[0].Err, "the new backup is a real archive")
-		require.LessOrEqual(t, backupFiles(t, e.store, org.SchemaName), 7+4, "pruned to 7 daily + 4 weekly")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := entries[0].Err; err != nil {
+			t.Fatalf("the new backup is a real archive: %v", err)
+		}
+		if backupFiles(t, e.store, org.SchemaName) > 7+4 {
+			t.Fatalf("pruned to 7 daily + 4 weekly: got %v; want it at most %v", backupFiles(t, e.store, org.SchemaName), 7+4)
+		}
 		before := backupFiles(t, e.store, org.SchemaName)
 
 		// The same tenant and period again: refused as a duplicate; and once River's cleaner has
 		// removed the completed job (here: deleted), a new one finds the backup already taken.
 		again, err := r.Client().Insert(t.Context(), args, nil)
-		require.NoError(t, err)
-		require.True(t, again.UniqueSkippedAsDuplicate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !again.UniqueSkippedAsDuplicate {
+			t.Fatal("again.UniqueSkippedAsDuplicate is false; want true")
+		}
 		_, err = e.pool.Exec(t.Context(), `DELETE FROM river.river_job WHERE id = $1`, first.Job.ID)
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 		later, err := r.Client().Insert(t.Context(), args, nil)
-		require.NoError(t, err)
-		require.False(t, later.UniqueSkippedAsDuplicate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if later.UniqueSkippedAsDuplicate {
+			t.Fatal("later.UniqueSkippedAsDuplicate is true; want false")
+		}
 		waitFor(t, "the second job to complete", func() bool {
 			js := e.backupJobs(t, org.SchemaName)
 			return len(js) == 1 && js[0].id == later.Job.ID && js[0].state == string(rivertype.JobStateCompleted)
 		})
-		require.Equal(t, before, backupFiles(t, e.store, org.SchemaName), "no second backup in the period")
+		if got := backupFiles(t, e.store, org.SchemaName); got != before {
+			t.Fatalf("no second backup in the period: got %v; want %v", got, before)
+		}
 	})
 
 	t.Run("FailedBackupIsRetriedAndRecordedForListTenants", func(t *testing.T) {
@@ -224,14 +281,20 @@ func TestScheduledBackups(t *testing.T) {
 		org := e.org(t, "Rota")
 		// An operator breaks the tenant: its schema belongs to its own role, not the app's.
 		conn, err := pgx.Connect(t.Context(), pgtest.SuperuserURL(t, e.url))
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 		_, err = conn.Exec(t.Context(), "DROP SCHEMA "+pgx.Identifier{org.SchemaName}.Sanitize()+" CASCADE")
 		conn.Close(t.Context())
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 		r, sched := e.runner(t, backup.Schedule{Every: 24 * time.Hour}, true, false)
 		args := jobs.BackupArgs{OrganizationID: org.ID, Schema: org.SchemaName, Period: sched.Scheduler().Period(time.Now()).UTC()}
 		_, err = r.Client().Insert(t.Context(), args, nil)
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 		// Failed once and queued for another attempt (River's backoff before the second attempt
 		// is seconds, too slow to wait for on a loaded machine).
 		waitFor(t, "River to schedule a retry of the failed backup", func() bool {
@@ -240,9 +303,17 @@ func TestScheduledBackups(t *testing.T) {
 				js[0].state != string(rivertype.JobStateDiscarded)
 		})
 		st, err := e.store.Status(org)
-		require.NoError(t, err)
-		require.True(t, st.LastSuccess.IsZero())
-		require.WithinDuration(t, time.Now(), st.LastFailure, time.Minute)
-		require.Contains(t, st.FailureMessage, "does not exist")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !st.LastSuccess.IsZero() {
+			t.Fatal("st.LastSuccess.IsZero() is false; want true")
+		}
+		if d := time.Since(st.LastFailure); d < -time.Minute || d > time.Minute {
+			t.Fatalf("LastFailure %v is %v from now; want within %v", st.LastFailure, d, time.Minute)
+		}
+		if !strings.Contains(st.FailureMessage, "does not exist") {
+			t.Fatalf("st.FailureMessage = %v; want it to contain %v", st.FailureMessage, "does not exist")
+		}
 	})
 }

@@ -15,9 +15,9 @@ import (
 
 	"github.com/appcitas/appcitas/internal/billing"
 	"github.com/appcitas/appcitas/internal/jobs"
-	"github.com/appcitas/appcitas/internal/migrate"
 	"github.com/appcitas/appcitas/internal/pgtest"
 	"github.com/appcitas/appcitas/internal/tenancy"
+	"github.com/appcitas/appcitas/internal/tenancytest"
 	"github.com/appcitas/appcitas/internal/wompi"
 	"github.com/appcitas/appcitas/internal/wompi/wompisim"
 )
@@ -35,31 +35,7 @@ type env struct {
 func setup(t *testing.T) *env {
 	t.Helper()
 	ctx := t.Context()
-	url := pgtest.NewDatabase(t)
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := migrate.ApplyPublic(ctx, conn, migrate.Public(), migrate.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	conn.Close(ctx)
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), url)
-		if err != nil {
-			return
-		}
-		defer c.Close(context.Background())
-		_, _ = c.Exec(context.Background(), `DO $$ DECLARE s text; BEGIN
-			FOR s IN SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenant\_%' LOOP
-				EXECUTE format('DROP SCHEMA %I CASCADE', s); EXECUTE format('DROP OWNED BY %I CASCADE', s); EXECUTE format('DROP ROLE %I', s);
-			END LOOP; END $$`)
-	})
-	m, err := tenancy.New(tenancy.Config{Servers: map[string]string{tenancy.DefaultServer: url}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Close)
+	m, url := tenancytest.NewManager(t, tenancy.Config{})
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/appcitas/appcitas/internal/migrate"
 	"github.com/appcitas/appcitas/internal/pgtest"
 	"github.com/appcitas/appcitas/internal/tenancy"
+	"github.com/appcitas/appcitas/internal/tenancytest"
 )
 
 // lockedBuffer is a log destination safe for concurrent writers.
@@ -42,7 +43,7 @@ func TestBehindPgBouncer(t *testing.T) {
 	t.Parallel()
 	direct := pgtest.NewDatabase(t)
 	bouncer := pgtest.PgBouncer(t, direct, pgtest.BouncerOptions{PoolSize: 2})
-	dropTenantRolesAtCleanup(t, direct)
+	tenancytest.DropTenantsAtCleanup(t, direct)
 	ctx := t.Context()
 
 	// Public migrations through the pooler.
@@ -56,7 +57,7 @@ func TestBehindPgBouncer(t *testing.T) {
 	conn.Close(ctx)
 
 	var logs lockedBuffer
-	m := newManager(t, bouncer, tenancy.Config{
+	m := tenancytest.Open(t, bouncer, tenancy.Config{
 		ListenURL: direct,
 		Pool:      tenancy.PoolOptions{Shards: 8},
 		Logger:    slog.New(slog.NewTextHandler(&logs, nil)),
@@ -72,14 +73,14 @@ func TestBehindPgBouncer(t *testing.T) {
 		if n := strings.Count(logs.String(), "statement cache off"); n != 1 {
 			t.Fatalf("%d log lines say the statement cache is off; want 1:\n%s", n, logs.String())
 		}
-		plain := newManager(t, direct, tenancy.Config{})
+		plain := tenancytest.Open(t, direct, tenancy.Config{})
 		if pooled, err := plain.Servers().BehindPooler(ctx, tenancy.DefaultServer); err != nil || pooled {
 			t.Fatalf("BehindPooler on the direct URL = %v, %v; want false", pooled, err)
 		}
 	})
 
 	t.Run("ExplicitSettingSkipsDetection", func(t *testing.T) {
-		forced := newManager(t, direct, tenancy.Config{Pool: tenancy.PoolOptions{Pooler: tenancy.PoolerTransaction}})
+		forced := tenancytest.Open(t, direct, tenancy.Config{Pool: tenancy.PoolOptions{Pooler: tenancy.PoolerTransaction}})
 		if pooled, err := forced.Servers().BehindPooler(ctx, tenancy.DefaultServer); err != nil || !pooled {
 			t.Fatalf("BehindPooler with PoolerTransaction = %v, %v; want true", pooled, err)
 		}
@@ -87,7 +88,7 @@ func TestBehindPgBouncer(t *testing.T) {
 
 	t.Run("DetectsAPoolerThatDropsTheStartupParameter", func(t *testing.T) {
 		lenient := pgtest.PgBouncer(t, direct, pgtest.BouncerOptions{PoolSize: 1, IgnoreStartupParameters: []string{"plan_cache_mode"}})
-		mm := newManager(t, lenient, tenancy.Config{})
+		mm := tenancytest.Open(t, lenient, tenancy.Config{})
 		if pooled, err := mm.Servers().BehindPooler(ctx, tenancy.DefaultServer); err != nil || !pooled {
 			t.Fatalf("BehindPooler = %v, %v; want true", pooled, err)
 		}
@@ -192,7 +193,7 @@ func TestBehindPgBouncer(t *testing.T) {
 		eventually(t, "the deactivation heard", func() bool { changed, _ := r.heard(orgs[1].ID); return changed })
 	})
 	t.Run("MigratesTenants", func(t *testing.T) {
-		next := newManager(t, bouncer, tenancy.Config{ListenURL: direct, TenantMigrations: withExtraMigration(t)})
+		next := tenancytest.Open(t, bouncer, tenancy.Config{ListenURL: direct, TenantMigrations: withExtraMigration(t)})
 		rep, err := next.MigrateAll(ctx, tenancy.FleetOptions{Workers: 4})
 		if err != nil {
 			t.Fatalf("MigrateAll through PgBouncer: %v", err)

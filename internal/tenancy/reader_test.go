@@ -15,6 +15,7 @@ import (
 	"github.com/appcitas/appcitas/internal/migrate"
 	"github.com/appcitas/appcitas/internal/pgtest"
 	"github.com/appcitas/appcitas/internal/tenancy"
+	"github.com/appcitas/appcitas/internal/tenancytest"
 )
 
 // readAll runs sql through r in t's schema and returns its rows as text.
@@ -151,7 +152,7 @@ func TestReaderReadsTablesOfLaterMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m2 := newManager(t, databaseURL(t, m), tenancy.Config{TenantMigrations: &later})
+	m2 := tenancytest.Open(t, databaseURL(t, m), tenancy.Config{TenantMigrations: &later})
 	if _, err := m2.MigrateTenant(ctx, ten); err != nil {
 		t.Fatalf("MigrateTenant: %v", err)
 	}
@@ -171,12 +172,8 @@ func TestReaderOnAnotherServer(t *testing.T) {
 	m0 := setup(t)
 	ctx := t.Context()
 	other := pgtest.NewDatabase(t)
-	dropTenantRolesAtCleanup(t, other)
-	m, err := tenancy.New(tenancy.Config{Servers: map[string]string{tenancy.DefaultServer: databaseURL(t, m0), "otro": other}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Close)
+	tenancytest.DropTenantsAtCleanup(t, other)
+	m := tenancytest.Open(t, databaseURL(t, m0), tenancy.Config{Servers: map[string]string{"otro": other}})
 	org, err := m.CreateOrganization(ctx, tenancy.NewOrganization{Name: "Lejana", Server: "otro"})
 	if err != nil {
 		t.Fatalf("CreateOrganization: %v", err)
@@ -223,11 +220,7 @@ func TestReaderWorksForACreateRoleLoginRole(t *testing.T) {
 		t.Fatal(err)
 	}
 	u.User = url.UserPassword(creator, password)
-	mc, err := tenancy.New(tenancy.Config{Servers: map[string]string{tenancy.DefaultServer: u.String()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(mc.Close)
+	mc := tenancytest.Open(t, u.String(), tenancy.Config{})
 	rows, err := readAll(ctx, openReader(t, mc, "", tenancy.ReaderOptions{}), ten, `SELECT count(*) FROM citas_servicio`)
 	if err != nil || len(rows) != 1 || rows[0][0] != "0" {
 		t.Fatalf("rows %v, err %v; want [[0]]", rows, err)

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"regexp"
 	"slices"
@@ -21,6 +20,7 @@ import (
 	"github.com/appcitas/appcitas/internal/migrate"
 	"github.com/appcitas/appcitas/internal/pgtest"
 	"github.com/appcitas/appcitas/internal/tenancy"
+	"github.com/appcitas/appcitas/internal/tenancytest"
 )
 
 // guideTables are the tables the guide puts in every tenant schema, plus the schema's own
@@ -53,83 +53,8 @@ func setup(t *testing.T) *tenancy.Manager {
 // setupConfig is setup with a Manager configuration (Servers is filled in).
 func setupConfig(t *testing.T, cfg tenancy.Config) *tenancy.Manager {
 	t.Helper()
-	url := pgtest.NewDatabase(t)
-	ctx := t.Context()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatalf("connecting to the test database: %v", err)
-	}
-	defer conn.Close(context.Background())
-	if _, err := migrate.ApplyPublic(ctx, conn, migrate.Public(), migrate.Options{}); err != nil {
-		t.Fatalf("migrating public: %v", err)
-	}
-	dropTenantRolesAtCleanup(t, url)
-	return newManager(t, url, cfg)
-}
-
-// newManager opens another Manager on the database at url, closed when the test ends.
-func newManager(t *testing.T, url string, cfg tenancy.Config) *tenancy.Manager {
-	t.Helper()
-	m := newManagerNoClose(t, url, cfg)
-	t.Cleanup(m.Close)
+	m, _ := tenancytest.NewManager(t, cfg)
 	return m
-}
-
-// newManagerNoClose is newManager without Close at cleanup: pgxpool's Close waits for every
-// acquired connection, which never comes back when a test provokes a connection leak.
-func newManagerNoClose(t *testing.T, url string, cfg tenancy.Config) *tenancy.Manager {
-	t.Helper()
-	cfg.Servers = map[string]string{tenancy.DefaultServer: url}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	m, err := tenancy.New(cfg)
-	if err != nil {
-		t.Fatalf("tenancy.New: %v", err)
-	}
-	return m
-}
-
-// dropTenantRolesAtCleanup drops the tenant schemas of the database at url and their roles when
-// the test ends: roles are cluster-wide and would otherwise pile up on a shared
-// TEST_DATABASE_URL server. (It runs before pgtest drops the database.)
-func dropTenantRolesAtCleanup(t *testing.T, url string) {
-	t.Helper()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, pgtest.SuperuserURL(t, url))
-		if err != nil {
-			t.Logf("cleanup: %v", err)
-			return
-		}
-		defer conn.Close(ctx)
-		_, err = conn.Exec(ctx, `DO $$ DECLARE s text; BEGIN
-			FOR s IN SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenant\_%' LOOP
-				EXECUTE format('DROP SCHEMA %I CASCADE', s);
-				IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = s) THEN
-					EXECUTE format('DROP OWNED BY %I CASCADE', s);
-					EXECUTE format('DROP ROLE %I', s);
-				END IF;
-			END LOOP; END $$`)
-		if err != nil {
-			t.Logf("cleanup: dropping tenant schemas and roles: %v", err)
-		}
-		// The query roles this database recorded (Manager.OpenReader); one still granted rights
-		// in another database of the cluster stays.
-		_, err = conn.Exec(ctx, `DO $$ DECLARE r text; BEGIN
-			IF to_regclass('public.rol_consulta') IS NULL THEN RETURN; END IF;
-			FOR r IN SELECT rol FROM public.rol_consulta LOOP
-				IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
-					EXECUTE format('DROP OWNED BY %I CASCADE', r);
-					BEGIN EXECUTE format('DROP ROLE %I', r);
-					EXCEPTION WHEN dependent_objects_still_exist THEN NULL; END;
-				END IF;
-			END LOOP; END $$`)
-		if err != nil {
-			t.Logf("cleanup: dropping query roles: %v", err)
-		}
-	})
 }
 
 func databaseURL(t *testing.T, m *tenancy.Manager) string {
@@ -143,20 +68,12 @@ func databaseURL(t *testing.T, m *tenancy.Manager) string {
 
 // shared returns a pool on the Manager's default database as the superuser (the Manager's own
 // login role is NOINHERIT and cannot read tenant tables outside Run), for inspecting what tenants
-// did. It is closed when the test ends.
+// did.
+// It runs with an empty search_path, so every query names its schema.
+// It is closed when the test ends.
 func shared(t *testing.T, m *tenancy.Manager) *pgxpool.Pool {
 	t.Helper()
-	cfg, err := pgxpool.ParseConfig(pgtest.SuperuserURL(t, databaseURL(t, m)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.MaxConns = 2
-	p, err := pgxpool.NewWithConfig(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	return p
+	return tenancytest.Pool(t, pgtest.SuperuserURL(t, databaseURL(t, m)))
 }
 
 func createOrgs(t *testing.T, m *tenancy.Manager, names ...string) []tenancy.Organization {
@@ -785,7 +702,7 @@ func TestRunReleasesConnectionAfterPanic(t *testing.T) {
 	// connection, pgxpool's Close would wait for it forever.
 	first := setupOn(t, url)
 	ten := tenantOf(t, createOrgs(t, first, "Pánico")[0])
-	m := newManagerNoClose(t, url, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1}})
+	m := tenancytest.OpenNoClose(t, url, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1}})
 	ctx := t.Context()
 
 	func() {
@@ -814,16 +731,9 @@ func TestRunReleasesConnectionAfterPanic(t *testing.T) {
 // setupOn migrates public on the database at url and returns a Manager for it.
 func setupOn(t *testing.T, url string) *tenancy.Manager {
 	t.Helper()
-	conn, err := pgx.Connect(t.Context(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	if _, err := migrate.ApplyPublic(t.Context(), conn, migrate.Public(), migrate.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	dropTenantRolesAtCleanup(t, url)
-	return newManager(t, url, tenancy.Config{})
+	tenancytest.Migrate(t, url)
+	tenancytest.DropTenantsAtCleanup(t, url)
+	return tenancytest.Open(t, url, tenancy.Config{})
 }
 
 func TestMigrateAllFailingTenant(t *testing.T) {
@@ -852,7 +762,7 @@ func TestMigrateAllFailingTenant(t *testing.T) {
 				}
 				insertService(t, old, tenantOf(t, o), "corte", price)
 			}
-			m := newManager(t, databaseURL(t, old), tenancy.Config{TenantMigrations: withExtraMigration(t)})
+			m := tenancytest.Open(t, databaseURL(t, old), tenancy.Config{TenantMigrations: withExtraMigration(t)})
 
 			rep, err := m.MigrateAll(ctx, tenancy.FleetOptions{NoCanary: tt.noCanary})
 			if err != nil {
@@ -946,8 +856,8 @@ func TestMigrateAllConcurrentRuns(t *testing.T) {
 			set := withExtraMigration(t)
 			// Two Managers stand for two processes running migrate_all_tenants at once.
 			runners := []*tenancy.Manager{
-				newManager(t, url, tenancy.Config{TenantMigrations: set}),
-				newManager(t, url, tenancy.Config{TenantMigrations: set}),
+				tenancytest.Open(t, url, tenancy.Config{TenantMigrations: set}),
+				tenancytest.Open(t, url, tenancy.Config{TenantMigrations: set}),
 			}
 			reports := make([]tenancy.FleetReport, len(runners))
 			errs := make([]error, len(runners))
@@ -989,7 +899,7 @@ func TestTenantsOnDifferentVersionsShareAConnection(t *testing.T) {
 		insertService(t, old, ten, "corte", 1000)
 		insertService(t, old, ten, "barba", 800)
 	}
-	m := newManager(t, databaseURL(t, old), tenancy.Config{
+	m := tenancytest.Open(t, databaseURL(t, old), tenancy.Config{
 		TenantMigrations: withExtraMigration(t),
 		Pool:             tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1},
 	})
@@ -1350,7 +1260,7 @@ func TestCheckLoginRole(t *testing.T) {
 
 	t.Run("ReportsASuperuser", func(t *testing.T) {
 		t.Parallel()
-		su := newManager(t, pgtest.SuperuserURL(t, databaseURL(t, m)), tenancy.Config{})
+		su := tenancytest.Open(t, pgtest.SuperuserURL(t, databaseURL(t, m)), tenancy.Config{})
 		r, err := su.CheckLoginRole(ctx, tenancy.DefaultServer)
 		if err != nil || !r.Superuser {
 			t.Errorf("CheckLoginRole = %+v, %v; want a superuser and no error", r, err)
@@ -1370,7 +1280,7 @@ func TestCheckLoginRole(t *testing.T) {
 			t.Fatal(err)
 		}
 		u.User = url.UserPassword(name, "clave")
-		weak := newManager(t, u.String(), tenancy.Config{})
+		weak := tenancytest.Open(t, u.String(), tenancy.Config{})
 		_, err = weak.CheckLoginRole(ctx, tenancy.DefaultServer)
 		if !errors.Is(err, tenancy.ErrPrivilege) {
 			t.Fatalf("CheckLoginRole: err = %v; want ErrPrivilege", err)

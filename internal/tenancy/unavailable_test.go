@@ -15,6 +15,7 @@ import (
 
 	"github.com/appcitas/appcitas/internal/pgtest"
 	"github.com/appcitas/appcitas/internal/tenancy"
+	"github.com/appcitas/appcitas/internal/tenancytest"
 )
 
 func TestUnavailable(t *testing.T) {
@@ -65,7 +66,7 @@ func TestRunWhenTheDatabaseGoesAway(t *testing.T) {
 		}
 		addr := ln.Addr().String()
 		ln.Close() // nothing listens there now
-		m := newManager(t, "postgres://appcitas:x@"+addr+"/appcitas?sslmode=disable&connect_timeout=5", tenancy.Config{})
+		m := tenancytest.Open(t, "postgres://appcitas:x@"+addr+"/appcitas?sslmode=disable&connect_timeout=5", tenancy.Config{})
 		err = m.Run(t.Context(), tenancy.Tenant{Schema: "tenant_x_0123abcd"}, func(pgx.Tx) error { return nil })
 		if !errors.Is(err, tenancy.ErrUnavailable) || errors.Is(err, tenancy.ErrOutcomeUnknown) {
 			t.Fatalf("Run on a server that is not there: %v; want ErrUnavailable, outcome known", err)
