@@ -13,7 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/appcitas/appcitas/internal/booking"
+	"github.com/appcitas/appcitas/internal/migrate"
 	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
@@ -54,7 +54,7 @@ FROM rels r WHERE r.relname <> ALL ($1)`
 
 // uncopiedTables are the tenant tables whose rows are bookkeeping, not data: the schema's applied
 // migrations and its set-up version. A restored or moved schema gets its own from its migrations.
-func uncopiedTables() []string { return []string{tenancy.VersionTable, booking.SetupVersionTable} }
+func uncopiedTables() []string { return []string{tenancy.VersionTable, migrate.SetupVersionTable} }
 
 // tenantTables reads the scope's tables, ordered so that referenced tables come first.
 func tenantTables(ctx context.Context, tx pgx.Tx) ([]tableInfo, error) {

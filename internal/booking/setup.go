@@ -10,13 +10,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/appcitas/appcitas/internal/migrate"
 	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
-// SetupVersionTable is the one-row table of each tenant schema whose version statement triggers
-// bump whenever a set-up table changes (tenant migration 0005). It is not tenant data: backups and
-// moves skip it.
-const SetupVersionTable = "organizacion_configuracion_version"
+// SetupVersionTable is [migrate.SetupVersionTable], the table [SetupVersionSQL] reads.
+const SetupVersionTable = migrate.SetupVersionTable
 
 // SetupVersionSQL reads a tenant's [SetupVersion]. It is meant to be the first statement of a
 // request's transaction (a tenancy.Lead), so that everything the request reads afterwards is at

@@ -14,6 +14,11 @@ import (
 //go:embed public/*.sql tenant/*.sql
 var files embed.FS
 
+// SetupVersionTable is the one-row table of each tenant schema that tenant migration 0005 creates.
+// Statement triggers bump its version whenever a set-up table changes.
+// It is not tenant data: backups and moves skip it.
+const SetupVersionTable = "organizacion_configuracion_version"
+
 // Migration is one numbered SQL file.
 type Migration struct {
 	// Version is the number the file name starts with; versions of a set are 1, 2, 3, ...
