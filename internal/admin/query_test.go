@@ -220,7 +220,7 @@ func TestQueryStaysInItsBox(t *testing.T) {
 
 	t.Run("LeavesPooledConnectionsSettingsAlone", func(t *testing.T) {
 		// One bulk connection, so that the check below reads the one the old code's query ran on.
-		m, err := tenancy.New(tenancy.Config{Servers: map[string]string{tenancy.DefaultServer: f.url}, Pool: tenancy.PoolOptions{BulkConns: 1, Shards: 1}})
+		m, err := tenancy.New(tenancy.Config{Servers: map[string]string{tenancy.DefaultServer: f.url}, Pool: tenancy.PoolOptions{BulkConns: 1, Slices: 1}})
 		require.NoError(t, err)
 		defer m.Close()
 		tn, err := f.orgs[0].Tenant()

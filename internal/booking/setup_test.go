@@ -30,7 +30,7 @@ func setup(t testing.TB) *env {
 	m, err := tenancy.New(tenancy.Config{
 		Servers: map[string]string{tenancy.DefaultServer: url},
 		// Room for TestNoDoubleBooking's transactions to be open at once on the tenant's slice.
-		Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 30},
+		Pool: tenancy.PoolOptions{Slices: 1, ConnsPerSlice: 30},
 	})
 	if err != nil {
 		t.Fatal(err)

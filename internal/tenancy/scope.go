@@ -7,13 +7,13 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// ScopeTx runs fn inside tx, a transaction on the tenant's server that the caller owns, with the
+// WithinTx runs fn inside tx, a transaction on the tenant's server that the caller owns, with the
 // tenant's scope: SET LOCAL ROLE to the tenant's role and search_path to "<schema>, public", then
 // back to no role and search_path public before returning, so that the caller can go on writing
 // public rows in the same transaction. It is how a signup writes the new tenant's admin profile and
 // default branch in the transaction that created the organization ([Manager.CreateOrganizationTx]);
 // everywhere else, use [Manager.Run]. If fn fails, the caller must roll tx back.
-func ScopeTx(ctx context.Context, tx pgx.Tx, t Tenant, fn func(tx pgx.Tx) error) error {
+func WithinTx(ctx context.Context, tx pgx.Tx, t Tenant, fn func(tx pgx.Tx) error) error {
 	q, err := Ident(t.Schema)
 	if err != nil {
 		return err

@@ -2,7 +2,7 @@ package tenancy
 
 import (
 	"context"
-	"strconv"
+	"errors"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -11,8 +11,8 @@ import (
 // scopeTx is the transaction [Manager.RunWith] hands to fn. pgx's own transaction type can only
 // be made by a BEGIN of its own, a round trip; the scope's BEGIN travels with its SET LOCALs and
 // the lead query in one message instead, so this type carries the transaction from there. It
-// behaves as pgx's: statements go to the connection, Begin makes a savepoint, Commit and
-// Rollback end it and fail with pgx.ErrTxClosed afterwards.
+// behaves as pgx's: statements go to the connection, Commit and Rollback end it and fail with
+// pgx.ErrTxClosed afterwards. Begin fails: a scope has no nested transactions.
 //
 // When the tenant pools cache prepared statements (PoolOptions.StatementCache), every statement's
 // text is prefixed with key, a comment naming the tenant's schema: pgx caches statements by their
@@ -22,12 +22,14 @@ import (
 type scopeTx struct {
 	conn *pgx.Conn
 	key  string
-	// log, with APPCITAS_LOG_SQL, logs the statements that bypass pgx's tracer ([QueryOnce]).
-	log        func(ctx context.Context, sql string, args []any)
-	closed     bool
-	savepoints int64
-	prepared   map[string]bool
+	// log, with APPCITAS_LOG_SQL, logs the statements that bypass pgx's tracer ([QueryUnkept]).
+	log      func(ctx context.Context, sql string, args []any)
+	closed   bool
+	prepared map[string]bool
 }
+
+// errNestedTx is returned by Begin on a scope's transaction.
+var errNestedTx = errors.New("a tenant scope has no nested transactions; use SAVEPOINT")
 
 // keyed returns sql with the scope's statement key, unless sql names a statement prepared in this
 // scope.
@@ -38,17 +40,13 @@ func (tx *scopeTx) keyed(sql string) string {
 	return tx.key + sql
 }
 
-// Begin starts a pseudo nested transaction (a savepoint).
-func (tx *scopeTx) Begin(ctx context.Context) (pgx.Tx, error) {
+// Begin fails with errNestedTx: a scope has no nested transactions.
+// Callers that need one send SAVEPOINT and ROLLBACK TO SAVEPOINT themselves.
+func (tx *scopeTx) Begin(context.Context) (pgx.Tx, error) {
 	if tx.closed {
 		return nil, pgx.ErrTxClosed
 	}
-	tx.savepoints++
-	sp := &savepointTx{parent: tx, name: "sp_" + strconv.FormatInt(tx.savepoints, 10)}
-	if _, err := tx.conn.Exec(ctx, "SAVEPOINT "+sp.name); err != nil {
-		return nil, err
-	}
-	return sp, nil
+	return nil, errNestedTx
 }
 
 // Commit commits the transaction; a transaction that had failed is rolled back and Commit returns
@@ -157,84 +155,6 @@ func (tx *scopeTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Ro
 
 // Conn returns the transaction's connection.
 func (tx *scopeTx) Conn() *pgx.Conn { return tx.conn }
-
-// savepointTx is a pseudo nested transaction of a scopeTx.
-type savepointTx struct {
-	parent *scopeTx
-	name   string
-	closed bool
-}
-
-func (sp *savepointTx) Begin(ctx context.Context) (pgx.Tx, error) {
-	if sp.closed {
-		return nil, pgx.ErrTxClosed
-	}
-	return sp.parent.Begin(ctx)
-}
-
-func (sp *savepointTx) Commit(ctx context.Context) error {
-	if sp.closed {
-		return pgx.ErrTxClosed
-	}
-	_, err := sp.parent.Exec(ctx, "RELEASE SAVEPOINT "+sp.name)
-	sp.closed = true
-	return err
-}
-
-func (sp *savepointTx) Rollback(ctx context.Context) error {
-	if sp.closed {
-		return pgx.ErrTxClosed
-	}
-	_, err := sp.parent.Exec(ctx, "ROLLBACK TO SAVEPOINT "+sp.name)
-	sp.closed = true
-	return err
-}
-
-func (sp *savepointTx) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
-	if sp.closed {
-		return 0, pgx.ErrTxClosed
-	}
-	return sp.parent.CopyFrom(ctx, table, columns, src)
-}
-
-func (sp *savepointTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	if sp.closed {
-		return pgx.FailedBatchResults(b, pgx.ErrTxClosed)
-	}
-	return sp.parent.SendBatch(ctx, b)
-}
-
-func (sp *savepointTx) LargeObjects() pgx.LargeObjects { return pgx.LargeObjects{} }
-
-func (sp *savepointTx) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDescription, error) {
-	if sp.closed {
-		return nil, pgx.ErrTxClosed
-	}
-	return sp.parent.Prepare(ctx, name, sql)
-}
-
-func (sp *savepointTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	if sp.closed {
-		return pgconn.CommandTag{}, pgx.ErrTxClosed
-	}
-	return sp.parent.Exec(ctx, sql, args...)
-}
-
-func (sp *savepointTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	if sp.closed {
-		return nil, pgx.ErrTxClosed
-	}
-	return sp.parent.Query(ctx, sql, args...)
-}
-
-func (sp *savepointTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	if sp.closed {
-		return errRow{pgx.ErrTxClosed}
-	}
-	return sp.parent.QueryRow(ctx, sql, args...)
-}
-
-func (sp *savepointTx) Conn() *pgx.Conn { return sp.parent.conn }
 
 // errRow is a pgx.Row whose Scan fails.
 type errRow struct{ err error }
