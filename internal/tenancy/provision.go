@@ -352,3 +352,17 @@ func (m *Manager) ensurePrepared(ctx context.Context, server string) error {
 	m.servers.mu.Unlock()
 	return nil
 }
+
+// PrepareServer installs on a tenant server what tenant migrations need from its public schema
+// (the btree_gist extension, which public migrations install on the default server only). It is
+// idempotent; btree_gist is a trusted extension, so the CREATE privilege on the database suffices.
+func (m *Manager) PrepareServer(ctx context.Context, server string) error {
+	pool, err := m.servers.Shared(ctx, server)
+	if err != nil {
+		return err
+	}
+	if _, err := pool.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS btree_gist WITH SCHEMA public`); err != nil {
+		return fmt.Errorf("preparing server %s (btree_gist): %w", server, err)
+	}
+	return nil
+}
