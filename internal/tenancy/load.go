@@ -57,7 +57,7 @@ func (m *Manager) LoadTenant(ctx context.Context, spec LoadSpec) (Migration, err
 	}
 	local := spec.Server == DefaultServer
 	if !local {
-		if err := m.PrepareServer(ctx, spec.Server); err != nil {
+		if err := m.prepareServer(ctx, spec.Server); err != nil {
 			return Migration{}, err
 		}
 	}

@@ -110,7 +110,7 @@ type Servers struct {
 
 	mu    sync.Mutex
 	pools map[string]*serverPools
-	// prepared records the tenant servers PrepareServer has run on.
+	// prepared records the tenant servers prepareServer has run on.
 	prepared map[string]bool
 	// runConns maps each connection inside a Run transaction to its tenant schema, so that SQL logs
 	// name the tenant whatever context the caller passes to its statements.
@@ -123,12 +123,12 @@ type serverPools struct {
 	shared *pgxpool.Pool
 	bulk   *pgxpool.Pool // RunOptions.Bulk scopes: no statements kept, short-lived connections
 	slices []*pgxpool.Pool
-	inUse  []sliceUse // by slice, like slices
+	inUse  []sliceUse // by slice, in the order of slices
 }
 
-// NewServers prepares pools for the servers named in urls (name → connection string). urls must
+// newServers prepares pools for the servers named in urls (name → connection string). urls must
 // name DefaultServer. Nothing connects until a pool is first used.
-func NewServers(urls map[string]string, opts PoolOptions) (*Servers, error) {
+func newServers(urls map[string]string, opts PoolOptions) (*Servers, error) {
 	if _, ok := urls[DefaultServer]; !ok {
 		return nil, fmt.Errorf("no %q server configured", DefaultServer)
 	}
@@ -150,7 +150,7 @@ func NewServers(urls map[string]string, opts PoolOptions) (*Servers, error) {
 }
 
 // Names returns the names of the configured servers and of those of the server catalog read so
-// far, sorted, DefaultServer first. [Servers.Refresh] reads the catalog anew.
+// far, sorted, DefaultServer first. The catalog is read anew by [Manager.Schemas] and by lookups of unknown names.
 func (s *Servers) Names() []string {
 	seen := map[string]bool{DefaultServer: true}
 	var names []string
