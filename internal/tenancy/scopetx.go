@@ -8,17 +8,20 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// scopeTx is the transaction [Manager.RunWith] hands to fn. pgx's own transaction type can only
-// be made by a BEGIN of its own, a round trip; the scope's BEGIN travels with its SET LOCALs and
-// the lead query in one message instead, so this type carries the transaction from there. It
-// behaves as pgx's: statements go to the connection, Commit and Rollback end it and fail with
-// pgx.ErrTxClosed afterwards. Begin fails: a scope has no nested transactions.
+// scopeTx is the transaction [Manager.RunWith] hands to fn.
+// pgx's own transaction type needs a BEGIN of its own, a round trip.
+// The scope's BEGIN travels with its SET LOCALs and the lead query in one message instead.
+// This type carries the transaction from there.
+// Statements go to the connection, as with pgx's type.
+// Commit and Rollback end it, and every method fails with pgx.ErrTxClosed afterwards.
+// Begin fails: a scope has no nested transactions.
 //
-// When the tenant pools cache prepared statements (PoolOptions.StatementCache), every statement's
-// text is prefixed with key, a comment naming the tenant's schema: pgx caches statements by their
-// text, PostgreSQL keeps each one's plan for the search_path it was planned under, so one key per
-// tenant gives each tenant plans of its own that stay valid from one request to the next, instead
-// of one statement replanned on every change of tenant.
+// When the tenant pools keep statements (PoolOptions.StatementCache), key prefixes every
+// statement's text.
+// key is a comment naming the tenant's schema.
+// pgx caches statements by their text.
+// PostgreSQL keeps each plan for the search_path it was planned under.
+// So one key per tenant gives each tenant plans of its own that stay valid between requests.
 type scopeTx struct {
 	conn *pgx.Conn
 	key  string

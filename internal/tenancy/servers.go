@@ -24,13 +24,14 @@ var ErrUnknownServer = errors.New("unknown database server")
 
 // PoolOptions sizes the connection pools of every server.
 type PoolOptions struct {
-	// Slices is how many slices a server's tenant pool is cut into; a tenant is served by one slice
-	// (by a hash of its schema) unless that slice stays busy (see SpillAfter), then by the next ones
-	// in turn.
-	// Defaults to 32: one backend per slice caches the catalog and statements of 1/32 of the
-	// tenants (measured at 10,000 tenants with the statement cache: better latency than 16, and 16
-	// better than 4 slices of 4, BENCHMARKS.md issue 3). The server's max_connections must leave
-	// room for Slices × ConnsPerSlice + SharedConns per appcitas process.
+	// Slices is how many slices a server's tenant pool is cut into.
+	// A tenant is served by one slice, chosen by a hash of its schema.
+	// When that slice stays busy (see SpillAfter), the next slices serve it in turn.
+	// One backend per slice caches the catalog and statements of 1/Slices of the tenants.
+	// The server's max_connections must leave room for Slices × ConnsPerSlice + SharedConns per
+	// appcitas process.
+	// BENCHMARKS.md (issue 3) has the measurements behind the default.
+	// Defaults to 32.
 	Slices int
 	// ConnsPerSlice is the size of each slice. Defaults to 1.
 	ConnsPerSlice int

@@ -26,7 +26,7 @@ type UnkeptQuery struct {
 //
 // It is for statements a scope runs once in a long while, such as a tenant's set-up.
 // Kept statements would hold a plan per tenant in every backend for the backend's life.
-// docs/architecture.md and BENCHMARKS.md have the measurement.
+// BENCHMARKS.md (issue 3, unkept statements) has the measurement.
 func QueryUnkept(ctx context.Context, tx pgx.Tx, queries ...UnkeptQuery) error {
 	var log func(ctx context.Context, sql string, args []any)
 	if t, ok := tx.(*scopeTx); ok {
