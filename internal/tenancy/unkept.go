@@ -2,22 +2,14 @@ package tenancy
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/appcitas/appcitas/internal/tenancy/internal/scope"
 )
 
 // UnkeptQuery is one statement of [QueryUnkept]: its SQL, its arguments, and what reads its rows.
-type UnkeptQuery struct {
-	// SQL is one statement, with placeholders $1 … for Args.
-	SQL string
-	// Args are the values of the placeholders.
-	Args []any
-	// Read reads the statement's rows; it need not read them all.
-	Read func(pgx.Rows) error
-}
+type UnkeptQuery = scope.Query
 
 // QueryUnkept runs queries in tx in one round trip and hands each one's rows to its Read, in order.
 // tx is a transaction that [Manager.RunWith] handed out.
@@ -28,42 +20,5 @@ type UnkeptQuery struct {
 // Kept statements would hold a plan per tenant in every backend for the backend's life.
 // BENCHMARKS.md (issue 3, unkept statements) has the measurement.
 func QueryUnkept(ctx context.Context, tx pgx.Tx, queries ...UnkeptQuery) error {
-	var log func(ctx context.Context, sql string, args []any)
-	if t, ok := tx.(*scopeTx); ok {
-		if t.closed {
-			return pgx.ErrTxClosed
-		}
-		log = t.log
-	}
-	conn := tx.Conn()
-	if conn == nil {
-		return errors.New("tenancy.QueryUnkept: the transaction has no connection")
-	}
-	batch := &pgconn.Batch{}
-	for i, q := range queries {
-		if log != nil {
-			log(ctx, q.SQL, q.Args)
-		}
-		var eqb pgx.ExtendedQueryBuilder // a new one each time: Build reuses its buffers
-		if err := eqb.Build(conn.TypeMap(), nil, q.Args); err != nil {
-			return fmt.Errorf("query %d: %w", i+1, err)
-		}
-		batch.ExecParams(q.SQL, eqb.ParamValues, nil, eqb.ParamFormats, eqb.ResultFormats)
-	}
-	mrr := conn.PgConn().ExecBatch(ctx, batch)
-	var err error
-	for i := 0; mrr.NextResult(); i++ {
-		rows := pgx.RowsFromResultReader(conn.TypeMap(), mrr.ResultReader())
-		if err == nil && i < len(queries) {
-			err = queries[i].Read(rows)
-		}
-		rows.Close()
-		if err == nil {
-			err = rows.Err()
-		}
-	}
-	if cerr := mrr.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return scope.QueryUnkept(ctx, tx, queries...)
 }

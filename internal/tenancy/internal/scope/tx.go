@@ -1,4 +1,4 @@
-package tenancy
+package scope
 
 import (
 	"context"
@@ -8,21 +8,21 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// scopeTx is the transaction [Manager.RunWith] hands to fn.
+// Tx is the transaction a tenant scope hands to its caller.
 // pgx's own transaction type needs a BEGIN of its own, a round trip.
 // The scope's BEGIN travels with its SET LOCALs and the lead query in one message instead.
-// This type carries the transaction from there.
+// Tx carries the transaction from there.
 // Statements go to the connection, as with pgx's type.
 // Commit and Rollback end it, and every method fails with pgx.ErrTxClosed afterwards.
 // Begin fails: a scope has no nested transactions.
 //
-// When the tenant pools keep statements (PoolOptions.StatementCache), key prefixes every
+// When the tenant pools keep statements (tenancy.PoolOptions.StatementCache), key prefixes every
 // statement's text.
 // key is a comment naming the tenant's schema.
 // pgx caches statements by their text.
 // PostgreSQL keeps each plan for the search_path it was planned under.
 // So one key per tenant gives each tenant plans of its own that stay valid between requests.
-type scopeTx struct {
+type Tx struct {
 	conn *pgx.Conn
 	key  string
 	// log, with APPCITAS_LOG_SQL, logs the statements that bypass pgx's tracer ([QueryUnkept]).
@@ -31,12 +31,19 @@ type scopeTx struct {
 	prepared map[string]bool
 }
 
-// errNestedTx is returned by Begin on a scope's transaction.
+// NewTx returns the Tx of the transaction that [Open] began on conn.
+// key, when not empty, prefixes every statement's text.
+// log, when not nil, logs the statements that bypass pgx's tracer.
+func NewTx(conn *pgx.Conn, key string, log func(ctx context.Context, sql string, args []any)) *Tx {
+	return &Tx{conn: conn, key: key, log: log}
+}
+
+// errNestedTx is returned by [Tx.Begin].
 var errNestedTx = errors.New("a tenant scope has no nested transactions; use SAVEPOINT")
 
 // keyed returns sql with the scope's statement key, unless sql names a statement prepared in this
 // scope.
-func (tx *scopeTx) keyed(sql string) string {
+func (tx *Tx) keyed(sql string) string {
 	if tx.key == "" || tx.prepared[sql] {
 		return sql
 	}
@@ -45,7 +52,7 @@ func (tx *scopeTx) keyed(sql string) string {
 
 // Begin fails with errNestedTx: a scope has no nested transactions.
 // Callers that need one send SAVEPOINT and ROLLBACK TO SAVEPOINT themselves.
-func (tx *scopeTx) Begin(context.Context) (pgx.Tx, error) {
+func (tx *Tx) Begin(context.Context) (pgx.Tx, error) {
 	if tx.closed {
 		return nil, pgx.ErrTxClosed
 	}
@@ -54,7 +61,7 @@ func (tx *scopeTx) Begin(context.Context) (pgx.Tx, error) {
 
 // Commit commits the transaction; a transaction that had failed is rolled back and Commit returns
 // pgx.ErrTxCommitRollback.
-func (tx *scopeTx) Commit(ctx context.Context) error {
+func (tx *Tx) Commit(ctx context.Context) error {
 	if tx.closed {
 		return pgx.ErrTxClosed
 	}
@@ -74,7 +81,7 @@ func (tx *scopeTx) Commit(ctx context.Context) error {
 
 // Rollback rolls the transaction back; a failed rollback closes the connection, which the pool
 // then discards.
-func (tx *scopeTx) Rollback(ctx context.Context) error {
+func (tx *Tx) Rollback(ctx context.Context) error {
 	if tx.closed {
 		return pgx.ErrTxClosed
 	}
@@ -88,7 +95,7 @@ func (tx *scopeTx) Rollback(ctx context.Context) error {
 }
 
 // CopyFrom runs COPY FROM STDIN on the transaction's connection.
-func (tx *scopeTx) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
+func (tx *Tx) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
 	if tx.closed {
 		return 0, pgx.ErrTxClosed
 	}
@@ -96,7 +103,7 @@ func (tx *scopeTx) CopyFrom(ctx context.Context, table pgx.Identifier, columns [
 }
 
 // SendBatch sends a batch on the transaction's connection.
-func (tx *scopeTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+func (tx *Tx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	if tx.closed {
 		return pgx.FailedBatchResults(b, pgx.ErrTxClosed)
 	}
@@ -114,11 +121,11 @@ func (tx *scopeTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 
 // LargeObjects is not supported in a tenant scope: the value it returns has no transaction, and
 // its methods must not be called. Tenant data has no large objects (they live outside schemas).
-func (tx *scopeTx) LargeObjects() pgx.LargeObjects { return pgx.LargeObjects{} }
+func (tx *Tx) LargeObjects() pgx.LargeObjects { return pgx.LargeObjects{} }
 
 // Prepare prepares a statement on the transaction's connection, as given (no statement key):
 // later calls in this scope may name it by name.
-func (tx *scopeTx) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDescription, error) {
+func (tx *Tx) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDescription, error) {
 	if tx.closed {
 		return nil, pgx.ErrTxClosed
 	}
@@ -133,7 +140,7 @@ func (tx *scopeTx) Prepare(ctx context.Context, name, sql string) (*pgconn.State
 }
 
 // Exec runs a statement on the transaction's connection.
-func (tx *scopeTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+func (tx *Tx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	if tx.closed {
 		return pgconn.CommandTag{}, pgx.ErrTxClosed
 	}
@@ -141,7 +148,7 @@ func (tx *scopeTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.Co
 }
 
 // Query runs a query on the transaction's connection.
-func (tx *scopeTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+func (tx *Tx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	if tx.closed {
 		return nil, pgx.ErrTxClosed
 	}
@@ -149,7 +156,7 @@ func (tx *scopeTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows
 }
 
 // QueryRow runs a query that returns one row on the transaction's connection.
-func (tx *scopeTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+func (tx *Tx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
 	if tx.closed {
 		return errRow{pgx.ErrTxClosed}
 	}
@@ -157,7 +164,7 @@ func (tx *scopeTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Ro
 }
 
 // Conn returns the transaction's connection.
-func (tx *scopeTx) Conn() *pgx.Conn { return tx.conn }
+func (tx *Tx) Conn() *pgx.Conn { return tx.conn }
 
 // errRow is a pgx.Row whose Scan fails.
 type errRow struct{ err error }
