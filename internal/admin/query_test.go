@@ -318,7 +318,7 @@ func TestQueryStaysInItsBox(t *testing.T) {
 
 	t.Run("LeavesPooledConnectionsSettingsAlone", func(t *testing.T) {
 		// One bulk connection, so that the check below reads the one the old code's query ran on.
-		m := tenancytest.Open(t, f.url, tenancy.Config{Pool: tenancy.PoolOptions{BulkConns: 1, Shards: 1}})
+		m := tenancytest.Open(t, f.url, tenancy.Config{Pool: tenancy.PoolOptions{BulkConns: 1, Slices: 1}})
 		tn, err := f.orgs[0].Tenant()
 		if err != nil {
 			t.Fatal(err)

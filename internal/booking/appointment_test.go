@@ -43,16 +43,15 @@ func withSetup[T any](ctx context.Context, t *testing.T, tx pgx.Tx, fn func(cont
 	if err != nil {
 		t.Fatalf("loading the set-up: %v", err)
 	}
-	sp, err := tx.Begin(ctx)
-	if err != nil {
+	if _, err := tx.Exec(ctx, `SAVEPOINT with_setup`); err != nil {
 		t.Fatal(err)
 	}
 	defer func() {
-		if err := sp.Rollback(ctx); err != nil {
+		if _, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT with_setup`); err != nil {
 			t.Fatal(err)
 		}
 	}()
-	return fn(ctx, sp, s)
+	return fn(ctx, tx, s)
 }
 
 // sameDecision fails the test unless a booking read from the tables (a, err) and one read from a

@@ -86,7 +86,7 @@ func LoadSetup(ctx context.Context, tx pgx.Tx, zones *Zones, maxRows int) (*Setu
 	if maxRows > 0 {
 		lim = int64(maxRows) + 1
 	}
-	queries := []tenancy.OnceQuery{
+	queries := []tenancy.UnkeptQuery{
 		{SQL: `SELECT ` + branchColumns + ` FROM organizacion_sede ORDER BY id LIMIT $1`, Args: []any{lim}, Read: each("branches", func(r pgx.Rows) error {
 			br, err := scanBranch(r)
 			if err == nil {
@@ -127,8 +127,8 @@ func LoadSetup(ctx context.Context, tx pgx.Tx, zones *Zones, maxRows int) (*Setu
 		})},
 	}
 	// Run as statements the connection does not keep: a set-up is read once per tenant and version,
-	// and kept plans of five statements for every tenant would fill the backends (QueryOnce).
-	if err := tenancy.QueryOnce(ctx, tx, queries...); err != nil {
+	// and kept plans of five statements for every tenant would fill the backends (QueryUnkept).
+	if err := tenancy.QueryUnkept(ctx, tx, queries...); err != nil {
 		return nil, translate(err, "reading the set-up")
 	}
 	if maxRows > 0 && s.rows > maxRows {

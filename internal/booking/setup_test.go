@@ -27,7 +27,7 @@ func setup(t testing.TB) *env {
 	t.Helper()
 	ctx := t.Context()
 	// Room for TestNoDoubleBooking's transactions to be open at once on the tenant's slice.
-	m, _ := tenancytest.NewManager(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 30}})
+	m, _ := tenancytest.NewManager(t, tenancy.Config{Pool: tenancy.PoolOptions{Slices: 1, ConnsPerSlice: 30}})
 	org, err := m.CreateOrganization(ctx, tenancy.NewOrganization{Name: "Barbería Juan"})
 	if err != nil {
 		t.Fatal(err)

@@ -184,7 +184,7 @@ func demoOrganization(ctx context.Context, out io.Writer, m *tenancy.Manager, st
 		if err != nil {
 			return fmt.Errorf("loading time zone: %w", err)
 		}
-		if err := tenancy.ScopeTx(ctx, tx, t, func(tx pgx.Tx) error {
+		if err := tenancy.WithinTx(ctx, tx, t, func(tx pgx.Tx) error {
 			n, err := demoTenantData(ctx, tx, d, users, org.TimeZone, loc, days)
 			appointments = n
 			return err

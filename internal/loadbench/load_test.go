@@ -135,7 +135,7 @@ var endpoints = []endpoint{
 }
 
 // warmupVisits is how many warm-up requests per tenant reach the steady state of the backends'
-// catalog caches (each tenant is served by any of the ConnsPerShard connections of its slice).
+// catalog caches (each tenant is served by any of the ConnsPerSlice connections of its slice).
 const warmupVisits = 30
 
 // appointmentsPerTenant is how many appointments each tenant has on day D.
@@ -340,7 +340,7 @@ func poolOptions(b testing.TB) tenancy.PoolOptions {
 	if v == "" {
 		return o
 	}
-	if _, err := fmt.Sscanf(v, "%dx%d", &o.Shards, &o.ConnsPerShard); err != nil || o.Shards < 1 || o.ConnsPerShard < 1 {
+	if _, err := fmt.Sscanf(v, "%dx%d", &o.Slices, &o.ConnsPerSlice); err != nil || o.Slices < 1 || o.ConnsPerSlice < 1 {
 		b.Fatalf("APPCITAS_LOADBENCH_POOL=%q: want <slices>x<connections per slice>, e.g. 4x4", v)
 	}
 	return o
@@ -1316,8 +1316,8 @@ func (s *summary) print(b *testing.B) {
 	var sb strings.Builder
 	po := poolOptions(b)
 	pool := "default tenant pools"
-	if po.Shards > 0 {
-		pool = fmt.Sprintf("tenant pools of %d slices x %d connections", po.Shards, po.ConnsPerShard)
+	if po.Slices > 0 {
+		pool = fmt.Sprintf("tenant pools of %d slices x %d connections", po.Slices, po.ConnsPerSlice)
 	}
 	httpRuns := fmt.Sprintf("HTTP %ds each", envHTTPSecs)
 	if envWindowSecs > 0 {

@@ -301,7 +301,7 @@ func (s *Service) signupTx(ctx context.Context, key string, r Request) (Result, 
 			return err
 		}
 		// Inside the tenant: the default branch and the admin profile.
-		err = tenancy.ScopeTx(ctx, tx, t, func(tx pgx.Tx) error {
+		err = tenancy.WithinTx(ctx, tx, t, func(tx pgx.Tx) error {
 			if err := tx.QueryRow(ctx, `INSERT INTO organizacion_sede (nombre, zona_horaria) VALUES ('Sede principal', $1) RETURNING id`,
 				r.TimeZone).Scan(&res.BranchID); err != nil {
 				return fmt.Errorf("creating the default branch: %w", err)

@@ -181,7 +181,7 @@ type SchemaInfo struct {
 // list_tenants to match against the catalog. A server that cannot be reached is reported in errs.
 func (m *Manager) Schemas(ctx context.Context) (schemas []SchemaInfo, errs map[string]error) {
 	errs = map[string]error{}
-	if err := m.servers.Refresh(ctx); err != nil {
+	if err := m.servers.refresh(ctx); err != nil {
 		errs[DefaultServer] = err
 	}
 	for _, server := range m.servers.Names() {

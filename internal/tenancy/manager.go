@@ -63,7 +63,7 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Pool.Logger == nil {
 		cfg.Pool.Logger = cfg.Logger
 	}
-	servers, err := NewServers(cfg.Servers, cfg.Pool)
+	servers, err := newServers(cfg.Servers, cfg.Pool)
 	if err != nil {
 		return nil, err
 	}

@@ -59,7 +59,7 @@ func TestBehindPgBouncer(t *testing.T) {
 	var logs lockedBuffer
 	m := tenancytest.Open(t, bouncer, tenancy.Config{
 		ListenURL: direct,
-		Pool:      tenancy.PoolOptions{Shards: 8},
+		Pool:      tenancy.PoolOptions{Slices: 8},
 		Logger:    slog.New(slog.NewTextHandler(&logs, nil)),
 	})
 	orgs := createOrgs(t, m, "Bouncer A", "Bouncer B")

@@ -327,7 +327,7 @@ func (m *Manager) DropSchema(ctx context.Context, t Tenant) error {
 	return nil
 }
 
-// ensurePrepared checks the login role ([Manager.CheckLoginRole]) and runs PrepareServer once per
+// ensurePrepared checks the login role ([Manager.CheckLoginRole]) and runs prepareServer once per
 // tenant server and process (public migrations prepare
 // the default server). Two processes preparing at once may race on CREATE EXTENSION; the loser's
 // unique violation means the extension is there.
@@ -344,11 +344,25 @@ func (m *Manager) ensurePrepared(ctx context.Context, server string) error {
 	if _, err := m.CheckLoginRole(ctx, server); err != nil {
 		return err
 	}
-	if err := m.PrepareServer(ctx, server); err != nil && sqlState(err) != "23505" {
+	if err := m.prepareServer(ctx, server); err != nil && sqlState(err) != "23505" {
 		return err
 	}
 	m.servers.mu.Lock()
 	m.servers.prepared[server] = true
 	m.servers.mu.Unlock()
+	return nil
+}
+
+// prepareServer installs on a tenant server what tenant migrations need from its public schema
+// (the btree_gist extension, which public migrations install on the default server only). It is
+// idempotent; btree_gist is a trusted extension, so the CREATE privilege on the database suffices.
+func (m *Manager) prepareServer(ctx context.Context, server string) error {
+	pool, err := m.servers.Shared(ctx, server)
+	if err != nil {
+		return err
+	}
+	if _, err := pool.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS btree_gist WITH SCHEMA public`); err != nil {
+		return fmt.Errorf("preparing server %s (btree_gist): %w", server, err)
+	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/appcitas/appcitas/internal/tenancy/internal/scope"
 )
 
 // Tenant is what tenant SQL needs to know: which schema, on which server. Get one from an
@@ -22,6 +24,9 @@ type Tenant struct {
 	// Server is the configured PostgreSQL server that holds the schema (database_name).
 	Server string
 }
+
+// Lead is a one-row query sent with the scope's opening ([RunOptions.Lead]).
+type Lead = scope.Lead
 
 // RunOptions changes how [Manager.RunWith] opens the scope.
 type RunOptions struct {
@@ -58,7 +63,7 @@ func (m *Manager) RunWith(ctx context.Context, t Tenant, opts RunOptions, fn fun
 		return err
 	}
 	if opts.Lead != nil {
-		if err := opts.Lead.check(); err != nil {
+		if err := opts.Lead.Check(); err != nil {
 			return err
 		}
 	}
@@ -95,18 +100,20 @@ func (m *Manager) RunWith(ctx context.Context, t Tenant, opts RunOptions, fn fun
 	// The connection says whether it keeps statements (see newPool): the bulk pool's never do, nor
 	// the tenant pools' of a server behind a pooler.
 	keep, _ := conn.PgConn().CustomData()[statementCacheKey].(int)
-	if err := m.open(ctx, conn, b.String(), t.Schema, opts.Lead, keep); err != nil {
-		return fmt.Errorf("opening scope of %s: %w", t.Schema, classifyUnavailable(translateScopeError(err)))
-	}
-	tx := &scopeTx{conn: conn}
+	var log func(ctx context.Context, sql string, args []any)
 	if m.servers.opts.LogSQL {
-		tx.log = func(ctx context.Context, sql string, args []any) {
+		log = func(ctx context.Context, sql string, args []any) {
 			m.servers.logStatement(withLogTenant(ctx, t.Schema), sql, args)
 		}
 	}
-	if keep > 0 {
-		tx.key = "/*" + t.Schema + "*/ " // t.Schema passed Ident: tenant_[a-z0-9_]
+	if err := scope.Open(ctx, conn, b.String(), t.Schema, opts.Lead, keep, log); err != nil {
+		return fmt.Errorf("opening scope of %s: %w", t.Schema, classifyUnavailable(translateScopeError(err)))
 	}
+	var key string
+	if keep > 0 {
+		key = "/*" + t.Schema + "*/ " // t.Schema passed Ident: tenant_[a-z0-9_]
+	}
+	tx := scope.NewTx(conn, key, log)
 	// Roll back on every way out, a panic in fn included; after Commit it is a no-op.
 	defer func() { _ = tx.Rollback(ctx) }()
 	if err := fn(tx); err != nil {
@@ -118,83 +125,6 @@ func (m *Manager) RunWith(ctx context.Context, t Tenant, opts RunOptions, fn fun
 		return fmt.Errorf("committing in %s: %w", t.Schema, classifyCommit(err, opts.ReadOnly || closed))
 	}
 	return nil
-}
-
-// open sends the scope's opening (BEGIN and the SET LOCALs in head, then the lead query) as one
-// message and reads the lead's row. With keep > 0 (the size of the connection's statement cache)
-// the lead is a statement of the tenant's, prepared in the opening the first time the connection
-// serves it; should the connection's statement not be as expected (see isLeadStatementError), it
-// is prepared afresh and the opening sent again, once. On failure the connection is left outside
-// any transaction, or closed.
-func (m *Manager) open(ctx context.Context, conn *pgx.Conn, head, schema string, lead *Lead, keep int) error {
-	if lead == nil {
-		return m.send(ctx, conn, head, nil)
-	}
-	if keep <= 0 {
-		return m.send(ctx, conn, head+"; "+lead.inline(), lead)
-	}
-	leads := leadsOf(conn.PgConn(), keep)
-	name := lead.statementName(schema)
-	for attempt := 0; ; attempt++ {
-		sql := head + "; "
-		if leads.use(name) {
-			sql += lead.executeSQL(name)
-		} else {
-			sql += lead.prepareSQL(name) + "; " + lead.executeSQL(name)
-			if evict := leads.add(name); evict != "" {
-				sql += "; DEALLOCATE " + evict
-			}
-		}
-		err := m.send(ctx, conn, sql, lead)
-		if err == nil {
-			return nil
-		}
-		leads.forget(name)
-		if attempt > 0 || !isLeadStatementError(err) || conn.IsClosed() {
-			return err
-		}
-		// Whatever the connection holds under that name goes; the retry prepares it again.
-		_, _ = conn.PgConn().Exec(ctx, "DEALLOCATE "+name).ReadAll()
-	}
-}
-
-// send sends sql as one simple-protocol message and scans the first row of its result that has
-// columns into lead. When a statement after BEGIN fails, the transaction is rolled back (the
-// connection closed if even that fails), so that the connection goes back to the pool clean.
-func (m *Manager) send(ctx context.Context, conn *pgx.Conn, sql string, lead *Lead) error {
-	if m.servers.opts.LogSQL {
-		m.servers.logStatement(ctx, sql, []any{})
-	}
-	mrr := conn.PgConn().Exec(ctx, sql)
-	var scanErr error
-	for mrr.NextResult() {
-		rr := mrr.ResultReader()
-		if lead != nil && len(rr.FieldDescriptions()) > 0 {
-			lead.Found = false
-			for rr.NextRow() {
-				if !lead.Found && scanErr == nil {
-					lead.Found = true
-					scanErr = pgx.ScanRow(conn.TypeMap(), rr.FieldDescriptions(), rr.Values(), lead.Dest...)
-				}
-			}
-		}
-		if _, err := rr.Close(); err != nil && scanErr == nil {
-			scanErr = err
-		}
-	}
-	err := mrr.Close()
-	if err == nil {
-		err = scanErr
-	}
-	if err == nil {
-		return nil
-	}
-	if conn.PgConn().TxStatus() != 'I' {
-		if _, rbErr := conn.PgConn().Exec(ctx, "ROLLBACK").ReadAll(); rbErr != nil || conn.PgConn().TxStatus() != 'I' {
-			_ = conn.Close(ctx)
-		}
-	}
-	return err
 }
 
 // ErrSchemaMissing is returned when a tenant's schema or role does not exist (create it with

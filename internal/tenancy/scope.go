@@ -7,13 +7,15 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// ScopeTx runs fn inside tx, a transaction on the tenant's server that the caller owns, with the
-// tenant's scope: SET LOCAL ROLE to the tenant's role and search_path to "<schema>, public", then
-// back to no role and search_path public before returning, so that the caller can go on writing
-// public rows in the same transaction. It is how a signup writes the new tenant's admin profile and
-// default branch in the transaction that created the organization ([Manager.CreateOrganizationTx]);
-// everywhere else, use [Manager.Run]. If fn fails, the caller must roll tx back.
-func ScopeTx(ctx context.Context, tx pgx.Tx, t Tenant, fn func(tx pgx.Tx) error) error {
+// WithinTx runs fn inside tx with the tenant's scope.
+// tx is a transaction on the tenant's server that the caller owns.
+// The scope is SET LOCAL ROLE to the tenant's role and search_path "<schema>, public".
+// Before returning it sets back no role and search_path public.
+// The caller can then go on writing public rows in the same transaction.
+// A signup uses it to write the new tenant's first rows with [Manager.CreateOrganizationTx].
+// Everywhere else, use [Manager.Run].
+// If fn fails, the caller must roll tx back.
+func WithinTx(ctx context.Context, tx pgx.Tx, t Tenant, fn func(tx pgx.Tx) error) error {
 	q, err := Ident(t.Schema)
 	if err != nil {
 		return err

@@ -22,7 +22,7 @@ func TestScopeTx(t *testing.T) {
 			if err := tx.QueryRow(ctx, `SELECT current_user`).Scan(&sessionUser); err != nil {
 				return err
 			}
-			err := tenancy.ScopeTx(ctx, tx, a, func(tx pgx.Tx) error {
+			err := tenancy.WithinTx(ctx, tx, a, func(tx pgx.Tx) error {
 				var who string
 				if err := tx.QueryRow(ctx, `SELECT current_user`).Scan(&who); err != nil {
 					return err
@@ -61,7 +61,7 @@ func TestScopeTx(t *testing.T) {
 
 	t.Run("CannotReachAnotherTenant", func(t *testing.T) {
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			return tenancy.ScopeTx(ctx, tx, a, func(tx pgx.Tx) error {
+			return tenancy.WithinTx(ctx, tx, a, func(tx pgx.Tx) error {
 				_, err := tx.Exec(ctx, `SELECT count(*) FROM `+quote(b.Schema, "organizacion_sede"))
 				return err
 			})
@@ -73,7 +73,7 @@ func TestScopeTx(t *testing.T) {
 
 	t.Run("RefusesAnInvalidSchema", func(t *testing.T) {
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			return tenancy.ScopeTx(ctx, tx, tenancy.Tenant{Schema: "public; DROP TABLE x"}, func(pgx.Tx) error { return nil })
+			return tenancy.WithinTx(ctx, tx, tenancy.Tenant{Schema: "public; DROP TABLE x"}, func(pgx.Tx) error { return nil })
 		})
 		if err == nil {
 			t.Fatal("an invalid schema name was accepted")

@@ -134,7 +134,7 @@ func TestRunLeadIsPreparedPerTenant(t *testing.T) {
 
 	t.Run("OneStatementPerTenantEachReadingItsOwnRows", func(t *testing.T) {
 		t.Parallel()
-		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1}})
+		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Slices: 1, ConnsPerSlice: 1}})
 		orgs := createOrgs(t, m, "Previa Uno", "Previa Dos")
 		a, b := tenantOf(t, orgs[0]), tenantOf(t, orgs[1])
 		ida, idb := insertService(t, m, a, "Corte", 2500), insertService(t, m, b, "Tinte", 9900)
@@ -150,7 +150,7 @@ func TestRunLeadIsPreparedPerTenant(t *testing.T) {
 
 	t.Run("AtMostStatementCacheOfThemPerConnection", func(t *testing.T) {
 		t.Parallel()
-		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1, StatementCache: 2}})
+		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Slices: 1, ConnsPerSlice: 1, StatementCache: 2}})
 		orgs := createOrgs(t, m, "Tope Uno", "Tope Dos", "Tope Tres")
 		var ids []int64
 		for i, o := range orgs {
@@ -167,7 +167,7 @@ func TestRunLeadIsPreparedPerTenant(t *testing.T) {
 
 	t.Run("PreparedAgainWhenTheStatementIsGone", func(t *testing.T) {
 		t.Parallel()
-		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1}})
+		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Slices: 1, ConnsPerSlice: 1}})
 		a := tenantOf(t, createOrgs(t, m, "Perdida Uno")[0])
 		id := insertService(t, m, a, "Corte", 2500)
 		run(t, m, a, id, "Corte", dropLeads)
@@ -178,7 +178,7 @@ func TestRunLeadIsPreparedPerTenant(t *testing.T) {
 
 	t.Run("PreparedAgainWhenAColumnChangesType", func(t *testing.T) {
 		t.Parallel()
-		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1}})
+		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Slices: 1, ConnsPerSlice: 1}})
 		a := tenantOf(t, createOrgs(t, m, "Cambio Uno")[0])
 		id := insertService(t, m, a, "Corte", 2500)
 		run(t, m, a, id, "Corte", func(tx pgx.Tx) error {
@@ -191,7 +191,7 @@ func TestRunLeadIsPreparedPerTenant(t *testing.T) {
 
 	t.Run("WithoutTheCacheNothingIsPrepared", func(t *testing.T) {
 		t.Parallel()
-		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1, StatementCache: -1}})
+		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Slices: 1, ConnsPerSlice: 1, StatementCache: -1}})
 		a := tenantOf(t, createOrgs(t, m, "Sin Cache Uno")[0])
 		id := insertService(t, m, a, "Corte", 2500)
 		run(t, m, a, id, "Corte", nil)
@@ -216,38 +216,37 @@ func TestRunTx(t *testing.T) {
 		return err
 	}
 
+	t.Run("RefusesNestedTransactions", func(t *testing.T) {
+		err := m.Run(ctx, ten, func(tx pgx.Tx) error {
+			if sp, err := tx.Begin(ctx); err == nil || sp != nil {
+				t.Errorf("Begin in a scope = %v, %v; want an error", sp, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("SavepointRollbackKeepsTheRest", func(t *testing.T) {
 		err := m.Run(ctx, ten, func(tx pgx.Tx) error {
 			if err := insert(tx, "sp-kept"); err != nil {
 				return err
 			}
-			sp, err := tx.Begin(ctx)
-			if err != nil {
+			if _, err := tx.Exec(ctx, `SAVEPOINT sp`); err != nil {
 				return err
 			}
-			if err := insert(sp, "sp-dropped"); err != nil {
+			if err := insert(tx, "sp-dropped"); err != nil {
 				return err
 			}
-			if err := sp.Rollback(ctx); err != nil {
-				return err
-			}
-			if err := sp.Commit(ctx); !errors.Is(err, pgx.ErrTxClosed) {
-				t.Errorf("commit after rollback of a savepoint: %v; want ErrTxClosed", err)
-			}
-			sp2, err := tx.Begin(ctx)
-			if err != nil {
-				return err
-			}
-			if err := insert(sp2, "sp-released"); err != nil {
-				return err
-			}
-			return sp2.Commit(ctx)
+			_, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT sp`)
+			return err
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if count(t, "sp-kept") != 1 || count(t, "sp-dropped") != 0 || count(t, "sp-released") != 1 {
-			t.Errorf("kept %d, dropped %d, released %d; want 1, 0, 1", count(t, "sp-kept"), count(t, "sp-dropped"), count(t, "sp-released"))
+		if count(t, "sp-kept") != 1 || count(t, "sp-dropped") != 0 {
+			t.Errorf("kept %d, dropped %d; want 1, 0", count(t, "sp-kept"), count(t, "sp-dropped"))
 		}
 	})
 
@@ -305,7 +304,7 @@ func TestRunTx(t *testing.T) {
 // busy, never from a connection beyond the pool's size.
 func TestTenantPoolSlices(t *testing.T) {
 	t.Parallel()
-	m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 2, ConnsPerShard: 1}})
+	m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Slices: 2, ConnsPerSlice: 1}})
 	ctx := t.Context()
 	ten := tenantOf(t, createOrgs(t, m, "Rebalse")[0])
 
@@ -400,7 +399,7 @@ func TestScopeStatementCache(t *testing.T) {
 
 	t.Run("EachTenantKeepsItsOwnStatementsAndReadsItsOwnRows", func(t *testing.T) {
 		t.Parallel()
-		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1}})
+		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Slices: 1, ConnsPerSlice: 1}})
 		orgs := createOrgs(t, m, "Clave Uno", "Clave Dos")
 		a, b := tenantOf(t, orgs[0]), tenantOf(t, orgs[1])
 		insertService(t, m, a, "Corte", 2500)
@@ -422,7 +421,7 @@ func TestScopeStatementCache(t *testing.T) {
 
 	t.Run("BatchesAreKeyedAndTheCallersBatchIsUntouched", func(t *testing.T) {
 		t.Parallel()
-		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1}})
+		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Slices: 1, ConnsPerSlice: 1}})
 		a := tenantOf(t, createOrgs(t, m, "Lote Clave")[0])
 		insertService(t, m, a, "Barba", 1500)
 		b := &pgx.Batch{}
@@ -450,7 +449,7 @@ func TestScopeStatementCache(t *testing.T) {
 
 	t.Run("StatementPreparedByNameRunsByName", func(t *testing.T) {
 		t.Parallel()
-		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1}})
+		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Slices: 1, ConnsPerSlice: 1}})
 		a := tenantOf(t, createOrgs(t, m, "Nombre Clave")[0])
 		insertService(t, m, a, "Peinado", 3000)
 		var n int
@@ -467,7 +466,7 @@ func TestScopeStatementCache(t *testing.T) {
 
 	t.Run("CacheOffKeepsNothing", func(t *testing.T) {
 		t.Parallel()
-		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1, StatementCache: -1}})
+		m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Slices: 1, ConnsPerSlice: 1, StatementCache: -1}})
 		a := tenantOf(t, createOrgs(t, m, "Sin Cache")[0])
 		insertService(t, m, a, "Corte", 2500)
 		if got := names(t, m, a); len(got) != 1 || got[0] != "Corte" {
@@ -500,7 +499,7 @@ func TestTenantWaitsForItsOwnSliceBeforeSpilling(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 2, ConnsPerShard: 1, SpillAfter: tt.spillAfter}})
+			m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Slices: 2, ConnsPerSlice: 1, SpillAfter: tt.spillAfter}})
 			ctx := t.Context()
 			holder, asker := sameSlice(t, m, 2, "Espera "+tt.name[:5])
 			if tt.sameTenant {
@@ -534,14 +533,14 @@ func TestTenantWaitsForItsOwnSliceBeforeSpilling(t *testing.T) {
 	}
 }
 
-// sameSlice creates organizations until two of them have their schemas in the same of shards pool
-// slices (the slice is fnv-32a of the schema modulo shards, as in tenancy), and returns both.
-func sameSlice(t *testing.T, m *tenancy.Manager, shards uint32, name string) (a, b tenancy.Tenant) {
+// sameSlice creates organizations until two of them have their schemas in the same of n pool
+// slices (the slice is fnv-32a of the schema modulo n, as in tenancy), and returns both.
+func sameSlice(t *testing.T, m *tenancy.Manager, n uint32, name string) (a, b tenancy.Tenant) {
 	t.Helper()
 	slice := func(schema string) uint32 {
 		h := fnv.New32a()
 		h.Write([]byte(schema))
-		return h.Sum32() % shards
+		return h.Sum32() % n
 	}
 	a = tenantOf(t, createOrgs(t, m, name+" 0")[0])
 	for i := 1; i < 20; i++ {
@@ -560,7 +559,7 @@ func sameSlice(t *testing.T, m *tenancy.Manager, shards uint32, name string) (a,
 // and a lead still works there, inlined.
 func TestBulkScope(t *testing.T) {
 	t.Parallel()
-	m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 2, ConnsPerShard: 1, BulkConns: 1}})
+	m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Slices: 2, ConnsPerSlice: 1, BulkConns: 1}})
 	ctx := t.Context()
 	orgs := createOrgs(t, m, "Masivo Uno", "Masivo Dos")
 	a, b := tenantOf(t, orgs[0]), tenantOf(t, orgs[1])

@@ -148,7 +148,7 @@ func (s *Servers) Lookup(ctx context.Context, name string) (string, error) {
 	if u, ok := s.catalog.fresh(name); ok {
 		return u, nil
 	}
-	if err := s.Refresh(ctx); err != nil {
+	if err := s.refresh(ctx); err != nil {
 		if u, ok := s.catalog.get(name); ok {
 			return u, nil // the last read still serves while the catalog cannot be read
 		}
@@ -163,8 +163,8 @@ func (s *Servers) Check(ctx context.Context, name string) error {
 	return err
 }
 
-// Refresh reads the server catalog anew. Before public migration 0011 the catalog is empty.
-func (s *Servers) Refresh(ctx context.Context) error {
+// refresh reads the server catalog anew. Before public migration 0011 the catalog is empty.
+func (s *Servers) refresh(ctx context.Context) error {
 	c := &s.catalog
 	c.mu.Lock()
 	version := c.version

@@ -24,16 +24,17 @@ var ErrUnknownServer = errors.New("unknown database server")
 
 // PoolOptions sizes the connection pools of every server.
 type PoolOptions struct {
-	// Shards is how many slices a server's tenant pool is cut into; a tenant is served by one slice
-	// (by a hash of its schema) unless that slice stays busy (see SpillAfter), then by the next ones
-	// in turn.
-	// Defaults to 32: one backend per slice caches the catalog and statements of 1/32 of the
-	// tenants (measured at 10,000 tenants with the statement cache: better latency than 16, and 16
-	// better than 4 slices of 4, BENCHMARKS.md issue 3). The server's max_connections must leave
-	// room for Shards × ConnsPerShard + SharedConns per appcitas process.
-	Shards int
-	// ConnsPerShard is the size of each slice. Defaults to 1.
-	ConnsPerShard int
+	// Slices is how many slices a server's tenant pool is cut into.
+	// A tenant is served by one slice, chosen by a hash of its schema.
+	// When that slice stays busy (see SpillAfter), the next slices serve it in turn.
+	// One backend per slice caches the catalog and statements of 1/Slices of the tenants.
+	// The server's max_connections must leave room for Slices × ConnsPerSlice + SharedConns per
+	// appcitas process.
+	// BENCHMARKS.md (issue 3) has the measurements behind the default.
+	// Defaults to 32.
+	Slices int
+	// ConnsPerSlice is the size of each slice. Defaults to 1.
+	ConnsPerSlice int
 	// Pooler says whether the servers are reached through a connection pooler in transaction mode
 	// (PgBouncer with pool_mode = transaction), which hands each transaction to any of its server
 	// connections: statements prepared on one are unknown to the next. Behind one, tenant
@@ -72,11 +73,11 @@ type PoolOptions struct {
 }
 
 func (o PoolOptions) withDefaults() PoolOptions {
-	if o.Shards <= 0 {
-		o.Shards = 32
+	if o.Slices <= 0 {
+		o.Slices = 32
 	}
-	if o.ConnsPerShard <= 0 {
-		o.ConnsPerShard = 1
+	if o.ConnsPerSlice <= 0 {
+		o.ConnsPerSlice = 1
 	}
 	if o.SharedConns <= 0 {
 		o.SharedConns = 4
@@ -110,7 +111,7 @@ type Servers struct {
 
 	mu    sync.Mutex
 	pools map[string]*serverPools
-	// prepared records the tenant servers PrepareServer has run on.
+	// prepared records the tenant servers prepareServer has run on.
 	prepared map[string]bool
 	// runConns maps each connection inside a Run transaction to its tenant schema, so that SQL logs
 	// name the tenant whatever context the caller passes to its statements.
@@ -122,13 +123,13 @@ type serverPools struct {
 	pooled bool
 	shared *pgxpool.Pool
 	bulk   *pgxpool.Pool // RunOptions.Bulk scopes: no statements kept, short-lived connections
-	shards []*pgxpool.Pool
-	inUse  []sliceUse // by slice, like shards
+	slices []*pgxpool.Pool
+	inUse  []sliceUse // by slice, in the order of slices
 }
 
-// NewServers prepares pools for the servers named in urls (name → connection string). urls must
+// newServers prepares pools for the servers named in urls (name → connection string). urls must
 // name DefaultServer. Nothing connects until a pool is first used.
-func NewServers(urls map[string]string, opts PoolOptions) (*Servers, error) {
+func newServers(urls map[string]string, opts PoolOptions) (*Servers, error) {
 	if _, ok := urls[DefaultServer]; !ok {
 		return nil, fmt.Errorf("no %q server configured", DefaultServer)
 	}
@@ -150,7 +151,7 @@ func NewServers(urls map[string]string, opts PoolOptions) (*Servers, error) {
 }
 
 // Names returns the names of the configured servers and of those of the server catalog read so
-// far, sorted, DefaultServer first. [Servers.Refresh] reads the catalog anew.
+// far, sorted, DefaultServer first. The catalog is read anew by [Manager.Schemas] and by lookups of unknown names.
 func (s *Servers) Names() []string {
 	seen := map[string]bool{DefaultServer: true}
 	var names []string
@@ -214,9 +215,9 @@ func (s *Servers) acquireTenantConn(ctx context.Context, server, schema string) 
 	}
 	h := fnv.New32a()
 	h.Write([]byte(schema))
-	n := len(p.shards)
+	n := len(p.slices)
 	home := int(h.Sum32() % uint32(n))
-	if hasRoom(p.shards[home]) {
+	if hasRoom(p.slices[home]) {
 		return p.acquire(ctx, home, schema)
 	}
 	if s.opts.SpillAfter > 0 && !p.inUse[home].serving(schema) {
@@ -228,7 +229,7 @@ func (s *Servers) acquireTenantConn(ctx context.Context, server, schema string) 
 		}
 	}
 	for i := 1; i < n; i++ {
-		if next := (home + i) % n; hasRoom(p.shards[next]) {
+		if next := (home + i) % n; hasRoom(p.slices[next]) {
 			return p.acquire(ctx, next, schema)
 		}
 	}
@@ -251,7 +252,7 @@ func (s *Servers) acquireBulkConn(ctx context.Context, server string) (*pgxpool.
 // acquire takes a connection of slice i for schema and counts it in the slice's use until the
 // returned release gives it back.
 func (p *serverPools) acquire(ctx context.Context, i int, schema string) (*pgxpool.Conn, func(), error) {
-	c, err := p.shards[i].Acquire(ctx)
+	c, err := p.slices[i].Acquire(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -330,15 +331,15 @@ func (s *Servers) open(ctx context.Context, server string) (*serverPools, error)
 		p.close()
 		return nil, fmt.Errorf("server %s: %w", server, err)
 	}
-	for range s.opts.Shards {
-		shard, err := s.newPool(ctx, url, int32(s.opts.ConnsPerShard), statements, s.opts.MaxConnLifetime)
+	for range s.opts.Slices {
+		slice, err := s.newPool(ctx, url, int32(s.opts.ConnsPerSlice), statements, s.opts.MaxConnLifetime)
 		if err != nil {
 			p.close()
 			return nil, fmt.Errorf("server %s: %w", server, err)
 		}
-		p.shards = append(p.shards, shard)
+		p.slices = append(p.slices, slice)
 	}
-	p.inUse = make([]sliceUse, len(p.shards))
+	p.inUse = make([]sliceUse, len(p.slices))
 	s.pools[server] = p
 	return p, nil
 }
@@ -423,7 +424,7 @@ func (s *Servers) Stats() map[string]PoolStats {
 	out := make(map[string]PoolStats, len(s.pools))
 	for name, p := range s.pools {
 		st := PoolStats{Shared: p.shared.Stat(), Bulk: p.bulk.Stat()}
-		for _, c := range p.shards {
+		for _, c := range p.slices {
 			st.Slices = append(st.Slices, c.Stat())
 		}
 		out[name] = st
@@ -448,7 +449,7 @@ func (p *serverPools) close() {
 	if p.bulk != nil {
 		p.bulk.Close()
 	}
-	for _, c := range p.shards {
+	for _, c := range p.slices {
 		c.Close()
 	}
 }
@@ -464,7 +465,7 @@ func withLogTenant(ctx context.Context, schema string) context.Context {
 type sqlLogger struct{ log *slog.Logger }
 
 // logStatement logs, as pgx's tracer would, a statement sent past the tracer (a scope's opening,
-// QueryOnce's batch), with the tenant ctx names.
+// QueryUnkept's batch), with the tenant ctx names.
 func (s *Servers) logStatement(ctx context.Context, sql string, args []any) {
 	sqlLogger{s.opts.Logger}.Log(ctx, tracelog.LogLevelInfo, "Query", map[string]any{"sql": sql, "args": redactArgs(sql, args)})
 }

@@ -577,7 +577,7 @@ func scanSession(row pgx.Row) (sessionState, error) {
 
 // TestRunLeavesNoSessionState checks that a pooled connection carries no tenant setting after Run.
 //
-// Method: the Manager's tenant pool has one shard of one connection, so every Run borrows the same
+// Method: the Manager's tenant pool has one slice of one connection, so every Run borrows the same
 // backend (asserted with pg_backend_pid: pgxpool destroys a connection released inside a
 // transaction, which would hide a leak behind a fresh backend). After each scenario a probe Run, on
 // another tenant, first reads the settings at the start of its transaction (they must be only the
@@ -588,7 +588,7 @@ func scanSession(row pgx.Row) (sessionState, error) {
 // purpose to show that the probe sees one.
 func TestRunLeavesNoSessionState(t *testing.T) {
 	t.Parallel()
-	m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1}})
+	m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Slices: 1, ConnsPerSlice: 1}})
 	ctx := t.Context()
 	orgs := createOrgs(t, m, "Tenant Uno", "Tenant Dos")
 	a, b := tenantOf(t, orgs[0]), tenantOf(t, orgs[1])
@@ -702,7 +702,7 @@ func TestRunReleasesConnectionAfterPanic(t *testing.T) {
 	// connection, pgxpool's Close would wait for it forever.
 	first := setupOn(t, url)
 	ten := tenantOf(t, createOrgs(t, first, "Pánico")[0])
-	m := tenancytest.OpenNoClose(t, url, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1}})
+	m := tenancytest.OpenNoClose(t, url, tenancy.Config{Pool: tenancy.PoolOptions{Slices: 1, ConnsPerSlice: 1}})
 	ctx := t.Context()
 
 	func() {
@@ -901,7 +901,7 @@ func TestTenantsOnDifferentVersionsShareAConnection(t *testing.T) {
 	}
 	m := tenancytest.Open(t, databaseURL(t, old), tenancy.Config{
 		TenantMigrations: withExtraMigration(t),
-		Pool:             tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1},
+		Pool:             tenancy.PoolOptions{Slices: 1, ConnsPerSlice: 1},
 	})
 	if rep, err := m.MigrateAll(ctx, tenancy.FleetOptions{Schema: b.Schema}); err != nil || len(rep.Succeeded) != 1 {
 		t.Fatalf("migrating %s alone: %+v, %v", b.Schema, rep, err)

@@ -1,4 +1,4 @@
-package tenancy
+package scope
 
 import (
 	"container/list"
@@ -11,14 +11,15 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// Lead is a one-row query sent with the scope's opening. The opening travels as one
-// simple-protocol message, so the arguments are integers written into the SQL as literals
-// (nothing else can be injected that way).
+// Lead is a one-row query sent with the scope's opening.
+// The opening travels as one simple-protocol message.
+// So the arguments are integers, written into the SQL as literals.
+// Nothing else can be injected that way.
 //
-// When the tenant pools keep statements (PoolOptions.StatementCache), the lead is prepared once per
-// tenant and connection, in the opening itself (PREPARE … AS, then EXECUTE), and later openings
-// only EXECUTE it: its generic plan is kept like every other statement of the scope, instead of
-// the query being parsed and planned on every opening.
+// When the tenant pools keep statements (tenancy.PoolOptions.StatementCache), the lead is
+// prepared once per tenant and connection, in the opening itself (PREPARE … AS, then EXECUTE).
+// Later openings only EXECUTE it.
+// Its generic plan is then kept like every other statement of the scope.
 type Lead struct {
 	// SQL is one SELECT that returns at most one row, with placeholders $1 … $9 for Args (each
 	// a bigint).
@@ -31,8 +32,8 @@ type Lead struct {
 	Found bool
 }
 
-// check refuses a lead whose placeholders and arguments do not match.
-func (l *Lead) check() error {
+// Check refuses a lead whose placeholders and arguments do not match.
+func (l *Lead) Check() error {
 	if len(l.Args) > 9 {
 		return errors.New("a lead query takes at most 9 arguments")
 	}
@@ -154,9 +155,18 @@ func (s *leadStatements) forget(name string) {
 // set believed: already there (42P05), missing (26000), or planned for a result of another shape
 // after a migration (0A000, "cached plan must not change result type").
 func isLeadStatementError(err error) bool {
-	switch sqlState(err) {
+	switch SQLState(err) {
 	case "42P05", "26000", "0A000":
 		return true
 	}
 	return false
+}
+
+// SQLState returns the SQLSTATE code of a PostgreSQL error in err's chain, or "".
+func SQLState(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code
+	}
+	return ""
 }

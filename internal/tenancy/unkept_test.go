@@ -13,12 +13,12 @@ import (
 	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
-// TestQueryOnce checks tenancy.QueryOnce: its statements run in the scope (the tenant's rows, in
-// the order given), in a savepoint too; they are not kept on a connection that keeps every other
+// TestQueryUnkept checks tenancy.QueryUnkept: its statements run in the scope (the tenant's rows, in
+// the order given); they are not kept on a connection that keeps every other
 // statement; a failing one fails the call and the scope, and the connection serves the next scope.
-func TestQueryOnce(t *testing.T) {
+func TestQueryUnkept(t *testing.T) {
 	t.Parallel()
-	m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Shards: 1, ConnsPerShard: 1}})
+	m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Slices: 1, ConnsPerSlice: 1}})
 	ctx := t.Context()
 	orgs := createOrgs(t, m, "Una Vez", "Otra Vez")
 	a, b := tenantOf(t, orgs[0]), tenantOf(t, orgs[1])
@@ -40,35 +40,26 @@ func TestQueryOnce(t *testing.T) {
 	}
 
 	tests := []struct {
-		name      string
-		ten       tenancy.Tenant
-		savepoint bool
-		want      [2]string
+		name string
+		ten  tenancy.Tenant
+
+		want [2]string
 	}{
-		{"ReadsTheScopesTenantInOrder", a, false, [2]string{"Barba,Corte", "Corte"}},
-		{"OtherTenantReadsItsOwn", b, false, [2]string{"Tinte", "Tinte"}},
-		{"WorksInASavepoint", a, true, [2]string{"Barba,Corte", "Corte"}},
+		{"ReadsTheScopesTenantInOrder", a, [2]string{"Barba,Corte", "Corte"}},
+		{"OtherTenantReadsItsOwn", b, [2]string{"Tinte", "Tinte"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var byName, cheapest []string
 			var before, after int
 			err := m.Run(ctx, tt.ten, func(tx pgx.Tx) error {
-				if tt.savepoint {
-					sp, err := tx.Begin(ctx)
-					if err != nil {
-						return err
-					}
-					defer sp.Rollback(ctx)
-					tx = sp
-				}
 				var err error
 				if before, err = preparedCount(tx); err != nil {
 					return err
 				}
-				err = tenancy.QueryOnce(ctx, tx,
-					tenancy.OnceQuery{SQL: `SELECT nombre FROM citas_servicio WHERE precio_centavos > $1 ORDER BY nombre`, Args: []any{int64(0)}, Read: names(&byName)},
-					tenancy.OnceQuery{SQL: `SELECT nombre FROM citas_servicio ORDER BY precio_centavos DESC LIMIT $1`, Args: []any{nil}, Read: func(rows pgx.Rows) error {
+				err = tenancy.QueryUnkept(ctx, tx,
+					tenancy.UnkeptQuery{SQL: `SELECT nombre FROM citas_servicio WHERE precio_centavos > $1 ORDER BY nombre`, Args: []any{int64(0)}, Read: names(&byName)},
+					tenancy.UnkeptQuery{SQL: `SELECT nombre FROM citas_servicio ORDER BY precio_centavos DESC LIMIT $1`, Args: []any{nil}, Read: func(rows pgx.Rows) error {
 						defer rows.Close()
 						if rows.Next() { // reads one row only; the rest is drained
 							var s string
@@ -101,9 +92,9 @@ func TestQueryOnce(t *testing.T) {
 	t.Run("AFailureFailsTheScopeAndLeavesTheConnectionUsable", func(t *testing.T) {
 		readAfterFailure := false
 		err := m.Run(ctx, a, func(tx pgx.Tx) error {
-			return tenancy.QueryOnce(ctx, tx,
-				tenancy.OnceQuery{SQL: `SELECT 1/0 WHERE $1::int = 1`, Args: []any{1}, Read: func(pgx.Rows) error { return nil }},
-				tenancy.OnceQuery{SQL: `SELECT 1`, Read: func(pgx.Rows) error { readAfterFailure = true; return nil }},
+			return tenancy.QueryUnkept(ctx, tx,
+				tenancy.UnkeptQuery{SQL: `SELECT 1/0 WHERE $1::int = 1`, Args: []any{1}, Read: func(pgx.Rows) error { return nil }},
+				tenancy.UnkeptQuery{SQL: `SELECT 1`, Read: func(pgx.Rows) error { readAfterFailure = true; return nil }},
 			)
 		})
 		if tenancy.SQLState(err) != "22012" {
@@ -122,7 +113,7 @@ func TestQueryOnce(t *testing.T) {
 		if err := m.Run(ctx, a, func(tx pgx.Tx) error { closed = tx; return nil }); err != nil {
 			t.Fatal(err)
 		}
-		if err := tenancy.QueryOnce(ctx, closed, tenancy.OnceQuery{SQL: `SELECT 1`, Read: func(pgx.Rows) error { return nil }}); err != pgx.ErrTxClosed {
+		if err := tenancy.QueryUnkept(ctx, closed, tenancy.UnkeptQuery{SQL: `SELECT 1`, Read: func(pgx.Rows) error { return nil }}); err != pgx.ErrTxClosed {
 			t.Errorf("err = %v; want pgx.ErrTxClosed", err)
 		}
 	})
@@ -147,7 +138,7 @@ func (s *syncBuffer) String() string {
 }
 
 // TestLogSQL checks APPCITAS_LOG_SQL's logs (the guide's "Ver queries ejecutadas"): every
-// statement of a scope, its opening and those QueryOnce sends included, and of a tenant's
+// statement of a scope, its opening and those QueryUnkept sends included, and of a tenant's
 // migration is logged with the tenant; the catalog's statements with tenant "public".
 func TestLogSQL(t *testing.T) {
 	t.Parallel()
@@ -164,7 +155,7 @@ func TestLogSQL(t *testing.T) {
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM citas_servicio WHERE id > $1`, 0).Scan(&n); err != nil {
 			return err
 		}
-		return tenancy.QueryOnce(ctx, tx, tenancy.OnceQuery{SQL: `SELECT nombre FROM citas_servicio /* once */`, Read: func(pgx.Rows) error { return nil }})
+		return tenancy.QueryUnkept(ctx, tx, tenancy.UnkeptQuery{SQL: `SELECT nombre FROM citas_servicio /* once */`, Read: func(pgx.Rows) error { return nil }})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -194,7 +185,7 @@ func TestLogSQL(t *testing.T) {
 		{"TenantMigrationNamesTheTenant", "CREATE SCHEMA", a.Schema},
 		{"ScopeOpeningNamesTheTenant", "BEGIN; SET LOCAL search_path", a.Schema},
 		{"ScopeStatementNamesTheTenant", "count(*) FROM citas_servicio", a.Schema},
-		{"QueryOnceStatementNamesTheTenant", "/* once */", a.Schema},
+		{"QueryUnkeptStatementNamesTheTenant", "/* once */", a.Schema},
 		{"CatalogStatementIsPublic", "organizacion_organizacion", "public"},
 	}
 	for _, tt := range tests {

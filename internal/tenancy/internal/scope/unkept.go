@@ -1,4 +1,4 @@
-package tenancy
+package scope
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// OnceQuery is one statement of [QueryOnce]: its SQL, its arguments, and what reads its rows.
-type OnceQuery struct {
+// Query is one statement of [QueryUnkept]: its SQL, its arguments, and what reads its rows.
+type Query struct {
 	// SQL is one statement, with placeholders $1 … for Args.
 	SQL string
 	// Args are the values of the placeholders.
@@ -19,32 +19,20 @@ type OnceQuery struct {
 	Read func(pgx.Rows) error
 }
 
-// QueryOnce runs queries in tx (a transaction [Manager.RunWith] handed out, or a savepoint of
-// one) in one round trip, each as an unnamed statement that the connection does not
-// keep, and hands each one's rows to its Read, in order. It stops at the first failure.
-//
-// It is for statements a scope runs once in a long while, such as a tenant's set-up, read again
-// only when it changes: through the statement cache each would keep, for every tenant a backend
-// serves and for as long as the backend lives, a plan of tens of KB there and a statement
-// description in this process (measured at 10,000 tenants: the set-up's five statements were
-// two thirds of each backend's 180 MB of plans).
-func QueryOnce(ctx context.Context, tx pgx.Tx, queries ...OnceQuery) error {
+// QueryUnkept runs queries in tx in one round trip and hands each one's rows to its Read, in order.
+// Each query runs as an unnamed statement that the connection does not keep.
+// It stops at the first failure.
+func QueryUnkept(ctx context.Context, tx pgx.Tx, queries ...Query) error {
 	var log func(ctx context.Context, sql string, args []any)
-	switch t := tx.(type) {
-	case *scopeTx:
+	if t, ok := tx.(*Tx); ok {
 		if t.closed {
 			return pgx.ErrTxClosed
 		}
 		log = t.log
-	case *savepointTx:
-		if t.closed || t.parent.closed {
-			return pgx.ErrTxClosed
-		}
-		log = t.parent.log
 	}
 	conn := tx.Conn()
 	if conn == nil {
-		return errors.New("tenancy.QueryOnce: the transaction has no connection")
+		return errors.New("the transaction has no connection")
 	}
 	batch := &pgconn.Batch{}
 	for i, q := range queries {
