@@ -82,7 +82,45 @@ type tokenResponse struct {
 
 // refreshRequest is the body of POST /api/auth/refresh and /api/auth/logout.
 type refreshRequest struct {
-	RefreshToken string `json:"refresh_token" openapi:"required"`
+	// RefreshToken is required unless the request sends X-Session-Cookie: 1 with the session cookie.
+	RefreshToken string `json:"refresh_token,omitempty"`
+}
+
+// sessionCookie is the name of the cookie that holds the web app's refresh token.
+const sessionCookie = "appcitas_refresh"
+
+// sessionCookiePath scopes the session cookie to the refresh and logout endpoints.
+const sessionCookiePath = "/api/auth"
+
+// sessionHeader is the request header by which the web app asks for the refresh token in a cookie.
+// A page on another origin cannot send it without a CORS preflight, which this API never grants.
+const sessionHeader = "X-Session-Cookie"
+
+// wantsCookie says the request asked for the refresh token in the session cookie.
+func wantsCookie(r *http.Request) bool { return r.Header.Get(sessionHeader) == "1" }
+
+// setSessionCookie stores refresh in the session cookie; an empty refresh clears it.
+func setSessionCookie(w http.ResponseWriter, refresh string) {
+	c := &http.Cookie{Name: sessionCookie, Value: refresh, Path: sessionCookiePath,
+		HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode}
+	if refresh == "" {
+		c.MaxAge = -1
+	} else {
+		c.MaxAge = 30 * 24 * 3600
+	}
+	http.SetCookie(w, c)
+}
+
+// refreshTokenOf returns the refresh token of the body, or of the session cookie when the body has
+// none and the request sends X-Session-Cookie: 1.
+func refreshTokenOf(r *http.Request, req refreshRequest) string {
+	if req.RefreshToken != "" || !wantsCookie(r) {
+		return req.RefreshToken
+	}
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		return c.Value
+	}
+	return ""
 }
 
 // clientIP is the address of the client that sent r: the middleware's reading of the peer and
@@ -190,6 +228,11 @@ func (s *Server) writeTokens(w http.ResponseWriter, r *http.Request, u auth.User
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
+	if wantsCookie(r) {
+		// The refresh token goes only in the HttpOnly cookie, out of the page's reach.
+		setSessionCookie(w, refresh)
+		refresh = ""
+	}
 	writeJSON(w, http.StatusOK, tokenResponse{
 		AccessToken: access, RefreshToken: refresh, TokenType: "Bearer",
 		ExpiresIn: int64(s.tokens.TTL() / time.Second),
@@ -202,6 +245,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	req.RefreshToken = refreshTokenOf(r, req)
 	if req.RefreshToken == "" {
 		s.fail(w, r, &Error{Status: http.StatusBadRequest, Code: "invalid_input", Field: "refresh_token", Message: "refresh_token is required"})
 		return
@@ -220,6 +264,10 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	req.RefreshToken = refreshTokenOf(r, req)
+	if wantsCookie(r) {
+		setSessionCookie(w, "")
 	}
 	if req.RefreshToken == "" {
 		s.fail(w, r, &Error{Status: http.StatusBadRequest, Code: "invalid_input", Field: "refresh_token", Message: "refresh_token is required"})

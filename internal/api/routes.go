@@ -87,13 +87,13 @@ func (s *Server) routes() []route {
 
 		{method: "POST", path: "/api/auth/token", access: public, handler: s.token, tag: "auth",
 			summary: "Log in with username or email and password: an access token and a refresh token",
-			request: tokenRequest{}, response: tokenResponse{}, errors: []int{400, 401, 403, 404, 413, 415, 429}},
+			request: tokenRequest{}, response: tokenResponse{}, headers: []param{sessionHeaderParam()}, responseHeaders: []param{qString("Set-Cookie", "With X-Session-Cookie: 1, the session cookie (HttpOnly; Secure; SameSite=Strict; Path=/api/auth)")}, errors: []int{400, 401, 403, 404, 413, 415, 429}},
 		{method: "POST", path: "/api/auth/refresh", access: public, handler: s.refresh, tag: "auth",
 			summary: "Trade a refresh token for new tokens (the old refresh token is spent)",
-			request: refreshRequest{}, response: tokenResponse{}, errors: []int{400, 401, 413, 415}},
+			request: refreshRequest{}, response: tokenResponse{}, headers: []param{sessionHeaderParam()}, responseHeaders: []param{qString("Set-Cookie", "With X-Session-Cookie: 1, the session cookie (HttpOnly; Secure; SameSite=Strict; Path=/api/auth)")}, errors: []int{400, 401, 413, 415}},
 		{method: "POST", path: "/api/auth/logout", access: public, handler: s.logout, tag: "auth",
 			summary: "Revoke a refresh token and every token descended from the same login",
-			request: refreshRequest{}, errors: []int{400, 413, 415}},
+			request: refreshRequest{}, headers: []param{sessionHeaderParam()}, responseHeaders: []param{qString("Set-Cookie", "With X-Session-Cookie: 1, the session cookie (HttpOnly; Secure; SameSite=Strict; Path=/api/auth)")}, errors: []int{400, 413, 415}},
 		{method: "POST", path: "/api/auth/logout_all", access: authenticated, handler: s.logoutAll, tag: "auth",
 			summary: "Sign out everywhere: revoke every refresh token of the caller and refuse every access token issued before"},
 		{method: "GET", path: "/api/me", access: authenticated, handler: s.me, tag: "auth",
@@ -104,6 +104,12 @@ func (s *Server) routes() []route {
 	rs = append(rs, s.adminRoutes()...)
 	rs = append(rs, s.dashboardRoutes()...) // dashboard.go: the tenant dashboard's page, GET /admin
 	return append(rs, s.extraRoutes...)     // extraRoutes: tests only
+}
+
+// sessionHeaderParam documents X-Session-Cookie: "1" asks for the refresh token in the session
+// cookie instead of the body, and lets refresh and logout read it from there.
+func sessionHeaderParam() param {
+	return qString(sessionHeader, `"1": the refresh token travels in the HttpOnly session cookie, not in the JSON body`)
 }
 
 // handler builds the mux from the route table plus extra, wrapped in the middleware.
