@@ -61,31 +61,7 @@ func dashboardAssets() (page, script, style dashboardAsset, err error) {
 // (it holds no data); everything it shows comes from the superuser-only JSON endpoints.
 func (s *Server) dashboardRoutes() []route {
 	page, script, style, err := dashboardAssets()
-	serve := func(a dashboardAsset) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			if err != nil {
-				s.fail(w, r, err)
-				return
-			}
-			h := w.Header()
-			h.Set("Content-Security-Policy", dashboardCSP)
-			h.Set("X-Frame-Options", "DENY")
-			h.Set("X-Content-Type-Options", "nosniff")
-			h.Set("Referrer-Policy", "no-referrer")
-			h.Set("Cross-Origin-Opener-Policy", "same-origin")
-			h.Set("Cache-Control", "no-cache")
-			h.Set("ETag", a.etag)
-			if r.Header.Get("If-None-Match") == a.etag {
-				w.WriteHeader(http.StatusNotModified)
-				return
-			}
-			h.Set("Content-Type", a.contentType)
-			w.WriteHeader(http.StatusOK)
-			if r.Method != http.MethodHead {
-				_, _ = w.Write(a.body)
-			}
-		}
-	}
+	serve := func(a dashboardAsset) http.HandlerFunc { return s.serveAsset(a, err) }
 	if err != nil {
 		s.log.Error("the tenant dashboard cannot be served", "err", err)
 	}
@@ -102,5 +78,33 @@ func (s *Server) dashboardRoutes() []route {
 		{method: "GET", path: "/admin/app.css", access: public, handler: serve(style), tag: "dashboard",
 			summary: "The dashboard's style sheet", response: "", contentTypes: []string{"text/css"}, notModified: true,
 			responseHeaders: []param{qString("ETag", "The version of the file").must()}},
+	}
+}
+
+// serveAsset answers with one embedded file under the strict Content-Security-Policy, with its
+// ETag; err, when set, is the reason the files could not be read (a 500).
+func (s *Server) serveAsset(a dashboardAsset, err error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Security-Policy", dashboardCSP)
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("ETag", a.etag)
+		if r.Header.Get("If-None-Match") == a.etag {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		h.Set("Content-Type", a.contentType)
+		w.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodHead {
+			_, _ = w.Write(a.body)
+		}
 	}
 }
