@@ -288,6 +288,7 @@ async function render() {
 
 function empty(msg) {
   $('agenda').replaceChildren();
+  $('agenda-title').textContent = `${fmtDay($('day').value, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' })} · ${branch().nombre} (${branch().zona_horaria})`;
   $('agenda-empty').textContent = msg;
   $('agenda-empty').hidden = false;
 }
