@@ -273,10 +273,9 @@ async function render() {
       box.tabIndex = 0;
       box.style.top = px(p.s.min);
       box.style.height = `calc(${Math.max(end - p.s.min, 15) / 60} * var(--hour))`;
-      box.append(el('div', 't', `${fmtTime(p.a.inicio, zone)}–${fmtTime(p.a.fin, zone)}`));
-      box.append(el('div', 'cl', p.a.cliente_nombre));
-      box.append(el('div', 'sv', state.serviceNames.get(p.a.servicio_id) || ''));
-      box.append(el('span', 'st', t(p.a.estado)));
+      const line = el('div');
+      line.append(el('span', 't', `${fmtTime(p.a.inicio, zone)}–${fmtTime(p.a.fin, zone)}`), el('span', 'st', t(p.a.estado)));
+      box.append(line, el('div', 'cl', p.a.cliente_nombre), el('div', 'sv', state.serviceNames.get(p.a.servicio_id) || ''));
       box.setAttribute('aria-label', `${fmtTime(p.a.inicio, zone)} ${p.a.cliente_nombre} ${state.serviceNames.get(p.a.servicio_id) || ''} ${t(p.a.estado)}`);
       body.append(box);
     }
