@@ -206,6 +206,10 @@ func TestAppInBrowser(t *testing.T) {
 	dentalH := append(bearer(bk.token(bk.admin, 0)), "X-Organization-ID", strconv.FormatInt(dental.ID, 10))
 	bk.ok("POST", "/api/sedes", map[string]any{"nombre": "Consultorio Norte", "zona_horaria": "America/Bogota"}, dentalH, http.StatusCreated, nil)
 
+	// Spa Nuevo has just signed up: nothing is set up yet.
+	spa := bk.createOrg("Spa Nuevo")
+	bk.addProfile(spa, bk.admin, booking.RoleAdmin, true)
+
 	shots := os.Getenv("APPCITAS_APP_SCREENSHOTS")
 	b := startAppBrowser(t)
 	b.do("opening /app", chromedp.Navigate(srv.URL+"/app"))
@@ -321,6 +325,22 @@ func TestAppInBrowser(t *testing.T) {
 		}
 		b.set("org-select", strconv.FormatInt(bk.org.ID, 10))
 		b.do("back to Barbería Juan", chromedp.Poll[chromedp.Void](`document.getElementById('agenda-title').textContent.includes('Centro')`))
+	})
+
+	run("NewOrganizationShowsTheSetupChecklist", func(t *testing.T) {
+		b.set("org-select", strconv.FormatInt(spa.ID, 10))
+		b.do("waiting for the checklist", chromedp.WaitVisible(chromedp.CSS(`#setup #checklist li[data-step="stepBranch"][data-done="false"]`)))
+		list := b.text("#checklist")
+		for _, want := range []string{"Crea una sede", "Crea tus servicios", "Define los horarios", "Invita a tu equipo"} {
+			if !strings.Contains(list, want) {
+				t.Errorf("the checklist lacks %q: %s", want, list)
+			}
+		}
+		b.set("org-select", strconv.FormatInt(bk.org.ID, 10))
+		b.do("back to Barbería Juan", chromedp.Poll[chromedp.Void](`document.getElementById('agenda-title').textContent.includes('Centro')`))
+		if !b.eval("checking the checklist", `document.getElementById('setup').hidden`).(bool) {
+			t.Error("Barbería Juan, fully set up, still shows the checklist")
+		}
 	})
 
 	run("FitsAPhoneWidth", func(t *testing.T) {

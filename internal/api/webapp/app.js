@@ -12,7 +12,8 @@ const T = {
     failed: 'No se pudo completar la operación: ', noOrgs: 'Tu usuario no pertenece a ninguna organización.',
     noBranches: 'Aún no hay sedes. Crea una sede, servicios, horarios y tu equipo para empezar.',
     noStaff: 'No hay profesionales en esta sede.', signedOut: 'Sesión cerrada.', signedOutAll: 'Sesión cerrada en todos tus dispositivos.',
-    now: 'Ahora', other: 'English', otherLang: 'en',
+    now: 'Ahora', other: 'English', otherLang: 'en', setup: 'Para empezar',
+    stepBranch: 'Crea una sede', stepServices: 'Crea tus servicios', stepHours: 'Define los horarios', stepTeam: 'Invita a tu equipo',
   },
   en: {
     org: 'Organization', logout: 'Sign out', logoutAll: 'Sign out everywhere', signIn: 'Sign in',
@@ -23,7 +24,8 @@ const T = {
     failed: 'The operation failed: ', noOrgs: 'Your user belongs to no organization.',
     noBranches: 'No branches yet. Create a branch, services, hours and your team to start.',
     noStaff: 'No staff members at this branch.', signedOut: 'Signed out.', signedOutAll: 'Signed out on all your devices.',
-    now: 'Now', other: 'Español', otherLang: 'es',
+    now: 'Now', other: 'Español', otherLang: 'es', setup: 'Getting started',
+    stepBranch: 'Create a branch', stepServices: 'Create your services', stepHours: 'Set the working hours', stepTeam: 'Invite your team',
   },
 };
 
@@ -67,11 +69,21 @@ async function auth(path, body) {
   });
 }
 
-async function refresh() {
-  const r = await auth('/api/auth/refresh');
-  if (!r.ok) return false;
-  state.access = (await r.json()).access_token;
-  return true;
+// refresh trades the cookie for a new access token. Concurrent callers share one request: a
+// refresh token is spent on first use, so a second request with it would fail.
+let refreshing = null;
+function refresh() {
+  refreshing ??= (async () => {
+    try {
+      const r = await auth('/api/auth/refresh');
+      if (!r.ok) return false;
+      state.access = (await r.json()).access_token;
+      return true;
+    } finally {
+      refreshing = null;
+    }
+  })();
+  return refreshing;
 }
 
 // api calls the JSON API with the in-memory access token, refreshing it once on a 401.
@@ -130,6 +142,7 @@ async function openOrg(org) {
   }));
   $('branch-select').replaceChildren(...state.branches.map((b) => new Option(b.nombre, String(b.id))));
   $('staff-select').replaceChildren(...state.members.map((m) => new Option(m.nombre_visible || ('#' + m.id), String(m.id))));
+  showChecklist(services.items.length);
   if (state.branches.length === 0) {
     $('agenda').replaceChildren();
     $('agenda-title').textContent = '';
@@ -139,6 +152,24 @@ async function openOrg(org) {
   }
   if (!$('day').value) $('day').value = todayIn(branch().zona_horaria);
   await render();
+}
+
+// showChecklist lists what a new organization still lacks before it can take bookings.
+function showChecklist(services) {
+  const steps = [
+    ['stepBranch', state.branches.length > 0],
+    ['stepServices', services > 0],
+    ['stepHours', [...state.hours.values()].some((h) => h.length > 0)],
+    ['stepTeam', state.members.length > 1],
+  ];
+  const list = $('checklist');
+  list.replaceChildren(...steps.map(([key, done]) => {
+    const li = el('li', done ? 'done' : 'todo', `${done ? '✓' : '○'} ${t(key)}`);
+    li.dataset.step = key;
+    li.dataset.done = String(done);
+    return li;
+  }));
+  $('setup').hidden = state.org.role !== 'admin' || steps.every(([, done]) => done);
 }
 
 function branch() { return state.branches.find((b) => String(b.id) === $('branch-select').value) || state.branches[0]; }
