@@ -365,7 +365,13 @@ func TestAppInBrowser(t *testing.T) {
 	})
 
 	run("StaffSeesOnlyTheirOwnAgenda", func(t *testing.T) {
-		b.login("juan", "password-juan")
+		// Juan signs in with the keyboard alone: Enter submits the form.
+		b.do("signing in as juan by keyboard",
+			chromedp.WaitVisible(chromedp.CSS("#login-form")),
+			chromedp.Evaluate[chromedp.Void](`document.getElementById('login-user').value = ''`),
+			chromedp.SendKeys(chromedp.CSS("#login-user"), "juan"),
+			chromedp.SendKeys(chromedp.CSS("#login-password"), "password-juan\r"),
+		)
 		b.do("waiting for Juan's agenda", chromedp.WaitVisible(chromedp.CSS("#agenda .col-head")))
 		b.set("branch-select", strconv.FormatInt(bk.branchID, 10))
 		b.set("day", "2026-12-09")
