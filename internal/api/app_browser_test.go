@@ -275,7 +275,9 @@ func TestAppInBrowser(t *testing.T) {
 		b.set("day", "2026-12-09")
 		b.set("staff-select", strconv.FormatInt(bk.staffProfile, 10))
 		b.set("view-select", "week")
-		b.do("waiting for the week", chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#agenda .col[data-day="2026-12-09"] .appt[data-id="%d"]`, juanAppt.ID))))
+		// The day view also has columns of 2026-12-09: wait for a column only the week has.
+		b.do("waiting for the week", chromedp.WaitVisible(chromedp.CSS(`#agenda .col[data-day="2026-12-13"]`)))
+		b.do("waiting for Juan's appointment", chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#agenda .col[data-day="2026-12-09"] .appt[data-id="%d"]`, juanAppt.ID))))
 		days := b.eval("listing the week's columns", `Array.from(document.querySelectorAll('#agenda .col[data-day]')).map((c) => c.dataset.day).join(',')`)
 		if days != "2026-12-07,2026-12-08,2026-12-09,2026-12-10,2026-12-11,2026-12-12,2026-12-13" {
 			t.Errorf("week columns = %v", days)
