@@ -95,7 +95,10 @@ func (b *appBrowser) checkProblems() {
 
 func (b *appBrowser) fatal(what string, err error) {
 	b.t.Helper()
-	body, _ := chromedp.Run(context.WithoutCancel(b.ctx), chromedp.OuterHTML(chromedp.CSS("body")))
+	// A bounded read: after a timeout the browser may be gone, and the page body must not hang the test.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(b.ctx), 5*time.Second)
+	defer cancel()
+	body, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("body")))
 	b.t.Fatalf("%s: %v\npage body: %.4000s", what, err, body)
 }
 

@@ -211,7 +211,11 @@ async function listCitas(q) {
   return items;
 }
 
+// renderGen counts renders: a render whose answers arrive after a newer render started draws nothing.
+let renderGen = 0;
+
 async function render() {
+  const gen = ++renderGen;
   const b = branch();
   const zone = b.zona_horaria;
   const day = $('day').value || todayIn(zone);
@@ -226,6 +230,7 @@ async function render() {
     if (!staff) { return empty(t('noStaff')); }
     const monday = addDays(day, -((weekday(day) + 6) % 7));
     citas = await listCitas({ desde: monday, hasta: addDays(monday, 6), sede_id: String(b.id), profesional_id: String(staff.id) });
+    if (gen !== renderGen) return;
     cols = [0, 1, 2, 3, 4, 5, 6].map((i) => {
       const d = addDays(monday, i);
       return { key: d, day: d, staff, head: fmtDay(d, { weekday: 'short', day: 'numeric', month: 'short' }) };
@@ -233,6 +238,7 @@ async function render() {
     $('agenda-title').textContent = `${staff.nombre_visible} · ${fmtDay(monday, { day: 'numeric', month: 'long' })} – ${fmtDay(addDays(monday, 6), { day: 'numeric', month: 'long', year: 'numeric' })} · ${b.nombre} (${zone})`;
   } else {
     citas = await listCitas({ desde: day, hasta: day, sede_id: String(b.id) });
+    if (gen !== renderGen) return;
     const staff = state.members.filter((m) => m.sede_id === b.id || (state.hours.get(m.id) || []).some((h) => h.sede_id === b.id) || citas.some((c) => c.profesional_id === m.id));
     if (staff.length === 0) return empty(t('noStaff'));
     cols = staff.map((m) => ({ key: String(m.id), day, staff: m, head: m.nombre_visible || ('#' + m.id) }));
