@@ -28,13 +28,19 @@ type dashboardAsset struct {
 	etag        string
 }
 
-// dashboardAssets reads the embedded files and checks that the page loads the script and the
-// style sheet it is served with.
+// dashboardAssets reads the dashboard's embedded files.
 func dashboardAssets() (page, script, style dashboardAsset, err error) {
+	return pageAssets(dashboardFiles, "dashboard", "the dashboard", "/admin")
+}
+
+// pageAssets reads an embedded page's index.html, app.js and app.css from dir in fsys. It checks
+// that the page loads the script and the style sheet from prefix, where they are served. label
+// names the page in errors.
+func pageAssets(fsys embed.FS, dir, label, prefix string) (page, script, style dashboardAsset, err error) {
 	read := func(name, contentType string) (dashboardAsset, error) {
-		b, err := dashboardFiles.ReadFile("dashboard/" + name)
+		b, err := fsys.ReadFile(dir + "/" + name)
 		if err != nil {
-			return dashboardAsset{}, fmt.Errorf("reading the dashboard's %s: %w", name, err)
+			return dashboardAsset{}, fmt.Errorf("reading %s's %s: %w", label, name, err)
 		}
 		sum := sha256.Sum256(b)
 		return dashboardAsset{body: b, contentType: contentType, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}, nil
@@ -48,9 +54,9 @@ func dashboardAssets() (page, script, style dashboardAsset, err error) {
 	if style, err = read("app.css", "text/css; charset=utf-8"); err != nil {
 		return
 	}
-	for _, ref := range []string{`src="/admin/app.js"`, `href="/admin/app.css"`} {
+	for _, ref := range []string{`src="` + prefix + `/app.js"`, `href="` + prefix + `/app.css"`} {
 		if !strings.Contains(string(page.body), ref) {
-			return page, script, style, fmt.Errorf("the dashboard's index.html does not load %s", ref)
+			return page, script, style, fmt.Errorf("%s's index.html does not load %s", label, ref)
 		}
 	}
 	return page, script, style, nil

@@ -1,11 +1,7 @@
 package api
 
 import (
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
-	"fmt"
-	"strings"
 )
 
 // webappFiles are the businesses' web app (/app): page, script and style sheet, plain HTML,
@@ -15,32 +11,9 @@ import (
 //go:embed webapp/index.html webapp/app.js webapp/app.css
 var webappFiles embed.FS
 
-// webappAssets reads the web app's embedded files and checks that the page loads the script and
-// the style sheet it is served with.
+// webappAssets reads the web app's embedded files.
 func webappAssets() (page, script, style dashboardAsset, err error) {
-	read := func(name, contentType string) (dashboardAsset, error) {
-		b, err := webappFiles.ReadFile("webapp/" + name)
-		if err != nil {
-			return dashboardAsset{}, fmt.Errorf("reading the web app's %s: %w", name, err)
-		}
-		sum := sha256.Sum256(b)
-		return dashboardAsset{body: b, contentType: contentType, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}, nil
-	}
-	if page, err = read("index.html", "text/html; charset=utf-8"); err != nil {
-		return
-	}
-	if script, err = read("app.js", "text/javascript; charset=utf-8"); err != nil {
-		return
-	}
-	if style, err = read("app.css", "text/css; charset=utf-8"); err != nil {
-		return
-	}
-	for _, ref := range []string{`src="/app/app.js"`, `href="/app/app.css"`} {
-		if !strings.Contains(string(page.body), ref) {
-			return page, script, style, fmt.Errorf("the web app's index.html does not load %s", ref)
-		}
-	}
-	return page, script, style, nil
+	return pageAssets(webappFiles, "webapp", "the web app", "/app")
 }
 
 // webappRoutes serves the businesses' web app: GET /app (and /app/) is the page, which signs in
