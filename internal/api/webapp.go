@@ -12,12 +12,12 @@ import (
 // JavaScript modules and CSS with no build step. Each file is named here, so a missing one fails
 // the build.
 //
-//go:embed webapp/index.html webapp/app.js webapp/app.css
+//go:embed webapp/index.html webapp/app.js webapp/appointments.js webapp/app.css
 var webappFiles embed.FS
 
 // webappAssets reads the web app's embedded files and checks that the page loads the script and
 // the style sheet it is served with.
-func webappAssets() (page, script, style dashboardAsset, err error) {
+func webappAssets() (page, script, appts, style dashboardAsset, err error) {
 	read := func(name, contentType string) (dashboardAsset, error) {
 		b, err := webappFiles.ReadFile("webapp/" + name)
 		if err != nil {
@@ -32,22 +32,28 @@ func webappAssets() (page, script, style dashboardAsset, err error) {
 	if script, err = read("app.js", "text/javascript; charset=utf-8"); err != nil {
 		return
 	}
+	if appts, err = read("appointments.js", "text/javascript; charset=utf-8"); err != nil {
+		return
+	}
 	if style, err = read("app.css", "text/css; charset=utf-8"); err != nil {
 		return
 	}
 	for _, ref := range []string{`src="/app/app.js"`, `href="/app/app.css"`} {
 		if !strings.Contains(string(page.body), ref) {
-			return page, script, style, fmt.Errorf("the web app's index.html does not load %s", ref)
+			return page, script, appts, style, fmt.Errorf("the web app's index.html does not load %s", ref)
 		}
 	}
-	return page, script, style, nil
+	if !strings.Contains(string(script.body), `from '/app/appointments.js'`) {
+		return page, script, appts, style, fmt.Errorf("the web app's app.js does not import /app/appointments.js")
+	}
+	return page, script, appts, style, nil
 }
 
 // webappRoutes serves the businesses' web app: GET /app (and /app/) is the page, which signs in
 // through /api/auth/token with the session cookie and drives the booking API. The page holds no
 // data; everything it shows comes from the tenant endpoints, under their role rules.
 func (s *Server) webappRoutes() []route {
-	page, script, style, err := webappAssets()
+	page, script, appts, style, err := webappAssets()
 	if err != nil {
 		s.log.Error("the web app cannot be served", "err", err)
 	}
@@ -60,6 +66,8 @@ func (s *Server) webappRoutes() []route {
 			summary: "The web app (same page as /app)", response: "", contentTypes: []string{"text/html"}, notModified: true, responseHeaders: etag},
 		{method: "GET", path: "/app/app.js", access: public, handler: s.serveAsset(script, err), tag: "app",
 			summary: "The web app's script", response: "", contentTypes: []string{"text/javascript"}, notModified: true, responseHeaders: etag},
+		{method: "GET", path: "/app/appointments.js", access: public, handler: s.serveAsset(appts, err), tag: "app",
+			summary: "The web app's booking module (new appointment, reschedule, state changes)", response: "", contentTypes: []string{"text/javascript"}, notModified: true, responseHeaders: etag},
 		{method: "GET", path: "/app/app.css", access: public, handler: s.serveAsset(style, err), tag: "app",
 			summary: "The web app's style sheet", response: "", contentTypes: []string{"text/css"}, notModified: true, responseHeaders: etag},
 	}
