@@ -89,7 +89,9 @@ export function setupAppointments(deps) {
     $('bk-staff').replaceChildren(...(state.org.role === 'staff' ? staff.slice(1) : staff));
     $('bk-day').value = $('day').value || todayIn(branch().zona_horaria);
     for (const id of ['bk-name', 'bk-phone', 'bk-email']) $(id).value = '';
+    $('bk-slots').replaceChildren();
     say('bk-msg', '');
+    flash('');
     open($('book-dialog'));
     await refreshBookSlots();
   }
