@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -20,7 +21,30 @@ import (
 func TestAppBooking(t *testing.T) {
 	t.Parallel()
 	bk := setupBookingOn(setup(t, nil))
-	srv := httptest.NewServer(bk.h)
+	// When loseNext is set, the next booking is saved but its answer is lost: the page gets a 503
+	// outcome_unknown, as when the database's commit answer never arrives.
+	var (
+		mu       sync.Mutex
+		loseNext bool
+		keys     []string
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/api/citas" {
+			bk.h.ServeHTTP(w, r)
+			return
+		}
+		mu.Lock()
+		lose := loseNext
+		loseNext = false
+		keys = append(keys, r.Header.Get("Idempotency-Key"))
+		mu.Unlock()
+		if !lose {
+			bk.h.ServeHTTP(w, r)
+			return
+		}
+		bk.h.ServeHTTP(httptest.NewRecorder(), r)
+		writeError(w, http.StatusServiceUnavailable, "outcome_unknown", "the change may have been saved")
+	}))
 	t.Cleanup(srv.Close)
 
 	bk.ok("PATCH", fmt.Sprintf("/api/miembros/%d", bk.staffProfile), map[string]any{"nombre_visible": "Juan Gómez"}, bk.adminH, http.StatusOK, nil)
@@ -150,6 +174,35 @@ func TestAppBooking(t *testing.T) {
 		}
 		b.do("closing with Escape", chromedp.SendKeys(chromedp.CSS("#bk-name"), "\x1b"),
 			chromedp.Poll[chromedp.Void](`!document.getElementById('book-dialog').open`))
+	})
+
+	run("RetriesWithTheSameIdempotencyKeyWhenTheOutcomeIsUnknown", func(t *testing.T) {
+		openBooking("15:00")
+		b.do("picking 15:00", chromedp.Click(chromedp.CSS(slot("bk-slots", "15:00"))))
+		typeClient("Diana Mora")
+		mu.Lock()
+		loseNext, keys = true, nil
+		mu.Unlock()
+		b.do("booking with the answer lost", chromedp.Click(chromedp.CSS("#bk-submit")), chromedp.WaitVisible(chromedp.CSS("#bk-msg")))
+		if msg := b.text("#bk-msg"); !strings.Contains(msg, "No sabemos si la cita quedó guardada") {
+			t.Errorf("the 503 message is %q", msg)
+		}
+		b.do("retrying", chromedp.Click(chromedp.CSS("#bk-submit")), chromedp.Poll[chromedp.Void](`!document.getElementById('book-dialog').open`))
+		mu.Lock()
+		sent := append([]string(nil), keys...)
+		mu.Unlock()
+		if len(sent) != 2 || sent[0] == "" || sent[0] != sent[1] || len(sent[0]) != 36 {
+			t.Errorf("Idempotency-Keys sent: %q, want one UUID twice", sent)
+		}
+		n := 0
+		for _, a := range list() {
+			if a.ClientName == "Diana Mora" {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("Diana Mora has %d appointments, want 1", n)
+		}
 	})
 
 	run("ReschedulesToANewFreeSlot", func(t *testing.T) {
