@@ -33,6 +33,12 @@ func dashboardAssets() (page, script, style dashboardAsset, err error) {
 	return pageAssets(dashboardFiles, "dashboard", "the dashboard", "/admin")
 }
 
+// newAsset is body served as contentType, with an ETag from its SHA-256.
+func newAsset(body []byte, contentType string) dashboardAsset {
+	sum := sha256.Sum256(body)
+	return dashboardAsset{body: body, contentType: contentType, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
+}
+
 // pageAssets reads an embedded page's index.html, app.js and app.css from dir in fsys. It checks
 // that the page loads the script and the style sheet from prefix, where they are served. label
 // names the page in errors.
@@ -42,8 +48,7 @@ func pageAssets(fsys embed.FS, dir, label, prefix string) (page, script, style d
 		if err != nil {
 			return dashboardAsset{}, fmt.Errorf("reading %s's %s: %w", label, name, err)
 		}
-		sum := sha256.Sum256(b)
-		return dashboardAsset{body: b, contentType: contentType, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}, nil
+		return newAsset(b, contentType), nil
 	}
 	if page, err = read("index.html", "text/html; charset=utf-8"); err != nil {
 		return

@@ -2,6 +2,8 @@
 // The access token lives only in this module's memory. The refresh token lives in an HttpOnly
 // cookie that the page cannot read. Every text goes into the page through textContent.
 
+import { TEXTS, setupAppointments } from '/app/appointments.js';
+
 const T = {
   es: {
     org: 'Organización', logout: 'Cerrar sesión', logoutAll: 'Cerrar sesión en todas partes', signIn: 'Iniciar sesión',
@@ -28,6 +30,9 @@ const T = {
     stepBranch: 'Create a branch', stepServices: 'Create your services', stepHours: 'Set the working hours', stepTeam: 'Invite your team',
   },
 };
+
+Object.assign(T.es, TEXTS.es);
+Object.assign(T.en, TEXTS.en);
 
 const $ = (id) => document.getElementById(id);
 const state = { lang: 'es', access: '', me: null, org: null, branches: [], members: [], hours: new Map(), serviceNames: new Map() };
@@ -88,15 +93,19 @@ function refresh() {
 
 // api calls the JSON API with the in-memory access token, refreshing it once on a 401.
 async function api(path, opts = {}, retried = false) {
-  const headers = { Authorization: 'Bearer ' + state.access };
+  const headers = { ...(opts.headers || {}), Authorization: 'Bearer ' + state.access };
   if (state.org) headers['X-Organization-ID'] = String(state.org.id);
   const r = await fetch(path, { ...opts, headers });
   if (r.status === 401 && !retried && await refresh()) return api(path, opts, true);
   if (r.status === 401) { state.access = ''; show('login-view'); throw new Error(t('signIn')); }
   if (!r.ok) {
     let msg = r.statusText;
-    try { msg = (await r.json()).error.message; } catch { /* not JSON */ }
-    throw new Error(msg);
+    let code = '';
+    try { ({ message: msg, code } = (await r.json()).error); } catch { /* not JSON */ }
+    const err = new Error(msg);
+    err.status = r.status;
+    err.code = code;
+    throw err;
   }
   return r.status === 204 ? null : r.json();
 }
@@ -399,6 +408,7 @@ async function start() {
   state.lang = pickLang();
   applyLang();
   wire();
+  setupAppointments({ $, t, api, state, branch, render, flash, fmtTime, guard, todayIn });
   if (await refresh()) {
     try { await signedIn(); return; } catch (err) { flash(t('failed') + err.message, true); }
   }
