@@ -2,6 +2,8 @@
 // The access token lives only in this module's memory. The refresh token lives in an HttpOnly
 // cookie that the page cannot read. Every text goes into the page through textContent.
 
+import { initReport, reportTexts } from './report.js';
+
 const T = {
   es: {
     org: 'Organización', logout: 'Cerrar sesión', logoutAll: 'Cerrar sesión en todas partes', signIn: 'Iniciar sesión',
@@ -28,6 +30,8 @@ const T = {
     stepBranch: 'Create a branch', stepServices: 'Create your services', stepHours: 'Set the working hours', stepTeam: 'Invite your team',
   },
 };
+
+for (const l of ['es', 'en']) Object.assign(T[l], reportTexts[l]);
 
 const $ = (id) => document.getElementById(id);
 const state = { lang: 'es', access: '', me: null, org: null, branches: [], members: [], hours: new Map(), serviceNames: new Map() };
@@ -56,7 +60,7 @@ function flash(msg, isError) {
 }
 
 function show(view) {
-  for (const v of ['login-view', 'pick-view', 'agenda-view']) $(v).hidden = v !== view;
+  for (const v of ['login-view', 'pick-view', 'agenda-view', 'report-view']) $(v).hidden = v !== view;
   $('session').hidden = view === 'login-view';
 }
 
@@ -372,6 +376,7 @@ function wire() {
   $('next').addEventListener('click', guard(() => step(1)));
   $('today').addEventListener('click', guard(async () => { $('day').value = todayIn(branch().zona_horaria); await render(); }));
   $('agenda-controls').addEventListener('submit', (ev) => ev.preventDefault());
+  initReport({ api, state, t, guard, flash, show });
 }
 
 async function step(dir) {
