@@ -54,7 +54,7 @@ func TestAppReportInBrowser(t *testing.T) {
 	}
 	run("ShowsTheNumbers", func(t *testing.T) {
 		b.do("opening the report", chromedp.Click(chromedp.CSS("#report-open")), chromedp.WaitVisible(chromedp.CSS("#report-view")),
-			chromedp.WaitVisible(chromedp.CSS("#report-result")))
+			chromedp.WaitVisible(chromedp.CSS("#report-total")))
 		if !b.eval("checking the agenda", `document.getElementById('agenda-view').hidden`).(bool) {
 			t.Error("the agenda stays visible under the report")
 		}

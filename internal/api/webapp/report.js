@@ -24,6 +24,8 @@ export function initReport(ctx) {
   const { api, state, t, guard, flash, show } = ctx;
   const $ = (id) => document.getElementById(id);
   let last = null;
+  // seq numbers the loads: only the latest one's answer is shown.
+  let seq = 0;
 
   const el = (tag, text, cls) => {
     const e = document.createElement(tag);
@@ -103,7 +105,10 @@ export function initReport(ctx) {
   }
 
   async function load() {
-    last = await api(query());
+    const mine = ++seq;
+    const rep = await api(query());
+    if (mine !== seq) return;
+    last = rep;
     flash('');
     render();
   }
@@ -146,6 +151,7 @@ export function initReport(ctx) {
     sel.replaceChildren(...state.branches.map((b) => new Option(b.nombre, String(b.id))));
     if (keep) sel.value = keep;
     last = null;
+    seq++;
     render();
     if (!state.branches.length) { $('report-form').hidden = true; return; }
     $('report-form').hidden = false;
