@@ -1,7 +1,10 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -314,4 +317,49 @@ func (s *Server) setAppointmentStatus(to string) http.HandlerFunc {
 			return nil
 		})
 	}
+}
+
+func (s *Server) appointmentReport(w http.ResponseWriter, r *http.Request) {
+	q, err := queryOf(r, "sede_id", "desde", "hasta", "format")
+	var in booking.ReportRequest
+	if err == nil {
+		in.BranchID, err = queryID(q, "sede_id")
+	}
+	if err == nil {
+		in.From, err = queryDate(q, "desde")
+	}
+	if err == nil {
+		in.To, err = queryDate(q, "hasta")
+	}
+	format := ""
+	if err == nil {
+		format = q.Get("format")
+		if format != "" && format != "json" && format != "csv" {
+			err = invalidQuery("format", "must be json or csv")
+		}
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
+		rep, err := s.bookings(tx, m).Report(ctx, actor(m), in)
+		if err != nil {
+			return err
+		}
+		if format != "csv" {
+			writeJSON(w, http.StatusOK, rep)
+			return nil
+		}
+		var buf bytes.Buffer
+		cw := csv.NewWriter(&buf)
+		if err := cw.WriteAll(rep.CSV()); err != nil {
+			return fmt.Errorf("writing the report's csv: %w", err)
+		}
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="reporte-%d-%s-%s.csv"`, rep.BranchID, rep.From, rep.To))
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(buf.Bytes())
+		return nil
+	})
 }

@@ -100,5 +100,11 @@ func (s *Server) bookingRoutes() []route {
 			summary: "Mark an appointment completed", response: booking.Appointment{}, errors: []int{404, 409}},
 		{method: "POST", path: "/api/citas/{id}/no-asistio", access: tenant, handler: s.setAppointmentStatus(booking.StatusNoShow), tag: tagAppointments,
 			summary: "Mark that the client did not come", response: booking.Appointment{}, errors: []int{404, 409}},
+		{method: "GET", path: "/api/reportes/citas", access: tenant, handler: s.appointmentReport, tag: tagAppointments,
+			summary:  "Appointments of a branch over at most 366 local days: by state, staff member and service, no-show rate and completed revenue; staff see only their own",
+			response: booking.Report{}, contentTypes: []string{"application/json", "text/csv"}, query: []param{
+				qID("sede_id", "branch id").must(), qDate("desde", "first local day").must(), qDate("hasta", "last local day (included)").must(),
+				qEnum("format", "json (default) or csv", "json", "csv"),
+			}},
 	}
 }

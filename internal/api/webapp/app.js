@@ -3,6 +3,7 @@
 // cookie that the page cannot read. Every text goes into the page through textContent.
 
 import { TEXTS, setupAppointments } from '/app/appointments.js';
+import { initReport, reportTexts } from '/app/report.js';
 
 const T = {
   es: {
@@ -33,6 +34,7 @@ const T = {
 
 Object.assign(T.es, TEXTS.es);
 Object.assign(T.en, TEXTS.en);
+for (const l of ['es', 'en']) Object.assign(T[l], reportTexts[l]);
 
 const $ = (id) => document.getElementById(id);
 const state = { lang: 'es', access: '', me: null, org: null, branches: [], members: [], hours: new Map(), serviceNames: new Map() };
@@ -61,7 +63,7 @@ function flash(msg, isError) {
 }
 
 function show(view) {
-  for (const v of ['login-view', 'pick-view', 'agenda-view']) $(v).hidden = v !== view;
+  for (const v of ['login-view', 'pick-view', 'agenda-view', 'report-view']) $(v).hidden = v !== view;
   $('session').hidden = view === 'login-view';
 }
 
@@ -387,6 +389,7 @@ function wire() {
   $('next').addEventListener('click', guard(() => step(1)));
   $('today').addEventListener('click', guard(async () => { $('day').value = todayIn(branch().zona_horaria); await render(); }));
   $('agenda-controls').addEventListener('submit', (ev) => ev.preventDefault());
+  initReport({ api, state, t, guard, flash, show });
 }
 
 async function step(dir) {
