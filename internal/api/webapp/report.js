@@ -166,5 +166,6 @@ export function initReport(ctx) {
   $('report-close').addEventListener('click', () => { show('agenda-view'); $('report-open').focus(); });
   $('report-form').addEventListener('submit', guard(async (ev) => { ev.preventDefault(); await load(); }));
   $('report-download').addEventListener('click', guard(download));
-  $('lang').addEventListener('click', () => render());
+  // A language switch redraws the report only while it is shown: another organization may be open now.
+  $('lang').addEventListener('click', () => { if (!$('report-view').hidden) render(); });
 }
