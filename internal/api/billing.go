@@ -32,7 +32,8 @@ func (s *Server) billingRoutes() []route {
 		rs = append(rs, route{method: "POST", path: "/api/signup", access: public, handler: s.signup, tag: "signup",
 			summary: "Create an account: user (or an existing user proving their password), organization, schema, admin profile, default branch and a trial; returns tokens. Safe to retry with Idempotency-Key",
 			request: signupRequest{}, response: signupResponse{}, status: http.StatusCreated, alsoStatus: []int{http.StatusOK}, errors: []int{400, 409, 413, 415, 422, 429},
-			headers: []param{qString("Idempotency-Key", "Any text: a retry with the same key and body answers what the first request did")}, responseHeaders: []param{qString("Location", "The new organization's subscription")}})
+			headers:         []param{qString("Idempotency-Key", "Any text: a retry with the same key and body answers what the first request did"), sessionHeaderParam()},
+			responseHeaders: []param{qString("Location", "The new organization's subscription"), qString("Set-Cookie", "With X-Session-Cookie: 1, the session cookie (HttpOnly; Secure; SameSite=Strict; Path=/api/auth)")}})
 	}
 	if s.cfg.Billing == nil {
 		return rs
@@ -193,6 +194,12 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 	}
 	o := res.Organization
 	w.Header().Set("Cache-Control", "no-store")
+	if wantsCookie(r) {
+		// The web app signs the new owner in as its login does: the refresh token only in the
+		// HttpOnly session cookie, out of the page's reach.
+		setSessionCookie(w, refresh)
+		refresh = ""
+	}
 	w.Header().Set("Location", "/api/billing/subscription")
 	writeJSON(w, status, signupResponse{
 		Organization: signupOrganization{ID: o.ID, Name: o.Name, Slug: o.Slug, TimeZone: o.TimeZone},
