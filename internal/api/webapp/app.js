@@ -4,6 +4,7 @@
 
 import { TEXTS, setupAppointments } from '/app/appointments.js';
 import { initReport, reportTexts } from '/app/report.js';
+import { initSignup, signupTexts } from '/app/signup.js';
 
 const T = {
   es: {
@@ -34,7 +35,7 @@ const T = {
 
 Object.assign(T.es, TEXTS.es);
 Object.assign(T.en, TEXTS.en);
-for (const l of ['es', 'en']) Object.assign(T[l], reportTexts[l]);
+for (const l of ['es', 'en']) Object.assign(T[l], reportTexts[l], signupTexts[l]);
 
 const $ = (id) => document.getElementById(id);
 const state = { lang: 'es', access: '', me: null, org: null, branches: [], members: [], hours: new Map(), serviceNames: new Map() };
@@ -63,8 +64,8 @@ function flash(msg, isError) {
 }
 
 function show(view) {
-  for (const v of ['login-view', 'pick-view', 'agenda-view', 'report-view']) $(v).hidden = v !== view;
-  $('session').hidden = view === 'login-view';
+  for (const v of ['login-view', 'signup-view', 'pick-view', 'agenda-view', 'report-view']) $(v).hidden = v !== view;
+  $('session').hidden = view === 'login-view' || view === 'signup-view';
 }
 
 // auth calls the token endpoints with the session cookie.
@@ -390,6 +391,7 @@ function wire() {
   $('today').addEventListener('click', guard(async () => { $('day').value = todayIn(branch().zona_horaria); await render(); }));
   $('agenda-controls').addEventListener('submit', (ev) => ev.preventDefault());
   initReport({ api, state, t, guard, flash, show });
+  initSignup({ state, t, guard, flash, show, signedIn });
 }
 
 async function step(dir) {
