@@ -137,7 +137,19 @@ async function signedIn() {
   show('pick-view');
 }
 
+// openOrg opens an organization's agenda. Until its branches, team and services are loaded,
+// state.loading holds the promise, which views opened meanwhile (the report) wait for.
 async function openOrg(org) {
+  const loading = loadOrg(org);
+  state.loading = loading;
+  try {
+    await loading;
+  } finally {
+    if (state.loading === loading) state.loading = null;
+  }
+}
+
+async function loadOrg(org) {
   state.org = org;
   localStorage.setItem('appcitas.org', String(org.id));
   $('org-select').value = String(org.id);
@@ -263,12 +275,18 @@ async function render() {
   for (const c of cols) for (const h of free(c)) { lo = Math.min(lo, minutes(h.hora_inicio)); hi = Math.max(hi, minutes(h.hora_fin)); }
   const placed = citas.map((a) => ({ a, s: local(a.inicio, zone), e: local(a.fin, zone) }));
   for (const p of placed) { lo = Math.min(lo, p.s.min); hi = Math.max(hi, p.e.day === p.s.day ? p.e.min : 24 * 60); }
+  // Today's view also spans the current time, so that the "now" line is always on it.
+  const nowLocal = local(new Date().toISOString(), zone);
+  if (cols.some((c) => c.day === today)) { lo = Math.min(lo, nowLocal.min); hi = Math.max(hi, nowLocal.min + 1); }
   lo = Math.floor(lo / 60) * 60;
   hi = Math.min(24 * 60, Math.ceil(hi / 60) * 60);
   const px = (m) => `calc(${(m - lo) / 60} * var(--hour))`;
   const height = `calc(${(hi - lo) / 60} * var(--hour))`;
 
   const grid = $('agenda');
+  grid.dataset.lo = String(lo);
+  grid.dataset.hi = String(hi);
+  grid.dataset.zone = zone;
   grid.style.gridTemplateColumns = `3.4rem repeat(${cols.length}, minmax(7rem, 1fr))`;
   const hoursCol = el('div', 'col hours');
   hoursCol.append(el('div', 'col-head', ''));
@@ -280,7 +298,6 @@ async function render() {
     hb.append(l);
   }
   hoursCol.append(hb);
-  const nowLocal = local(new Date().toISOString(), zone);
   const columns = cols.map((c) => {
     const col = el('section', 'col');
     col.dataset.key = c.key;
@@ -310,7 +327,8 @@ async function render() {
     if (c.day === today && nowLocal.min >= lo && nowLocal.min < hi) {
       const n = el('div', 'now');
       n.style.top = px(nowLocal.min);
-      n.title = t('now');
+      n.dataset.min = String(nowLocal.min);
+      n.title = `${t('now')} ${fmtTime(new Date().toISOString(), zone)}`;
       body.append(n);
     }
     for (const p of placed) {
@@ -332,6 +350,18 @@ async function render() {
     return col;
   });
   grid.replaceChildren(hoursCol, ...columns);
+}
+
+// moveNow keeps the "now" line at the branch's current minute between renders.
+function moveNow() {
+  const grid = $('agenda');
+  const line = grid.querySelector('.now');
+  if (!line || !grid.dataset.zone) return;
+  const n = local(new Date().toISOString(), grid.dataset.zone);
+  if (n.day !== line.closest('.col').dataset.day || n.min >= Number(grid.dataset.hi)) { line.remove(); return; }
+  line.style.top = `calc(${(n.min - Number(grid.dataset.lo)) / 60} * var(--hour))`;
+  line.dataset.min = String(n.min);
+  line.title = `${t('now')} ${fmtTime(new Date().toISOString(), grid.dataset.zone)}`;
 }
 
 function empty(msg) {
@@ -414,6 +444,7 @@ async function start() {
   applyLang();
   wire();
   setupAppointments({ $, t, api, state, branch, render, flash, fmtTime, guard, todayIn });
+  setInterval(moveNow, 30 * 1000);
   if (await refresh()) {
     try { await signedIn(); return; } catch (err) { flash(t('failed') + err.message, true); }
   }

@@ -72,7 +72,12 @@ export function initReport(ctx) {
       body.append(tr);
     }
     tb.append(thead, body);
+    // A table wider than a phone scrolls inside its box: the box takes the focus, so that the
+    // keyboard scrolls it too, and is named by the table's caption.
     const wrap = el('div', undefined, 'table-wrap');
+    wrap.tabIndex = 0;
+    wrap.setAttribute('role', 'region');
+    wrap.setAttribute('aria-label', caption);
     wrap.append(tb);
     return wrap;
   }
@@ -144,6 +149,8 @@ export function initReport(ctx) {
   }
 
   async function open() {
+    // The organization's branches may still be loading: a quick click must not find none.
+    if (state.loading) await state.loading.catch(() => {});
     show('report-view');
     flash('');
     const sel = $('report-branch');
