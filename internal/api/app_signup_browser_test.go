@@ -13,13 +13,13 @@ import (
 )
 
 // TestAppSignup walks creating an account from the sign-in page: the slug suggestion, a weak
-// password and a taken e-mail explained next to their fields, the new owner signed in on an
+// password, a taken e-mail and a taken username explained next to their fields, the new owner signed in on an
 // empty agenda with the setup checklist, a reload that keeps the session, and the signup rate
 // limit explained in words.
 func TestAppSignup(t *testing.T) {
 	t.Parallel()
-	// Three signups an hour from one address: the browser's fourth attempt is refused.
-	be := setupBilling(t, auth.LimitOptions{Burst: 3, Every: time.Hour})
+	// Four signups an hour from one address: the browser's fifth attempt is refused.
+	be := setupBilling(t, auth.LimitOptions{Burst: 4, Every: time.Hour})
 	withBookingRoutes(be.env)
 	srv := httptest.NewServer(be.h)
 	t.Cleanup(srv.Close)
@@ -27,6 +27,8 @@ func TestAppSignup(t *testing.T) {
 	if rec := be.do("POST", "/api/signup", signupBody("ocupado@negocio.co")); rec.Code != http.StatusCreated {
 		t.Fatalf("signup: %d %s", rec.Code, rec.Body.String())
 	}
+	// The username lucia is taken too.
+	be.createUser("lucia", false)
 
 	b := startAppBrowser(t)
 	parent := t
@@ -37,12 +39,13 @@ func TestAppSignup(t *testing.T) {
 			f(t)
 		})
 	}
-	fill := func(org, name, email, password string) {
+	fill := func(org, name, email, username, password string) {
 		b.do("filling the form",
-			chromedp.Evaluate[chromedp.Void](`for (const id of ['su-org', 'su-name', 'su-email', 'su-password']) document.getElementById(id).value = ''`),
+			chromedp.Evaluate[chromedp.Void](`for (const id of ['su-org', 'su-name', 'su-email', 'su-username', 'su-password']) document.getElementById(id).value = ''`),
 			chromedp.SendKeys(chromedp.CSS("#su-org"), org),
 			chromedp.SendKeys(chromedp.CSS("#su-name"), name),
 			chromedp.SendKeys(chromedp.CSS("#su-email"), email),
+			chromedp.SendKeys(chromedp.CSS("#su-username"), username),
 			chromedp.SendKeys(chromedp.CSS("#su-password"), password),
 		)
 	}
@@ -72,7 +75,7 @@ func TestAppSignup(t *testing.T) {
 		}
 	})
 	run("WeakPasswordIsExplainedNextToTheField", func(t *testing.T) {
-		fill("Peluquería Ñandú", "Lucía Díaz", "lucia@nandu.co", "solopalabras")
+		fill("Peluquería Ñandú", "Lucía Díaz", "lucia@nandu.co", "", "solopalabras")
 		b.do("submitting", chromedp.Click(chromedp.CSS("#su-submit")))
 		if msg := fieldError("su-password"); msg != "Mezcla letras con números o símbolos." {
 			t.Errorf("the password's error = %q", msg)
@@ -83,7 +86,7 @@ func TestAppSignup(t *testing.T) {
 		b.axeCheck(t, "signup form with an error")
 	})
 	run("TakenEmailIsExplainedNextToTheField", func(t *testing.T) {
-		fill("Peluquería Ñandú", "Lucía Díaz", "ocupado@negocio.co", "tijeras-2027")
+		fill("Peluquería Ñandú", "Lucía Díaz", "ocupado@negocio.co", "", "tijeras-2027")
 		b.do("submitting", chromedp.Click(chromedp.CSS("#su-submit")))
 		if msg := fieldError("su-email"); !strings.HasPrefix(msg, "Este correo ya tiene una cuenta.") {
 			t.Errorf("the e-mail's error = %q", msg)
@@ -92,8 +95,15 @@ func TestAppSignup(t *testing.T) {
 			t.Error("the password's old error is still shown")
 		}
 	})
+	run("TakenUsernameIsExplainedNextToTheField", func(t *testing.T) {
+		fill("Peluquería Ñandú", "Lucía Díaz", "lucia@nandu.co", "lucia", "tijeras-2027")
+		b.do("submitting", chromedp.Click(chromedp.CSS("#su-submit")))
+		if msg := fieldError("su-username"); msg != "Ese usuario ya existe. Elige otro." {
+			t.Errorf("the username's error = %q", msg)
+		}
+	})
 	run("NewOwnerLandsOnAnEmptyAgendaWithTheChecklist", func(t *testing.T) {
-		fill("Peluquería Ñandú", "Lucía Díaz", "lucia@nandu.co", "tijeras-2027")
+		fill("Peluquería Ñandú", "Lucía Díaz", "lucia@nandu.co", "lucia.diaz", "tijeras-2027")
 		b.do("creating the account", chromedp.Click(chromedp.CSS("#su-submit")),
 			chromedp.WaitVisible(chromedp.CSS(`#setup #checklist li[data-step="stepServices"][data-done="false"]`)))
 		if org := b.eval("reading the organization", `document.getElementById('org-select').selectedOptions[0].textContent`); org != "Peluquería Ñandú" {
@@ -111,10 +121,8 @@ func TestAppSignup(t *testing.T) {
 		if n := b.eval("counting appointments", `document.querySelectorAll('#agenda .appt').length`).(float64); n != 0 {
 			t.Errorf("the new agenda shows %v appointments", n)
 		}
-		if f := b.text("#flash"); !strings.HasPrefix(f, "Cuenta creada.") {
-			t.Errorf("the welcome = %q", f)
-		}
-		if u := b.text("#session-user"); u != "lucia@nandu.co" {
+		b.do("waiting for the welcome", chromedp.Poll[chromedp.Void](`document.getElementById('flash').textContent.startsWith('Cuenta creada.')`))
+		if u := b.text("#session-user"); u != "lucia.diaz" {
 			t.Errorf("signed in as %q", u)
 		}
 	})
@@ -128,12 +136,16 @@ func TestAppSignup(t *testing.T) {
 	run("RateLimitIsExplained", func(t *testing.T) {
 		b.do("signing out", chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#login-form")))
 		b.do("opening the signup form", chromedp.Click(chromedp.CSS("#signup-open")), chromedp.WaitVisible(chromedp.CSS("#signup-form")))
-		fill("Spa Río", "Ana Gil", "ana@spario.co", "masajes-2027")
+		fill("Spa Río", "Ana Gil", "ana@spario.co", "", "masajes-2027")
 		b.do("submitting", chromedp.Click(chromedp.CSS("#su-submit")), chromedp.WaitVisible(chromedp.CSS("#su-msg")))
 		if msg := b.text("#su-msg"); !strings.HasPrefix(msg, "Demasiados registros desde esta conexión. Intenta de nuevo en") {
 			t.Errorf("the rate limit's message = %q", msg)
 		}
 		b.do("back to sign in", chromedp.Click(chromedp.CSS("#signup-back")), chromedp.WaitVisible(chromedp.CSS("#login-form")))
+	})
+	run("SignsInAgainWithTheChosenUsername", func(t *testing.T) {
+		b.login("lucia.diaz", "tijeras-2027")
+		b.do("waiting for the agenda", chromedp.WaitVisible(chromedp.CSS(`#setup #checklist li[data-step="stepServices"]`)))
 	})
 	b.checkProblems()
 }

@@ -99,6 +99,8 @@ func billingAPIError(err error) error {
 		return &Error{Status: http.StatusServiceUnavailable, Code: "payments_unavailable", Message: "payments are not configured", Err: err}
 	case errors.Is(err, onboarding.ErrEmailTaken):
 		return &Error{Status: http.StatusConflict, Code: "email_taken", Field: "email", Message: "this e-mail already has an account: send its password to add an organization to it", Err: err}
+	case errors.Is(err, onboarding.ErrUsernameTaken):
+		return &Error{Status: http.StatusConflict, Code: "username_taken", Field: "username", Message: "this username is taken: choose another", Err: err}
 	case errors.Is(err, onboarding.ErrIdempotencyMismatch):
 		return &Error{Status: http.StatusUnprocessableEntity, Code: "idempotency_key_reused", Message: "this Idempotency-Key was used for a different signup", Err: err}
 	case errors.Is(err, billing.ErrNotFound):
@@ -120,7 +122,10 @@ type signupRequest struct {
 	TimeZone  string `json:"time_zone,omitempty"`
 	AdminName string `json:"admin_name"`
 	Email     string `json:"email"`
-	Password  string `json:"password"`
+	// Username is a new admin's username for signing in; defaults to the e-mail. An existing
+	// user keeps theirs.
+	Username string `json:"username,omitempty"`
+	Password string `json:"password"`
 	// Plan is a plan code (GET /api/plans); defaults to basico.
 	Plan string `json:"plan,omitempty"`
 }

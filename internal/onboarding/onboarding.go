@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/appcitas/appcitas/internal/auth"
@@ -33,6 +34,8 @@ var (
 	ErrInvalid = errors.New("invalid signup")
 	// ErrEmailTaken: the e-mail belongs to a user and the password does not prove it (409).
 	ErrEmailTaken = errors.New("email already registered")
+	// ErrUsernameTaken: a new user asked for a username that another user has (409).
+	ErrUsernameTaken = errors.New("username already taken")
 	// ErrIdempotencyMismatch: the Idempotency-Key was used for a different request (422).
 	ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
 )
@@ -62,7 +65,10 @@ type Request struct {
 	// AdminName is the admin's display name, 1-150 characters.
 	AdminName string `json:"admin_name"`
 	// Email is the admin's login; an existing user must send their own password.
-	Email    string `json:"email"`
+	Email string `json:"email"`
+	// Username is a new admin's username for signing in. Defaults to the e-mail. An existing
+	// user keeps theirs.
+	Username string `json:"username,omitempty"`
 	Password string `json:"password"`
 	// Plan is a plan code. Defaults to "basico".
 	Plan string `json:"plan,omitempty"`
@@ -175,6 +181,13 @@ func (r *Request) normalize() error {
 	if auth.ValidateUsername(r.Email) != nil {
 		return invalid("email", "may contain only letters, digits and @.+-_")
 	}
+	r.Username = strings.TrimSpace(r.Username)
+	if r.Username == "" {
+		r.Username = r.Email
+	}
+	if auth.ValidateUsername(r.Username) != nil {
+		return invalid("username", "must be 1-150 letters, digits or @.+-_")
+	}
 	if r.TimeZone == "" {
 		r.TimeZone = tenancy.DefaultTimeZone
 	}
@@ -190,7 +203,13 @@ func (r *Request) normalize() error {
 // fingerprint identifies a request for its Idempotency-Key, without the password (which a replay
 // proves against the stored hash instead).
 func (r Request) fingerprint() string {
-	sum := sha256.Sum256([]byte(strings.Join([]string{r.OrganizationName, r.TimeZone, r.AdminName, r.Email, r.Plan}, "\x00")))
+	parts := []string{r.OrganizationName, r.TimeZone, r.AdminName, r.Email, r.Plan}
+	// A username other than the e-mail joins the fingerprint; keys recorded before usernames
+	// existed keep theirs.
+	if r.Username != r.Email {
+		parts = append(parts, r.Username)
+	}
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
 	return hex.EncodeToString(sum[:])
 }
 
@@ -347,16 +366,20 @@ func (s *Service) hashParams() auth.HashParams {
 	return s.opts.Hash
 }
 
-// insertUser creates the signup's user (username = e-mail) with a password hashed beforehand by
-// auth.HashPassword, in the columns auth.Store.CreateUser writes.
+// insertUser creates the signup's user (username defaults to the e-mail) with a password hashed
+// beforehand by auth.HashPassword, in the columns auth.Store.CreateUser writes.
 func insertUser(ctx context.Context, tx pgx.Tx, r Request, hash string) (auth.User, error) {
 	first, last, _ := strings.Cut(r.AdminName, " ")
 	var u auth.User
 	err := tx.QueryRow(ctx, `INSERT INTO public.auth_user (username, email, password, first_name, last_name)
-		VALUES ($1, $1, $2, $3, $4)
+		VALUES ($1, $2, $3, $4, $5)
 		RETURNING id, username, email, first_name, last_name, is_active, is_staff, is_superuser, date_joined, last_login`,
-		r.Email, hash, first, strings.TrimSpace(last)).Scan(&u.ID, &u.Username, &u.Email, &u.FirstName, &u.LastName, &u.IsActive,
+		r.Username, r.Email, hash, first, strings.TrimSpace(last)).Scan(&u.ID, &u.Username, &u.Email, &u.FirstName, &u.LastName, &u.IsActive,
 		&u.IsStaff, &u.IsSuperuser, &u.DateJoined, &u.LastLogin)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "auth_user_username_key" {
+		return auth.User{}, fmt.Errorf("%w: %s", ErrUsernameTaken, r.Username)
+	}
 	if tenancy.SQLState(err) == "23505" {
 		return auth.User{}, fmt.Errorf("%w: %s", ErrEmailTaken, r.Email)
 	}

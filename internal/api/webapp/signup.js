@@ -6,7 +6,8 @@ export const signupTexts = {
   es: {
     signUp: 'Crear cuenta', signUpLink: 'Crear una cuenta nueva', haveAccount: 'Ya tengo cuenta: iniciar sesión',
     suOrg: 'Nombre del negocio', suSlug: 'Dirección sugerida: ', suSlugNote: ' (si ya existe, se usa una variante)',
-    suName: 'Tu nombre', suEmail: 'Correo', suEmailHint: 'Tu correo es tu usuario para iniciar sesión.',
+    suName: 'Tu nombre', suEmail: 'Correo', suEmailHint: 'Con tu correo o tu usuario inicias sesión.',
+    suUsername: 'Usuario (opcional)', suUsernameHint: 'Si lo dejas vacío, tu usuario es tu correo.',
     suPassword: 'Contraseña', suPasswordHint: 'Al menos 8 caracteres, con letras y números o símbolos.',
     suZone: 'Zona horaria', suPlan: 'Plan', suPlanTrial: 'días de prueba', suCreate: 'Crear cuenta',
     suErrOrg: 'Escribe el nombre del negocio (de 2 a 200 caracteres).', suErrName: 'Escribe tu nombre (hasta 150 caracteres).',
@@ -14,6 +15,7 @@ export const signupTexts = {
     suErrEmailTaken: 'Este correo ya tiene una cuenta. Inicia sesión, o escribe la contraseña de esa cuenta para añadirle este negocio.',
     suErrShort: 'La contraseña es muy corta: usa al menos 8 caracteres.', suErrMix: 'Mezcla letras con números o símbolos.',
     suErrCommon: 'Esa contraseña es demasiado común. Elige otra.', suErrIsEmail: 'La contraseña no puede ser tu correo.',
+    suErrUsername: 'Usa solo letras, números y @ . + - _ (hasta 150).', suErrUsernameTaken: 'Ese usuario ya existe. Elige otro.',
     suErrPassword: 'Elige una contraseña más segura.', suErrZone: 'Elige una zona horaria de la lista.', suErrPlan: 'Elige un plan de la lista.',
     suErrRate: 'Demasiados registros desde esta conexión. Intenta de nuevo en unos minutos.',
     suErrRateMin: (n) => `Demasiados registros desde esta conexión. Intenta de nuevo en ${n} minuto${n === 1 ? '' : 's'}.`,
@@ -23,7 +25,8 @@ export const signupTexts = {
   en: {
     signUp: 'Create account', signUpLink: 'Create a new account', haveAccount: 'I have an account: sign in',
     suOrg: 'Business name', suSlug: 'Suggested address: ', suSlugNote: ' (a variant is used if it is taken)',
-    suName: 'Your name', suEmail: 'Email', suEmailHint: 'Your email is your username to sign in.',
+    suName: 'Your name', suEmail: 'Email', suEmailHint: 'You sign in with your email or your username.',
+    suUsername: 'Username (optional)', suUsernameHint: 'If you leave it empty, your username is your email.',
     suPassword: 'Password', suPasswordHint: 'At least 8 characters, with letters and digits or symbols.',
     suZone: 'Time zone', suPlan: 'Plan', suPlanTrial: 'trial days', suCreate: 'Create account',
     suErrOrg: 'Enter the business name (2 to 200 characters).', suErrName: 'Enter your name (up to 150 characters).',
@@ -31,6 +34,7 @@ export const signupTexts = {
     suErrEmailTaken: 'This email already has an account. Sign in, or enter that account\'s password to add this business to it.',
     suErrShort: 'The password is too short: use at least 8 characters.', suErrMix: 'Mix letters with digits or symbols.',
     suErrCommon: 'That password is too common. Choose another.', suErrIsEmail: 'The password cannot be your email.',
+    suErrUsername: 'Use only letters, digits and @ . + - _ (up to 150).', suErrUsernameTaken: 'That username is taken. Choose another.',
     suErrPassword: 'Choose a stronger password.', suErrZone: 'Choose a time zone from the list.', suErrPlan: 'Choose a plan from the list.',
     suErrRate: 'Too many signups from this connection. Try again in a few minutes.',
     suErrRateMin: (n) => `Too many signups from this connection. Try again in ${n} minute${n === 1 ? '' : 's'}.`,
@@ -60,7 +64,9 @@ export function slugOf(name) {
 }
 
 // The API's field names and the form's inputs.
-const FIELDS = { organization_name: 'su-org', admin_name: 'su-name', email: 'su-email', password: 'su-password', time_zone: 'su-zone', plan: 'su-plan' };
+const FIELDS = {
+  organization_name: 'su-org', admin_name: 'su-name', email: 'su-email', username: 'su-username', password: 'su-password', time_zone: 'su-zone', plan: 'su-plan',
+};
 
 // initSignup wires the signup view. ctx gives app.js's state, t, guard, flash, show and signedIn.
 export function initSignup(ctx) {
@@ -105,6 +111,7 @@ export function initSignup(ctx) {
       case 'organization_name': return t('suErrOrg');
       case 'admin_name': return t('suErrName');
       case 'email': return code === 'email_taken' ? t('suErrEmailTaken') : t('suErrEmail');
+      case 'username': return code === 'username_taken' ? t('suErrUsernameTaken') : t('suErrUsername');
       case 'password': return passwordMessage(reason);
       case 'time_zone': return t('suErrZone');
       case 'plan': return t('suErrPlan');
@@ -152,6 +159,7 @@ export function initSignup(ctx) {
       organization_name: $('su-org').value.trim(), admin_name: $('su-name').value.trim(), email: $('su-email').value.trim(),
       password: $('su-password').value, time_zone: $('su-zone').value,
     };
+    if ($('su-username').value.trim()) body.username = $('su-username').value.trim();
     if (!$('su-plan-field').hidden && $('su-plan').value) body.plan = $('su-plan').value;
     const r = await fetch('/api/signup', {
       method: 'POST', credentials: 'same-origin',
