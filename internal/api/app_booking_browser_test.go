@@ -187,7 +187,10 @@ func TestAppBooking(t *testing.T) {
 		if msg := b.text("#bk-msg"); !strings.Contains(msg, "No sabemos si la cita quedó guardada") {
 			t.Errorf("the 503 message is %q", msg)
 		}
-		b.do("retrying", chromedp.Click(chromedp.CSS("#bk-submit")), chromedp.Poll[chromedp.Void](`!document.getElementById('book-dialog').open`))
+		// The agenda redraws after the dialog closes: wait for the new box, so that the next step
+		// does not grab a box the redraw is about to replace.
+		b.do("retrying", chromedp.Click(chromedp.CSS("#bk-submit")), chromedp.Poll[chromedp.Void](`!document.getElementById('book-dialog').open`),
+			chromedp.Poll[chromedp.Void](`document.getElementById('agenda').textContent.includes('Diana Mora')`))
 		mu.Lock()
 		sent := append([]string(nil), keys...)
 		mu.Unlock()
