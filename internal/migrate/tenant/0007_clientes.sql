@@ -23,7 +23,8 @@ CREATE UNIQUE INDEX citas_cliente_email_key ON citas_cliente (email_normalizado)
 
 ALTER TABLE citas_cita ADD COLUMN cliente_id bigint REFERENCES citas_cliente (id);
 
--- Fill the directory from the appointments' client fields, in three passes:
+-- Fill the directory from the appointments' client fields, in one statement (one plan, one read
+-- of citas_cita):
 --   1. One client per phone (its digits). Name and phone come from the latest appointment with
 --      that phone, the email from the latest one with an email. When two phones' latest emails
 --      are the same, the phone seen first keeps it.
@@ -31,58 +32,49 @@ ALTER TABLE citas_cita ADD COLUMN cliente_id bigint REFERENCES citas_cliente (id
 --      already has that email.
 --   3. One client per name (trimmed, case-insensitive) among appointments with neither.
 -- Then each appointment links to the client of its phone, else its email, else its name.
--- Every pass reads citas_cita once; texts are cut to the directory's limits.
-WITH a AS (
-    SELECT id, created_at, left(btrim(cliente_nombre), 200) AS nombre, left(btrim(cliente_telefono), 50) AS telefono,
-           left(btrim(cliente_email), 254) AS email
-    FROM citas_cita
-), k AS (
-    SELECT *, regexp_replace(telefono, '[^0-9]+', '', 'g') AS tel, lower(email) AS mail FROM a
-), grupo AS (
+-- Texts are cut to the directory's limits. Client ids follow the order of first appearance.
+WITH k AS (
+    SELECT id, created_at, nombre, telefono, email,
+           regexp_replace(telefono, '[^0-9]+', '', 'g') AS tel, lower(email) AS mail
+    FROM (SELECT id, created_at, left(btrim(cliente_nombre), 200) AS nombre,
+                 left(btrim(cliente_telefono), 50) AS telefono, left(btrim(cliente_email), 254) AS email
+          FROM citas_cita) a
+), por_telefono AS (
     SELECT tel,
            (array_agg(nombre ORDER BY id DESC))[1] AS nombre,
            (array_agg(telefono ORDER BY id DESC))[1] AS telefono,
            (array_agg(email ORDER BY id DESC) FILTER (WHERE mail <> ''))[1] AS email,
            min(id) AS primera, min(created_at) AS creado
     FROM k WHERE tel <> '' GROUP BY tel
-)
-INSERT INTO citas_cliente (nombre, telefono, email, created_at)
-SELECT nombre, telefono,
-       CASE WHEN email IS NOT NULL AND row_number() OVER (PARTITION BY lower(email) ORDER BY primera) = 1
-            THEN email ELSE '' END,
-       creado
-FROM grupo ORDER BY primera;
-
-WITH k AS (
-    SELECT id, created_at, left(btrim(cliente_nombre), 200) AS nombre, left(btrim(cliente_email), 254) AS email,
-           lower(left(btrim(cliente_email), 254)) AS mail
-    FROM citas_cita
-    WHERE regexp_replace(left(btrim(cliente_telefono), 50), '[^0-9]+', '', 'g') = ''
-)
-INSERT INTO citas_cliente (nombre, email, created_at)
-SELECT (array_agg(nombre ORDER BY id DESC))[1], (array_agg(email ORDER BY id DESC))[1], min(created_at)
-FROM k
-WHERE mail <> '' AND NOT EXISTS (SELECT FROM citas_cliente c WHERE c.email_normalizado = k.mail)
-GROUP BY mail ORDER BY min(id);
-
-INSERT INTO citas_cliente (nombre, created_at)
-SELECT (array_agg(left(btrim(cliente_nombre), 200) ORDER BY id DESC))[1], min(created_at)
-FROM citas_cita
-WHERE regexp_replace(left(btrim(cliente_telefono), 50), '[^0-9]+', '', 'g') = '' AND btrim(cliente_email) = ''
-GROUP BY lower(left(btrim(cliente_nombre), 200)) ORDER BY min(id);
-
-WITH k AS (
-    SELECT id, lower(left(btrim(cliente_nombre), 200)) AS nombre,
-           regexp_replace(left(btrim(cliente_telefono), 50), '[^0-9]+', '', 'g') AS tel,
-           lower(left(btrim(cliente_email), 254)) AS mail
-    FROM citas_cita
+), telefonos AS (
+    SELECT nombre, telefono, primera, creado,
+           CASE WHEN email IS NOT NULL AND row_number() OVER (PARTITION BY lower(email) ORDER BY primera) = 1
+                THEN email ELSE '' END AS email
+    FROM por_telefono
+), emails AS (
+    SELECT (array_agg(nombre ORDER BY id DESC))[1] AS nombre, (array_agg(email ORDER BY id DESC))[1] AS email,
+           min(id) AS primera, min(created_at) AS creado
+    FROM k
+    WHERE tel = '' AND mail <> '' AND mail NOT IN (SELECT lower(email) FROM telefonos)
+    GROUP BY mail
+), nombres AS (
+    SELECT (array_agg(nombre ORDER BY id DESC))[1] AS nombre, min(id) AS primera, min(created_at) AS creado
+    FROM k WHERE tel = '' AND mail = '' GROUP BY lower(nombre)
+), nuevos AS (
+    INSERT INTO citas_cliente (nombre, telefono, email, created_at)
+    SELECT nombre, telefono, email, creado FROM (
+        SELECT nombre, telefono, email, creado, primera FROM telefonos
+        UNION ALL SELECT nombre, '', email, creado, primera FROM emails
+        UNION ALL SELECT nombre, '', '', creado, primera FROM nombres
+    ) todos ORDER BY primera
+    RETURNING id, nombre, telefono_normalizado, email_normalizado
 ), enlace AS (
-    SELECT k.id, c.id AS cliente_id FROM k JOIN citas_cliente c ON c.telefono_normalizado = k.tel WHERE k.tel <> ''
+    SELECT k.id, n.id AS cliente_id FROM k JOIN nuevos n ON n.telefono_normalizado = k.tel WHERE k.tel <> ''
     UNION ALL
-    SELECT k.id, c.id FROM k JOIN citas_cliente c ON c.email_normalizado = k.mail WHERE k.tel = '' AND k.mail <> ''
+    SELECT k.id, n.id FROM k JOIN nuevos n ON n.email_normalizado = k.mail WHERE k.tel = '' AND k.mail <> ''
     UNION ALL
-    SELECT k.id, c.id FROM k JOIN citas_cliente c
-        ON lower(c.nombre) = k.nombre AND c.telefono_normalizado = '' AND c.email_normalizado = ''
+    SELECT k.id, n.id FROM k JOIN nuevos n
+        ON lower(n.nombre) = lower(k.nombre) AND n.telefono_normalizado = '' AND n.email_normalizado = ''
     WHERE k.tel = '' AND k.mail = ''
 )
 UPDATE citas_cita SET cliente_id = enlace.cliente_id FROM enlace WHERE citas_cita.id = enlace.id;
