@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -428,16 +429,23 @@ func MergeClients(ctx context.Context, tx pgx.Tx, actor Actor, intoID, fromID in
 // linkClient sets in.ClientID: the client in.ClientID names (whose name, phone and email the
 // appointment then copies), else the client of in's phone, else of its email, else, with neither,
 // the client of its name that has neither; else a new client. Staff may name only clients with an
-// appointment of their own. A client made by a concurrent booking is found, not duplicated.
+// appointment of their own; callers without a member's role (a public booking page) may not name a
+// client at all, so that an answer never shows a client they did not type. A client made by a
+// concurrent booking is found, not duplicated.
 func linkClient(ctx context.Context, tx pgx.Tx, actor Actor, in *NewAppointment) error {
 	if in.ClientID != 0 {
+		switch actor.Role {
+		case RoleAdmin, RoleReceptionist, RoleStaff:
+		default:
+			return invalidField("cliente_id", "is accepted only from members of the organization")
+		}
 		err := tx.QueryRow(ctx, `SELECT nombre, telefono, email FROM citas_cliente c WHERE c.id = $2
 			AND ($1::bigint = 0 OR EXISTS (SELECT FROM citas_cita v WHERE v.cliente_id = c.id AND v.profesional_id = $1))`,
 			actor.ownOnly(), in.ClientID).Scan(&in.ClientName, &in.ClientPhone, &in.ClientEmail)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return invalidField("cliente_id", "client %d does not exist", in.ClientID)
+		}
 		if err != nil {
-			if translated := translate(err, ""); isNotFound(translated) {
-				return invalidField("cliente_id", "client %d does not exist", in.ClientID)
-			}
 			return translate(err, "reading the client")
 		}
 		return nil
@@ -455,7 +463,7 @@ func linkClient(ctx context.Context, tx pgx.Tx, actor Actor, in *NewAppointment)
 	if err == nil {
 		return nil
 	}
-	if !isNotFound(translate(err, "")) {
+	if !errors.Is(err, pgx.ErrNoRows) {
 		return translate(err, "linking the client")
 	}
 	// A concurrent booking made the client after this statement's snapshot: it is visible now.
@@ -463,9 +471,4 @@ func linkClient(ctx context.Context, tx pgx.Tx, actor Actor, in *NewAppointment)
 		return translate(err, "linking the client")
 	}
 	return nil
-}
-
-func isNotFound(err error) bool {
-	be, ok := err.(*Error)
-	return ok && be.Kind == ErrNotFound
 }

@@ -23,9 +23,9 @@ import (
 // both and neither), migrated by MigrateAll with 4 workers. The same run then applies a trivial
 // migration (one ALTER TABLE) to the same fleet, the baseline. One fleet size per sub-benchmark:
 //
-//	go test ./internal/booking -run '^$' -bench 'ClientMigration/10000' -benchtime 1x -timeout 60m -v
+//	go test ./internal/booking -run '^$' -bench 'ClientMigration/2000$' -benchtime 1x -timeout 60m -v
 func BenchmarkClientMigration(b *testing.B) {
-	for _, n := range []int{100, 10000} {
+	for _, n := range []int{100, 1000, 2000, 10000} {
 		b.Run(strconv.Itoa(n), func(b *testing.B) { benchClientMigration(b, n) })
 	}
 }

@@ -314,6 +314,12 @@ func TestClients(t *testing.T) {
 		wantKind(t, err, booking.ErrInvalid, "invalid_input")
 		_, err = bookAt(t, admin, 5, booking.NewAppointment{ClientID: c.ID, ClientName: "Otra"})
 		wantKind(t, err, booking.ErrInvalid, "invalid_input")
+		// A caller without a member's role (a public booking page) cannot name a client.
+		_, err = bookAt(t, booking.Actor{}, 5, booking.NewAppointment{ClientID: c.ID})
+		be := wantKind(t, err, booking.ErrInvalid, "invalid_input")
+		if be.Field != "cliente_id" {
+			t.Errorf("refused field %q, want cliente_id", be.Field)
+		}
 	})
 
 	t.Run("StaffSeeOnlyClientsOfTheirAppointments", func(t *testing.T) {
