@@ -15,7 +15,7 @@ import (
 
 // TestAppClientsInBrowser walks the client directory as a receptionist's day does: search, create,
 // edit notes, a client's history with a no-show, merging two, and booking a new appointment for an
-// existing client and for one created on the spot; then the keyboard and the phone width.
+// existing client and for one created on the spot; then the keyboard, English and the phone width.
 func TestAppClientsInBrowser(t *testing.T) {
 	t.Parallel()
 	bk := setupBookingOn(setup(t, nil))
@@ -111,7 +111,7 @@ func TestAppClientsInBrowser(t *testing.T) {
 			chromedp.Click(chromedp.CSS("#cl-search-submit")), chromedp.WaitVisible(chromedp.CSS(row(ana.ID))),
 			chromedp.Click(chromedp.CSS(row(ana.ID))),
 			chromedp.Poll[chromedp.Void](`document.getElementById('cl-record-title').textContent === 'Ana Duplicada'`))
-		if got := b.text("#cl-counts"); got != "1 citas · 1 inasistencias" {
+		if got := b.text("#cl-counts"); got != "1 cita · 1 inasistencia" {
 			t.Errorf("counts show %q", got)
 		}
 		if n := b.eval("counting the history", `document.querySelectorAll('#cl-history li.no_asistio').length`).(float64); n != 1 {
@@ -190,6 +190,14 @@ func TestAppClientsInBrowser(t *testing.T) {
 			chromedp.Poll[chromedp.Void](rows+` === 1 && document.querySelector('#cl-list .cn').textContent === 'Diego Nuevo'`))
 		b.do("opening Diego by keyboard", chromedp.Focus(chromedp.CSS("#cl-list .client-row")), chromedp.KeyEvent("\r"),
 			chromedp.Poll[chromedp.Void](`document.getElementById('cl-record-title').textContent === 'Diego Nuevo'`))
+		b.do("switching to English", chromedp.Click(chromedp.CSS("#lang")),
+			chromedp.Poll[chromedp.Void](`document.getElementById('cl-counts').textContent === '1 appointment · 0 no-shows'`),
+			chromedp.Poll[chromedp.Void](`document.querySelector('#cl-list .ck')?.textContent === '1 appointment · 0 no-shows'`))
+		if got := b.text("#clients-title"); got != "Clients" {
+			t.Errorf("the title in English is %q", got)
+		}
+		b.do("switching back", chromedp.Click(chromedp.CSS("#lang")),
+			chromedp.Poll[chromedp.Void](`document.getElementById('cl-counts').textContent === '1 cita · 0 inasistencias'`))
 		w := b.eval("measuring", `[window.innerWidth, document.documentElement.scrollWidth, document.body.scrollWidth]`).([]any)
 		if w[1].(float64) > w[0].(float64) || w[2].(float64) > w[0].(float64) {
 			t.Errorf("at 390 px the directory is %v/%v px wide for a %v px screen", w[1], w[2], w[0])

@@ -7,7 +7,7 @@ export const clientTexts = {
     clients: 'Clientes', clientsTitle: 'Clientes', searchClients: 'Buscar por nombre, teléfono o correo', search: 'Buscar',
     newClient: 'Nuevo cliente', more: 'Ver más', noClients: 'No hay clientes que coincidan.', clientNotes: 'Notas', save: 'Guardar',
     saved: 'Cliente guardado.', created: 'Cliente creado.', history: 'Historial de citas', noHistory: 'Sin citas todavía.',
-    counts: '{n} citas · {m} inasistencias', mergeTitle: 'Fusionar un duplicado', mergeSearch: 'Buscar el duplicado',
+    apptOne: 'cita', apptMany: 'citas', noShowOne: 'inasistencia', noShowMany: 'inasistencias', mergeTitle: 'Fusionar un duplicado', mergeSearch: 'Buscar el duplicado',
     mergePick: 'Duplicado a fusionar en este cliente', merge: 'Fusionar', merged: 'Clientes fusionados.',
     mergeHint: 'Las citas del duplicado pasan a este cliente y el duplicado se elimina.', pickDuplicate: 'Elige el duplicado.',
     duplicate: 'Ya existe un cliente con ese teléfono o correo. Búscalo en la lista.', clientSearch: 'Buscar cliente (nombre o teléfono)',
@@ -18,7 +18,7 @@ export const clientTexts = {
     clients: 'Clients', clientsTitle: 'Clients', searchClients: 'Search by name, phone or email', search: 'Search',
     newClient: 'New client', more: 'Show more', noClients: 'No clients match.', clientNotes: 'Notes', save: 'Save',
     saved: 'Client saved.', created: 'Client created.', history: 'Appointment history', noHistory: 'No appointments yet.',
-    counts: '{n} appointments · {m} no-shows', mergeTitle: 'Merge a duplicate', mergeSearch: 'Search for the duplicate',
+    apptOne: 'appointment', apptMany: 'appointments', noShowOne: 'no-show', noShowMany: 'no-shows', mergeTitle: 'Merge a duplicate', mergeSearch: 'Search for the duplicate',
     mergePick: 'Duplicate to merge into this client', merge: 'Merge', merged: 'Clients merged.',
     mergeHint: 'The duplicate\'s appointments move to this client and the duplicate is removed.', pickDuplicate: 'Choose the duplicate.',
     duplicate: 'A client with that phone or email already exists. Search for them in the list.', clientSearch: 'Search client (name or phone)',
@@ -46,7 +46,7 @@ export function initClients(ctx) {
   let current = null; // the client open in the record, or null for a new one
   let seq = 0;
 
-  const counts = (c) => t('counts').replace('{n}', String(c.citas)).replace('{m}', String(c.inasistencias));
+  const counts = (c) => `${c.citas} ${t(c.citas === 1 ? 'apptOne' : 'apptMany')} · ${c.inasistencias} ${t(c.inasistencias === 1 ? 'noShowOne' : 'noShowMany')}`;
   const canWrite = () => state.org && state.org.role !== 'staff';
   const say = (msg, isError) => {
     const p = $('cl-msg');
@@ -169,6 +169,12 @@ export function initClients(ctx) {
   }
 
   $('clients-open').addEventListener('click', guard(open));
+  // The list and the record's counts are drawn in the language of the moment: redraw them on a switch.
+  $('lang').addEventListener('click', guard(async () => {
+    if ($('clients-view').hidden) return;
+    if (current) $('cl-counts').textContent = counts(current);
+    await search(false);
+  }));
   $('clients-close').addEventListener('click', () => { show('agenda-view'); $('clients-open').focus(); });
   $('cl-search').addEventListener('submit', guard(async (ev) => { ev.preventDefault(); await search(false); }));
   $('cl-more').addEventListener('click', guard(() => search(true)));
