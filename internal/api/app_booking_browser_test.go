@@ -106,11 +106,15 @@ func TestAppBooking(t *testing.T) {
 		b.do("opening the booking dialog", chromedp.Click(chromedp.CSS("#new-appt")), chromedp.WaitVisible(chromedp.CSS("#book-dialog[open] #bk-service")))
 		b.do("waiting for the slots", chromedp.WaitVisible(chromedp.CSS(slot("bk-slots", first))))
 	}
+	// typeClient creates the client on the spot (the client step's last choice), with a phone and
+	// an email of its own: the n-th client typed gets +57 300 555 000n and clienten@example.com.
+	typed := 0
 	typeClient := func(name string) {
-		b.do("typing the client",
+		typed++
+		b.do("typing the client", chromedp.Click(chromedp.CSS("#bk-client-new")), chromedp.WaitVisible(chromedp.CSS("#bk-name")),
 			chromedp.SendKeys(chromedp.CSS("#bk-name"), name),
-			chromedp.SendKeys(chromedp.CSS("#bk-phone"), "+57 300 555 0000"),
-			chromedp.SendKeys(chromedp.CSS("#bk-email"), "cliente@example.com"),
+			chromedp.SendKeys(chromedp.CSS("#bk-phone"), fmt.Sprintf("+57 300 555 000%d", typed)),
+			chromedp.SendKeys(chromedp.CSS("#bk-email"), fmt.Sprintf("cliente%d@example.com", typed)),
 		)
 	}
 
@@ -128,7 +132,7 @@ func TestAppBooking(t *testing.T) {
 		b.do("booking", chromedp.Click(chromedp.CSS("#bk-submit")),
 			chromedp.Poll[chromedp.Void](`!document.getElementById('book-dialog').open`))
 		a := byClient("Ana <b>Torres</b>")
-		if a.StaffID != bk.staffProfile || a.ClientEmail != "cliente@example.com" || a.Start.UTC().Format("15:04") != "14:00" {
+		if a.StaffID != bk.staffProfile || a.ClientEmail != "cliente1@example.com" || a.ClientID == nil || a.Start.UTC().Format("15:04") != "14:00" {
 			t.Errorf("booked %+v, want Juan at 14:00Z with the email", a)
 		}
 		sel := fmt.Sprintf(`.appt[data-id="%d"]`, a.ID)
@@ -172,7 +176,7 @@ func TestAppBooking(t *testing.T) {
 				t.Error("the taken slot was booked twice")
 			}
 		}
-		b.do("closing with Escape", chromedp.SendKeys(chromedp.CSS("#bk-name"), "\x1b"),
+		b.do("closing with Escape", chromedp.SendKeys(chromedp.CSS("#bk-submit"), "\x1b"),
 			chromedp.Poll[chromedp.Void](`!document.getElementById('book-dialog').open`))
 	})
 

@@ -25,7 +25,10 @@ type appointmentRequest struct {
 	ServicioID    int64 `json:"servicio_id" openapi:"required"`
 	ProfesionalID int64 `json:"profesional_id" openapi:"required"`
 	// Inicio is RFC 3339, e.g. 2026-03-02T15:00:00-05:00.
-	Inicio          string `json:"inicio" openapi:"required"`
+	Inicio string `json:"inicio" openapi:"required"`
+	// ClienteID books for a client of the directory; leave the client's name, phone and email out.
+	// Without it, cliente_nombre is required and the phone or email find the client or make one.
+	ClienteID       int64  `json:"cliente_id"`
 	ClienteNombre   string `json:"cliente_nombre"`
 	ClienteTelefono string `json:"cliente_telefono"`
 	ClienteEmail    string `json:"cliente_email"`
@@ -122,7 +125,7 @@ func (s *Server) createAppointment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	na := booking.NewAppointment{BranchID: in.SedeID, ServiceID: in.ServicioID, StaffID: in.ProfesionalID, Start: start,
-		ClientName: in.ClienteNombre, ClientPhone: in.ClienteTelefono, ClientEmail: in.ClienteEmail, Notes: in.Notas, Force: in.Forzar}
+		ClientID: in.ClienteID, ClientName: in.ClienteNombre, ClientPhone: in.ClienteTelefono, ClientEmail: in.ClienteEmail, Notes: in.Notas, Force: in.Forzar}
 	now := s.cfg.Now()
 	// An Idempotency-Key makes a retry safe (e.g. after a 503 outcome_unknown): the key is kept in
 	// the booking's own transaction, and a retry with the same key and body gets the appointment

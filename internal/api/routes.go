@@ -100,6 +100,7 @@ func (s *Server) routes() []route {
 			summary: "The caller and the organizations they belong to", response: meResponse{}},
 	}
 	rs = append(rs, s.bookingRoutes()...)
+	rs = append(rs, s.clientsRoutes()...) // clients_routes.go: the client directory
 	rs = append(rs, s.billingRoutes()...)
 	rs = append(rs, s.adminRoutes()...)
 	rs = append(rs, s.dashboardRoutes()...) // dashboard.go: the tenant dashboard's page, GET /admin

@@ -38,6 +38,10 @@ type Appointment struct {
 	ServiceID int64 `json:"servicio_id"`
 	StaffID   int64 `json:"profesional_id"`
 
+	// ClientID is the client in the directory (citas_cliente). It is null only for rows written
+	// outside this package.
+	ClientID *int64 `json:"cliente_id"`
+	// ClientName, ClientPhone and ClientEmail are the client's as the appointment was booked.
 	ClientName  string `json:"cliente_nombre"`
 	ClientPhone string `json:"cliente_telefono"`
 	ClientEmail string `json:"cliente_email"`
@@ -62,13 +66,13 @@ type Appointment struct {
 
 const appointmentColumns = `id, sede_id, servicio_id, profesional_id, cliente_nombre, cliente_telefono,
 	cliente_email, inicio, fin, bloqueo_inicio, bloqueo_fin, estado, motivo_cancelacion, notas,
-	precio_centavos, moneda, creado_por, created_at, updated_at`
+	precio_centavos, moneda, creado_por, created_at, updated_at, cliente_id`
 
 func scanAppointment(row pgx.Row) (Appointment, error) {
 	var a Appointment
 	err := row.Scan(&a.ID, &a.BranchID, &a.ServiceID, &a.StaffID, &a.ClientName, &a.ClientPhone,
 		&a.ClientEmail, &a.Start, &a.End, &a.BlockStart, &a.BlockEnd, &a.Status, &a.CancellationReason,
-		&a.Notes, &a.PriceCents, &a.Currency, &a.CreatedBy, &a.CreatedAt, &a.UpdatedAt)
+		&a.Notes, &a.PriceCents, &a.Currency, &a.CreatedBy, &a.CreatedAt, &a.UpdatedAt, &a.ClientID)
 	return a, err
 }
 
@@ -90,14 +94,17 @@ func (a Actor) ownOnly() int64 {
 
 // NewAppointment is the input of [Bookings.CreateAppointment].
 type NewAppointment struct {
-	BranchID    int64     `json:"sede_id"`
-	ServiceID   int64     `json:"servicio_id"`
-	StaffID     int64     `json:"profesional_id"`
-	Start       time.Time `json:"inicio"`
-	ClientName  string    `json:"cliente_nombre"`
-	ClientPhone string    `json:"cliente_telefono"`
-	ClientEmail string    `json:"cliente_email"`
-	Notes       string    `json:"notas"`
+	BranchID  int64     `json:"sede_id"`
+	ServiceID int64     `json:"servicio_id"`
+	StaffID   int64     `json:"profesional_id"`
+	Start     time.Time `json:"inicio"`
+	// ClientID books for a client of the directory; the name, phone and email are then the
+	// client's. Without it, the name (and phone or email) find the client or make a new one.
+	ClientID    int64  `json:"cliente_id"`
+	ClientName  string `json:"cliente_nombre"`
+	ClientPhone string `json:"cliente_telefono"`
+	ClientEmail string `json:"cliente_email"`
+	Notes       string `json:"notas"`
 	// Force books outside the staff member's working hours or in the past (admins only).
 	Force bool `json:"forzar"`
 }
@@ -117,16 +124,17 @@ func (in *NewAppointment) validate() error {
 		return invalidField("inicio", "is required (RFC 3339, e.g. 2026-03-01T15:00:00-05:00)")
 	case !inWindow(in.Start):
 		return CheckInstant("inicio", in.Start)
-	case in.ClientName == "" || utf8.RuneCountInString(in.ClientName) > 200:
-		return invalidField("cliente_nombre", "must be 1-200 characters")
-	case utf8.RuneCountInString(in.ClientPhone) > 50:
-		return invalidField("cliente_telefono", "must be at most 50 characters")
-	case utf8.RuneCountInString(in.ClientEmail) > 254 || (in.ClientEmail != "" && !strings.Contains(in.ClientEmail, "@")):
-		return invalidField("cliente_email", "must be an email address")
+	case in.ClientID < 0:
+		return invalidField("cliente_id", "must be a positive integer")
+	case in.ClientID > 0 && (in.ClientName != "" || in.ClientPhone != "" || in.ClientEmail != ""):
+		return invalidField("cliente_id", "give cliente_id or the client's name, phone and email, not both")
 	case utf8.RuneCountInString(in.Notes) > 2000:
 		return invalidField("notas", "must be at most 2000 characters")
 	}
-	return nil
+	if in.ClientID > 0 {
+		return nil
+	}
+	return checkClientFields("cliente_nombre", in.ClientName, "cliente_telefono", in.ClientPhone, "cliente_email", in.ClientEmail)
 }
 
 // CreateAppointment books an appointment: fin is inicio plus the service's duration, the busy
@@ -174,14 +182,17 @@ func (b *Bookings) CreateAppointment(ctx context.Context, actor Actor, in NewApp
 	if actor.ProfileID != 0 {
 		createdBy = &actor.ProfileID
 	}
+	if err := linkClient(ctx, tx, actor, &in); err != nil {
+		return Appointment{}, err
+	}
 	a, err := scanAppointment(tx.QueryRow(ctx, `INSERT INTO citas_cita
 		(sede_id, servicio_id, profesional_id, cliente_nombre, cliente_telefono, cliente_email,
-		 inicio, fin, bloqueo_inicio, bloqueo_fin, notas, precio_centavos, moneda, creado_por)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+		 inicio, fin, bloqueo_inicio, bloqueo_fin, notas, precio_centavos, moneda, creado_por, cliente_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 		RETURNING `+appointmentColumns,
 		branch.ID, svc.ID, in.StaffID, in.ClientName, in.ClientPhone, in.ClientEmail,
 		start, end, start.Add(-time.Duration(svc.BufferBeforeMinutes)*time.Minute),
-		end.Add(time.Duration(svc.BufferAfterMinutes)*time.Minute), in.Notes, svc.PriceCents, svc.Currency, createdBy))
+		end.Add(time.Duration(svc.BufferAfterMinutes)*time.Minute), in.Notes, svc.PriceCents, svc.Currency, createdBy, in.ClientID))
 	if err != nil {
 		return Appointment{}, translate(err, "appointment")
 	}

@@ -65,8 +65,13 @@ func translate(err error, what string) error {
 		return &Error{Kind: ErrConflict, Code: "double_booking", Message: MsgDoubleBooking}
 	case "23505": // unique_violation
 		msg := what + " already exists"
-		if pgErr.ConstraintName == "usuarios_perfilusuario_user_id_key" {
+		switch pgErr.ConstraintName {
+		case "usuarios_perfilusuario_user_id_key":
 			msg = "the user is already a member of this organization"
+		case "citas_cliente_telefono_key":
+			return &Error{Kind: ErrConflict, Code: "duplicate_client", Field: "telefono", Message: MsgDuplicatePhone}
+		case "citas_cliente_email_key":
+			return &Error{Kind: ErrConflict, Code: "duplicate_client", Field: "email", Message: MsgDuplicateEmail}
 		}
 		return &Error{Kind: ErrConflict, Code: "conflict", Message: msg}
 	case "23503": // foreign_key_violation, named <table>_<column>_fkey

@@ -1,6 +1,7 @@
 // Package booking is the appointment business inside one tenant: branches (organizacion_sede),
 // services (citas_servicio), members (usuarios_perfilusuario), working hours (citas_horario,
-// citas_descanso, citas_excepcion), appointments (citas_cita) and availability. Every function
+// citas_descanso, citas_excepcion), clients (citas_cliente), appointments (citas_cita) and
+// availability. Every function
 // takes a pgx.Tx opened by tenancy's scoped transaction ([tenancy.Manager.Run]); nothing here
 // chooses a schema. No other package reads or writes these tables.
 //
@@ -28,6 +29,16 @@
 //   - Staff ([RoleStaff]) see and change only their own appointments; another's is not found.
 //   - Nobody demotes or deactivates themselves ([UpdateMemberAs]).
 //     So an organization always keeps the admin who is acting.
+//
+// # Clients
+//
+// The client directory (citas_cliente) holds each person who books. A phone's digits and an
+// email trimmed in lower case are unique keys: a second client with either is an [ErrConflict]
+// with code "duplicate_client". Every appointment booked here links to a client (cliente_id):
+// the one named by [NewAppointment.ClientID], else the one of the phone, else of the email, else,
+// with neither, the one of the same name that has neither; else a new one, in the booking's own
+// transaction. The appointment keeps the name, phone and email it was booked with. Admins and
+// receptionists read and change every client; staff read only clients of their own appointments.
 //
 // # Time
 //

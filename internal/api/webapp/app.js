@@ -5,6 +5,7 @@
 import { TEXTS, setupAppointments } from '/app/appointments.js';
 import { initReport, reportTexts } from '/app/report.js';
 import { initSignup, signupTexts } from '/app/signup.js';
+import { clientTexts, initClients } from '/app/clients.js';
 
 const T = {
   es: {
@@ -36,6 +37,8 @@ const T = {
 Object.assign(T.es, TEXTS.es);
 Object.assign(T.en, TEXTS.en);
 for (const l of ['es', 'en']) Object.assign(T[l], reportTexts[l], signupTexts[l]);
+for (const l of ['es', 'en']) Object.assign(T[l], reportTexts[l]);
+for (const l of ['es', 'en']) Object.assign(T[l], clientTexts[l]);
 
 const $ = (id) => document.getElementById(id);
 const state = { lang: 'es', access: '', me: null, org: null, branches: [], members: [], hours: new Map(), serviceNames: new Map() };
@@ -64,7 +67,8 @@ function flash(msg, isError) {
 }
 
 function show(view) {
-  for (const v of ['login-view', 'signup-view', 'pick-view', 'agenda-view', 'report-view']) $(v).hidden = v !== view;
+  // Every view is a section of main whose id ends in -view; modules add theirs to the page.
+  for (const v of document.querySelectorAll('main > section[id$="-view"]')) v.hidden = v.id !== view;
   $('session').hidden = view === 'login-view' || view === 'signup-view';
 }
 
@@ -422,6 +426,7 @@ function wire() {
   $('agenda-controls').addEventListener('submit', (ev) => ev.preventDefault());
   initReport({ api, state, t, guard, flash, show });
   initSignup({ state, t, guard, flash, show, signedIn });
+  initClients({ api, state, t, guard, flash, show });
 }
 
 async function step(dir) {

@@ -1,5 +1,8 @@
 // appcitas web app: booking a new appointment and changing one (state, reschedule, cancel).
 // The agenda module hands in its helpers; every text goes into the page through textContent.
+// The client step (clients.js) finds or creates the client; the booking then names it by cliente_id.
+
+import { clientStep } from '/app/clients.js';
 
 export const TEXTS = {
   es: {
@@ -74,6 +77,8 @@ export function setupAppointments(deps) {
     if (slots.length === 0) { const p = document.createElement('p'); p.className = 'hint'; p.textContent = t('noSlots'); box.append(p); }
   }
 
+  const step = clientStep({ api, state, t, say: (msg, isError) => say('bk-msg', msg, isError) });
+
   function chosen(box) { return box.querySelector('input[type=radio]:checked'); }
 
   // The booking dialog: service, staff member or anyone, day, free slot, client.
@@ -88,7 +93,7 @@ export function setupAppointments(deps) {
     const staff = [new Option(t('anyStaff'), ''), ...state.members.map((m) => new Option(m.nombre_visible || ('#' + m.id), String(m.id)))];
     $('bk-staff').replaceChildren(...(state.org.role === 'staff' ? staff.slice(1) : staff));
     $('bk-day').value = $('day').value || todayIn(branch().zona_horaria);
-    for (const id of ['bk-name', 'bk-phone', 'bk-email']) $(id).value = '';
+    step.reset();
     $('bk-slots').replaceChildren();
     say('bk-msg', '');
     flash('');
@@ -100,11 +105,11 @@ export function setupAppointments(deps) {
     ev.preventDefault();
     const slot = chosen($('bk-slots'));
     if (!slot) { say('bk-msg', t('pickSlot'), true); return; }
-    if (!$('bk-name').value.trim()) { say('bk-msg', t('needName'), true); $('bk-name').focus(); return; }
+    const who = await step.resolve();
+    if (!who) return;
     idemKey ||= crypto.randomUUID();
     const body = {
-      sede_id: branch().id, servicio_id: Number($('bk-service').value), profesional_id: Number(slot.dataset.staff), inicio: slot.value,
-      cliente_nombre: $('bk-name').value.trim(), cliente_telefono: $('bk-phone').value.trim(), cliente_email: $('bk-email').value.trim(),
+      sede_id: branch().id, servicio_id: Number($('bk-service').value), profesional_id: Number(slot.dataset.staff), inicio: slot.value, ...who,
     };
     try {
       await api('/api/citas', { method: 'POST', body: JSON.stringify(body), headers: { 'Content-Type': 'application/json', 'Idempotency-Key': idemKey } });
@@ -171,6 +176,7 @@ export function setupAppointments(deps) {
   for (const id of ['bk-service', 'bk-staff', 'bk-day']) $(id).addEventListener('change', guard(refreshBookSlots));
   for (const id of ['bk-name', 'bk-phone', 'bk-email']) $(id).addEventListener('change', () => { idemKey = ''; });
   $('bk-slots').addEventListener('change', () => { idemKey = ''; });
+  $('bk-client-results').addEventListener('change', () => { idemKey = ''; });
   $('ct-day').addEventListener('change', guard(refreshCitaSlots));
   $('ct-confirm').addEventListener('click', guard(() => change('confirmar', {}, 'updated')));
   $('ct-complete').addEventListener('click', guard(() => change('completar', {}, 'updated')));
