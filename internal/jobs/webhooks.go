@@ -96,7 +96,9 @@ type webhookSweepWorker struct {
 }
 
 // Timeout lets a sweep read many schemas.
-func (w *webhookSweepWorker) Timeout(*river.Job[WebhookSweepArgs]) time.Duration { return 30 * time.Minute }
+func (w *webhookSweepWorker) Timeout(*river.Job[WebhookSweepArgs]) time.Duration {
+	return 30 * time.Minute
+}
 
 // Work implements river.Worker.
 func (w *webhookSweepWorker) Work(ctx context.Context, _ *river.Job[WebhookSweepArgs]) error {

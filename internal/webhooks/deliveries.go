@@ -26,8 +26,8 @@ type Attempt struct {
 	Number int  `json:"intento"`
 	OK     bool `json:"exito"`
 	// StatusCode is the receiver's HTTP status; nil when no answer came.
-	StatusCode *int  `json:"codigo_respuesta"`
-	DurationMS int64 `json:"duracion_ms"`
+	StatusCode *int   `json:"codigo_respuesta"`
+	DurationMS int64  `json:"duracion_ms"`
 	Error      string `json:"error"`
 	// Response is the first 1 KiB of the answer's body.
 	Response string `json:"respuesta"`

@@ -36,7 +36,9 @@ func (e *Error) Error() string {
 }
 
 // Is matches the kind and the detail.
-func (e *Error) Is(target error) bool { return target == e.Kind || (e.Detail != nil && target == e.Detail) }
+func (e *Error) Is(target error) bool {
+	return target == e.Kind || (e.Detail != nil && target == e.Detail)
+}
 
 func invalid(field, format string, args ...any) error {
 	return &Error{Kind: ErrInvalid, Field: field, Message: fmt.Sprintf(format, args...)}
