@@ -130,10 +130,11 @@ type Due struct {
 // sweepConcurrency bounds the schemas a sweep reads at once.
 const sweepConcurrency = 4
 
-// PendingTenants returns the tenants that have deliveries waiting. It reads every active
-// organization's schema once (read-only, on the bulk pool): the safety net for announcements
-// nobody heard, run when a listener starts and at a slow period. A schema not yet migrated to
-// the webhook tables is skipped.
+// PendingTenants returns the tenants that have deliveries waiting. It visits every active
+// organization's schema once (on the bulk pool): the safety net for announcements nobody heard,
+// run when a listener starts and at a slow period. On the way it deletes the events older than
+// [Options.Retention] that wait for nothing, with their deliveries and log. A schema not yet
+// migrated to the webhook tables is skipped.
 func (s *Service) PendingTenants(ctx context.Context) ([]Due, error) {
 	orgs, err := s.m.Organizations(ctx)
 	if err != nil {
@@ -158,7 +159,12 @@ func (s *Service) PendingTenants(ctx context.Context) ([]Due, error) {
 		wg.Go(func() {
 			defer func() { <-sem }()
 			var at *time.Time
-			err := s.m.RunWith(ctx, t, tenancy.RunOptions{ReadOnly: true, Bulk: true}, func(tx pgx.Tx) error {
+			err := s.m.RunWith(ctx, t, tenancy.RunOptions{Bulk: true}, func(tx pgx.Tx) error {
+				if _, err := tx.Exec(ctx, `DELETE FROM webhooks_evento ev WHERE ev.created_at < $1 AND NOT EXISTS (
+						SELECT 1 FROM webhooks_entrega e WHERE e.evento_id = ev.id AND e.estado IN ('pendiente', 'enviando'))`,
+					s.now().Add(-s.opts.Retention)); err != nil {
+					return err
+				}
 				return tx.QueryRow(ctx, `SELECT min(e.proximo_intento_en) FROM webhooks_entrega e
 					JOIN webhooks_suscripcion s ON s.id = e.suscripcion_id
 					WHERE s.is_active AND e.estado IN ('pendiente', 'enviando')`).Scan(&at)

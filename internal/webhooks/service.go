@@ -44,6 +44,9 @@ type Options struct {
 	// it again (the first died between sending and recording). It must exceed Timeout. Defaults
 	// to 2m.
 	ClaimTimeout time.Duration
+	// Retention is how long events and their deliveries are kept; the sweep deletes older ones
+	// that wait for nothing. Defaults to 30 days.
+	Retention time.Duration
 	// Batch is how many deliveries of one tenant are claimed and sent at once. Defaults to 8.
 	Batch int
 	// RunBudget bounds the time one tenant's run keeps claiming new batches. Defaults to 1m.
@@ -92,6 +95,9 @@ func New(m *tenancy.Manager, opts Options) *Service {
 	}
 	if opts.ClaimTimeout <= opts.Timeout {
 		opts.ClaimTimeout = opts.Timeout + time.Minute
+	}
+	if opts.Retention <= 0 {
+		opts.Retention = 30 * 24 * time.Hour
 	}
 	if opts.Batch <= 0 {
 		opts.Batch = 8

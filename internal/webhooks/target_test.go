@@ -109,7 +109,8 @@ func TestTargets(t *testing.T) {
 		}
 		d := o.deliveries(t, subID)[0]
 		if d.State != webhooks.StatePending || len(d.Log) == 0 || d.Log[0].StatusCode != nil ||
-			!strings.Contains(d.Log[0].Error, "webhook target refused") || !strings.Contains(d.Log[0].Error, "127.0.0.1") {
+			!strings.Contains(d.Log[0].Error, "webhook target refused") ||
+			!(strings.Contains(d.Log[0].Error, "127.0.0.1") || strings.Contains(d.Log[0].Error, "::1")) {
 			t.Fatalf("delivery %+v: want a refused attempt, to be retried", d)
 		}
 	})

@@ -64,6 +64,8 @@ CREATE TABLE webhooks_entrega (
 CREATE INDEX webhooks_entrega_pendiente_idx ON webhooks_entrega (proximo_intento_en)
     WHERE estado IN ('pendiente', 'enviando');
 CREATE INDEX webhooks_entrega_suscripcion_idx ON webhooks_entrega (suscripcion_id, created_at);
+-- Deleting old events (the sweep keeps Options.Retention) cascades through this index.
+CREATE INDEX webhooks_entrega_evento_idx ON webhooks_entrega (evento_id);
 
 -- The delivery log: one row per attempt.
 CREATE TABLE webhooks_intento (
