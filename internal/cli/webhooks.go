@@ -33,6 +33,11 @@ func (a *app) webhookJobs(m *tenancy.Manager) func(*jobs.Config) {
 			if server == tenancy.DefaultServer && a.cfg.ListenURL != "" {
 				return a.cfg.ListenURL, nil
 			}
+			// Behind a transaction-mode pooler a LISTEN hears nothing: only the sweep finds work.
+			if pooled, err := m.Servers().BehindPooler(ctx, server); err == nil && pooled {
+				a.log.Warn("webhooks: the server is reached through a pooler, so new deliveries wait for the sweep (APPCITAS_WEBHOOKS_SWEEP_EVERY); set APPCITAS_LISTEN_URL to a direct connection",
+					"server", server, "sweep_every", w.SweepEvery)
+			}
 			return m.Servers().Lookup(ctx, server)
 		}
 	}

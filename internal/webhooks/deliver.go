@@ -245,8 +245,10 @@ func (s *Service) record(ctx context.Context, t tenancy.Tenant, batch []claimed,
 					state, next = StatePending, &at
 				}
 			}
+			// The delivery may have gone with its subscription (deleted) while it was being sent.
 			if _, err := tx.Exec(ctx, `INSERT INTO webhooks_intento (entrega_id, intento, exito, codigo_respuesta, duracion_ms,
-					error, respuesta, proximo_intento_en, created_at) VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9)`,
+					error, respuesta, proximo_intento_en, created_at)
+				SELECT $1::uuid, $2, $3, $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM webhooks_entrega WHERE id = $1::uuid)`,
 				c.id, c.attempt, o.ok, o.status, o.duration.Milliseconds(), o.err, o.response, next, now); err != nil {
 				return err
 			}

@@ -277,6 +277,24 @@ func TestDelivery(t *testing.T) {
 		}
 	})
 
+	t.Run("SurvivesASubscriptionDeletedWhileSending", func(t *testing.T) {
+		o := e.newOrg(t, "Borrada")
+		rcv := newReceiver(t)
+		var subID int64
+		rcv.setAnswer(func(int) (int, string) {
+			err := e.m.Run(context.Background(), o.t, func(tx pgx.Tx) error { return webhooks.DeleteSubscription(context.Background(), tx, subID) })
+			if err != nil {
+				return 500, err.Error()
+			}
+			return 200, ""
+		})
+		subID = o.subscribe(t, rcv.URL, webhooks.EventAppointmentCreated).ID
+		o.book(t)
+		if res, err := e.svc.DeliverTenant(t.Context(), o.t); err != nil || !res.NextAt.IsZero() {
+			t.Fatalf("DeliverTenant = %+v, %v", res, err)
+		}
+	})
+
 	t.Run("GivesUpAfterADay", func(t *testing.T) {
 		clock := time.Now()
 		e2 := setup(t, webhooks.Options{Development: true, RetryBase: 30 * time.Second, RetryMax: 2 * time.Hour,
