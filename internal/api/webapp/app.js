@@ -4,6 +4,7 @@
 
 import { TEXTS, setupAppointments } from '/app/appointments.js';
 import { initReport, reportTexts } from '/app/report.js';
+import { initWebhooks, webhookTexts } from '/app/webhooks.js';
 
 const T = {
   es: {
@@ -35,6 +36,7 @@ const T = {
 Object.assign(T.es, TEXTS.es);
 Object.assign(T.en, TEXTS.en);
 for (const l of ['es', 'en']) Object.assign(T[l], reportTexts[l]);
+for (const l of ['es', 'en']) Object.assign(T[l], webhookTexts[l]);
 
 const $ = (id) => document.getElementById(id);
 const state = { lang: 'es', access: '', me: null, org: null, branches: [], members: [], hours: new Map(), serviceNames: new Map() };
@@ -63,7 +65,7 @@ function flash(msg, isError) {
 }
 
 function show(view) {
-  for (const v of ['login-view', 'pick-view', 'agenda-view', 'report-view']) $(v).hidden = v !== view;
+  for (const v of ['login-view', 'pick-view', 'agenda-view', 'report-view', 'webhooks-view']) $(v).hidden = v !== view;
   $('session').hidden = view === 'login-view';
 }
 
@@ -138,6 +140,7 @@ async function signedIn() {
 
 async function openOrg(org) {
   state.org = org;
+  $('webhooks-open').hidden = org.role !== 'admin';
   localStorage.setItem('appcitas.org', String(org.id));
   $('org-select').value = String(org.id);
   show('agenda-view');
@@ -390,6 +393,7 @@ function wire() {
   $('today').addEventListener('click', guard(async () => { $('day').value = todayIn(branch().zona_horaria); await render(); }));
   $('agenda-controls').addEventListener('submit', (ev) => ev.preventDefault());
   initReport({ api, state, t, guard, flash, show });
+  initWebhooks({ api, state, t, guard, flash, show });
 }
 
 async function step(dir) {
