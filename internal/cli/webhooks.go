@@ -28,6 +28,7 @@ func (a *app) webhookJobs(m *tenancy.Manager) func(*jobs.Config) {
 		}
 		c.Webhooks = svc
 		c.WebhookSweepEvery = w.SweepEvery
+		c.WebhookWorkers = w.Workers
 		c.WebhookServers = m.Servers().Names()
 		c.WebhookListenURL = func(ctx context.Context, server string) (string, error) {
 			if server == tenancy.DefaultServer && a.cfg.ListenURL != "" {

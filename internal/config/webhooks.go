@@ -21,6 +21,9 @@ type Webhooks struct {
 	// DisableAfterFailures (APPCITAS_WEBHOOKS_DISABLE_AFTER_FAILURES) disables a subscription after
 	// this many failed attempts in a row. Defaults to 500.
 	DisableAfterFailures int
+	// Workers (APPCITAS_WEBHOOKS_WORKERS) bounds the tenants delivered to at once, in the job
+	// queue's own webhooks queue. Defaults to 20.
+	Workers int
 	// SweepEvery (APPCITAS_WEBHOOKS_SWEEP_EVERY) is how often every schema is read for deliveries
 	// nobody queued. Defaults to 1h.
 	SweepEvery time.Duration
@@ -29,7 +32,7 @@ type Webhooks struct {
 // readWebhookSettings reads the APPCITAS_WEBHOOKS_* variables.
 func (c *Config) readWebhookSettings(getenv func(string) string) error {
 	w := Webhooks{Timeout: 10 * time.Second, GiveUpAfter: 24 * time.Hour, DisableAfter: 72 * time.Hour,
-		DisableAfterFailures: 500, SweepEvery: time.Hour}
+		DisableAfterFailures: 500, Workers: 20, SweepEvery: time.Hour}
 	if v := getenv("APPCITAS_WEBHOOKS_DEVELOPMENT"); v != "" {
 		switch v {
 		case "1":
@@ -61,6 +64,13 @@ func (c *Config) readWebhookSettings(getenv func(string) string) error {
 			return fmt.Errorf("APPCITAS_WEBHOOKS_DISABLE_AFTER_FAILURES=%q: want a positive number such as 500", v)
 		}
 		w.DisableAfterFailures = n
+	}
+	if v := getenv("APPCITAS_WEBHOOKS_WORKERS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return fmt.Errorf("APPCITAS_WEBHOOKS_WORKERS=%q: want a number from 1 to 1000", v)
+		}
+		w.Workers = n
 	}
 	c.Webhooks = w
 	return nil

@@ -75,6 +75,9 @@ type Config struct {
 	WebhookListenURL func(ctx context.Context, server string) (string, error)
 	// WebhookServers are the servers listened on. Defaults to the default server.
 	WebhookServers []string
+	// WebhookWorkers bounds the webhook jobs run at once, in their own queue (WebhookQueue).
+	// Defaults to DefaultWebhookWorkers (20).
+	WebhookWorkers int
 	// WebhookSweepEvery is how often every schema is read for deliveries nobody queued.
 	// Defaults to DefaultWebhookSweepEvery (1h).
 	WebhookSweepEvery time.Duration
@@ -135,6 +138,9 @@ func New(cfg Config) (*Runner, error) {
 	queues := map[string]river.QueueConfig{}
 	if !cfg.SkipDefaultQueue {
 		queues[river.QueueDefault] = river.QueueConfig{MaxWorkers: cfg.MaxWorkers}
+	}
+	if cfg.Webhooks != nil {
+		queues[WebhookQueue] = webhookQueue(cfg) // webhooks.go
 	}
 	for name, q := range cfg.Queues {
 		queues[name] = q

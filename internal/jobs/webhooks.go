@@ -20,6 +20,13 @@ import (
 // every schema once (webhooks.Service.PendingTenants) runs when a listener (re)connects and at a
 // slow period, for announcements nobody heard.
 
+// WebhookQueue is the River queue of the webhook jobs: a slow receiver delays only other
+// webhooks, never billing or backups.
+const WebhookQueue = "webhooks"
+
+// DefaultWebhookWorkers is Config.WebhookWorkers's default.
+const DefaultWebhookWorkers = 20
+
 // WebhookDeliverArgs delivers one tenant's due webhooks.
 type WebhookDeliverArgs struct {
 	Schema string `json:"schema"`
@@ -32,11 +39,17 @@ type WebhookDeliverArgs struct {
 // Kind implements river.JobArgs.
 func (WebhookDeliverArgs) Kind() string { return "webhooks_deliver" }
 
+// InsertOpts puts the job in WebhookQueue.
+func (WebhookDeliverArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: WebhookQueue} }
+
 // WebhookSweepArgs looks for tenants with deliveries waiting that nobody queued.
 type WebhookSweepArgs struct{}
 
 // Kind implements river.JobArgs.
 func (WebhookSweepArgs) Kind() string { return "webhooks_sweep" }
+
+// InsertOpts puts the job in WebhookQueue.
+func (WebhookSweepArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: WebhookQueue} }
 
 // DefaultWebhookSweepEvery is Config.WebhookSweepEvery's default.
 const DefaultWebhookSweepEvery = time.Hour
@@ -54,7 +67,7 @@ func scheduledRun(t tenancy.Tenant, at time.Time) river.InsertManyParams {
 	}
 	at = at.Truncate(10 * time.Second).Add(10 * time.Second)
 	return river.InsertManyParams{Args: WebhookDeliverArgs{Schema: t.Schema, Server: t.Server, At: at.Unix()},
-		InsertOpts: &river.InsertOpts{ScheduledAt: at, UniqueOpts: scheduledUnique}}
+		InsertOpts: &river.InsertOpts{Queue: WebhookQueue, ScheduledAt: at, UniqueOpts: scheduledUnique}}
 }
 
 type webhookDeliverWorker struct {
@@ -119,6 +132,15 @@ func (w *webhookSweepWorker) Work(ctx context.Context, _ *river.Job[WebhookSweep
 	return err
 }
 
+// webhookQueue returns WebhookQueue's configuration.
+func webhookQueue(cfg Config) river.QueueConfig {
+	n := cfg.WebhookWorkers
+	if n <= 0 {
+		n = DefaultWebhookWorkers
+	}
+	return river.QueueConfig{MaxWorkers: n}
+}
+
 // addWebhooks registers the webhook workers and the periodic sweep.
 func addWebhooks(workers *river.Workers, periodic []*river.PeriodicJob, cfg Config) []*river.PeriodicJob {
 	river.AddWorker(workers, &webhookDeliverWorker{svc: cfg.Webhooks})
@@ -129,7 +151,7 @@ func addWebhooks(workers *river.Workers, periodic []*river.PeriodicJob, cfg Conf
 	}
 	return append(periodic, river.NewPeriodicJob(river.PeriodicInterval(every),
 		func() (river.JobArgs, *river.InsertOpts) {
-			return WebhookSweepArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: every}}
+			return WebhookSweepArgs{}, &river.InsertOpts{Queue: WebhookQueue, UniqueOpts: river.UniqueOpts{ByPeriod: every}}
 		},
 		&river.PeriodicJobOpts{ID: "webhooks_sweep", RunOnStart: true}))
 }
@@ -155,7 +177,7 @@ func webhookListeners(cfg Config) func(ctx context.Context, client *river.Client
 			}
 			go webhooks.Listen(ctx, url,
 				func() {
-					if _, err := client.Insert(ctx, WebhookSweepArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: time.Minute}}); err != nil {
+					if _, err := client.Insert(ctx, WebhookSweepArgs{}, &river.InsertOpts{Queue: WebhookQueue, UniqueOpts: river.UniqueOpts{ByPeriod: time.Minute}}); err != nil {
 						log.Warn("queueing a webhook sweep", "server", server, "err", err)
 					}
 				},
