@@ -25,7 +25,7 @@ type env struct {
 	owner *ownerBox
 }
 
-func setup(t *testing.T, opts webhooks.Options) *env {
+func setup(t testing.TB, opts webhooks.Options) *env {
 	t.Helper()
 	m, url := tenancytest.NewManager(t, tenancy.Config{})
 	e := &env{m: m, url: url, owner: &ownerBox{}}
@@ -52,7 +52,7 @@ type org struct {
 	nextHour int
 }
 
-func (e *env) newOrg(t *testing.T, name string) *org {
+func (e *env) newOrg(t testing.TB, name string) *org {
 	t.Helper()
 	o, err := e.m.CreateOrganization(t.Context(), tenancy.NewOrganization{Name: name})
 	if err != nil {
@@ -80,7 +80,7 @@ func (e *env) newOrg(t *testing.T, name string) *org {
 	return x
 }
 
-func (o *org) run(t *testing.T, fn func(ctx context.Context, tx pgx.Tx) error) {
+func (o *org) run(t testing.TB, fn func(ctx context.Context, tx pgx.Tx) error) {
 	t.Helper()
 	ctx := t.Context()
 	if err := o.e.m.Run(ctx, o.t, func(tx pgx.Tx) error { return fn(ctx, tx) }); err != nil {
