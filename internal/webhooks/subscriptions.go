@@ -90,8 +90,8 @@ func (s *Service) Prepare(ctx context.Context, in SubscriptionInput, create bool
 	}
 	if in.Description != nil {
 		d := strings.TrimSpace(*in.Description)
-		if utf8.RuneCountInString(d) > 200 || strings.ContainsAny(d, "\x00") {
-			return Prepared{}, invalid("descripcion", "must be at most 200 characters")
+		if utf8.RuneCountInString(d) > 200 || !utf8.ValidString(d) || strings.ContainsRune(d, 0) {
+			return Prepared{}, invalid("descripcion", "must be text of at most 200 characters")
 		}
 		p.in.Description = &d
 	}
