@@ -1,6 +1,12 @@
 package webhooks
 
-import "slices"
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+)
 
 // Event types a subscription may ask for.
 const (
@@ -21,3 +27,13 @@ func EventTypes() []string {
 
 // ValidEvent reports whether t is one of [EventTypes].
 func ValidEvent(t string) bool { return slices.Contains(EventTypes(), t) }
+
+// Off switches event emission off for the rest of tx: a copy of a tenant's rows (a restore, a
+// move) is not a change, and emits nothing. It sets appcitas.webhooks to 'off' with transaction
+// scope.
+func Off(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `SELECT set_config('appcitas.webhooks', 'off', true)`); err != nil {
+		return fmt.Errorf("switching webhook events off: %w", err)
+	}
+	return nil
+}

@@ -141,6 +141,35 @@ func TestEvents(t *testing.T) {
 		}
 	})
 
+	t.Run("EmitsNothingWhileSwitchedOff", func(t *testing.T) {
+		o := e.newOrg(t, "Copia")
+		o.subscribe(t, rcv.URL, webhooks.EventTypes()...)
+		o.run(t, func(ctx context.Context, tx pgx.Tx) error {
+			if err := webhooks.Off(ctx, tx); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO citas_cita (sede_id, servicio_id, profesional_id, cliente_nombre, inicio, fin,
+				bloqueo_inicio, bloqueo_fin, precio_centavos) VALUES ($1, $2, $3, 'Copia', '2031-01-01 10:00Z', '2031-01-01 10:30Z',
+				'2031-01-01 10:00Z', '2031-01-01 10:30Z', 1)`, o.branch, o.service, o.staff[0])
+			if err != nil {
+				return err
+			}
+			var n int
+			if err := tx.QueryRow(ctx, `SELECT webhooks_emitir($1, 'client.created', '{}'::jsonb)`, o.t.Schema).Scan(&n); err != nil || n != 0 {
+				t.Errorf("webhooks_emitir while off = %d, %v", n, err)
+			}
+			return nil
+		})
+		if evs := o.events(t); len(evs) != 0 {
+			t.Fatalf("events while off: %v", types(evs))
+		}
+		// Only for that transaction.
+		o.book(t)
+		if evs := o.events(t); len(evs) != 1 {
+			t.Fatalf("events after: %v", types(evs))
+		}
+	})
+
 	t.Run("ClientCreatedFunctionCalledDirectly", func(t *testing.T) {
 		o := e.newOrg(t, "Directorio")
 		sub := o.subscribe(t, rcv.URL, webhooks.EventClientCreated)
