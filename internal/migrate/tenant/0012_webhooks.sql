@@ -214,3 +214,7 @@ $$;
 
 CREATE TRIGGER webhooks_aviso AFTER INSERT ON webhooks_entrega
     FOR EACH STATEMENT EXECUTE FUNCTION webhooks_aviso();
+
+-- Planner statistics from the start (see 0004_estadisticas): a tenant's empty tables are planned
+-- from their real size.
+ANALYZE webhooks_suscripcion, webhooks_evento, webhooks_entrega, webhooks_intento;
