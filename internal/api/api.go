@@ -19,6 +19,7 @@ import (
 	"github.com/appcitas/appcitas/internal/migrate"
 	"github.com/appcitas/appcitas/internal/onboarding"
 	"github.com/appcitas/appcitas/internal/tenancy"
+	"github.com/appcitas/appcitas/internal/webhooks"
 )
 
 // Config configures the API. JWTSecret is required; every other field has a default.
@@ -70,6 +71,9 @@ type Config struct {
 	// MetricsToken, when set, is the bearer token GET /metrics requires (Prometheus's
 	// authorization.credentials); a request without it gets 401. Empty: /metrics is open.
 	MetricsToken string
+	// Webhooks checks webhook subscriptions' URLs with its rules (development or not). Defaults to
+	// a service with the production rules.
+	Webhooks *webhooks.Service
 }
 
 func (c Config) withDefaults() Config {

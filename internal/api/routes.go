@@ -105,6 +105,7 @@ func (s *Server) routes() []route {
 	rs = append(rs, s.adminRoutes()...)
 	rs = append(rs, s.dashboardRoutes()...) // dashboard.go: the tenant dashboard's page, GET /admin
 	rs = append(rs, s.webappRoutes()...)    // webapp.go: the businesses' web app, GET /app
+	rs = append(rs, s.webhooksRoutes()...)  // webhooks_routes.go: webhook subscriptions and deliveries
 	return append(rs, s.extraRoutes...)     // extraRoutes: tests only
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/appcitas/appcitas/internal/tenancy"
+	"github.com/appcitas/appcitas/internal/webhooks"
 )
 
 // ErrSameServer is returned when a tenant is asked to move to the server it is on.
@@ -101,6 +102,10 @@ func moveOnce(ctx context.Context, m *tenancy.Manager, org tenancy.Organization,
 			Server:  to,
 			Version: version,
 			Load: func(ctx context.Context, ttx pgx.Tx) error {
+				// Copied rows are not changes: no webhook events in the target.
+				if err := webhooks.Off(ctx, ttx); err != nil {
+					return err
+				}
 				snap, err := bulkCopy(ctx, m, src, ttx, tables)
 				if err != nil {
 					return err

@@ -13,6 +13,7 @@ import (
 	"github.com/appcitas/appcitas/internal/auth"
 	"github.com/appcitas/appcitas/internal/booking"
 	"github.com/appcitas/appcitas/internal/tenancy"
+	"github.com/appcitas/appcitas/internal/webhooks"
 )
 
 // ErrIncompatible is returned for an intact archive this binary cannot restore (a newer or
@@ -190,6 +191,10 @@ func checkCompatible(m *tenancy.Manager, man Manifest) error {
 func loadArchive(ctx context.Context, tx pgx.Tx, path, schema string, want Manifest) error {
 	q, err := tenancy.Ident(schema)
 	if err != nil {
+		return err
+	}
+	// Restored rows are not changes: no webhook events.
+	if err := webhooks.Off(ctx, tx); err != nil {
 		return err
 	}
 	f, err := os.Open(path)

@@ -86,6 +86,11 @@ func TestTenantIndexesAreTheLeanSet(t *testing.T) {
 		"citas_horario_pkey", "citas_horario_sin_solapamiento", "citas_idempotencia_pkey",
 		"citas_servicio_pkey", "migraciones_tenant_pkey", "organizacion_sede_pkey",
 		"usuarios_perfilusuario_pkey", "usuarios_perfilusuario_user_id_key",
+		// Webhooks (0012): the pending deliveries, the log of a subscription and of a delivery,
+		// and the cascade of old events.
+		"webhooks_entrega_evento_idx", "webhooks_entrega_pendiente_idx", "webhooks_entrega_pkey",
+		"webhooks_entrega_suscripcion_idx", "webhooks_evento_pkey", "webhooks_intento_entrega_idx",
+		"webhooks_intento_pkey", "webhooks_suscripcion_pkey",
 	}
 	var got []string
 	e.run(t, func(ctx context.Context, tx pgx.Tx) error {

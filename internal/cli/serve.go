@@ -17,6 +17,7 @@ import (
 	"github.com/appcitas/appcitas/internal/jobs"
 	"github.com/appcitas/appcitas/internal/onboarding"
 	"github.com/appcitas/appcitas/internal/tenancy"
+	"github.com/appcitas/appcitas/internal/webhooks"
 	"github.com/appcitas/appcitas/internal/wompi"
 	"github.com/appcitas/appcitas/internal/wompi/wompisim"
 )
@@ -51,7 +52,7 @@ func runServe(ctx context.Context, a *app) error {
 	// Billing, signup and the job queue (startBilling), with the automatic per-tenant
 	// backups as River jobs spread over the period (APPCITAS_BACKUP_EVERY=0: off); stopped
 	// when serve returns.
-	var more []func(*jobs.Config)
+	more := []func(*jobs.Config){a.webhookJobs(m)} // webhooks.go: delivery, listeners, sweep
 	if a.cfg.BackupEvery > 0 {
 		more = append(more, a.backupJobs(m).Configure)
 	}
@@ -130,6 +131,8 @@ type billingRuntime struct {
 	jobs    *jobs.Runner
 	pool    *pgxpool.Pool
 	sim     *wompisim.Server
+	// webhooks delivers webhooks and checks subscriptions' URLs (set by webhookJobs).
+	webhooks *webhooks.Service
 	// stopWatch ends the billing service's watch of subscription changes (WatchAccess).
 	stopWatch context.CancelFunc
 }
@@ -209,6 +212,7 @@ func (a *app) withBilling(cfg *api.Config) {
 	if rt := a.billingRT; rt != nil {
 		cfg.Billing, cfg.Signup = rt.billing, rt.signup
 		cfg.SignupPerIP = auth.LimitOptions{Burst: a.cfg.Billing.SignupBurst, Every: a.cfg.Billing.SignupEvery}
+		cfg.Webhooks = rt.webhooks
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river/rivermigrate"
 
 	"github.com/appcitas/appcitas/internal/billing"
+	"github.com/appcitas/appcitas/internal/webhooks"
 )
 
 // Schema is the PostgreSQL schema that holds River's tables.
@@ -67,6 +68,19 @@ type Config struct {
 	RescueStuckJobsAfter time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Webhooks delivers webhooks (webhooks.go); nil leaves them out.
+	Webhooks *webhooks.Service
+	// WebhookListenURL returns a direct connection string (no pooler) to a server, for the
+	// webhook listener; nil starts no listener (the sweep still finds the work, late).
+	WebhookListenURL func(ctx context.Context, server string) (string, error)
+	// WebhookServers are the servers listened on. Defaults to the default server.
+	WebhookServers []string
+	// WebhookWorkers bounds the webhook jobs run at once, in their own queue (WebhookQueue).
+	// Defaults to DefaultWebhookWorkers (20).
+	WebhookWorkers int
+	// WebhookSweepEvery is how often every schema is read for deliveries nobody queued.
+	// Defaults to DefaultWebhookSweepEvery (1h).
+	WebhookSweepEvery time.Duration
 }
 
 // defaultRescueStuckJobsAfter is Config.RescueStuckJobsAfter's default.
@@ -75,6 +89,9 @@ const defaultRescueStuckJobsAfter = 35 * time.Minute
 // Runner is the River client and its workers.
 type Runner struct {
 	client *river.Client[pgx.Tx]
+	// listen runs the webhook listeners until its ctx ends (nil: none); stopListen ends them.
+	listen     func(ctx context.Context, client *river.Client[pgx.Tx])
+	stopListen context.CancelFunc
 }
 
 // New builds the River client with the billing workers and the periodic sweep. It does not start
@@ -110,6 +127,9 @@ func New(cfg Config) (*Runner, error) {
 			},
 			&river.PeriodicJobOpts{ID: "billing_sweep", RunOnStart: true}))
 	}
+	if cfg.Webhooks != nil {
+		periodic = addWebhooks(workers, periodic, cfg) // webhooks.go
+	}
 	if cfg.Register != nil {
 		if err := cfg.Register(workers); err != nil {
 			return nil, err
@@ -118,6 +138,9 @@ func New(cfg Config) (*Runner, error) {
 	queues := map[string]river.QueueConfig{}
 	if !cfg.SkipDefaultQueue {
 		queues[river.QueueDefault] = river.QueueConfig{MaxWorkers: cfg.MaxWorkers}
+	}
+	if cfg.Webhooks != nil {
+		queues[WebhookQueue] = webhookQueue(cfg) // webhooks.go
 	}
 	for name, q := range cfg.Queues {
 		queues[name] = q
@@ -136,7 +159,7 @@ func New(cfg Config) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the job queue: %w", err)
 	}
-	return &Runner{client: client}, nil
+	return &Runner{client: client, listen: webhookListeners(cfg)}, nil
 }
 
 // Client returns the River client, to insert jobs.
@@ -147,11 +170,19 @@ func (r *Runner) Start(ctx context.Context) error {
 	if err := r.client.Start(ctx); err != nil {
 		return fmt.Errorf("starting the job queue: %w", err)
 	}
+	if r.listen != nil {
+		lctx, stop := context.WithCancel(ctx)
+		r.stopListen = stop
+		r.listen(lctx, r.client)
+	}
 	return nil
 }
 
 // Stop waits for running jobs to finish (as long as ctx allows) and stops.
 func (r *Runner) Stop(ctx context.Context) error {
+	if r.stopListen != nil {
+		r.stopListen()
+	}
 	if err := r.client.Stop(ctx); err != nil {
 		return fmt.Errorf("stopping the job queue: %w", err)
 	}

@@ -6,6 +6,7 @@ import { TEXTS, setupAppointments } from '/app/appointments.js';
 import { initReport, reportTexts } from '/app/report.js';
 import { initSignup, signupTexts } from '/app/signup.js';
 import { clientTexts, initClients } from '/app/clients.js';
+import { initWebhooks, webhookTexts } from '/app/webhooks.js';
 
 const T = {
   es: {
@@ -37,8 +38,8 @@ const T = {
 Object.assign(T.es, TEXTS.es);
 Object.assign(T.en, TEXTS.en);
 for (const l of ['es', 'en']) Object.assign(T[l], reportTexts[l], signupTexts[l]);
-for (const l of ['es', 'en']) Object.assign(T[l], reportTexts[l]);
 for (const l of ['es', 'en']) Object.assign(T[l], clientTexts[l]);
+for (const l of ['es', 'en']) Object.assign(T[l], webhookTexts[l]);
 
 const $ = (id) => document.getElementById(id);
 const state = { lang: 'es', access: '', me: null, org: null, branches: [], members: [], hours: new Map(), serviceNames: new Map() };
@@ -155,6 +156,7 @@ async function openOrg(org) {
 
 async function loadOrg(org) {
   state.org = org;
+  $('webhooks-open').hidden = org.role !== 'admin';
   localStorage.setItem('appcitas.org', String(org.id));
   $('org-select').value = String(org.id);
   show('agenda-view');
@@ -427,6 +429,7 @@ function wire() {
   initReport({ api, state, t, guard, flash, show });
   initSignup({ state, t, guard, flash, show, signedIn });
   initClients({ api, state, t, guard, flash, show });
+  initWebhooks({ api, state, t, guard, flash, show });
 }
 
 async function step(dir) {
