@@ -29,7 +29,9 @@ func ParseSecretsKey(s string) ([]byte, error) {
 
 // aad binds a sealed token to its organization: a sealed value copied into another tenant's
 // settings does not open there.
-func aad(orgID int64) []byte { return []byte("appcitas:recordatorios:whatsapp_token:" + strconv.FormatInt(orgID, 10)) }
+func aad(orgID int64) []byte {
+	return []byte("appcitas:recordatorios:whatsapp_token:" + strconv.FormatInt(orgID, 10))
+}
 
 func (s *Service) gcm() (cipher.AEAD, error) {
 	if len(s.opts.SecretsKey) == 0 {
