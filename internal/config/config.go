@@ -87,6 +87,8 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// Billing configures Wompi and owner notifications (see billing.go).
 	Billing Billing
+	// Reminders configures reminders by e-mail and WhatsApp (see reminders.go).
+	Reminders Reminders
 }
 
 // MinMetricsTokenLen is the shortest APPCITAS_METRICS_TOKEN accepted.
@@ -179,6 +181,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	if err := c.readBillingSettings(getenv); err != nil {
+		return Config{}, err
+	}
+	if err := c.readReminderSettings(getenv); err != nil {
 		return Config{}, err
 	}
 	proxies, err := ParseTrustedProxies(getenv("APPCITAS_TRUSTED_PROXIES"))
