@@ -69,51 +69,60 @@ CREATE TABLE recordatorios_envio (
 );
 CREATE INDEX recordatorios_envio_cita_idx ON recordatorios_envio (cita_id, id);
 
--- recordatorios_cita_cambio keeps recordatorios_recordatorio in step with an appointment.
+-- recordatorios_citas_cambio keeps recordatorios_recordatorio in step with citas_cita. It is a
+-- statement trigger over transition tables: a statement that writes 10,000 appointments costs a
+-- few set-based statements, not 10,000 of each.
 -- Cancelled, completed and no-show appointments cancel their pending reminders. A new or moved
 -- appointment gets one row per configured offset; a row whose time already passed is vencido.
 -- Only appointments that have not started get rows. A reminder already sent is reset when its
 -- appointment moves (the client hears of the new time); one being sent is left alone.
+-- With reminders off (or never configured, as during a restore's COPY) it does nothing.
 -- New pending reminders are announced on channel appcitas_recordatorios with the payload
--- '<schema> <epoch>', the epoch being the earliest new reminder's time rounded down to 5 minutes
--- (so a transaction that books many appointments sends few distinct notifications).
+-- '<schema> <epoch>': the earliest new reminder's time, rounded down to 5 minutes. NOTIFY is
+-- delivered at commit, and a role needs no privilege for it.
 -- Tables are named through TG_TABLE_SCHEMA, so it works under any search_path.
-CREATE FUNCTION recordatorios_cita_cambio() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION recordatorios_citas_cambio() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     s       text := TG_TABLE_SCHEMA;
     act     boolean;
-    offs    integer[];
+    cambio  text;
     primero timestamptz;
 BEGIN
-    IF NEW.estado IN ('cancelada', 'completada', 'no_asistio') THEN
-        IF TG_OP = 'UPDATE' THEN
-            EXECUTE format('UPDATE %I.recordatorios_recordatorio SET estado = ''cancelado'', updated_at = now()
-                WHERE cita_id = $1 AND estado = ''pendiente''', s) USING NEW.id;
-        END IF;
-        RETURN NULL;
-    END IF;
-    IF NEW.inicio <= now() THEN
-        RETURN NULL;
-    END IF;
-    EXECUTE format('SELECT activo, anticipaciones_minutos FROM %I.recordatorios_configuracion', s) INTO act, offs;
+    EXECUTE format('SELECT activo FROM %I.recordatorios_configuracion', s) INTO act;
     IF act IS NOT TRUE THEN
         RETURN NULL;
     END IF;
+    IF TG_OP = 'UPDATE' THEN
+        EXECUTE format($q$
+            UPDATE %I.recordatorios_recordatorio r SET estado = 'cancelado', updated_at = now()
+            FROM nuevas n JOIN viejas o ON o.id = n.id
+            WHERE r.cita_id = n.id AND r.estado = 'pendiente' AND o.estado IS DISTINCT FROM n.estado
+              AND n.estado IN ('cancelada', 'completada', 'no_asistio')
+        $q$, s);
+        -- Moved, or live again after a cancellation.
+        cambio := 'SELECT n.id, n.inicio FROM nuevas n JOIN viejas o ON o.id = n.id
+            WHERE n.estado IN (''pendiente'', ''confirmada'') AND n.inicio > now()
+              AND (n.inicio IS DISTINCT FROM o.inicio OR o.estado NOT IN (''pendiente'', ''confirmada''))';
+    ELSE
+        cambio := 'SELECT n.id, n.inicio FROM nuevas n WHERE n.estado IN (''pendiente'', ''confirmada'') AND n.inicio > now()';
+    END IF;
     EXECUTE format($q$
-        INSERT INTO %I.recordatorios_recordatorio AS r
-            (cita_id, anticipacion_minutos, cita_inicio, enviar_en, proximo_en, estado)
-        SELECT $1, a, $2, $2 - make_interval(mins => a), $2 - make_interval(mins => a),
-               CASE WHEN $2 - make_interval(mins => a) > now() THEN 'pendiente' ELSE 'vencido' END
-        FROM unnest($3::integer[]) AS a
-        ON CONFLICT (cita_id, anticipacion_minutos) DO UPDATE SET
-            cita_inicio = EXCLUDED.cita_inicio, enviar_en = EXCLUDED.enviar_en,
-            proximo_en = EXCLUDED.proximo_en, estado = EXCLUDED.estado, intentos = 0,
-            reclamado_en = NULL, email_hecho = false, whatsapp_hecho = false, ultimo_error = '',
-            updated_at = now()
-        WHERE r.estado <> 'enviando' AND (r.cita_inicio <> EXCLUDED.cita_inicio OR r.estado = 'cancelado')
-    $q$, s) USING NEW.id, NEW.inicio, offs;
-    SELECT min(NEW.inicio - make_interval(mins => a)) INTO primero
-        FROM unnest(offs) AS a WHERE NEW.inicio - make_interval(mins => a) > now();
+        WITH c AS (%2$s),
+        ins AS (
+            INSERT INTO %1$I.recordatorios_recordatorio AS r
+                (cita_id, anticipacion_minutos, cita_inicio, enviar_en, proximo_en, estado)
+            SELECT c.id, a, c.inicio, c.inicio - make_interval(mins => a), c.inicio - make_interval(mins => a),
+                   CASE WHEN c.inicio - make_interval(mins => a) > now() THEN 'pendiente' ELSE 'vencido' END
+            FROM c CROSS JOIN %1$I.recordatorios_configuracion cfg CROSS JOIN unnest(cfg.anticipaciones_minutos) AS a
+            ON CONFLICT (cita_id, anticipacion_minutos) DO UPDATE SET
+                cita_inicio = EXCLUDED.cita_inicio, enviar_en = EXCLUDED.enviar_en,
+                proximo_en = EXCLUDED.proximo_en, estado = EXCLUDED.estado, intentos = 0,
+                reclamado_en = NULL, email_hecho = false, whatsapp_hecho = false, ultimo_error = '',
+                updated_at = now()
+            WHERE r.estado <> 'enviando' AND (r.cita_inicio <> EXCLUDED.cita_inicio OR r.estado = 'cancelado')
+            RETURNING r.proximo_en, r.estado)
+        SELECT min(proximo_en) FROM ins WHERE estado = 'pendiente'
+    $q$, s, cambio) INTO primero;
     IF primero IS NOT NULL THEN
         PERFORM pg_notify('appcitas_recordatorios',
             s || ' ' || (floor(extract(epoch FROM primero) / 300) * 300)::bigint::text);
@@ -122,10 +131,11 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER recordatorios_cita_alta AFTER INSERT ON citas_cita
-    FOR EACH ROW EXECUTE FUNCTION recordatorios_cita_cambio();
-CREATE TRIGGER recordatorios_cita_cambio AFTER UPDATE OF inicio, estado ON citas_cita
-    FOR EACH ROW WHEN (OLD.inicio IS DISTINCT FROM NEW.inicio OR OLD.estado IS DISTINCT FROM NEW.estado)
-    EXECUTE FUNCTION recordatorios_cita_cambio();
+CREATE TRIGGER recordatorios_citas_alta AFTER INSERT ON citas_cita
+    REFERENCING NEW TABLE AS nuevas
+    FOR EACH STATEMENT EXECUTE FUNCTION recordatorios_citas_cambio();
+CREATE TRIGGER recordatorios_citas_cambio AFTER UPDATE ON citas_cita
+    REFERENCING OLD TABLE AS viejas NEW TABLE AS nuevas
+    FOR EACH STATEMENT EXECUTE FUNCTION recordatorios_citas_cambio();
 
 ANALYZE recordatorios_configuracion, recordatorios_recordatorio, recordatorios_envio;
