@@ -67,11 +67,14 @@ type Reminders struct {
 	Workers int
 	// PerDispatch bounds the tenants queued by one dispatch. Defaults to 1,000.
 	PerDispatch int
+	// Slice is how long one tenant's job keeps sending batches before it yields its worker to the
+	// other tenants' jobs (it snoozes to the end of the queue). Defaults to 5 s.
+	Slice time.Duration
 }
 
 // NewReminders returns the reminder jobs of svc with their defaults.
 func NewReminders(svc *reminders.Service) *Reminders {
-	return &Reminders{svc: svc, DispatchEvery: 30 * time.Second, SweepEvery: time.Hour, Workers: 8, PerDispatch: 1000}
+	return &Reminders{svc: svc, DispatchEvery: 30 * time.Second, SweepEvery: time.Hour, Workers: 8, PerDispatch: 1000, Slice: 5 * time.Second}
 }
 
 // Configure adds the reminders to a job queue's configuration: their workers (after
@@ -154,17 +157,23 @@ type remindersTenantWorker struct {
 	r *Reminders
 }
 
-// Work implements river.Worker. A tenant with more due work than a batch snoozes its job: it goes
-// back to the end of the queue, behind the other tenants' jobs.
+// Work implements river.Worker. It sends the tenant's due reminders batch after batch for at most
+// Slice; a tenant with more due work then snoozes its job, which goes back to the end of the
+// queue, behind the other tenants' jobs.
 func (w *remindersTenantWorker) Work(ctx context.Context, job *river.Job[RemindersTenantArgs]) error {
-	res, err := w.r.svc.RunTenant(ctx, job.Args.OrganizationID)
-	if err != nil {
-		return err
+	began := time.Now()
+	for {
+		res, err := w.r.svc.RunTenant(ctx, job.Args.OrganizationID)
+		if err != nil {
+			return err
+		}
+		if !res.More {
+			return nil
+		}
+		if time.Since(began) >= w.r.Slice {
+			return river.JobSnooze(0)
+		}
 	}
-	if res.More {
-		return river.JobSnooze(0)
-	}
-	return nil
 }
 
 // Timeout bounds one batch.
