@@ -113,28 +113,29 @@ func (r *Reminders) Configure(cfg *Config) {
 	cfg.Queues[RemindersQueue] = river.QueueConfig{MaxWorkers: r.Workers}
 }
 
-// Dispatch queues a job for each tenant with due reminders (at most PerDispatch) and returns how
-// many were new. A tenant whose job waits or runs already is skipped by uniqueness.
+// dispatchPages bounds the pages of PerDispatch tenants one dispatch run queues.
+const dispatchPages = 10
+
+// Dispatch queues a job for each tenant with due reminders, PerDispatch tenants per transaction
+// (each marked queued in the transaction that inserts its job), up to 10 pages, and returns how
+// many tenants it queued. A tenant whose job waits or runs already is skipped by uniqueness.
 func (r *Reminders) Dispatch(ctx context.Context, client *river.Client[pgx.Tx]) (int, error) {
-	ids, err := r.svc.Due(ctx, r.PerDispatch)
-	if err != nil || len(ids) == 0 {
-		return 0, err
-	}
-	params := make([]river.InsertManyParams, len(ids))
-	for i, id := range ids {
-		params[i] = river.InsertManyParams{Args: RemindersTenantArgs{OrganizationID: id}}
-	}
-	res, err := client.InsertMany(ctx, params)
-	if err != nil {
-		return 0, fmt.Errorf("queueing reminder jobs: %w", err)
-	}
-	n := 0
-	for _, x := range res {
-		if !x.UniqueSkippedAsDuplicate {
-			n++
+	total := 0
+	for range dispatchPages {
+		n, err := r.svc.Dispatch(ctx, r.PerDispatch, func(ctx context.Context, tx pgx.Tx, ids []int64) error {
+			params := make([]river.InsertManyParams, len(ids))
+			for i, id := range ids {
+				params[i] = river.InsertManyParams{Args: RemindersTenantArgs{OrganizationID: id}}
+			}
+			_, err := client.InsertManyTx(ctx, tx, params)
+			return err
+		})
+		total += n
+		if err != nil || n < r.PerDispatch {
+			return total, err
 		}
 	}
-	return n, nil
+	return total, nil
 }
 
 type remindersDispatchWorker struct {

@@ -46,12 +46,14 @@ func (s *Service) setAgenda(ctx context.Context, orgID, seen int64, next *time.T
 		return err
 	}
 	if next == nil {
-		_, err = p.Exec(ctx, `DELETE FROM public.recordatorios_agenda WHERE organizacion_id = $1 AND version = $2`, orgID, seen)
+		// A row an announcement changed meanwhile stays, no longer marked queued.
+		_, err = p.Exec(ctx, `WITH d AS (DELETE FROM public.recordatorios_agenda WHERE organizacion_id = $1 AND version = $2)
+			UPDATE public.recordatorios_agenda SET encolado_en = NULL WHERE organizacion_id = $1`, orgID, seen)
 	} else {
 		_, err = p.Exec(ctx, `INSERT INTO public.recordatorios_agenda AS a (organizacion_id, proximo_en) VALUES ($1, $2)
 			ON CONFLICT (organizacion_id) DO UPDATE SET
 				proximo_en = CASE WHEN a.version = $3 THEN EXCLUDED.proximo_en ELSE least(a.proximo_en, EXCLUDED.proximo_en) END,
-				version = a.version + 1, updated_at = now()`, orgID, *next, seen)
+				version = a.version + 1, encolado_en = NULL, updated_at = now()`, orgID, *next, seen)
 	}
 	if err != nil {
 		return fmt.Errorf("writing the reminder agenda: %w", err)
@@ -103,15 +105,20 @@ func (s *Service) noteOrg(ctx context.Context, orgID int64, at time.Time) error 
 	return nil
 }
 
-// Due returns up to limit organizations with reminders due now, the longest waiting first. It
-// reads only the due rows of the agenda (an index range), whatever the number of tenants.
+// RequeueAfter is how long a tenant queued by a dispatch is skipped by later dispatches while its
+// job has not rewritten its agenda row (a job lost with its process is queued again after it).
+const RequeueAfter = 10 * time.Minute
+
+// Due returns up to limit organizations with reminders due now that no dispatch queued in the
+// last RequeueAfter, the longest waiting first, without marking them. It reads only the due rows
+// of the agenda (an index range), whatever the number of tenants.
 func (s *Service) Due(ctx context.Context, limit int) ([]int64, error) {
 	p, err := s.public(ctx)
 	if err != nil {
 		return nil, err
 	}
 	rows, err := p.Query(ctx, `SELECT organizacion_id FROM public.recordatorios_agenda WHERE proximo_en <= $1
-		ORDER BY proximo_en LIMIT $2`, s.now(), limit)
+		AND (encolado_en IS NULL OR encolado_en <= $1 - $3::interval) ORDER BY proximo_en LIMIT $2`, s.now(), limit, RequeueAfter)
 	if err != nil {
 		return nil, fmt.Errorf("reading the reminder agenda: %w", err)
 	}
@@ -120,6 +127,36 @@ func (s *Service) Due(ctx context.Context, limit int) ([]int64, error) {
 		return nil, fmt.Errorf("reading the reminder agenda: %w", err)
 	}
 	return ids, nil
+}
+
+// Dispatch takes up to limit due organizations (as [Service.Due]), marks them queued and calls
+// queue with them, all in one transaction on the default server: queue inserts their jobs in tx
+// (River's InsertManyTx), so a tenant is marked exactly when its job exists. It returns how many
+// organizations it took; fewer than limit means none is left.
+func (s *Service) Dispatch(ctx context.Context, limit int, queue func(ctx context.Context, tx pgx.Tx, orgIDs []int64) error) (int, error) {
+	p, err := s.public(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var ids []int64
+	err = pgx.BeginFunc(ctx, p, func(tx pgx.Tx) error {
+		now := s.now()
+		rows, err := tx.Query(ctx, `UPDATE public.recordatorios_agenda SET encolado_en = $1
+			WHERE organizacion_id IN (SELECT organizacion_id FROM public.recordatorios_agenda WHERE proximo_en <= $1
+				AND (encolado_en IS NULL OR encolado_en <= $1 - $3::interval) ORDER BY proximo_en LIMIT $2 FOR UPDATE SKIP LOCKED)
+			RETURNING organizacion_id`, now, limit, RequeueAfter)
+		if err != nil {
+			return err
+		}
+		if ids, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil || len(ids) == 0 {
+			return err
+		}
+		return queue(ctx, tx, ids)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("dispatching reminder jobs: %w", err)
+	}
+	return len(ids), nil
 }
 
 // ParsePayload reads a notification's payload: the schema and the time.

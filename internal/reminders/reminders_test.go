@@ -173,6 +173,47 @@ func TestAgenda(t *testing.T) {
 	})
 }
 
+func TestDispatch(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	start := ahead(30 * time.Hour)
+	var orgs []int64
+	for _, name := range []string{"Uno", "Dos", "Tres"} {
+		tn := e.newTenant(t, name, 1)
+		e.enable(t, tn, reminders.SettingsInput{})
+		e.book(t, tn, 0, start, "Ana", "", "ana@example.com")
+		orgs = append(orgs, tn.org.ID)
+	}
+	if _, err := e.svc.Sweep(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	e.setClock(start.Add(-24*time.Hour + time.Second))
+	defer e.setClock(time.Time{})
+	var queued []int64
+	queue := func(_ context.Context, _ pgx.Tx, ids []int64) error { queued = append(queued, ids...); return nil }
+
+	t.Run("TakesEachDueTenantOncePageByPage", func(t *testing.T) {
+		for _, want := range []int{2, 1, 0} {
+			n, err := e.svc.Dispatch(t.Context(), 2, queue)
+			if err != nil || n != want {
+				t.Fatalf("dispatch took %d (%v), want %d", n, err, want)
+			}
+		}
+		slices.Sort(queued)
+		if !slices.Equal(queued, orgs) {
+			t.Fatalf("queued %v, want %v", queued, orgs)
+		}
+	})
+
+	t.Run("FailedQueueingLeavesTenantsDue", func(t *testing.T) {
+		e.setClock(start.Add(-24*time.Hour + reminders.RequeueAfter + 2*time.Second))
+		_, err := e.svc.Dispatch(t.Context(), 10, func(context.Context, pgx.Tx, []int64) error { return errors.New("river is down") })
+		if err == nil || len(mustDue(t, e)) != 3 {
+			t.Fatalf("err %v, due %v", err, mustDue(t, e))
+		}
+	})
+}
+
 func mustDue(t *testing.T, e *env) []int64 {
 	t.Helper()
 	ids, err := e.svc.Due(t.Context(), 100)
