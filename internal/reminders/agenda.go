@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/appcitas/appcitas/internal/tenancy"
@@ -258,12 +260,25 @@ func (s *Service) listenServer(ctx context.Context, server string) {
 	}
 }
 
+// flushEvery is how long the listener gathers announcements before it writes them: one write per
+// tenant and flush, however many bookings the tenant made meanwhile.
+const flushEvery = time.Second
+
 func (s *Service) listenOnce(ctx context.Context, server string) error {
 	url, err := s.m.Servers().URL(server)
 	if err != nil {
 		return err
 	}
-	conn, err := pgx.Connect(ctx, url)
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return fmt.Errorf("reading the connection string: %w", err)
+	}
+	// A wait ends by a deadline on the socket, never by a cancel request, so the connection stays
+	// usable after each wait.
+	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()}
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("connecting: %w", err)
 	}
@@ -275,9 +290,29 @@ func (s *Service) listenOnce(ctx context.Context, server string) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
 		return fmt.Errorf("listening on %s: %w", Channel, err)
 	}
+	pending := map[string]time.Time{}
+	flush := func() {
+		for schema, at := range pending {
+			if err := s.Note(ctx, schema, at); err != nil {
+				s.log.Warn("reminder notification not recorded (the sweep will find it)", "schema", schema, "err", err)
+			}
+		}
+		clear(pending)
+	}
+	next := time.Now().Add(flushEvery)
 	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
+		wctx, cancel := context.WithDeadline(ctx, next)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil && wctx.Err() != nil: // the flush is due
+			flush()
+			next = time.Now().Add(flushEvery)
+			continue
+		case err != nil:
+			flush()
 			return err
 		}
 		schema, at, err := ParsePayload(n.Payload)
@@ -285,8 +320,12 @@ func (s *Service) listenOnce(ctx context.Context, server string) error {
 			s.log.Warn("reminder notification ignored", "err", err)
 			continue
 		}
-		if err := s.Note(ctx, schema, at); err != nil {
-			s.log.Warn("reminder notification not recorded (the sweep will find it)", "schema", schema, "err", err)
+		if cur, ok := pending[schema]; !ok || at.Before(cur) {
+			pending[schema] = at
+		}
+		if !time.Now().Before(next) {
+			flush()
+			next = time.Now().Add(flushEvery)
 		}
 	}
 }

@@ -5,16 +5,18 @@
 //
 // # Scheduling
 //
-// A trigger on citas_cita (tenant migration 0010) keeps one row per appointment and offset (by
-// default 24 h and 2 h before) in the same transaction as the appointment's change, whoever makes
-// it: a booking makes rows, a move moves them, a cancellation, completion or no-show cancels them.
-// Reminders whose time has passed are never sent.
+// A statement trigger on citas_cita (tenant migration 0010) keeps one row per appointment and
+// offset (by default 24 h and 2 h before) in the same transaction as the appointment's change,
+// whoever makes it: a booking makes rows, a move moves them, a cancellation, completion or no-show
+// cancels them. It works over transition tables, so an import of 10,000 appointments costs one
+// set-based write. Reminders whose time has passed are never sent.
 //
 // Finding due work does not visit every tenant. The trigger announces new reminders with
-// pg_notify (delivered at commit); [Service.Listen] turns each announcement into a row of
-// public.recordatorios_agenda: the tenant and the earliest time it has work. [Service.Due] reads the
-// due rows through an index. A slow [Service.Sweep] rebuilds the agenda from every tenant, for
-// announcements lost while no listener ran.
+// pg_notify (delivered at commit); [Service.Listen] gathers the announcements for a second and
+// writes one row per tenant of public.recordatorios_agenda: the tenant and the earliest time it
+// has work. [Service.Dispatch] reads the due rows through an index, page by page, and marks each
+// tenant queued in the transaction that inserts its job. A slow [Service.Sweep] rebuilds the
+// agenda from every tenant, for announcements lost while no listener ran.
 //
 // # Sending
 //
@@ -23,6 +25,7 @@
 // each outcome in the delivery log. A reminder is claimed once: a sender that dies between the
 // provider's answer and the record leaves it "enviando", and it is not sent again. Provider
 // errors that may pass (429, 5xx, network) put the reminder back with a backoff; others fail it.
-// A tenant with more due work than a batch yields (the job snoozes) so that other tenants' jobs
-// run in between: no tenant queues more than one job, or blocks another.
+// The job sends batch after batch for a time slice, then yields (it snoozes to the end of the
+// queue) so that other tenants' jobs run in between: no tenant has more than one job in the queue,
+// or blocks another.
 package reminders
