@@ -96,7 +96,7 @@ func TestLargeTenantDoesNotBlockOthers(t *testing.T) {
 	small := e.newTenant(t, "Consultorio Pequeño", 1)
 	first := time.Now().Add(30 * time.Hour).Truncate(time.Hour)
 	// The clock of the service: when every 24-hour reminder of the large tenant is due.
-	shift := first.Add(-24*time.Hour + 9*time.Hour).Sub(time.Now())
+	shift := time.Until(first.Add(-24*time.Hour + 9*time.Hour))
 	e.svc, err = reminders.New(e.m, reminders.Options{Mailer: e.mail, WhatsApp: wa, Logger: slog.New(slog.DiscardHandler),
 		Now: func() time.Time { return time.Now().Add(shift) }})
 	if err != nil {
