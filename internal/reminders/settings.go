@@ -184,16 +184,20 @@ func (s *Service) PutSettings(ctx context.Context, tx pgx.Tx, orgID int64, in Se
 	if len(sealed) > 0 && next.WhatsAppPhoneNumberID == "" {
 		return Settings{}, fmt.Errorf("%w: a whatsapp_token needs the organization's whatsapp_phone_number_id", ErrInvalid)
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO recordatorios_configuracion AS c (id, activo, anticipaciones_minutos, canal_email, canal_whatsapp,
-			idioma, whatsapp_plantilla, whatsapp_idioma, whatsapp_phone_number_id, whatsapp_token_cifrado, updated_at)
-		VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9, now())
-		ON CONFLICT (id) DO UPDATE SET activo = EXCLUDED.activo, anticipaciones_minutos = EXCLUDED.anticipaciones_minutos,
-			canal_email = EXCLUDED.canal_email, canal_whatsapp = EXCLUDED.canal_whatsapp, idioma = EXCLUDED.idioma,
-			whatsapp_plantilla = EXCLUDED.whatsapp_plantilla, whatsapp_idioma = EXCLUDED.whatsapp_idioma,
-			whatsapp_phone_number_id = EXCLUDED.whatsapp_phone_number_id,
-			whatsapp_token_cifrado = EXCLUDED.whatsapp_token_cifrado, updated_at = now()`,
-		next.Enabled, next.OffsetsMinutes, next.Email, next.WhatsApp, next.Language, next.WhatsAppTemplate,
-		next.WhatsAppLanguage, next.WhatsAppPhoneNumberID, sealed)
+	// One row: writers take turns (the lock lasts until the tenant's transaction ends).
+	if _, err := tx.Exec(ctx, `LOCK TABLE recordatorios_configuracion IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+		return Settings{}, fmt.Errorf("saving reminder settings: %w", err)
+	}
+	args := []any{next.Enabled, next.OffsetsMinutes, next.Email, next.WhatsApp, next.Language, next.WhatsAppTemplate,
+		next.WhatsAppLanguage, next.WhatsAppPhoneNumberID, sealed}
+	tag, err := tx.Exec(ctx, `UPDATE recordatorios_configuracion SET activo = $1, anticipaciones_minutos = $2, canal_email = $3,
+			canal_whatsapp = $4, idioma = $5, whatsapp_plantilla = $6, whatsapp_idioma = $7, whatsapp_phone_number_id = $8,
+			whatsapp_token_cifrado = $9, updated_at = now()`, args...)
+	if err == nil && tag.RowsAffected() == 0 {
+		_, err = tx.Exec(ctx, `INSERT INTO recordatorios_configuracion (activo, anticipaciones_minutos, canal_email, canal_whatsapp,
+				idioma, whatsapp_plantilla, whatsapp_idioma, whatsapp_phone_number_id, whatsapp_token_cifrado)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, args...)
+	}
 	if err != nil {
 		return Settings{}, fmt.Errorf("saving reminder settings: %w", err)
 	}
