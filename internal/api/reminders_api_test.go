@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/appcitas/appcitas/internal/booking"
 	"github.com/appcitas/appcitas/internal/reminders"
@@ -52,6 +53,16 @@ func TestRemindersAPI(t *testing.T) {
 		if len(out.Reminders) != 2 || out.Reminders[0].OffsetMinutes != 1440 || out.Reminders[0].State != "pendiente" ||
 			out.Reminders[1].SendAt.Format("2006-01-02T15:04Z07:00") != "2027-03-03T13:00Z" {
 			t.Fatalf("reminders %+v", out.Reminders)
+		}
+	})
+
+	t.Run("ReschedulingMovesThem", func(t *testing.T) {
+		b.ok("POST", fmt.Sprintf("/api/citas/%d/reprogramar", a.ID), map[string]any{"inicio": "2027-03-05T11:00:00-05:00"}, b.adminH, http.StatusOK, nil)
+		var out reminders.AppointmentReminders
+		b.ok("GET", fmt.Sprintf("/api/citas/%d/recordatorios", a.ID), nil, b.adminH, http.StatusOK, &out)
+		if len(out.Reminders) != 2 || out.Reminders[0].SendAt.UTC().Format(time.RFC3339) != "2027-03-04T16:00:00Z" ||
+			out.Reminders[1].State != "pendiente" || out.Reminders[1].SendAt.UTC().Format(time.RFC3339) != "2027-03-05T14:00:00Z" {
+			t.Fatalf("after rescheduling: %+v", out.Reminders)
 		}
 	})
 
