@@ -66,6 +66,13 @@ func TestRemindersAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("ResendRefusesAPendingReminder", func(t *testing.T) {
+		wantError(t, b.do("POST", fmt.Sprintf("/api/citas/%d/recordatorios/1440/reenviar", a.ID), nil, b.receptionH...), http.StatusConflict, "conflict")
+		wantError(t, b.do("POST", fmt.Sprintf("/api/citas/%d/recordatorios/30/reenviar", a.ID), nil, b.adminH...), http.StatusNotFound, "not_found")
+		wantError(t, b.do("POST", fmt.Sprintf("/api/citas/%d/recordatorios/abc/reenviar", a.ID), nil, b.adminH...), http.StatusBadRequest, "invalid_input")
+		wantError(t, b.do("POST", fmt.Sprintf("/api/citas/%d/recordatorios/1440/reenviar", a.ID), nil, b.staffH...), http.StatusForbidden, "forbidden")
+	})
+
 	t.Run("CancellingDropsThem", func(t *testing.T) {
 		c := b.citaBody("2027-03-04T10:00:00-05:00")
 		var x booking.Appointment

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -24,6 +25,9 @@ func (s *Server) remindersRoutes() []route {
 		{method: "GET", path: "/api/citas/{id}/recordatorios", access: tenant, handler: s.appointmentReminders, tag: "citas",
 			summary:  "An appointment's reminders and their delivery log",
 			response: reminders.AppointmentReminders{}, errors: []int{404}},
+		{method: "POST", path: "/api/citas/{id}/recordatorios/{anticipacion}/reenviar", access: tenant, handler: s.resendReminder, tag: "citas",
+			summary:  "Send an uncertain (incierto) or failed reminder again (admin, receptionist): the client may get it twice",
+			response: reminders.Reminder{}, errors: []int{404, 409}},
 	}
 }
 
@@ -80,6 +84,38 @@ func (s *Server) appointmentReminders(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		writeJSON(w, http.StatusOK, out)
+		return nil
+	})
+}
+
+func (s *Server) resendReminder(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	offset, err := strconv.Atoi(r.PathValue("anticipacion"))
+	if err != nil || offset < 1 {
+		s.fail(w, r, apiError(http.StatusBadRequest, "invalid_input", "anticipacion must be a reminder's offset in minutes, such as 1440"))
+		return
+	}
+	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
+		if err := requireRole(m, booking.RoleAdmin, booking.RoleReceptionist); err != nil {
+			return err
+		}
+		if _, err := booking.GetAppointment(ctx, tx, actor(m), id); err != nil {
+			return err
+		}
+		rem, err := reminders.Resend(ctx, tx, id, offset)
+		switch {
+		case errors.Is(err, reminders.ErrNoReminder):
+			return apiError(http.StatusNotFound, "not_found", "%s", err.Error())
+		case errors.Is(err, reminders.ErrNotResendable):
+			return apiError(http.StatusConflict, "conflict", "%s", err.Error())
+		case err != nil:
+			return err
+		}
+		writeJSON(w, http.StatusOK, rem)
 		return nil
 	})
 }

@@ -2,6 +2,7 @@ package reminders
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -94,4 +95,51 @@ func ForAppointment(ctx context.Context, tx pgx.Tx, appointmentID int64) (Appoin
 		return out, fmt.Errorf("reading the delivery log: %w", err)
 	}
 	return out, nil
+}
+
+// ErrNotResendable is returned by [Resend] for a reminder that is not uncertain or failed.
+var ErrNotResendable = errors.New("only an uncertain (incierto) or failed (fallido) reminder can be sent again")
+
+// ErrNoReminder is returned by [Resend] when the appointment has no reminder at that offset.
+var ErrNoReminder = errors.New("the appointment has no reminder at that offset")
+
+// Resend puts an uncertain or failed reminder back in the queue, by a person's decision: its
+// sender stopped between the provider's answer and recording it (the client may or may not have
+// it), or the provider refused it. The channels not recorded as done are sent again at once, if
+// the appointment has not started. tx is a tenant scope; the caller checked that the appointment
+// may be seen.
+func Resend(ctx context.Context, tx pgx.Tx, appointmentID int64, offsetMinutes int) (Reminder, error) {
+	var (
+		state   string
+		claimed *time.Time
+	)
+	err := tx.QueryRow(ctx, `SELECT estado, reclamado_en FROM recordatorios_recordatorio
+		WHERE cita_id = $1 AND anticipacion_minutos = $2 FOR UPDATE`, appointmentID, offsetMinutes).Scan(&state, &claimed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Reminder{}, ErrNoReminder
+	}
+	if err != nil {
+		return Reminder{}, fmt.Errorf("reading the reminder: %w", err)
+	}
+	stuck := state == "enviando" && claimed != nil && time.Since(*claimed) > StuckAfter
+	if !stuck && state != "fallido" {
+		return Reminder{}, ErrNotResendable
+	}
+	var r Reminder
+	err = tx.QueryRow(ctx, `UPDATE recordatorios_recordatorio SET estado = 'pendiente', proximo_en = now(), reclamado_en = NULL,
+			intentos = 0, ultimo_error = 'manual resend (was ' || estado || ')', updated_at = now()
+		WHERE cita_id = $1 AND anticipacion_minutos = $2 AND cita_inicio > now()
+		RETURNING anticipacion_minutos, enviar_en, estado, intentos, ultimo_error`, appointmentID, offsetMinutes).
+		Scan(&r.OffsetMinutes, &r.SendAt, &r.State, &r.Attempts, &r.LastError)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Reminder{}, fmt.Errorf("%w: the appointment has started", ErrNotResendable)
+	}
+	if err != nil {
+		return Reminder{}, fmt.Errorf("resending the reminder: %w", err)
+	}
+	// Announce it like the trigger does, so the dispatcher finds the tenant.
+	if _, err := tx.Exec(ctx, `SELECT pg_notify('appcitas_recordatorios', current_schema() || ' ' || extract(epoch FROM now())::bigint::text)`); err != nil {
+		return Reminder{}, fmt.Errorf("announcing the reminder: %w", err)
+	}
+	return r, nil
 }

@@ -333,6 +333,26 @@ func TestSend(t *testing.T) {
 		if st := e.log(t, tn, id).Reminders[0].State; st != "incierto" {
 			t.Fatalf("a reminder claimed an hour ago reads %q, want incierto", st)
 		}
+		// A person decides to send it again.
+		e.run(t, tn, func(ctx context.Context, tx pgx.Tx) error {
+			r, err := reminders.Resend(ctx, tx, id, 1440)
+			if err == nil && r.State != "pendiente" {
+				t.Errorf("resent reminder is %q", r.State)
+			}
+			return err
+		})
+		if _, err := e.svc.RunTenant(t.Context(), tn.org.ID); err != nil {
+			t.Fatal(err)
+		}
+		if n := e.wa.count() - before; n != 2 {
+			t.Fatalf("%d WhatsApp messages after the resend, want 2", n)
+		}
+		e.run(t, tn, func(ctx context.Context, tx pgx.Tx) error {
+			if _, err := reminders.Resend(ctx, tx, id, 1440); !errors.Is(err, reminders.ErrNotResendable) {
+				t.Errorf("resending a sent reminder: %v", err)
+			}
+			return nil
+		})
 	})
 
 	t.Run("WhatsAppRequestHasMetasShape", func(t *testing.T) {
