@@ -27,7 +27,8 @@ type remindersRuntime struct {
 // the tenants' announcements. Its jobs join the job queue through the returned runtime's jobs.
 func (a *app) startReminders(ctx context.Context, m *tenancy.Manager) (*remindersRuntime, error) {
 	rc := a.cfg.Reminders
-	opts := reminders.Options{Logger: a.log, SecretsKey: rc.SecretsKey, Batch: rc.Batch, WhatsAppAPIURL: rc.WhatsAppAPIURL}
+	opts := reminders.Options{Logger: a.log, SecretsKey: rc.SecretsKey, Batch: rc.Batch,
+		WhatsAppAPIURL: rc.WhatsAppAPIURL, WhatsAppVersion: rc.WhatsAppAPIVersion}
 	rt := &remindersRuntime{}
 	if b := a.cfg.Billing; b.SMTPAddr != "" {
 		mailer, err := billing.NewSMTPMailer(billing.SMTPConfig{Addr: b.SMTPAddr, Username: b.SMTPUsername, Password: b.SMTPPassword, From: b.SMTPFrom})

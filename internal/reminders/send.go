@@ -199,7 +199,8 @@ func (s *Service) whatsAppFor(orgID int64, cfg settings) (*whatsapp.Client, erro
 	if err != nil {
 		return nil, err
 	}
-	return whatsapp.New(whatsapp.Config{Token: token, PhoneNumberID: cfg.WhatsAppPhoneNumberID, APIURL: s.opts.WhatsAppAPIURL})
+	return whatsapp.New(whatsapp.Config{Token: token, PhoneNumberID: cfg.WhatsAppPhoneNumberID,
+		APIURL: s.opts.WhatsAppAPIURL, Version: s.opts.WhatsAppVersion})
 }
 
 // messageID is a reminder's stable Message-ID (left part): the same on every attempt.

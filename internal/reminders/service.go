@@ -26,6 +26,9 @@ type Options struct {
 	// WhatsAppAPIURL is the Graph API base URL of organizations' own numbers. Defaults to
 	// whatsapp.DefaultAPIURL.
 	WhatsAppAPIURL string
+	// WhatsAppVersion is the Graph API version of organizations' own numbers. Defaults to
+	// whatsapp.DefaultVersion.
+	WhatsAppVersion string
 	// SecretsKey (32 bytes) seals organizations' own WhatsApp tokens. Nil: they cannot be stored.
 	SecretsKey []byte
 	// Batch is how many reminders a tenant's job claims at a time. Defaults to 100.
