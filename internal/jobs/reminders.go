@@ -122,13 +122,22 @@ const dispatchPages = 10
 func (r *Reminders) Dispatch(ctx context.Context, client *river.Client[pgx.Tx]) (int, error) {
 	total := 0
 	for range dispatchPages {
-		n, err := r.svc.Dispatch(ctx, r.PerDispatch, func(ctx context.Context, tx pgx.Tx, ids []int64) error {
+		n, err := r.svc.Dispatch(ctx, r.PerDispatch, func(ctx context.Context, tx pgx.Tx, ids []int64) ([]int64, error) {
 			params := make([]river.InsertManyParams, len(ids))
 			for i, id := range ids {
 				params[i] = river.InsertManyParams{Args: RemindersTenantArgs{OrganizationID: id}}
 			}
-			_, err := client.InsertManyTx(ctx, tx, params)
-			return err
+			res, err := client.InsertManyTx(ctx, tx, params)
+			if err != nil {
+				return nil, err
+			}
+			var skipped []int64
+			for i, x := range res {
+				if x.UniqueSkippedAsDuplicate {
+					skipped = append(skipped, ids[i])
+				}
+			}
+			return skipped, nil
 		})
 		total += n
 		if err != nil || n < r.PerDispatch {

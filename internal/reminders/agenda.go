@@ -133,9 +133,11 @@ func (s *Service) Due(ctx context.Context, limit int) ([]int64, error) {
 
 // Dispatch takes up to limit due organizations (as [Service.Due]), marks them queued and calls
 // queue with them, all in one transaction on the default server: queue inserts their jobs in tx
-// (River's InsertManyTx), so a tenant is marked exactly when its job exists. It returns how many
-// organizations it took; fewer than limit means none is left.
-func (s *Service) Dispatch(ctx context.Context, limit int, queue func(ctx context.Context, tx pgx.Tx, orgIDs []int64) error) (int, error) {
+// (River's InsertManyTx), so a tenant is marked exactly when its job exists. queue returns the
+// organizations whose job was not inserted because one waits or runs already: they are not marked,
+// so that a job finishing just then does not leave its tenant marked without a job. It returns how
+// many organizations it took; fewer than limit means none is left.
+func (s *Service) Dispatch(ctx context.Context, limit int, queue func(ctx context.Context, tx pgx.Tx, orgIDs []int64) (skipped []int64, err error)) (int, error) {
 	p, err := s.public(ctx)
 	if err != nil {
 		return 0, err
@@ -153,7 +155,12 @@ func (s *Service) Dispatch(ctx context.Context, limit int, queue func(ctx contex
 		if ids, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil || len(ids) == 0 {
 			return err
 		}
-		return queue(ctx, tx, ids)
+		skipped, err := queue(ctx, tx, ids)
+		if err != nil || len(skipped) == 0 {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE public.recordatorios_agenda SET encolado_en = NULL WHERE organizacion_id = ANY($1)`, skipped)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("dispatching reminder jobs: %w", err)

@@ -190,7 +190,10 @@ func TestDispatch(t *testing.T) {
 	e.setClock(start.Add(-24*time.Hour + time.Second))
 	defer e.setClock(time.Time{})
 	var queued []int64
-	queue := func(_ context.Context, _ pgx.Tx, ids []int64) error { queued = append(queued, ids...); return nil }
+	queue := func(_ context.Context, _ pgx.Tx, ids []int64) ([]int64, error) {
+		queued = append(queued, ids...)
+		return nil, nil
+	}
 
 	t.Run("TakesEachDueTenantOncePageByPage", func(t *testing.T) {
 		for _, want := range []int{2, 1, 0} {
@@ -207,9 +210,16 @@ func TestDispatch(t *testing.T) {
 
 	t.Run("FailedQueueingLeavesTenantsDue", func(t *testing.T) {
 		e.setClock(start.Add(-24*time.Hour + reminders.RequeueAfter + 2*time.Second))
-		_, err := e.svc.Dispatch(t.Context(), 10, func(context.Context, pgx.Tx, []int64) error { return errors.New("river is down") })
+		_, err := e.svc.Dispatch(t.Context(), 10, func(context.Context, pgx.Tx, []int64) ([]int64, error) { return nil, errors.New("river is down") })
 		if err == nil || len(mustDue(t, e)) != 3 {
 			t.Fatalf("err %v, due %v", err, mustDue(t, e))
+		}
+	})
+
+	t.Run("TenantsWhoseJobExistsStayDue", func(t *testing.T) {
+		n, err := e.svc.Dispatch(t.Context(), 10, func(_ context.Context, _ pgx.Tx, ids []int64) ([]int64, error) { return ids[:1], nil })
+		if err != nil || n != 3 || len(mustDue(t, e)) != 1 {
+			t.Fatalf("took %d (%v), due after %v, want the skipped one", n, err, mustDue(t, e))
 		}
 	})
 }
