@@ -27,7 +27,7 @@ type remindersRuntime struct {
 // the tenants' announcements. Its jobs join the job queue through the returned runtime's jobs.
 func (a *app) startReminders(ctx context.Context, m *tenancy.Manager) (*remindersRuntime, error) {
 	rc := a.cfg.Reminders
-	opts := reminders.Options{Logger: a.log, SecretsKey: rc.SecretsKey, Batch: rc.Batch,
+	opts := reminders.Options{Logger: a.log, SecretsKey: rc.SecretsKey, Batch: rc.Batch, ListenURL: a.cfg.ListenURL,
 		WhatsAppAPIURL: rc.WhatsAppAPIURL, WhatsAppVersion: rc.WhatsAppAPIVersion}
 	rt := &remindersRuntime{}
 	if b := a.cfg.Billing; b.SMTPAddr != "" {

@@ -227,9 +227,9 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 }
 
 // Listen turns the trigger's announcements into agenda rows until ctx ends. It holds one LISTEN
-// connection per database server (a direct connection: a pooler in transaction mode loses
-// notifications) and reconnects after a loss; after a reconnection it sweeps, since
-// announcements made meanwhile were lost.
+// connection per database server known when it starts (to the default server through
+// Options.ListenURL when set: a pooler in transaction mode loses notifications) and reconnects
+// after a loss; after a reconnection it sweeps, since announcements made meanwhile were lost.
 func (s *Service) Listen(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, name := range s.m.Servers().Names() {
@@ -275,6 +275,9 @@ func (s *Service) listenOnce(ctx context.Context, server string) error {
 	url, err := s.m.Servers().URL(server)
 	if err != nil {
 		return err
+	}
+	if server == tenancy.DefaultServer && s.opts.ListenURL != "" {
+		url = s.opts.ListenURL
 	}
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {

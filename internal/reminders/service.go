@@ -29,6 +29,9 @@ type Options struct {
 	// WhatsAppVersion is the Graph API version of organizations' own numbers. Defaults to
 	// whatsapp.DefaultVersion.
 	WhatsAppVersion string
+	// ListenURL is a direct connection (never through a pooler) to the default server for the
+	// listener (APPCITAS_LISTEN_URL). Defaults to the default server's URL.
+	ListenURL string
 	// SecretsKey (32 bytes) seals organizations' own WhatsApp tokens. Nil: they cannot be stored.
 	SecretsKey []byte
 	// Batch is how many reminders a tenant's job claims at a time. Defaults to 100.
