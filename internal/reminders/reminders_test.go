@@ -485,6 +485,7 @@ func TestSettings(t *testing.T) {
 		"RejectsBadTemplateLang":  {WhatsAppLanguage: ptr("español")},
 		"RejectsBadPhoneNumberID": {WhatsAppPhoneNumberID: ptr("12ab")},
 		"RejectsTokenWithoutID":   {WhatsAppToken: ptr("x")},
+		"RejectsNoChannel":        {Enabled: ptr(true), Email: ptr(false)},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if err := put(in); !errors.Is(err, reminders.ErrInvalid) {

@@ -84,7 +84,9 @@ func (s *Service) RunTenant(ctx context.Context, orgID int64) (Result, error) {
 			return err
 		}
 		if !cfg.Enabled {
-			return nil
+			// Switched off: nothing pending is sent (PutSettings cancels them too).
+			_, err := tx.Exec(ctx, `UPDATE recordatorios_recordatorio SET estado = 'cancelado', updated_at = $1 WHERE estado = 'pendiente'`, now)
+			return err
 		}
 		batch, err = claim(ctx, tx, now, s.opts.Batch)
 		return err

@@ -113,6 +113,9 @@ func (in SettingsInput) apply() (Settings, error) {
 	set(&s.Enabled, in.Enabled)
 	set(&s.Email, in.Email)
 	set(&s.WhatsApp, in.WhatsApp)
+	if s.Enabled && !s.Email && !s.WhatsApp {
+		return Settings{}, fmt.Errorf("%w: turn on email or whatsapp to send reminders", ErrInvalid)
+	}
 	if in.OffsetsMinutes != nil {
 		s.OffsetsMinutes = slices.Clone(in.OffsetsMinutes)
 	}
