@@ -18,6 +18,7 @@ import (
 	"github.com/appcitas/appcitas/internal/booking"
 	"github.com/appcitas/appcitas/internal/migrate"
 	"github.com/appcitas/appcitas/internal/onboarding"
+	"github.com/appcitas/appcitas/internal/reminders"
 	"github.com/appcitas/appcitas/internal/tenancy"
 	"github.com/appcitas/appcitas/internal/webhooks"
 )
@@ -74,6 +75,9 @@ type Config struct {
 	// Webhooks checks webhook subscriptions' URLs with its rules (development or not). Defaults to
 	// a service with the production rules.
 	Webhooks *webhooks.Service
+	// Reminders saves reminder settings (it seals organizations' own WhatsApp tokens). Defaults to
+	// a service without a secrets key: such tokens are refused.
+	Reminders *reminders.Service
 }
 
 func (c Config) withDefaults() Config {
@@ -109,6 +113,7 @@ type Server struct {
 	metrics      *metrics
 	zones        *booking.Zones      // the branches' time zones, loaded once each
 	setups       *booking.SetupCache // nil: none kept
+	reminders    *reminders.Service  // reminders_routes.go
 
 	// extraRoutes are appended to the route table (tests).
 	extraRoutes []route
@@ -167,6 +172,11 @@ func newServer(ctx context.Context, m *tenancy.Manager, log *slog.Logger, cfg Co
 		metrics:      met,
 		zones:        zones,
 		setups:       setups,
+	}
+	if s.reminders = cfg.Reminders; s.reminders == nil {
+		if s.reminders, err = reminders.New(m, reminders.Options{Logger: log}); err != nil {
+			return nil, err
+		}
 	}
 	go func() { _ = s.orgs.Watch(ctx, m) }()
 	go func() { _ = s.standing.WatchUsers(ctx, m) }()

@@ -53,6 +53,12 @@ func runServe(ctx context.Context, a *app) error {
 	// backups as River jobs spread over the period (APPCITAS_BACKUP_EVERY=0: off); stopped
 	// when serve returns.
 	more := []func(*jobs.Config){a.webhookJobs(m)} // webhooks.go: delivery, listeners, sweep
+	rem, err := a.startReminders(ctx, m) // reminders.go: reminders by e-mail and WhatsApp
+	if err != nil {
+		return err
+	}
+	defer rem.close()
+	more = append(more, rem.jobs.Configure)
 	if a.cfg.BackupEvery > 0 {
 		more = append(more, a.backupJobs(m).Configure)
 	}
@@ -63,7 +69,7 @@ func runServe(ctx context.Context, a *app) error {
 	if a.cfg.BackupEvery > 0 {
 		a.log.Info("backup schedule running", "every", a.cfg.BackupEvery, "dir", a.backupStore().Root)
 	}
-	handler, err := a.apiHandler(ctx, m, secret)
+	handler, err := a.apiHandler(ctx, m, secret, rem.withReminders)
 	if err != nil {
 		return err
 	}
@@ -218,7 +224,7 @@ func (a *app) withBilling(cfg *api.Config) {
 
 // apiHandler builds the API handler from the configuration. The tenant dashboard (/admin) reads
 // and writes backups in the same store as backup_tenant and list_tenants.
-func (a *app) apiHandler(ctx context.Context, m *tenancy.Manager, secret []byte) (http.Handler, error) {
+func (a *app) apiHandler(ctx context.Context, m *tenancy.Manager, secret []byte, more ...func(*api.Config)) (http.Handler, error) {
 	store := a.backupStore()
 	cfg := api.Config{JWTSecret: secret, AccessTTL: a.cfg.AccessTokenTTL, RefreshTTL: a.cfg.RefreshTokenTTL, Backups: &store,
 		MetricsToken: a.cfg.MetricsToken, SetupCacheRows: a.cfg.SetupCacheRows, TrustedProxies: a.cfg.TrustedProxies}
@@ -229,5 +235,8 @@ func (a *app) apiHandler(ctx context.Context, m *tenancy.Manager, secret []byte)
 		a.log.Warn("APPCITAS_METRICS_TOKEN is not set: /metrics is open to anyone who reaches this address")
 	}
 	a.withBilling(&cfg) // billing.go: signup, billing routes, the 402 of suspended tenants, the dashboard's extend_trial
+	for _, f := range more {
+		f(&cfg)
+	}
 	return api.New(ctx, m, a.log, cfg)
 }

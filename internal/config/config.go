@@ -89,6 +89,8 @@ type Config struct {
 	Billing Billing
 	// Webhooks configures webhook delivery (see webhooks.go).
 	Webhooks Webhooks
+	// Reminders configures reminders by e-mail and WhatsApp (see reminders.go).
+	Reminders Reminders
 }
 
 // MinMetricsTokenLen is the shortest APPCITAS_METRICS_TOKEN accepted.
@@ -184,6 +186,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	if err := c.readWebhookSettings(getenv); err != nil {
+		return Config{}, err
+	}
+	if err := c.readReminderSettings(getenv); err != nil {
 		return Config{}, err
 	}
 	proxies, err := ParseTrustedProxies(getenv("APPCITAS_TRUSTED_PROXIES"))
