@@ -12,10 +12,13 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/appcitas/appcitas/internal/auth"
 	"github.com/appcitas/appcitas/internal/backup"
 	"github.com/appcitas/appcitas/internal/billing"
 	"github.com/appcitas/appcitas/internal/booking"
+	"github.com/appcitas/appcitas/internal/invitations"
 	"github.com/appcitas/appcitas/internal/migrate"
 	"github.com/appcitas/appcitas/internal/onboarding"
 	"github.com/appcitas/appcitas/internal/tenancy"
@@ -70,6 +73,12 @@ type Config struct {
 	// MetricsToken, when set, is the bearer token GET /metrics requires (Prometheus's
 	// authorization.credentials); a request without it gets 401. Empty: /metrics is open.
 	MetricsToken string
+	// Mailer sends invitation e-mails (POST /api/invitaciones). Defaults to nil: inviting answers
+	// 503 mail_unavailable.
+	Mailer billing.Mailer
+	// PublicURL is where people reach the server (e.g. https://citas.example.com); invitation
+	// links point to {PublicURL}/app. Defaults to "": the scheme and host of the inviting request.
+	PublicURL string
 }
 
 func (c Config) withDefaults() Config {
@@ -105,6 +114,7 @@ type Server struct {
 	metrics      *metrics
 	zones        *booking.Zones      // the branches' time zones, loaded once each
 	setups       *booking.SetupCache // nil: none kept
+	invites      *invitations.Service
 
 	// extraRoutes are appended to the route table (tests).
 	extraRoutes []route
@@ -163,6 +173,9 @@ func newServer(ctx context.Context, m *tenancy.Manager, log *slog.Logger, cfg Co
 		metrics:      met,
 		zones:        zones,
 		setups:       setups,
+		invites: invitations.New(func(ctx context.Context) (*pgxpool.Pool, error) {
+			return m.Servers().Shared(ctx, tenancy.DefaultServer)
+		}, invitations.Options{Mailer: cfg.Mailer, Now: cfg.Now}),
 	}
 	go func() { _ = s.orgs.Watch(ctx, m) }()
 	go func() { _ = s.standing.WatchUsers(ctx, m) }()
