@@ -4,6 +4,7 @@
 
 import { TEXTS, setupAppointments } from '/app/appointments.js';
 import { initReport, reportTexts } from '/app/report.js';
+import { initSettings, settingsTexts, takeInvitation } from '/app/settings.js';
 
 const T = {
   es: {
@@ -34,7 +35,7 @@ const T = {
 
 Object.assign(T.es, TEXTS.es);
 Object.assign(T.en, TEXTS.en);
-for (const l of ['es', 'en']) Object.assign(T[l], reportTexts[l]);
+for (const l of ['es', 'en']) Object.assign(T[l], reportTexts[l], settingsTexts[l]);
 
 const $ = (id) => document.getElementById(id);
 const state = { lang: 'es', access: '', me: null, org: null, branches: [], members: [], hours: new Map(), serviceNames: new Map() };
@@ -63,7 +64,7 @@ function flash(msg, isError) {
 }
 
 function show(view) {
-  for (const v of ['login-view', 'pick-view', 'agenda-view', 'report-view']) $(v).hidden = v !== view;
+  for (const v of ['login-view', 'pick-view', 'agenda-view', 'report-view', 'settings-view', 'invite-view']) $(v).hidden = v !== view;
   $('session').hidden = view === 'login-view';
 }
 
@@ -140,6 +141,7 @@ async function openOrg(org) {
   state.org = org;
   localStorage.setItem('appcitas.org', String(org.id));
   $('org-select').value = String(org.id);
+  $('settings-open').hidden = org.role !== 'admin'; // settings.js; the API refuses non-admins anyway
   show('agenda-view');
   flash('');
   const [branches, members, services] = await Promise.all([api('/api/sedes'), api('/api/miembros'), api('/api/servicios?incluir_inactivos=true')]);
@@ -390,7 +392,11 @@ function wire() {
   $('today').addEventListener('click', guard(async () => { $('day').value = todayIn(branch().zona_horaria); await render(); }));
   $('agenda-controls').addEventListener('submit', (ev) => ev.preventDefault());
   initReport({ api, state, t, guard, flash, show });
+  settings = initSettings({ api, auth, state, t, guard, flash, show, signedIn, openOrg });
 }
+
+// settings is what initSettings returns: openInvitation.
+let settings = null;
 
 async function step(dir) {
   const n = $('view-select').value === 'week' ? 7 : 1;
@@ -402,6 +408,7 @@ function signOut(msg) {
   state.access = '';
   state.org = null;
   state.me = null;
+  $('settings-open').hidden = true;
   $('agenda').replaceChildren();
   show('login-view');
   flash(msg);
@@ -412,6 +419,12 @@ async function start() {
   applyLang();
   wire();
   setupAppointments({ $, t, api, state, branch, render, flash, fmtTime, guard, todayIn });
+  const invitation = takeInvitation();
+  if (invitation) {
+    let user = '';
+    if (await refresh()) { try { user = (await api('/api/me')).user.username; } catch { /* sign in below */ } }
+    try { await settings.openInvitation(invitation, user); return; } catch (err) { flash(t('failed') + err.message, true); }
+  }
   if (await refresh()) {
     try { await signedIn(); return; } catch (err) { flash(t('failed') + err.message, true); }
   }
