@@ -104,9 +104,13 @@ export function initSettings(ctx) {
   const button = (key, onclick, props) => h('button', { type: 'button', text: t(key), onclick: guard(onclick), ...props });
   const body = (id) => $(id).querySelector('.body');
   const roleName = (r) => t({ admin: 'admin', receptionist: 'receptionist', staff: 'staffRole' }[r] || r);
+  // money shows minor units as the currency's amount; cents show only when there are some.
   const money = (cents, currency) => {
-    try { return new Intl.NumberFormat(state.lang, { style: 'currency', currency }).format(cents / 100); } catch { return `${(cents / 100).toFixed(2)} ${currency}`; }
+    const frac = cents % 100 ? { minimumFractionDigits: 2, maximumFractionDigits: 2 } : { minimumFractionDigits: 0, maximumFractionDigits: 0 };
+    try { return new Intl.NumberFormat(state.lang, { style: 'currency', currency, ...frac }).format(cents / 100); } catch { return `${(cents / 100).toFixed(2)} ${currency}`; }
   };
+  // dependents redraws the sections that list branches and members.
+  const dependents = () => Promise.all([loadHours(), loadDays()]);
   const fmtDate = (iso) => new Intl.DateTimeFormat(state.lang, { dateStyle: 'medium', timeZone: state.orgZone || undefined }).format(new Date(iso));
   const dayName = (n) => new Intl.DateTimeFormat(state.lang, { weekday: 'long', timeZone: 'UTC' }).format(new Date(Date.UTC(2024, 0, 7 + n)));
   const today = (zone) => new Intl.DateTimeFormat('en-CA', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date());
@@ -152,7 +156,7 @@ export function initSettings(ctx) {
     const list = h('ul', { id: 'branch-list', class: 'plain settings-list' }, ...branches.map((b) => h('li', { data: { id: String(b.id) } },
       h('span', { class: 'what', text: `${b.nombre} · ${b.zona_horaria}${b.direccion ? ' · ' + b.direccion : ''}${b.telefono ? ' · ' + b.telefono : ''}${b.is_active ? '' : ' · ' + t('inactive')}` }),
       h('span', { class: 'row-actions' }, button('edit', () => editBranch(b), { 'aria-label': `${t('edit')} ${b.nombre}` }),
-        b.is_active ? button('deactivate', async () => { await api(`/api/sedes/${b.id}`, { method: 'DELETE' }); flash(t('saved')); await loadBranches(); }, { 'aria-label': `${t('deactivate')} ${b.nombre}` }) : null))));
+        b.is_active ? button('deactivate', async () => { await api(`/api/sedes/${b.id}`, { method: 'DELETE' }); flash(t('saved')); await loadBranches(); await dependents(); }, { 'aria-label': `${t('deactivate')} ${b.nombre}` }) : null))));
     const form = h('form', { id: 'branch-form', class: 'settings-form' },
       h('h4', { id: 'branch-form-title', text: t('newBranch') }),
       input('branch-id', { type: 'hidden', value: '' }),
@@ -168,6 +172,7 @@ export function initSettings(ctx) {
       await api(id ? `/api/sedes/${id}` : '/api/sedes', { method: id ? 'PATCH' : 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(payload) });
       flash(t('saved'));
       await loadBranches();
+      await dependents();
     }));
     body('set-branches').replaceChildren(list, form);
   }
@@ -240,13 +245,14 @@ export function initSettings(ctx) {
         await api(`/api/miembros/${m.id}`, { method: 'PATCH', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ role: sel.value }) });
         flash(t('saved'));
         await loadTeam();
+        await dependents();
       }));
       return sel;
     };
     const list = h('ul', { id: 'member-list', class: 'plain settings-list' }, ...members.map((m) => h('li', { data: { id: String(m.id), user: String(m.user_id) } },
       h('span', { class: 'what', text: `${m.nombre_visible || '#' + m.user_id}${m.is_active ? '' : ' · ' + t('inactiveM')}` }),
       h('span', { class: 'row-actions' }, h('label', { for: `member-role-${m.id}`, class: 'sr-only', text: `${t('role')} ${m.nombre_visible}` }), roleSelect(m),
-        m.is_active && m.user_id !== me ? button('deactivate', async () => { await api(`/api/miembros/${m.id}`, { method: 'DELETE' }); flash(t('saved')); await loadTeam(); },
+        m.is_active && m.user_id !== me ? button('deactivate', async () => { await api(`/api/miembros/${m.id}`, { method: 'DELETE' }); flash(t('saved')); await loadTeam(); await dependents(); },
           { 'aria-label': `${t('deactivate')} ${m.nombre_visible}` }) : null))));
     const roleSel = h('select', { id: 'invite-role' }, ...['staff', 'receptionist', 'admin'].map((r) => new Option(roleName(r), r)));
     const form = h('form', { id: 'invite-form', class: 'settings-form' }, h('h4', { text: t('invite') }),
