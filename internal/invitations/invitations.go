@@ -298,7 +298,7 @@ func (s *Service) Accept(ctx context.Context, token string, step func(ctx contex
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE public.usuarios_invitacion SET aceptada_at = $2, aceptada_por = $3 WHERE id = $1`,
+		if _, err := tx.Exec(ctx, `UPDATE public.usuarios_invitacion SET aceptada_at = $2, aceptada_por = NULLIF($3::bigint, 0) WHERE id = $1`,
 			inv.ID, s.opts.Now(), userID); err != nil {
 			return fmt.Errorf("marking invitation %d accepted: %w", inv.ID, err)
 		}
