@@ -70,7 +70,9 @@ func setup(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e := &env{mail: &mailbox{}, pool: tenancytest.Pool(t, url), org: org, now: time.Now()}
-	e.svc = invitations.New(func(ctx context.Context) (*pgxpool.Pool, error) { return m.Servers().Shared(ctx, tenancy.DefaultServer) },
+	e.svc = invitations.New(func(ctx context.Context) (*pgxpool.Pool, error) {
+		return m.Servers().Shared(ctx, tenancy.DefaultServer)
+	},
 		invitations.Options{Mailer: e.mail, TTL: time.Hour, Now: func() time.Time { return e.now }})
 	return e
 }
