@@ -411,14 +411,24 @@ export function initSettings(ctx) {
     body('set-billing').replaceChildren(dl, change, pay, out);
   }
 
-  async function open() {
-    show('settings-view');
-    flash('');
+  async function load() {
     await loadOrg();
     await Promise.all([loadBranches(), loadServices(), loadTeam()]);
     await Promise.all([loadHours(), loadDays(), loadBilling()]);
+  }
+
+  async function open() {
+    show('settings-view');
+    flash('');
+    await load();
     $('settings-title').focus();
   }
+
+  // A language switch redraws the sections, whose texts are built here.
+  $('lang').addEventListener('click', guard(async () => {
+    if (!$('settings-view').hidden) await load();
+    if (!$('invite-view').hidden && invitation) showInvitation();
+  }));
 
   $('settings-open').addEventListener('click', guard(open));
   $('settings-close').addEventListener('click', guard(async () => {
@@ -428,6 +438,8 @@ export function initSettings(ctx) {
 
   // --- invitations ---
   let token = '';
+  // invitation is what POST /api/invitaciones/consultar answered for token.
+  let invitation = null;
   async function afterAccept(res) {
     await signedIn();
     const org = state.me.organizations.find((o) => o.id === res.organizacion_id);
@@ -476,13 +488,16 @@ export function initSettings(ctx) {
       for (const id of ['invite-session', 'invite-new-form', 'invite-login-form']) $(id).hidden = true;
       return;
     }
-    $('invite-summary').textContent = T(state.lang).inviteFor(info.organizacion, roleName(info.role), info.email);
+    invitation = info;
+    showInvitation();
     $('invite-session').hidden = !user;
     $('invite-as').textContent = user ? t('inviteAs') + user : '';
     $('invite-new-form').hidden = false;
     $('invite-login-form').hidden = false;
     $('invite-title').focus();
   }
-  const T = (lang) => settingsTexts[lang];
+  function showInvitation() {
+    $('invite-summary').textContent = settingsTexts[state.lang].inviteFor(invitation.organizacion, roleName(invitation.role), invitation.email);
+  }
   return { openInvitation };
 }
