@@ -284,6 +284,16 @@ func TestAppSettingsInBrowser(t *testing.T) {
 		b.do("widening again", chromedp.EmulateViewport(1400, 900))
 	})
 
+	run("SwitchesToEnglish", func(t *testing.T) {
+		b.do("switching language", chromedp.Click(chromedp.CSS("#lang")),
+			chromedp.Poll[chromedp.Void](`document.getElementById('branch-form-title')?.textContent === 'New branch'`))
+		if got := b.text("#set-hours-h"); got != "Working hours" {
+			t.Errorf("hours heading = %q", got)
+		}
+		b.do("switching back", chromedp.Click(chromedp.CSS("#lang")),
+			chromedp.Poll[chromedp.Void](`document.getElementById('branch-form-title')?.textContent === 'Nueva sede'`))
+	})
+
 	run("AReceptionistSeesNoSettings", func(t *testing.T) {
 		u := be.createUser("rita", false)
 		org, err := be.m.Organization(be.ctx, res.Organization.ID)
