@@ -217,12 +217,15 @@ func TestAppSettingsInBrowser(t *testing.T) {
 
 	run("EditsHoursWithABreakThatAvailabilityFollows", func(t *testing.T) {
 		b.set("hours-staff", fmt.Sprint(pabloProfile))
-		b.do("waiting for Pablo's hours", chromedp.Poll[chromedp.Void](`document.querySelector('#hours-editor .day[data-day="3"] .add-block') !== null`))
+		b.do("waiting for Pablo's hours", chromedp.Poll[chromedp.Void](fmt.Sprintf(
+			`document.getElementById('hours-editor')?.dataset.staff === '%d' && document.querySelector('#hours-editor .day[data-day="3"] .add-block') !== null`, pabloProfile)))
 		click("adding Wednesday's hours", `#hours-editor .day[data-day="3"] .add-block`, `document.querySelector('#hours-editor .day[data-day="3"] .block') !== null`)
 		click("adding a break", `#hours-editor .day[data-day="3"] .add-break`, `document.querySelector('#hours-editor .day[data-day="3"] .break') !== null`)
 		b.do("choosing Sede Norte", chromedp.Evaluate[chromedp.Void](fmt.Sprintf(
 			`(() => { const s = document.querySelector('#hours-editor .day[data-day="3"] .block select'); s.value = '%d'; s.dispatchEvent(new Event('change')); })()`, branchID)))
-		b.do("saving the hours", chromedp.Click(chromedp.CSS("#hours-save")), chromedp.Poll[chromedp.Void](`document.getElementById('flash').textContent === 'Cambios guardados.'`))
+		// The flash still holds an earlier step's "saved": clear it, so that the wait is for this save.
+		b.do("saving the hours", chromedp.Evaluate[chromedp.Void](`document.getElementById('flash').textContent = ''`),
+			chromedp.Click(chromedp.CSS("#hours-save")), chromedp.Poll[chromedp.Void](`document.getElementById('flash').textContent === 'Cambios guardados.'`))
 		var hours hoursBody
 		get(t, fmt.Sprintf("/api/miembros/%d/horario", pabloProfile), &hours)
 		if len(hours.Hours) != 1 || hours.Hours[0].BranchID != branchID || hours.Hours[0].Weekday != 3 || hours.Hours[0].Start != "09:00" || hours.Hours[0].End != "17:00" ||

@@ -297,7 +297,7 @@ export function initSettings(ctx) {
     sel.value = hoursFor;
     sel.addEventListener('change', guard(async () => { hoursFor = sel.value; await loadHours(); }));
     hours = (await api(`/api/miembros/${hoursFor}/horario`)).horario.map((b) => ({ ...b, descansos: [...(b.descansos || [])] }));
-    const editor = h('div', { id: 'hours-editor' });
+    const editor = h('div', { id: 'hours-editor', data: { staff: hoursFor } });
     const save = h('button', { type: 'button', id: 'hours-save', text: t('saveHours'), onclick: guard(async () => {
       const body = { horario: hours.map((b) => ({ sede_id: b.sede_id, dia_semana: b.dia_semana, hora_inicio: b.hora_inicio.slice(0, 5), hora_fin: b.hora_fin.slice(0, 5),
         descansos: b.descansos.map((d) => ({ hora_inicio: d.hora_inicio.slice(0, 5), hora_fin: d.hora_fin.slice(0, 5) })) })) };
