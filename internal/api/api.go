@@ -12,10 +12,13 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/appcitas/appcitas/internal/auth"
 	"github.com/appcitas/appcitas/internal/backup"
 	"github.com/appcitas/appcitas/internal/billing"
 	"github.com/appcitas/appcitas/internal/booking"
+	"github.com/appcitas/appcitas/internal/invitations"
 	"github.com/appcitas/appcitas/internal/migrate"
 	"github.com/appcitas/appcitas/internal/onboarding"
 	"github.com/appcitas/appcitas/internal/reminders"
@@ -78,6 +81,12 @@ type Config struct {
 	// Reminders saves reminder settings (it seals organizations' own WhatsApp tokens). Defaults to
 	// a service without a secrets key: such tokens are refused.
 	Reminders *reminders.Service
+	// Mailer sends invitation e-mails (POST /api/invitaciones). Defaults to nil: inviting answers
+	// 503 mail_unavailable.
+	Mailer billing.Mailer
+	// PublicURL is where people reach the server (e.g. https://citas.example.com); invitation
+	// links point to {PublicURL}/app. Defaults to "": the scheme and host of the inviting request.
+	PublicURL string
 }
 
 func (c Config) withDefaults() Config {
@@ -114,6 +123,7 @@ type Server struct {
 	zones        *booking.Zones      // the branches' time zones, loaded once each
 	setups       *booking.SetupCache // nil: none kept
 	reminders    *reminders.Service  // reminders_routes.go
+	invites      *invitations.Service
 
 	// extraRoutes are appended to the route table (tests).
 	extraRoutes []route
@@ -172,6 +182,9 @@ func newServer(ctx context.Context, m *tenancy.Manager, log *slog.Logger, cfg Co
 		metrics:      met,
 		zones:        zones,
 		setups:       setups,
+		invites: invitations.New(func(ctx context.Context) (*pgxpool.Pool, error) {
+			return m.Servers().Shared(ctx, tenancy.DefaultServer)
+		}, invitations.Options{Mailer: cfg.Mailer, Now: cfg.Now}),
 	}
 	if s.reminders = cfg.Reminders; s.reminders == nil {
 		if s.reminders, err = reminders.New(m, reminders.Options{Logger: log}); err != nil {

@@ -264,12 +264,8 @@ func (s *Server) addMember(w http.ResponseWriter, r *http.Request) {
 				return err
 			}
 		}
-		if in.Role == "staff" {
-			if err := s.checkPlanLimitTx(ctx, tx, billing.LimitStaff); err != nil { // billing.go
-				return err
-			}
-		}
-		mb, err := booking.AddMember(ctx, tx, in)
+		c, _ := callerFrom(ctx)
+		mb, err := s.addMemberTx(ctx, tx, c.Org.ID, in) // settings_handlers.go: the plan's staff limit, then booking.AddMember
 		if err != nil {
 			return err
 		}

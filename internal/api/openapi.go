@@ -26,6 +26,7 @@ var statusText = map[int]string{
 	422: "Idempotency-Key reused with a different request", 429: "Too many attempts (see Retry-After)",
 	500: "Internal error",
 	501: "Not configured on this server",
+	502: "An upstream service (e-mail, payments) refused or did not answer; nothing was saved",
 	503: "Unavailable: database_unavailable (the database cannot be reached; retry after Retry-After) or outcome_unknown (the change may have been saved; retry with the same Idempotency-Key)",
 	504: "Timed out",
 }

@@ -102,6 +102,7 @@ func (s *Server) routes() []route {
 	rs = append(rs, s.bookingRoutes()...)
 	rs = append(rs, s.clientsRoutes()...) // clients_routes.go: the client directory
 	rs = append(rs, s.billingRoutes()...)
+	rs = append(rs, s.settingsRoutes()...) // settings_routes.go: organization, invitations, plan change
 	rs = append(rs, s.adminRoutes()...)
 	rs = append(rs, s.dashboardRoutes()...) // dashboard.go: the tenant dashboard's page, GET /admin
 	rs = append(rs, s.webappRoutes()...)    // webapp.go: the businesses' web app, GET /app

@@ -42,14 +42,25 @@ func (a *app) billingService(ctx context.Context, m *tenancy.Manager, wc *wompi.
 	if simulated {
 		opts.CheckoutURL = "-" // the simulator has no checkout page: pay with POST {api_url}/transactions
 	}
-	if b := a.cfg.Billing; b.SMTPAddr != "" {
-		mailer, err := billing.NewSMTPMailer(billing.SMTPConfig{Addr: b.SMTPAddr, Username: b.SMTPUsername, Password: b.SMTPPassword, From: b.SMTPFrom})
-		if err != nil {
-			return nil, fmt.Errorf("APPCITAS_SMTP_*: %w", err)
-		}
-		opts.Mailer = mailer
+	mailer, err := a.mailer()
+	if err != nil {
+		return nil, err
 	}
+	opts.Mailer = mailer
 	return billing.New(ctx, m, opts)
+}
+
+// mailer returns the SMTP mailer of APPCITAS_SMTP_*, nil when APPCITAS_SMTP_ADDR is not set.
+func (a *app) mailer() (billing.Mailer, error) {
+	b := a.cfg.Billing
+	if b.SMTPAddr == "" {
+		return nil, nil
+	}
+	mailer, err := billing.NewSMTPMailer(billing.SMTPConfig{Addr: b.SMTPAddr, Username: b.SMTPUsername, Password: b.SMTPPassword, From: b.SMTPFrom})
+	if err != nil {
+		return nil, fmt.Errorf("APPCITAS_SMTP_*: %w", err)
+	}
+	return mailer, nil
 }
 
 func (a *app) openBilling(ctx context.Context) (*tenancy.Manager, *billing.Service, error) {

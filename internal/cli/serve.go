@@ -234,6 +234,11 @@ func (a *app) apiHandler(ctx context.Context, m *tenancy.Manager, secret []byte,
 	if cfg.MetricsToken == "" && a.cfg.DatabaseURL != "" {
 		a.log.Warn("APPCITAS_METRICS_TOKEN is not set: /metrics is open to anyone who reaches this address")
 	}
+	mailer, err := a.mailer() // billing.go: APPCITAS_SMTP_*; invitations need it
+	if err != nil {
+		return nil, err
+	}
+	cfg.Mailer, cfg.PublicURL = mailer, a.cfg.PublicURL
 	a.withBilling(&cfg) // billing.go: signup, billing routes, the 402 of suspended tenants, the dashboard's extend_trial
 	for _, f := range more {
 		f(&cfg)

@@ -4,6 +4,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -85,6 +86,10 @@ type Config struct {
 	// address (login and signup rate limits, request logs) is the rightmost X-Forwarded-For entry
 	// that is not a trusted proxy, when the peer is one. Defaults to none: the peer's address.
 	TrustedProxies []netip.Prefix
+	// PublicURL (APPCITAS_PUBLIC_URL, e.g. https://citas.example.com) is where people reach serve;
+	// invitation e-mails link to {PublicURL}/app. Defaults to "": the scheme and host of the
+	// admin's request that sends the invitation.
+	PublicURL string
 	// Billing configures Wompi and owner notifications (see billing.go).
 	Billing Billing
 	// Webhooks configures webhook delivery (see webhooks.go).
@@ -148,6 +153,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("APPCITAS_LOG_SQL=%q: want 1 or 0", v)
 		}
 		c.LogSQL = b
+	}
+	if v := strings.TrimRight(strings.TrimSpace(getenv("APPCITAS_PUBLIC_URL")), "/"); v != "" {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return Config{}, fmt.Errorf("APPCITAS_PUBLIC_URL=%q: want an http or https URL such as https://citas.example.com", v)
+		}
+		c.PublicURL = v
 	}
 	if n := len(c.MetricsToken); n > 0 && n < MinMetricsTokenLen {
 		return Config{}, fmt.Errorf("APPCITAS_METRICS_TOKEN is %d bytes: use at least %d (e.g. `openssl rand -hex 24`)", n, MinMetricsTokenLen)

@@ -267,3 +267,20 @@ func TestParseTrustedProxies(t *testing.T) {
 		})
 	}
 }
+
+func TestPublicURL(t *testing.T) {
+	t.Parallel()
+	t.Run("TakesAnHTTPSURLWithoutItsTrailingSlash", func(t *testing.T) {
+		c, err := config.FromEnv(env(map[string]string{"APPCITAS_PUBLIC_URL": "https://citas.example.com/"}))
+		if err != nil || c.PublicURL != "https://citas.example.com" {
+			t.Fatalf("PublicURL = %q, %v", c.PublicURL, err)
+		}
+	})
+	t.Run("RejectsWhatIsNotAnHTTPURL", func(t *testing.T) {
+		for _, v := range []string{"citas.example.com", "ftp://x.example.com", "https://", "https://x.example.com/?a=1"} {
+			if _, err := config.FromEnv(env(map[string]string{"APPCITAS_PUBLIC_URL": v})); err == nil || !strings.Contains(err.Error(), "APPCITAS_PUBLIC_URL") {
+				t.Errorf("%q: err = %v", v, err)
+			}
+		}
+	})
+}

@@ -7,6 +7,7 @@ import { initReport, reportTexts } from '/app/report.js';
 import { initSignup, signupTexts } from '/app/signup.js';
 import { clientTexts, initClients } from '/app/clients.js';
 import { initWebhooks, webhookTexts } from '/app/webhooks.js';
+import { initSettings, settingsTexts, takeInvitation } from '/app/settings.js';
 
 const T = {
   es: {
@@ -37,9 +38,7 @@ const T = {
 
 Object.assign(T.es, TEXTS.es);
 Object.assign(T.en, TEXTS.en);
-for (const l of ['es', 'en']) Object.assign(T[l], reportTexts[l], signupTexts[l]);
-for (const l of ['es', 'en']) Object.assign(T[l], clientTexts[l]);
-for (const l of ['es', 'en']) Object.assign(T[l], webhookTexts[l]);
+for (const l of ['es', 'en']) Object.assign(T[l], reportTexts[l], signupTexts[l], clientTexts[l], webhookTexts[l], settingsTexts[l]);
 
 const $ = (id) => document.getElementById(id);
 const state = { lang: 'es', access: '', me: null, org: null, branches: [], members: [], hours: new Map(), serviceNames: new Map() };
@@ -70,7 +69,7 @@ function flash(msg, isError) {
 function show(view) {
   // Every view is a section of main whose id ends in -view; modules add theirs to the page.
   for (const v of document.querySelectorAll('main > section[id$="-view"]')) v.hidden = v.id !== view;
-  $('session').hidden = view === 'login-view' || view === 'signup-view';
+  $('session').hidden = ['login-view', 'signup-view', 'invite-view'].includes(view);
 }
 
 // auth calls the token endpoints with the session cookie.
@@ -159,6 +158,7 @@ async function loadOrg(org) {
   $('webhooks-open').hidden = org.role !== 'admin';
   localStorage.setItem('appcitas.org', String(org.id));
   $('org-select').value = String(org.id);
+  $('settings-open').hidden = org.role !== 'admin'; // settings.js; the API refuses non-admins anyway
   show('agenda-view');
   flash('');
   const [branches, members, services] = await Promise.all([api('/api/sedes'), api('/api/miembros'), api('/api/servicios?incluir_inactivos=true')]);
@@ -430,7 +430,11 @@ function wire() {
   initSignup({ state, t, guard, flash, show, signedIn });
   initClients({ api, state, t, guard, flash, show });
   initWebhooks({ api, state, t, guard, flash, show });
+  settings = initSettings({ api, auth, state, t, guard, flash, show, signedIn, openOrg });
 }
+
+// settings is what initSettings returns: openInvitation.
+let settings = null;
 
 async function step(dir) {
   const n = $('view-select').value === 'week' ? 7 : 1;
@@ -442,6 +446,7 @@ function signOut(msg) {
   state.access = '';
   state.org = null;
   state.me = null;
+  $('settings-open').hidden = true;
   $('agenda').replaceChildren();
   show('login-view');
   flash(msg);
@@ -453,6 +458,12 @@ async function start() {
   wire();
   setupAppointments({ $, t, api, state, branch, render, flash, fmtTime, guard, todayIn });
   setInterval(moveNow, 30 * 1000);
+  const invitation = takeInvitation();
+  if (invitation) {
+    let user = '';
+    if (await refresh()) { try { user = (await api('/api/me')).user.username; } catch { /* sign in below */ } }
+    try { await settings.openInvitation(invitation, user); return; } catch (err) { flash(t('failed') + err.message, true); }
+  }
   if (await refresh()) {
     try { await signedIn(); return; } catch (err) { flash(t('failed') + err.message, true); }
   }
