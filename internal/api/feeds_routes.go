@@ -35,7 +35,7 @@ func (s *Server) feedsRoutes() []route {
 		{method: "DELETE", path: "/api/calendarios/{id}", access: tenant, handler: s.revokeFeed, tag: tag,
 			summary: "Revoke a calendar feed: its URL answers 404 from now on", response: feeds.Feed{}, errors: []int{404}},
 		{method: "GET", path: "/cal/{slug}/{file}", access: public, handler: s.serveFeed, tag: tag,
-			summary: "A calendar feed (iCalendar, RFC 5545) for calendar clients; {file} is <token>.ics. No account: the token is the credential; a wrong or revoked one is 404",
+			summary:  "A calendar feed (iCalendar, RFC 5545) for calendar clients; {file} is <token>.ics. No account: the token is the credential; a wrong or revoked one is 404",
 			response: "", contentTypes: []string{"text/calendar"}, notModified: true, errors: []int{404, 429, 503},
 			headers: []param{qString("If-None-Match", "The ETag of a copy held"), qString("If-Modified-Since", "The Last-Modified of a copy held")},
 			responseHeaders: []param{qString("ETag", "The version of the feed").must(), qString("Last-Modified", "The latest change the feed shows").must(),
