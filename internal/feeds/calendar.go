@@ -152,7 +152,6 @@ func (c calendar) render(loc *time.Location, zones *booking.Zones) []byte {
 	w.prop("VERSION", "2.0")
 	w.prop("PRODID", "-//appcitas//Calendario de citas//ES")
 	w.prop("CALSCALE", "GREGORIAN")
-	w.prop("METHOD", "PUBLISH")
 	w.text("NAME", c.name)
 	w.text("X-WR-CALNAME", c.name)
 	w.text("X-WR-TIMEZONE", c.zone)
@@ -190,8 +189,8 @@ func (c calendar) render(loc *time.Location, zones *booking.Zones) []byte {
 func (c calendar) event(w *icalWriter, e booking.CalendarEntry, loc *time.Location) {
 	w.prop("BEGIN", "VEVENT")
 	w.prop("UID", "cita-"+strconv.FormatInt(e.ID, 10)+"@"+c.org.Slug+".appcitas")
-	// DTSTAMP of a published calendar is when the event last changed, so an unchanged feed is
-	// byte-for-byte the same (its ETag holds).
+	// Without METHOD, DTSTAMP is when the event last changed in the store (RFC 5545 3.8.7.2), so
+	// an unchanged feed is byte-for-byte the same and its ETag holds.
 	w.prop("DTSTAMP", utcStamp(e.UpdatedAt))
 	w.prop("CREATED", utcStamp(e.CreatedAt))
 	w.prop("LAST-MODIFIED", utcStamp(e.UpdatedAt))
@@ -204,6 +203,9 @@ func (c calendar) event(w *icalWriter, e booking.CalendarEntry, loc *time.Locati
 		w.prop("DTEND"+tz, e.End.In(loc).Format(localLayout))
 	}
 	w.prop("SEQUENCE", strconv.FormatInt(sequence(e), 10))
+	if strings.TrimSpace(e.StaffName) == "" {
+		e.StaffName = "profesional " + strconv.FormatInt(e.StaffID, 10)
+	}
 	summary := e.ServiceName + " — " + e.ClientName
 	if c.kind == KindBranch {
 		summary += " (" + e.StaffName + ")"

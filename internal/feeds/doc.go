@@ -12,7 +12,7 @@
 //
 // # Output
 //
-// [Build] renders a feed: VCALENDAR with PRODID, VERSION, CALSCALE, METHOD:PUBLISH, NAME,
+// [Build] renders a feed: VCALENDAR with PRODID, VERSION, CALSCALE, NAME,
 // X-WR-CALNAME and X-WR-TIMEZONE; one VTIMEZONE per zone used, generated from Go's zone data
 // (the IANA database) for the feed's window, one STANDARD or DAYLIGHT observance per offset; one
 // VEVENT per appointment from [DaysBack] local days ago to [DaysAhead] days ahead, at most
