@@ -4,6 +4,7 @@
 
 import { TEXTS, setupAppointments } from '/app/appointments.js';
 import { initReport, reportTexts } from '/app/report.js';
+import { initFeeds, feedsTexts } from '/app/feeds.js';
 
 const T = {
   es: {
@@ -35,6 +36,7 @@ const T = {
 Object.assign(T.es, TEXTS.es);
 Object.assign(T.en, TEXTS.en);
 for (const l of ['es', 'en']) Object.assign(T[l], reportTexts[l]);
+for (const l of ['es', 'en']) Object.assign(T[l], feedsTexts[l]);
 
 const $ = (id) => document.getElementById(id);
 const state = { lang: 'es', access: '', me: null, org: null, branches: [], members: [], hours: new Map(), serviceNames: new Map() };
@@ -63,7 +65,7 @@ function flash(msg, isError) {
 }
 
 function show(view) {
-  for (const v of ['login-view', 'pick-view', 'agenda-view', 'report-view']) $(v).hidden = v !== view;
+  for (const v of ['login-view', 'pick-view', 'agenda-view', 'report-view', 'feeds-view']) $(v).hidden = v !== view;
   $('session').hidden = view === 'login-view';
 }
 
@@ -390,6 +392,7 @@ function wire() {
   $('today').addEventListener('click', guard(async () => { $('day').value = todayIn(branch().zona_horaria); await render(); }));
   $('agenda-controls').addEventListener('submit', (ev) => ev.preventDefault());
   initReport({ api, state, t, guard, flash, show });
+  initFeeds({ api, state, t, guard, flash, show });
 }
 
 async function step(dir) {
