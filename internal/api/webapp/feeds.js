@@ -6,14 +6,14 @@ export const feedsTexts = {
   es: {
     feeds: 'Mi calendario', feedsTitle: 'Mi calendario en el teléfono', feedsIntro: 'Suscríbete a tu agenda desde Google Calendar o el calendario del teléfono. Quien tenga el enlace ve tus citas: no lo compartas.',
     feedCreate: 'Crear enlace de calendario', feedLabel: 'Nombre del enlace (opcional)', feedNew: 'Copia este enlace ahora: no se volverá a mostrar.',
-    feedCopy: 'Copiar enlace', feedCopied: 'Enlace copiado.', feedOpen: 'Abrir en la app de calendario', feedRevoke: 'Revocar',
+    feedCopy: 'Copiar enlace', feedCopied: 'Enlace copiado.', feedSelect: 'El enlace está seleccionado: cópialo con Ctrl+C.', feedOpen: 'Abrir en la app de calendario', feedRevoke: 'Revocar',
     feedRevoked: 'Enlace revocado: ya no muestra tu agenda.', feedNone: 'Aún no tienes enlaces de calendario.', feedList: 'Tus enlaces',
     feedCreated: 'Creado', feedNoProfile: 'Tu usuario no tiene perfil en esta organización.',
   },
   en: {
     feeds: 'My calendar', feedsTitle: 'My calendar on the phone', feedsIntro: 'Subscribe to your agenda from Google Calendar or your phone\'s calendar. Whoever has the link sees your appointments: do not share it.',
     feedCreate: 'Create calendar link', feedLabel: 'Link name (optional)', feedNew: 'Copy this link now: it will not be shown again.',
-    feedCopy: 'Copy link', feedCopied: 'Link copied.', feedOpen: 'Open in the calendar app', feedRevoke: 'Revoke',
+    feedCopy: 'Copy link', feedCopied: 'Link copied.', feedSelect: 'The link is selected: copy it with Ctrl+C.', feedOpen: 'Open in the calendar app', feedRevoke: 'Revoke',
     feedRevoked: 'Link revoked: it no longer shows your agenda.', feedNone: 'You have no calendar links yet.', feedList: 'Your links',
     feedCreated: 'Created', feedNoProfile: 'Your user has no profile in this organization.',
   },
@@ -93,12 +93,13 @@ export function initFeeds(ctx) {
     const url = $('feed-url').value;
     try {
       await navigator.clipboard.writeText(url);
+      flash(t('feedCopied'));
     } catch {
-      // No clipboard (an insecure page, a denied permission): the text stays selected to copy by hand.
+      // No clipboard (an insecure page, a denied permission): the link is selected to copy by hand.
+      $('feed-url').focus();
       $('feed-url').select();
-      document.execCommand('copy');
+      flash(t('feedSelect'));
     }
-    flash(t('feedCopied'));
   }
 
   async function open() {
