@@ -72,6 +72,9 @@ type Config struct {
 	// the login and signup rate limits and of request logs is the rightmost X-Forwarded-For entry
 	// that is not one of them, when the peer is one. Defaults to none: the peer's address.
 	TrustedProxies []netip.Prefix
+	// FeedPerIP limits calendar feed requests (GET /cal/...) per client address. Defaults to a
+	// burst of 60, then one a second.
+	FeedPerIP auth.LimitOptions
 	// MetricsToken, when set, is the bearer token GET /metrics requires (Prometheus's
 	// authorization.credentials); a request without it gets 401. Empty: /metrics is open.
 	MetricsToken string
@@ -116,6 +119,7 @@ type Server struct {
 	accountLimit *auth.Limiter
 	ipLimit      *auth.Limiter
 	signupLimit  *auth.Limiter
+	feedLimit    *auth.Limiter
 	proxies      trustedProxies
 	orgs         *tenancy.OrganizationCache[orgLookup]
 	standing     *tenancy.OrganizationCache[auth.Standing] // by user id
@@ -176,6 +180,7 @@ func newServer(ctx context.Context, m *tenancy.Manager, log *slog.Logger, cfg Co
 		accountLimit: auth.NewLimiter(cfg.LoginPerAccount, cfg.Now),
 		ipLimit:      auth.NewLimiter(cfg.LoginPerIP, cfg.Now),
 		signupLimit:  auth.NewLimiter(signupLimitOptions(cfg.SignupPerIP), cfg.Now),
+		feedLimit:    auth.NewLimiter(feedLimitOptions(cfg.FeedPerIP), cfg.Now),
 		proxies:      trustedProxies(cfg.TrustedProxies),
 		orgs:         newOrgCache(m, cfg.OrgCacheTTL, cfg.Now),
 		standing:     tenancy.NewOrganizationCache(users.Standing, tenancy.OrganizationCacheOptions{TTL: cfg.OrgCacheTTL, Now: cfg.Now}),

@@ -50,7 +50,7 @@ func (b *appBrowser) phoneShot(t *testing.T, dir, name string) {
 	}
 }
 
-// TestAppA11y runs the accessibility checker (axe-core) over every state of the web app, once at
+// TestAppA11y runs the accessibility checker (axe-core) over every state of the web app (agenda, dialogs, report, clients, settings, webhooks), once at
 // desktop width and once at a 390 px phone's, and over the superusers' dashboard: no serious or
 // critical violation may remain, and no view may scroll the page sideways. It also checks that
 // the language switch survives a reload and that today's agenda has the "now" line.
@@ -199,6 +199,24 @@ func TestAppA11y(t *testing.T) {
 			b.do("showing the report", chromedp.Click(chromedp.CSS("#report-submit")), chromedp.WaitVisible(chromedp.CSS("#report-result table")))
 			check(t, "report at "+width)
 			b.do("back to the agenda", chromedp.Click(chromedp.CSS("#report-close")), chromedp.WaitVisible(chromedp.CSS("#agenda-view")))
+		})
+		run("ClientsAt"+width, func(t *testing.T) {
+			b.do("opening the directory", chromedp.Click(chromedp.CSS("#clients-open")), chromedp.WaitVisible(chromedp.CSS("#clients-view .client-row")))
+			check(t, "client directory at "+width)
+			b.do("opening a client", chromedp.Click(chromedp.CSS("#clients-view .client-row")), chromedp.WaitVisible(chromedp.CSS("#cl-history li")))
+			check(t, "client record at "+width)
+			b.do("back to the agenda", chromedp.Click(chromedp.CSS("#clients-close")), chromedp.WaitVisible(chromedp.CSS("#agenda-view")))
+		})
+		run("SettingsAt"+width, func(t *testing.T) {
+			b.do("opening the settings", chromedp.Click(chromedp.CSS("#settings-open")), chromedp.WaitVisible(chromedp.CSS("#settings-view #branch-list")),
+				chromedp.WaitVisible(chromedp.CSS("#hours-editor")))
+			check(t, "settings at "+width)
+			b.do("back to the agenda", chromedp.Click(chromedp.CSS("#settings-close")), chromedp.WaitVisible(chromedp.CSS("#agenda-view")))
+		})
+		run("WebhooksAt"+width, func(t *testing.T) {
+			b.do("opening the webhooks", chromedp.Click(chromedp.CSS("#webhooks-open")), chromedp.WaitVisible(chromedp.CSS("#wh-events input")))
+			check(t, "webhooks at "+width)
+			b.do("back to the agenda", chromedp.Click(chromedp.CSS("#webhooks-close")), chromedp.WaitVisible(chromedp.CSS("#agenda-view")))
 		})
 		run("SetupChecklistAt"+width, func(t *testing.T) {
 			b.set("org-select", strconv.FormatInt(spa.ID, 10))

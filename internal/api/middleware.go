@@ -27,6 +27,9 @@ type requestInfo struct {
 	membershipChecked bool
 	// clientIP is the client's address (trustedProxies.clientAddr).
 	clientIP string
+	// logPath, when set, is logged instead of the request's path: a path that carries a secret
+	// (a calendar feed's token) is logged without it.
+	logPath string
 }
 
 type infoKey struct{}
@@ -110,8 +113,12 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			case route == "GET /healthz" || route == "GET /readyz" || route == "GET /metrics":
 				level = slog.LevelDebug
 			}
+			path := r.URL.Path
+			if info.logPath != "" {
+				path = info.logPath
+			}
 			attrs := []slog.Attr{
-				slog.String("request_id", info.id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
+				slog.String("request_id", info.id), slog.String("method", r.Method), slog.String("path", path),
 				slog.String("route", route), slog.Int("status", status), slog.Float64("duration_ms", float64(d.Microseconds())/1000),
 				slog.Int64("bytes", sw.bytes), slog.String("client_ip", info.clientIP), slog.String("user_agent", userAgent(r)),
 			}

@@ -108,6 +108,7 @@ func (s *Server) routes() []route {
 	rs = append(rs, s.webappRoutes()...)    // webapp.go: the businesses' web app, GET /app
 	rs = append(rs, s.webhooksRoutes()...)  // webhooks_routes.go: webhook subscriptions and deliveries
 	rs = append(rs, s.remindersRoutes()...) // reminders_routes.go: reminder settings and delivery log
+	rs = append(rs, s.feedsRoutes()...)     // feeds_routes.go: calendar feeds (iCalendar)
 	return append(rs, s.extraRoutes...)     // extraRoutes: tests only
 }
 

@@ -79,7 +79,7 @@ func TestTenantIndexesAreTheLeanSet(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	want := []string{
-		"citas_cita_inicio_id_idx", "citas_cita_pkey", "citas_cita_sin_solapamiento",
+		"calendario_feed_pkey", "citas_cita_inicio_id_idx", "citas_cita_pkey", "citas_cita_sin_solapamiento",
 		"citas_cliente_email_key", "citas_cliente_pkey", "citas_cliente_telefono_key",
 		"citas_descanso_horario_idx", "citas_descanso_pkey",
 		"citas_excepcion_fecha_idx", "citas_excepcion_pkey",

@@ -8,6 +8,7 @@ import { initSignup, signupTexts } from '/app/signup.js';
 import { clientTexts, initClients } from '/app/clients.js';
 import { initWebhooks, webhookTexts } from '/app/webhooks.js';
 import { initSettings, settingsTexts, takeInvitation } from '/app/settings.js';
+import { initFeeds, feedsTexts } from '/app/feeds.js';
 
 const T = {
   es: {
@@ -38,7 +39,7 @@ const T = {
 
 Object.assign(T.es, TEXTS.es);
 Object.assign(T.en, TEXTS.en);
-for (const l of ['es', 'en']) Object.assign(T[l], reportTexts[l], signupTexts[l], clientTexts[l], webhookTexts[l], settingsTexts[l]);
+for (const l of ['es', 'en']) Object.assign(T[l], reportTexts[l], signupTexts[l], clientTexts[l], webhookTexts[l], settingsTexts[l], feedsTexts[l]);
 
 const $ = (id) => document.getElementById(id);
 const state = { lang: 'es', access: '', me: null, org: null, branches: [], members: [], hours: new Map(), serviceNames: new Map() };
@@ -431,6 +432,7 @@ function wire() {
   initClients({ api, state, t, guard, flash, show });
   initWebhooks({ api, state, t, guard, flash, show });
   settings = initSettings({ api, auth, state, t, guard, flash, show, signedIn, openOrg });
+  initFeeds({ api, state, t, guard, flash, show });
 }
 
 // settings is what initSettings returns: openInvitation.
