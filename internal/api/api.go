@@ -70,6 +70,9 @@ type Config struct {
 	// MetricsToken, when set, is the bearer token GET /metrics requires (Prometheus's
 	// authorization.credentials); a request without it gets 401. Empty: /metrics is open.
 	MetricsToken string
+	// PublicBooking configures the public booking page (public_handlers.go). Defaults to its
+	// fields' defaults.
+	PublicBooking PublicBookingConfig
 }
 
 func (c Config) withDefaults() Config {

@@ -104,6 +104,7 @@ func (s *Server) routes() []route {
 	rs = append(rs, s.adminRoutes()...)
 	rs = append(rs, s.dashboardRoutes()...) // dashboard.go: the tenant dashboard's page, GET /admin
 	rs = append(rs, s.webappRoutes()...)    // webapp.go: the businesses' web app, GET /app
+	rs = append(rs, s.publicRoutes()...)    // public_routes.go: online booking, /api/publico and /r/{slug}
 	return append(rs, s.extraRoutes...)     // extraRoutes: tests only
 }
 

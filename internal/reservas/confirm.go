@@ -13,18 +13,6 @@ import (
 	"github.com/appcitas/appcitas/internal/booking"
 )
 
-// ActorClient is the actor of changes made by clients, as citas_historial records it.
-const ActorClient = "cliente"
-
-// SetActor names who makes the appointment changes of the rest of tx, for citas_historial:
-// ActorClient, a user id, or "sistema" (the default).
-func SetActor(ctx context.Context, tx pgx.Tx, actor string) error {
-	if _, err := tx.Exec(ctx, `SELECT set_config('appcitas.actor', $1, true)`, actor); err != nil {
-		return fmt.Errorf("setting the actor: %w", err)
-	}
-	return nil
-}
-
 // publicActor books as the front desk would: no profile, no forcing, every staff member.
 var publicActor = booking.Actor{Role: booking.RoleReceptionist}
 
@@ -87,7 +75,7 @@ func Confirm(ctx context.Context, tx pgx.Tx, b *booking.Bookings, set Settings, 
 	if h.citaID != nil || !now.Before(h.expires) {
 		return Booked{}, conflict("hold_expired", MsgHoldExpired)
 	}
-	if err := SetActor(ctx, tx, ActorClient); err != nil {
+	if err := booking.SetActor(ctx, tx, booking.ActorClient); err != nil {
 		return Booked{}, err
 	}
 	a, err := b.CreateAppointment(ctx, publicActor, booking.NewAppointment{BranchID: h.branchID, ServiceID: h.serviceID,

@@ -146,7 +146,7 @@ func Reschedule(ctx context.Context, tx pgx.Tx, b *booking.Bookings, set Setting
 	if !free {
 		return Managed{}, conflict("slot_taken", MsgSlotTaken)
 	}
-	if err := SetActor(ctx, tx, ActorClient); err != nil {
+	if err := booking.SetActor(ctx, tx, booking.ActorClient); err != nil {
 		return Managed{}, err
 	}
 	_, err = b.RescheduleAppointment(ctx, publicActor, a.ID, booking.Reschedule{Start: start, StaffID: &staffID}, now)
@@ -172,7 +172,7 @@ func Cancel(ctx context.Context, tx pgx.Tx, set Settings, token string, now time
 	if !m.CanCancel {
 		return Managed{}, tooLate("cancelar esta cita", m.BranchPhone)
 	}
-	if err := SetActor(ctx, tx, ActorClient); err != nil {
+	if err := booking.SetActor(ctx, tx, booking.ActorClient); err != nil {
 		return Managed{}, err
 	}
 	if _, err := booking.SetStatus(ctx, tx, publicActor, m.ID, booking.StatusCancelled, "Cancelada por el cliente en línea"); err != nil {
