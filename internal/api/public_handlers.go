@@ -172,11 +172,33 @@ func (p *publicAPI) getSettings(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// settingsRequest is the body of PUT /api/reservas-en-linea: reservas.Settings, with null
+// servicios or profesionales meaning every active one.
+type settingsRequest struct {
+	Activo                  bool     `json:"activo"`
+	AvisoReservarMinutos    int      `json:"aviso_reservar_minutos"`
+	AvisoReprogramarMinutos int      `json:"aviso_reprogramar_minutos"`
+	AvisoCancelarMinutos    int      `json:"aviso_cancelar_minutos"`
+	HorizonteDias           int      `json:"horizonte_dias"`
+	RetencionMinutos        int      `json:"retencion_minutos"`
+	Servicios               *[]int64 `json:"servicios"`
+	Profesionales           *[]int64 `json:"profesionales"`
+}
+
 func (p *publicAPI) putSettings(w http.ResponseWriter, r *http.Request) {
-	var in reservas.Settings
-	if err := p.s.decodeJSON(w, r, &in); err != nil {
+	var body settingsRequest
+	if err := p.s.decodeJSON(w, r, &body); err != nil {
 		p.s.fail(w, r, err)
 		return
+	}
+	in := reservas.Settings{Enabled: body.Activo, BookNoticeMinutes: body.AvisoReservarMinutos,
+		RescheduleNoticeMinutes: body.AvisoReprogramarMinutos, CancelNoticeMinutes: body.AvisoCancelarMinutos,
+		HorizonDays: body.HorizonteDias, HoldMinutes: body.RetencionMinutos}
+	if body.Servicios != nil {
+		in.Services = append([]int64{}, *body.Servicios...)
+	}
+	if body.Profesionales != nil {
+		in.Staff = append([]int64{}, *body.Profesionales...)
 	}
 	p.s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
 		if err := requireRole(m, booking.RoleAdmin); err != nil {

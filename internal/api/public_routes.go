@@ -20,7 +20,7 @@ func (s *Server) publicRoutes() []route {
 		{method: "GET", path: "/api/reservas-en-linea", access: tenant, handler: p.getSettings, tag: tagRules,
 			summary: "The organization's online booking rules (admin)", response: reservas.Settings{}},
 		{method: "PUT", path: "/api/reservas-en-linea", access: tenant, handler: p.putSettings, tag: tagRules,
-			summary: "Replace the organization's online booking rules (admin); null servicios or profesionales: every active one", request: reservas.Settings{}, response: reservas.Settings{}},
+			summary: "Replace the organization's online booking rules (admin); null servicios or profesionales: every active one", request: settingsRequest{}, response: reservas.Settings{}},
 		{method: "GET", path: "/api/citas/{id}/historial", access: tenant, handler: p.history, tag: "citas",
 			summary: "What happened to an appointment, by whom (cliente, a user id, sistema); staff see only their own", response: listOf[booking.HistoryEntry]{}, errors: []int{404}},
 		{method: "POST", path: "/api/citas/{id}/enlaces/revocar", access: tenant, handler: p.revokeLinks, tag: "citas",

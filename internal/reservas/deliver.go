@@ -92,7 +92,7 @@ func (d *Deliverer) DeliverForHold(ctx context.Context, t tenancy.Tenant, holdID
 	}
 	sum := sha256.Sum256([]byte(fmt.Sprintf("%s/%d", t.Schema, m.id)))
 	msg := mail.Message{To: m.to, Subject: m.subject, Body: m.body, FromName: m.fromName,
-		ID: "reserva-" + hex.EncodeToString(sum[:12]),
+		ID:          "reserva-" + hex.EncodeToString(sum[:12]),
 		Attachments: []mail.Attachment{{Name: "cita.ics", ContentType: "text/calendar; charset=utf-8; method=PUBLISH", Data: []byte(m.ics)}}}
 	var sendErr error
 	if d.Mailer == nil {

@@ -46,7 +46,9 @@ func DefaultSettings() Settings {
 }
 
 // ServiceBookable reports whether service id may be booked online.
-func (s Settings) ServiceBookable(id int64) bool { return s.Services == nil || slices.Contains(s.Services, id) }
+func (s Settings) ServiceBookable(id int64) bool {
+	return s.Services == nil || slices.Contains(s.Services, id)
+}
 
 // StaffBookable reports whether staff member id may be booked online.
 func (s Settings) StaffBookable(id int64) bool { return s.Staff == nil || slices.Contains(s.Staff, id) }
