@@ -55,6 +55,7 @@ func runServe(ctx context.Context, a *app) error {
 	if a.cfg.BackupEvery > 0 {
 		more = append(more, a.backupJobs(m).Configure)
 	}
+	more = append(more, a.bookingMailJobs(m)) // public.go: the public booking page's confirmations
 	defer a.stopBilling()
 	if err := a.startBilling(ctx, m, more...); err != nil {
 		return err
@@ -209,7 +210,9 @@ func (a *app) withBilling(cfg *api.Config) {
 	if rt := a.billingRT; rt != nil {
 		cfg.Billing, cfg.Signup = rt.billing, rt.signup
 		cfg.SignupPerIP = auth.LimitOptions{Burst: a.cfg.Billing.SignupBurst, Every: a.cfg.Billing.SignupEvery}
+		cfg.PublicBooking.Mail = rt.jobs // public.go
 	}
+	cfg.PublicBooking.BaseURL = a.cfg.PublicURL
 }
 
 // apiHandler builds the API handler from the configuration. The tenant dashboard (/admin) reads

@@ -63,6 +63,10 @@ type Config struct {
 	// MetricsToken (APPCITAS_METRICS_TOKEN, at least 16 bytes) is the bearer token GET /metrics
 	// requires. Empty: /metrics is open (serve warns outside the embedded database).
 	MetricsToken string
+	// PublicURL (APPCITAS_PUBLIC_URL, e.g. https://citas.example.co) is the address clients reach
+	// the server at, for the manage links of booking confirmations. Defaults to "": the request's
+	// scheme and Host.
+	PublicURL string
 	// AccessTokenTTL (APPCITAS_ACCESS_TOKEN_TTL, a Go duration) is the access tokens' lifetime.
 	// Defaults to 15m.
 	AccessTokenTTL time.Duration
@@ -106,6 +110,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		StatementTimeout: 5 * time.Minute,
 		JWTSecret:        strings.TrimSpace(getenv("APPCITAS_JWT_SECRET")),
 		MetricsToken:     strings.TrimSpace(getenv("APPCITAS_METRICS_TOKEN")),
+		PublicURL:        strings.TrimRight(strings.TrimSpace(getenv("APPCITAS_PUBLIC_URL")), "/"),
 		AccessTokenTTL:   15 * time.Minute,
 		RefreshTokenTTL:  720 * time.Hour,
 		StatementCache:   4096,

@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river/rivermigrate"
 
 	"github.com/appcitas/appcitas/internal/billing"
+	"github.com/appcitas/appcitas/internal/reservas"
 )
 
 // Schema is the PostgreSQL schema that holds River's tables.
@@ -46,6 +47,9 @@ type Config struct {
 	PollOnly bool
 	// Billing runs the billing jobs; nil leaves them out.
 	Billing *billing.Service
+	// BookingMail sends the public booking page's confirmations (publicmail.go); nil leaves the
+	// job out.
+	BookingMail *reservas.Deliverer
 	// SweepEvery is how often the billing sweep runs. Defaults to 1m.
 	SweepEvery time.Duration
 	// MaxWorkers bounds the jobs run at once. Defaults to 10.
@@ -109,6 +113,9 @@ func New(cfg Config) (*Runner, error) {
 				return SweepArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: cfg.SweepEvery}}
 			},
 			&river.PeriodicJobOpts{ID: "billing_sweep", RunOnStart: true}))
+	}
+	if cfg.BookingMail != nil {
+		river.AddWorker(workers, &bookingMailWorker{tenancy: cfg.BookingMail.Manager, delivery: cfg.BookingMail}) // publicmail.go
 	}
 	if cfg.Register != nil {
 		if err := cfg.Register(workers); err != nil {
