@@ -149,7 +149,7 @@ func (p *publicEnv) freeTimes() []string {
 	return out
 }
 
-var manageLink = regexp.MustCompile(`https://citas\.example\.co/r/([a-z0-9-]+)/cita/([A-Za-z0-9_-]{43})`)
+var manageLink = regexp.MustCompile(`https?://[^/\s]+/r/([a-z0-9-]+)/cita/([A-Za-z0-9_-]{43})`)
 
 // parseConfirmation reads a confirmation e-mail: its text, its .ics and the manage link's token.
 func parseConfirmation(t testing.TB, raw string) (text, ics, token string) {
