@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/appcitas/appcitas/internal/auth"
+	"github.com/appcitas/appcitas/internal/billing"
 	"github.com/appcitas/appcitas/internal/booking"
 	"github.com/appcitas/appcitas/internal/reservas"
 	"github.com/appcitas/appcitas/internal/tenancy"
@@ -123,6 +124,10 @@ func (p *publicAPI) org(r *http.Request, write bool) (tenancy.Organization, tena
 		p.slugs.Store(slug, org.ID)
 	}
 	if !org.IsActive {
+		return tenancy.Organization{}, tenancy.Tenant{}, errPublicNotFound()
+	}
+	if p.s.cfg.Billing != nil && p.s.cfg.Billing.CheckAccess(ctx, org.ID) != nil {
+		// A suspended or cancelled organization takes no bookings: its page is off.
 		return tenancy.Organization{}, tenancy.Tenant{}, errPublicNotFound()
 	}
 	infoFrom(ctx).orgID = org.ID
@@ -531,6 +536,16 @@ func (p *publicAPI) confirm(w http.ResponseWriter, r *http.Request) {
 	c := reservas.Confirmation{HoldID: in.RetencionID, HoldToken: in.RetencionToken, Name: in.ClienteNombre, Phone: in.ClienteTelefono,
 		Email: in.ClienteEmail, Consent: in.Consentimiento, Lang: in.Idioma}
 	err = p.run(ctx, t, func(tx pgx.Tx, b *booking.Bookings, set reservas.Settings) error {
+		if p.s.cfg.Billing != nil {
+			// The plan's monthly appointments count online bookings too, as POST /api/citas does.
+			err := p.s.cfg.Billing.CheckLimitTx(ctx, tx, org.ID, billing.LimitAppointmentsPerMonth, now)
+			if errors.Is(err, billing.ErrLimitReached) {
+				return apiError(http.StatusConflict, "plan_limit_reached", "Este negocio no puede recibir más reservas en línea por ahora. Comunícate con él.")
+			}
+			if err != nil {
+				return err
+			}
+		}
 		booked, err = reservas.Confirm(ctx, tx, b, set, reservas.Org{Name: org.Name, Slug: org.Slug, BaseURL: p.baseURL(r)}, c, now)
 		return err
 	})
