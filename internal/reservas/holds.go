@@ -115,8 +115,11 @@ func Availability(ctx context.Context, tx pgx.Tx, b *booking.Bookings, set Setti
 		notice = time.Nanosecond // booking's zero means its own default
 	}
 	branch, err := booking.GetBranch(ctx, tx, q.BranchID)
-	if err != nil || !branch.Active {
+	if errors.Is(err, booking.ErrNotFound) || err == nil && !branch.Active {
 		return booking.Availability{}, invalid("sede_id", "Esa sede no existe.")
+	}
+	if err != nil {
+		return booking.Availability{}, err
 	}
 	loc, err := booking.LoadZone(branch.TimeZone)
 	if err != nil {
@@ -209,8 +212,11 @@ func CreateHold(ctx context.Context, tx pgx.Tx, b *booking.Bookings, set Setting
 		return Hold{}, &booking.Error{Kind: booking.ErrConflict, Code: "too_many_holds", Message: MsgTooManyHolds}
 	}
 	branch, err := booking.GetBranch(ctx, tx, in.BranchID)
-	if err != nil {
+	if errors.Is(err, booking.ErrNotFound) {
 		return Hold{}, invalid("sede_id", "Esa sede no existe.")
+	}
+	if err != nil {
+		return Hold{}, err
 	}
 	loc, err := booking.LoadZone(branch.TimeZone)
 	if err != nil {

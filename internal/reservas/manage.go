@@ -52,10 +52,10 @@ func linkAppointment(ctx context.Context, tx pgx.Tx, token string) (booking.Appo
 		return booking.Appointment{}, fmt.Errorf("reading a manage link: %w", err)
 	}
 	a, err := booking.GetAppointment(ctx, tx, publicActor, id)
-	if err != nil {
+	if errors.Is(err, booking.ErrNotFound) {
 		return booking.Appointment{}, notFound(MsgLinkNotFound)
 	}
-	return a, nil
+	return a, err
 }
 
 // Manage returns what the manage link token shows.
