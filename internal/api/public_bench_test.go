@@ -74,7 +74,9 @@ INSERT INTO reservas_config (activo, horizonte_dias) VALUES (true, 366);`)
 	b.Cleanup(srv.Close)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	bogota, _ := time.LoadLocation("America/Bogota")
-	day := func(r *rand.Rand) string { return time.Now().In(bogota).AddDate(0, 0, 2+r.IntN(300)).Format(time.DateOnly) }
+	day := func(r *rand.Rand) string {
+		return time.Now().In(bogota).AddDate(0, 0, 2+r.IntN(300)).Format(time.DateOnly)
+	}
 
 	get := func(url string) (int, []byte) {
 		res, err := client.Get(url)
