@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,8 @@ func TestPublicBookingInBrowser(t *testing.T) {
 	srv := httptest.NewServer(p.h)
 	t.Cleanup(srv.Close)
 
+	// APPCITAS_APP_SCREENSHOTS=<dir> saves the flow's screens there (for the README).
+	shots := os.Getenv("APPCITAS_APP_SCREENSHOTS")
 	b := startAppBrowser(t)
 	b.do("narrowing to 390 px", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
 
@@ -44,6 +47,12 @@ func TestPublicBookingInBrowser(t *testing.T) {
 	if got := b.text("#zone"); !strings.Contains(got, "America/Bogota") {
 		t.Errorf("zone line = %q", got)
 	}
+	time.Sleep(time.Second) // let a second load of the times, if any, land
+	dup := b.eval("looking for repeated times", `(() => { const t = [...document.querySelectorAll('#times button')].map((b) => b.textContent); return t.length !== new Set(t).size; })()`)
+	if dup != false {
+		t.Error("a time is offered twice")
+	}
+	b.screenshot(shots, "reservar-1-horarios.png")
 	first := b.text("#times button")
 	b.do("holding the first time", chromedp.Click(chromedp.CSS("#times button")), chromedp.WaitVisible(chromedp.CSS("#name")))
 	if got := b.text("#held"); !strings.Contains(got, "10 minutos") || !strings.Contains(got, "Juan Gómez") {
@@ -53,9 +62,11 @@ func TestPublicBookingInBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#name"), "Laura Méndez"),
 		chromedp.SendKeys(chromedp.CSS("#phone"), "+57 310 000 1111"),
 		chromedp.SendKeys(chromedp.CSS("#email"), "laura@example.co"),
-		chromedp.Click(chromedp.CSS("#consent")),
-		chromedp.Click(chromedp.CSS("#confirm")),
+		chromedp.Click(chromedp.CSS("#consent")))
+	b.screenshot(shots, "reservar-2-datos.png")
+	b.do("confirming", chromedp.Click(chromedp.CSS("#confirm")),
 		chromedp.WaitVisible(chromedp.CSS("#done")))
+	b.screenshot(shots, "reservar-3-listo.png")
 	if got := b.text("#done-text"); !strings.Contains(got, "laura@example.co") {
 		t.Errorf("done = %q", got)
 	}
@@ -75,6 +86,10 @@ func TestPublicBookingInBrowser(t *testing.T) {
 	if got := b.text("#appt"); !strings.Contains(got, "Corte") || !strings.Contains(got, "Juan Gómez") || !strings.Contains(got, "America/Bogota") {
 		t.Errorf("appointment = %q", got)
 	}
+	if got := b.text("#org-name"); got != "Barbería Juan" {
+		t.Errorf("manage page title = %q", got)
+	}
+	b.screenshot(shots, "reservar-4-gestionar.png")
 	b.set("rday", p.day)
 	b.do("waiting for the reschedule times", chromedp.Poll[chromedp.Void](`document.querySelectorAll('#rtimes button').length > 5`))
 	b.do("picking the last time", chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll('#rtimes button')].pop().click()`),

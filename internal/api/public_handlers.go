@@ -564,7 +564,7 @@ func (p *publicAPI) confirm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *publicAPI) manage(w http.ResponseWriter, r *http.Request) {
-	_, t, err := p.org(r, false)
+	org, t, err := p.org(r, false)
 	if err != nil {
 		p.s.fail(w, r, err)
 		return
@@ -579,6 +579,7 @@ func (p *publicAPI) manage(w http.ResponseWriter, r *http.Request) {
 		p.s.fail(w, r, err)
 		return
 	}
+	out.Organization = org.Name
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -600,7 +601,7 @@ func (p *publicAPI) reschedule(w http.ResponseWriter, r *http.Request) {
 		p.s.fail(w, r, err)
 		return
 	}
-	_, t, err := p.org(r, true)
+	org, t, err := p.org(r, true)
 	if err != nil {
 		p.s.fail(w, r, err)
 		return
@@ -615,11 +616,12 @@ func (p *publicAPI) reschedule(w http.ResponseWriter, r *http.Request) {
 		p.s.fail(w, r, err)
 		return
 	}
+	out.Organization = org.Name
 	writeJSON(w, http.StatusOK, out)
 }
 
 func (p *publicAPI) cancel(w http.ResponseWriter, r *http.Request) {
-	_, t, err := p.org(r, true)
+	org, t, err := p.org(r, true)
 	if err != nil {
 		p.s.fail(w, r, err)
 		return
@@ -634,6 +636,7 @@ func (p *publicAPI) cancel(w http.ResponseWriter, r *http.Request) {
 		p.s.fail(w, r, err)
 		return
 	}
+	out.Organization = org.Name
 	writeJSON(w, http.StatusOK, out)
 }
 

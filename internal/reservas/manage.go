@@ -15,19 +15,21 @@ import (
 // Managed is what a manage link shows: the appointment without internal fields, and what the
 // client may still do.
 type Managed struct {
-	ID          int64     `json:"id"`
-	Status      string    `json:"estado"`
-	Start       time.Time `json:"inicio"`
-	End         time.Time `json:"fin"`
-	TimeZone    string    `json:"zona_horaria"`
-	BranchID    int64     `json:"sede_id"`
-	BranchName  string    `json:"sede_nombre"`
-	BranchPhone string    `json:"sede_telefono"`
-	ServiceID   int64     `json:"servicio_id"`
-	ServiceName string    `json:"servicio_nombre"`
-	StaffID     int64     `json:"profesional_id"`
-	StaffName   string    `json:"profesional_nombre"`
-	ClientName  string    `json:"cliente_nombre"`
+	// Organization is the organization's name (the API fills it in).
+	Organization string    `json:"organizacion"`
+	ID           int64     `json:"id"`
+	Status       string    `json:"estado"`
+	Start        time.Time `json:"inicio"`
+	End          time.Time `json:"fin"`
+	TimeZone     string    `json:"zona_horaria"`
+	BranchID     int64     `json:"sede_id"`
+	BranchName   string    `json:"sede_nombre"`
+	BranchPhone  string    `json:"sede_telefono"`
+	ServiceID    int64     `json:"servicio_id"`
+	ServiceName  string    `json:"servicio_nombre"`
+	StaffID      int64     `json:"profesional_id"`
+	StaffName    string    `json:"profesional_nombre"`
+	ClientName   string    `json:"cliente_nombre"`
 	// CanReschedule and CanCancel say whether the organization's notice rules still allow it;
 	// RescheduleUntil and CancelUntil are the limits.
 	CanReschedule   bool      `json:"puede_reprogramar"`

@@ -18,7 +18,7 @@ const TEXT = {
     call: 'Para cambiar esta cita, llama a la sede: {p}.', callNoPhone: 'Para cambiar esta cita, comunícate con el negocio.',
     cancelled: 'Tu cita está cancelada.', moved: 'Tu cita fue reprogramada.', cancelledNow: 'Cancelamos tu cita.',
     states: { pendiente: 'Reservada', confirmada: 'Confirmada', completada: 'Completada', cancelada: 'Cancelada', no_asistio: 'No asistió' },
-    until: 'Puedes reprogramar hasta {r} y cancelar hasta {c}.',
+    until: 'Puedes reprogramar hasta {r} y cancelar hasta {c}',
     error: 'Algo salió mal. Intenta de nuevo.',
   },
   en: {
@@ -37,7 +37,7 @@ const TEXT = {
     call: 'To change this appointment, call the location: {p}.', callNoPhone: 'To change this appointment, contact the business.',
     cancelled: 'Your appointment is cancelled.', moved: 'Your appointment was rescheduled.', cancelledNow: 'We cancelled your appointment.',
     states: { pendiente: 'Booked', confirmada: 'Confirmed', completada: 'Completed', cancelada: 'Cancelled', no_asistio: 'No-show' },
-    until: 'You may reschedule until {r} and cancel until {c}.',
+    until: 'You may reschedule until {r} and cancel until {c}',
     error: 'Something went wrong. Please try again.',
     codes: {
       slot_taken: 'That time is no longer free. Pick another one from the updated times.',
@@ -185,14 +185,20 @@ function afterStaff() {
   loadTimes();
 }
 
+// loads numbers the loads of free times: only the latest one's answer is drawn.
+let loads = 0;
+
 async function loadTimes() {
   const box = $('times');
+  const seq = ++loads;
   box.replaceChildren();
   const day = $('day').value;
   if (!day) return;
   let q = '/disponibilidad?sede_id=' + state.branch.id + '&servicio_id=' + state.service.id + '&desde=' + day + '&hasta=' + day;
   if (state.staff) q += '&profesional_id=' + state.staff.id;
   const r = await call('GET', q);
+  if (seq !== loads) return;
+  box.replaceChildren();
   if (!r.ok) { say(errorText(r.data)); return; }
   // "Cualquiera": one button per free time, for the first staff member free then.
   const seen = new Map();
@@ -273,6 +279,7 @@ async function startManage() {
 function renderManage(a) {
   state.appt = a;
   show('manage', true);
+  if (a.organizacion) $('org-name').textContent = a.organizacion;
   const dl = $('appt');
   dl.replaceChildren();
   const row = (k, v) => {
@@ -303,7 +310,9 @@ function renderManage(a) {
   if (live && a.puede_reprogramar) {
     const day = $('rday');
     day.min = localDay(a.zona_horaria, 0);
-    if (!day.value) day.value = localDay(a.zona_horaria, 0);
+    if (!day.value) {
+      day.value = new Intl.DateTimeFormat('en-CA', { timeZone: a.zona_horaria, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date(a.inicio));
+    }
     $('rzone').textContent = t('zone') + a.zona_horaria;
     loadRescheduleTimes();
   }
@@ -312,11 +321,14 @@ function renderManage(a) {
 async function loadRescheduleTimes() {
   const a = state.appt;
   const box = $('rtimes');
+  const seq = ++loads;
   box.replaceChildren();
   const day = $('rday').value;
   if (!day) return;
   const r = await call('GET', '/disponibilidad?sede_id=' + a.sede_id + '&servicio_id=' + a.servicio_id + '&desde=' + day + '&hasta=' + day +
     '&profesional_id=' + a.profesional_id);
+  if (seq !== loads) return;
+  box.replaceChildren();
   if (!r.ok) { say(errorText(r.data)); return; }
   const slots = r.data.profesionales.flatMap((p) => p.slots);
   if (slots.length === 0) {
