@@ -312,6 +312,16 @@ func TestPublicBookingAPI(t *testing.T) {
 			wantError(t, p.do("POST", "/api/publico/"+other.Slug+"/citas/"+token+"/cancelar", nil), http.StatusNotFound, "not_found")
 			wantError(t, p.do("GET", p.slug()+"/citas/"+strings.Repeat("A", 43), nil), http.StatusNotFound, "not_found")
 		})
+
+		t.Run("RevokedLinksAreNotFound", func(t *testing.T) {
+			wantError(t, p.do("POST", fmt.Sprintf("/api/citas/%d/enlaces/revocar", done.Appointment.ID), nil, p.staffH...), http.StatusForbidden, "forbidden")
+			var rv revokedBody
+			p.ok("POST", fmt.Sprintf("/api/citas/%d/enlaces/revocar", done.Appointment.ID), nil, p.receptionH, http.StatusOK, &rv)
+			if rv.Revoked != 1 {
+				t.Fatalf("revoked = %d, want 1", rv.Revoked)
+			}
+			wantError(t, p.do("GET", p.slug()+"/citas/"+token, nil), http.StatusNotFound, "not_found")
+		})
 	})
 
 	t.Run("RefusesChangesPastTheNoticeLimitAndSaysWhomToCall", func(t *testing.T) {
