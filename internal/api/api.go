@@ -90,6 +90,9 @@ type Config struct {
 	// PublicURL is where people reach the server (e.g. https://citas.example.com); invitation
 	// links point to {PublicURL}/app. Defaults to "": the scheme and host of the inviting request.
 	PublicURL string
+	// PublicBooking configures the public booking page (public_handlers.go). Defaults to its
+	// fields' defaults.
+	PublicBooking PublicBookingConfig
 }
 
 func (c Config) withDefaults() Config {

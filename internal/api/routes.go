@@ -109,6 +109,7 @@ func (s *Server) routes() []route {
 	rs = append(rs, s.webhooksRoutes()...)  // webhooks_routes.go: webhook subscriptions and deliveries
 	rs = append(rs, s.remindersRoutes()...) // reminders_routes.go: reminder settings and delivery log
 	rs = append(rs, s.feedsRoutes()...)     // feeds_routes.go: calendar feeds (iCalendar)
+	rs = append(rs, s.publicRoutes()...)    // public_routes.go: online booking, /api/publico and /r/{slug}
 	return append(rs, s.extraRoutes...)     // extraRoutes: tests only
 }
 

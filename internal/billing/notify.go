@@ -6,15 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"mime"
-	"net"
-	"net/mail"
-	"net/smtp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/appcitas/appcitas/internal/mail"
 )
 
 // Notification kinds.
@@ -25,78 +23,20 @@ const (
 	NoticeSuspended       = "suspended"
 )
 
-// Message is one notice e-mail.
-type Message struct {
-	To      string
-	Subject string
-	Body    string
-	// ID identifies the notice and is the same on every attempt; SMTPMailer sends it as the
-	// Message-ID header, so that a copy resent by an operator is recognisable as the same message.
-	ID string
-}
+// Message is one notice e-mail (package mail's message).
+type Message = mail.Message
 
-// Mailer delivers one e-mail.
-type Mailer interface {
-	Send(ctx context.Context, m Message) error
-}
+// Mailer delivers one e-mail (package mail's interface).
+type Mailer = mail.Mailer
 
-// SMTPConfig configures [SMTPMailer].
-type SMTPConfig struct {
-	// Addr is host:port of the SMTP server, e.g. smtp.example.com:587.
-	Addr string
-	// Username and Password authenticate with PLAIN auth when Username is set (over TLS, or to
-	// localhost, as net/smtp requires).
-	Username string
-	Password string
-	// From is the sender address.
-	From string
-}
+// SMTPConfig configures [SMTPMailer] (package mail's configuration).
+type SMTPConfig = mail.SMTPConfig
 
-// SMTPMailer sends e-mail with net/smtp (STARTTLS when the server offers it).
-type SMTPMailer struct {
-	cfg SMTPConfig
-}
+// SMTPMailer sends e-mail with net/smtp (package mail's sender).
+type SMTPMailer = mail.SMTPMailer
 
-// NewSMTPMailer returns a mailer for cfg.
-func NewSMTPMailer(cfg SMTPConfig) (*SMTPMailer, error) {
-	host, _, err := net.SplitHostPort(cfg.Addr)
-	if err != nil || host == "" {
-		return nil, fmt.Errorf("smtp address %q: want host:port", cfg.Addr)
-	}
-	if cfg.From == "" {
-		return nil, fmt.Errorf("smtp: a sender address (From) is required")
-	}
-	return &SMTPMailer{cfg: cfg}, nil
-}
-
-// Send sends one plain-text message, with msg.ID as its Message-ID (at the sender's domain).
-func (m *SMTPMailer) Send(_ context.Context, msg Message) error {
-	host, _, _ := net.SplitHostPort(m.cfg.Addr)
-	var auth smtp.Auth
-	if m.cfg.Username != "" {
-		auth = smtp.PlainAuth("", m.cfg.Username, m.cfg.Password, host)
-	}
-	if strings.ContainsAny(msg.To+msg.Subject+msg.ID, "\r\n") || strings.ContainsAny(msg.ID, "<>@ ") {
-		return fmt.Errorf("smtp: header injection refused")
-	}
-	domain := "appcitas.invalid"
-	if a, err := mail.ParseAddress(m.cfg.From); err == nil {
-		if i := strings.LastIndexByte(a.Address, '@'); i >= 0 && i < len(a.Address)-1 {
-			domain = a.Address[i+1:]
-		}
-	}
-	var b strings.Builder
-	b.WriteString("From: " + m.cfg.From + "\r\nTo: " + msg.To + "\r\nSubject: " + mime.QEncoding.Encode("utf-8", msg.Subject) + "\r\n")
-	b.WriteString("Date: " + time.Now().Format(time.RFC1123Z) + "\r\n")
-	if msg.ID != "" {
-		b.WriteString("Message-ID: <" + msg.ID + "@" + domain + ">\r\n")
-	}
-	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + strings.ReplaceAll(msg.Body, "\n", "\r\n"))
-	if err := smtp.SendMail(m.cfg.Addr, auth, m.cfg.From, []string{msg.To}, []byte(b.String())); err != nil {
-		return fmt.Errorf("sending mail to %s: %w", msg.To, err)
-	}
-	return nil
-}
+// NewSMTPMailer returns a mailer for cfg (package mail's constructor).
+func NewSMTPMailer(cfg SMTPConfig) (*SMTPMailer, error) { return mail.NewSMTPMailer(cfg) }
 
 // enqueue writes a notice to the outbox inside tx; key makes it unique, so a second enqueue of the
 // same notice does nothing.

@@ -53,7 +53,7 @@ func runServe(ctx context.Context, a *app) error {
 	// backups as River jobs spread over the period (APPCITAS_BACKUP_EVERY=0: off); stopped
 	// when serve returns.
 	more := []func(*jobs.Config){a.webhookJobs(m)} // webhooks.go: delivery, listeners, sweep
-	rem, err := a.startReminders(ctx, m) // reminders.go: reminders by e-mail and WhatsApp
+	rem, err := a.startReminders(ctx, m)           // reminders.go: reminders by e-mail and WhatsApp
 	if err != nil {
 		return err
 	}
@@ -62,6 +62,7 @@ func runServe(ctx context.Context, a *app) error {
 	if a.cfg.BackupEvery > 0 {
 		more = append(more, a.backupJobs(m).Configure)
 	}
+	more = append(more, a.bookingMailJobs(m)) // public.go: the public booking page's confirmations
 	defer a.stopBilling()
 	if err := a.startBilling(ctx, m, more...); err != nil {
 		return err
@@ -219,7 +220,9 @@ func (a *app) withBilling(cfg *api.Config) {
 		cfg.Billing, cfg.Signup = rt.billing, rt.signup
 		cfg.SignupPerIP = auth.LimitOptions{Burst: a.cfg.Billing.SignupBurst, Every: a.cfg.Billing.SignupEvery}
 		cfg.Webhooks = rt.webhooks
+		cfg.PublicBooking.Mail = rt.jobs // public.go
 	}
+	cfg.PublicBooking.BaseURL = a.cfg.PublicURL
 }
 
 // apiHandler builds the API handler from the configuration. The tenant dashboard (/admin) reads

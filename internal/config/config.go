@@ -86,9 +86,9 @@ type Config struct {
 	// address (login and signup rate limits, request logs) is the rightmost X-Forwarded-For entry
 	// that is not a trusted proxy, when the peer is one. Defaults to none: the peer's address.
 	TrustedProxies []netip.Prefix
-	// PublicURL (APPCITAS_PUBLIC_URL, e.g. https://citas.example.com) is where people reach serve;
-	// invitation e-mails link to {PublicURL}/app. Defaults to "": the scheme and host of the
-	// admin's request that sends the invitation.
+	// PublicURL (APPCITAS_PUBLIC_URL, e.g. https://citas.example.com) is where people reach serve:
+	// invitation e-mails link to {PublicURL}/app, booking confirmations to {PublicURL}/r/... .
+	// Defaults to "": the scheme and host of the request that sends the e-mail.
 	PublicURL string
 	// Billing configures Wompi and owner notifications (see billing.go).
 	Billing Billing

@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river/rivermigrate"
 
 	"github.com/appcitas/appcitas/internal/billing"
+	"github.com/appcitas/appcitas/internal/reservas"
 	"github.com/appcitas/appcitas/internal/webhooks"
 )
 
@@ -47,6 +48,9 @@ type Config struct {
 	PollOnly bool
 	// Billing runs the billing jobs; nil leaves them out.
 	Billing *billing.Service
+	// BookingMail sends the public booking page's confirmations (publicmail.go); nil leaves the
+	// job out.
+	BookingMail *reservas.Deliverer
 	// SweepEvery is how often the billing sweep runs. Defaults to 1m.
 	SweepEvery time.Duration
 	// MaxWorkers bounds the jobs run at once. Defaults to 10.
@@ -129,6 +133,9 @@ func New(cfg Config) (*Runner, error) {
 	}
 	if cfg.Webhooks != nil {
 		periodic = addWebhooks(workers, periodic, cfg) // webhooks.go
+	}
+	if cfg.BookingMail != nil {
+		river.AddWorker(workers, &bookingMailWorker{tenancy: cfg.BookingMail.Manager, delivery: cfg.BookingMail}) // publicmail.go
 	}
 	if cfg.Register != nil {
 		if err := cfg.Register(workers); err != nil {
