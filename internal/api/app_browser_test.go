@@ -30,10 +30,44 @@ type appBrowser struct {
 	problems []string
 }
 
-// startAppBrowser starts headless Chromium the way the dashboard's browser test does.
+// browserTurn lets one test at a time drive browsers. The browser tests run beside the package's
+// other parallel tests, but not beside each other: a dozen Chromium processes on a small machine
+// made every one of them miss its deadline. held names the test that has the turn.
+var browserTurn = struct {
+	sync.Mutex
+	held string
+	ch   chan struct{}
+}{ch: make(chan struct{}, 1)}
+
+// takeBrowserTurn waits until no other test drives a browser, and keeps the turn until t ends.
+// A test that starts a second browser already has the turn.
+func takeBrowserTurn(t *testing.T) {
+	t.Helper()
+	name, _, _ := strings.Cut(t.Name(), "/")
+	browserTurn.Lock()
+	mine := browserTurn.held == name
+	browserTurn.Unlock()
+	if mine {
+		return
+	}
+	browserTurn.ch <- struct{}{}
+	browserTurn.Lock()
+	browserTurn.held = name
+	browserTurn.Unlock()
+	t.Cleanup(func() {
+		browserTurn.Lock()
+		browserTurn.held = ""
+		browserTurn.Unlock()
+		<-browserTurn.ch
+	})
+}
+
+// startAppBrowser starts headless Chromium for t once t has the browser turn. Script errors and CSP
+// refusals are noted for checkProblems; every step shares a 120 s budget.
 func startAppBrowser(t *testing.T) *appBrowser {
 	t.Helper()
 	chrome := chromiumPath(t)
+	takeBrowserTurn(t)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,

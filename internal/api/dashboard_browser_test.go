@@ -6,13 +6,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	cdplog "github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
@@ -37,66 +32,13 @@ func chromiumPath(t *testing.T) string {
 // a user who is not a superuser is told so.
 func TestDashboardInBrowser(t *testing.T) {
 	t.Parallel()
-	chrome := chromiumPath(t)
 	a := setupAdmin(t)
 	srv := httptest.NewServer(a.h)
 	t.Cleanup(srv.Close)
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chrome),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1400, 900),
-	)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(alloc)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	defer cancelTimeout()
-
-	// Script errors and refusals by the Content-Security-Policy fail the test.
-	var mu sync.Mutex
-	var problems []string
-	note := func(s string) {
-		mu.Lock()
-		defer mu.Unlock()
-		problems = append(problems, s)
-	}
-	exceptions := chromedp.Events(ctx, runtime.ExceptionThrown)
-	entries := chromedp.Events(ctx, cdplog.EntryAdded)
-	go func() {
-		for ev, err := range exceptions {
-			if err != nil {
-				return
-			}
-			msg := ev.ExceptionDetails.Text
-			if ex := ev.ExceptionDetails.Exception; ex != nil {
-				msg += " " + ex.Description
-			}
-			note("exception: " + msg)
-		}
-	}()
-	go func() {
-		for ev, err := range entries {
-			if err != nil {
-				return
-			}
-			if e := ev.Entry; e != nil && (e.Source == cdplog.EntrySourceSecurity || e.Source == cdplog.EntrySourceJavascript) {
-				note(string(e.Source) + ": " + e.Text)
-			}
-		}
-	}()
-	if _, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{}); err != nil {
-		t.Fatalf("starting chromium (%s): %v", chrome, err)
-	}
+	// The browser (its script errors and CSP refusals fail the test) is the web app tests'.
+	browser := startAppBrowser(t)
+	ctx := browser.ctx
 
 	fatal := func(what string, err error) {
 		t.Helper()
@@ -280,9 +222,5 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("the refusal mixes English into Spanish: %q", refusal)
 	}
 
-	mu.Lock()
-	defer mu.Unlock()
-	if len(problems) > 0 {
-		t.Errorf("the page reported problems:\n%s", strings.Join(problems, "\n"))
-	}
+	browser.checkProblems()
 }

@@ -265,7 +265,9 @@ func (m *Manager) DropSchema(ctx context.Context, t Tenant) error {
 		}
 		return nil
 	}
-	// Drop tables in batches of their own transactions first, then the (small) rest.
+	// Drop tables in batches of their own transactions first, then the (small) rest. A batch that
+	// does not fit the server's lock table (out of shared memory) is halved and tried again.
+	batch := 50
 	for {
 		var tables []string
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
@@ -273,7 +275,7 @@ func (m *Manager) DropSchema(ctx context.Context, t Tenant) error {
 				return err
 			}
 			rows, err := tx.Query(ctx, `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-				WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') LIMIT 50`, t.Schema)
+				WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') LIMIT $2`, t.Schema, batch)
 			if err != nil {
 				return err
 			}
@@ -295,6 +297,10 @@ func (m *Manager) DropSchema(ctx context.Context, t Tenant) error {
 			_, err = tx.Exec(ctx, b.String())
 			return err
 		})
+		if sqlState(err) == "53200" && batch > 1 {
+			batch /= 2
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("dropping tables of %s: %w", t.Schema, err)
 		}
