@@ -39,7 +39,7 @@ func (s *Server) availability(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, a)
+		writeAvailability(w, http.StatusOK, a)
 		return nil
 	})
 }

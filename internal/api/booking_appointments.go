@@ -223,7 +223,7 @@ func (s *Server) listAppointments(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, page)
+		writeAppointmentPage(w, http.StatusOK, page)
 		return nil
 	})
 }
