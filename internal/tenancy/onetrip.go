@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/tracelog"
 
 	"github.com/appcitas/appcitas/internal/tenancy/internal/scope"
 )
@@ -50,11 +51,14 @@ func (m *Manager) ReadInOneTrip(ctx context.Context, t Tenant, lead *Lead, accep
 	}
 	defer release()
 	conn := pc.Conn()
+	// With LogSQL, the statements are logged as one batch, as pgx logs its own: one round trip.
 	var log func(ctx context.Context, sql string, args []any)
 	if m.servers.opts.LogSQL {
+		logger := sqlLogger{m.servers.opts.Logger}
 		log = func(ctx context.Context, sql string, args []any) {
-			m.servers.logStatement(withLogTenant(ctx, t.Schema), sql, args)
+			logger.Log(ctx, tracelog.LogLevelInfo, "BatchQuery", map[string]any{"sql": sql, "args": redactArgs(sql, args)})
 		}
+		defer logger.Log(ctx, tracelog.LogLevelInfo, "BatchClose", map[string]any{})
 	}
 	keep, _ := conn.PgConn().CustomData()[statementCacheKey].(int)
 	var key string
