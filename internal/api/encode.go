@@ -66,7 +66,9 @@ func writeJSONAppended[T any](w http.ResponseWriter, status int, v T, size int, 
 		return
 	}
 	b = append(b, '\n')
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }

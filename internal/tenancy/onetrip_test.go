@@ -37,8 +37,8 @@ func TestReadInOneTrip(t *testing.T) {
 		t.Parallel()
 		// One connection; three tenants take turns on it. With room for two kept statements, their
 		// statements are prepared, evicted and prepared again; by default each keeps its two; with
-		// no statement cache nothing is kept.
-		for cache, want := range map[int]int{2: 2, 0: 6, -1: 0} {
+		// no statement cache nothing is kept. The opening's statement, shared, comes on top.
+		for cache, want := range map[int]int{2: 2 + 1, 0: 6 + 1, -1: 0} {
 			m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Slices: 1, ConnsPerSlice: 1, StatementCache: cache}})
 			orgs := createOrgs(t, m, "Viaje Uno "+strconv.Itoa(cache), "Viaje Dos "+strconv.Itoa(cache), "Viaje Tres "+strconv.Itoa(cache))
 			var ids []int64
@@ -113,6 +113,25 @@ func TestReadInOneTrip(t *testing.T) {
 		_, _, _, _ = readServiceInOneTrip(t, m, a, leadSQL, ida, yes)
 		if lead, names, _, err := readServiceInOneTrip(t, m, a, leadSQL, ida, yes); err != nil || lead != "Corte" || len(names) != 1 {
 			t.Fatalf("after the change: %q %v %v", lead, names, err)
+		}
+	})
+
+	t.Run("PreparedAgainWhenTheStatementsAreGone", func(t *testing.T) {
+		if _, _, _, err := readServiceInOneTrip(t, m, a, leadSQL, ida, yes); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Run(t.Context(), a, func(tx pgx.Tx) error {
+			_, err := tx.Conn().Exec(t.Context(), `DEALLOCATE ALL`, pgx.QueryExecModeSimpleProtocol)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// The first read finds its statements missing and fails; the next prepares them again.
+		if _, _, _, err := readServiceInOneTrip(t, m, a, leadSQL, ida, yes); tenancy.SQLState(err) != "26000" {
+			t.Fatalf("err = %v; want invalid_sql_statement_name", err)
+		}
+		if lead, names, _, err := readServiceInOneTrip(t, m, a, leadSQL, ida, yes); err != nil || lead != "Corte" || len(names) != 1 {
+			t.Fatalf("after the statements were deallocated: %q %v %v", lead, names, err)
 		}
 	})
 

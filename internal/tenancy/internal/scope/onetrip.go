@@ -69,7 +69,22 @@ func ReadInOneTrip(ctx context.Context, conn *pgx.Conn, searchPath, role, key st
 		}
 	}()
 	p.SendQueryParams("BEGIN READ ONLY", nil, nil, nil, nil)
-	p.SendQueryParams(OpeningSQL, [][]byte{[]byte(searchPath), []byte(role)}, []uint32{pgtype.TextOID, pgtype.TextOID}, nil, nil)
+	// The opening names no table: with kept statements, one statement of the connection serves
+	// every tenant.
+	openArgs := [][]byte{[]byte(searchPath), []byte(role)}
+	var openSD *pgconn.StatementDescription
+	prepareOpening := false
+	switch {
+	case kept == nil:
+		p.SendQueryParams(OpeningSQL, openArgs, []uint32{pgtype.TextOID, pgtype.TextOID}, nil, nil)
+	case kept.opening != nil:
+		openSD = kept.opening
+		p.SendQueryStatement(openSD, openArgs, nil, nil)
+	default:
+		prepareOpening = true
+		p.SendPrepare(openingName, OpeningSQL, []uint32{pgtype.TextOID, pgtype.TextOID})
+		p.SendQueryPrepared(openingName, openArgs, nil, nil)
+	}
 	for i, q := range queries {
 		if log != nil {
 			log(ctx, key+q.SQL, q.Args)
@@ -97,6 +112,9 @@ func ReadInOneTrip(ctx context.Context, conn *pgx.Conn, searchPath, role, key st
 			}
 			p.SendQueryParams(q.SQL, eqb.ParamValues, nil, eqb.ParamFormats, eqb.ResultFormats)
 		}
+	}
+	if log != nil {
+		log(ctx, "COMMIT", []any{})
 	}
 	p.SendQueryParams("COMMIT", nil, nil, nil, nil)
 	if kept != nil {
@@ -129,7 +147,16 @@ func ReadInOneTrip(ctx context.Context, conn *pgx.Conn, searchPath, role, key st
 		}
 		return rr.Close()
 	}
-	if _, err = closeResult(); err == nil { // BEGIN
+	if _, err = closeResult(); err == nil && prepareOpening { // BEGIN
+		var res any
+		if res, err = next(); err == nil {
+			if sd, ok := res.(*pgconn.StatementDescription); ok {
+				sd.Name, sd.SQL = openingName, OpeningSQL
+				kept.opening = sd
+			}
+		}
+	}
+	if err == nil {
 		_, err = closeResult() // the opening
 	}
 	var readErr error
@@ -181,6 +208,7 @@ func ReadInOneTrip(ctx context.Context, conn *pgx.Conn, searchPath, role, key st
 	// The statements of this pipeline may be missing or stale on the connection: forget them, and
 	// deallocate them (closing a statement that does not exist is no error).
 	if kept != nil {
+		kept.opening = nil
 		for i, q := range queries {
 			if name := kept.forget(key + q.SQL); name != "" {
 				plan[i].prepare = name
@@ -208,6 +236,9 @@ func ReadInOneTrip(ctx context.Context, conn *pgx.Conn, searchPath, role, key st
 		for _, name := range evict {
 			d.SendDeallocate(name)
 		}
+		if openSD != nil || prepareOpening {
+			d.SendDeallocate(openingName)
+		}
 		if derr := d.Sync(); derr == nil {
 			_ = d.Close()
 		} else {
@@ -218,6 +249,9 @@ func ReadInOneTrip(ctx context.Context, conn *pgx.Conn, searchPath, role, key st
 	return err
 }
 
+// openingName names the connection's statement of OpeningSQL.
+const openingName = "appcitas_read_opening"
+
 // keptStatementsKey is where a connection's [keptStatements] live in pgconn's CustomData.
 const keptStatementsKey = "appcitas.tenancy.onetrip"
 
@@ -225,9 +259,11 @@ const keptStatementsKey = "appcitas.tenancy.onetrip"
 // least recently used first, at most limit of them. A connection serves one scope at a time, so
 // no lock is needed.
 type keptStatements struct {
-	limit int
-	order *list.List // of *keptStatement, front = most recently used
-	bySQL map[string]*list.Element
+	// opening is the connection's statement of OpeningSQL, once prepared.
+	opening *pgconn.StatementDescription
+	limit   int
+	order   *list.List // of *keptStatement, front = most recently used
+	bySQL   map[string]*list.Element
 }
 
 type keptStatement struct {
