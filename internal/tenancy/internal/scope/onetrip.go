@@ -47,12 +47,11 @@ func ReadInOneTrip(ctx context.Context, conn *pgx.Conn, searchPath, role, key st
 		if kept == nil {
 			continue
 		}
-		keyed := key + q.SQL
-		if sd := kept.use(keyed); sd != nil {
+		if sd := kept.use(stmtKey{key, q.SQL}); sd != nil {
 			plan[i].sd = sd
 			continue
 		}
-		plan[i].prepare = keptName(keyed)
+		plan[i].prepare = keptName(key + q.SQL)
 	}
 
 	if log != nil {
@@ -120,7 +119,7 @@ func ReadInOneTrip(ctx context.Context, conn *pgx.Conn, searchPath, role, key st
 	if kept != nil {
 		for i := range plan {
 			if plan[i].prepare != "" {
-				evict = append(evict, kept.add(key+queries[i].SQL, plan[i].prepare)...)
+				evict = append(evict, kept.add(stmtKey{key, queries[i].SQL}, plan[i].prepare)...)
 			}
 		}
 		for _, name := range evict {
@@ -171,7 +170,7 @@ func ReadInOneTrip(ctx context.Context, conn *pgx.Conn, searchPath, role, key st
 			}
 			if sd, ok := res.(*pgconn.StatementDescription); ok {
 				sd.Name, sd.SQL = plan[i].prepare, key+q.SQL
-				kept.describe(key+q.SQL, sd)
+				kept.describe(stmtKey{key, q.SQL}, sd)
 			}
 		}
 		var res any
@@ -210,7 +209,7 @@ func ReadInOneTrip(ctx context.Context, conn *pgx.Conn, searchPath, role, key st
 	if kept != nil {
 		kept.opening = nil
 		for i, q := range queries {
-			if name := kept.forget(key + q.SQL); name != "" {
+			if name := kept.forget(stmtKey{key, q.SQL}); name != "" {
 				plan[i].prepare = name
 			}
 		}
@@ -255,7 +254,11 @@ const openingName = "appcitas_read_opening"
 // keptStatementsKey is where a connection's [keptStatements] live in pgconn's CustomData.
 const keptStatementsKey = "appcitas.tenancy.onetrip"
 
-// keptStatements are the statements [ReadInOneTrip] prepared on one connection, by keyed SQL,
+// stmtKey identifies a kept statement: the tenant's statement key and the SQL (the statement's
+// text is key + sql), so that a lookup builds no string.
+type stmtKey struct{ key, sql string }
+
+// keptStatements are the statements [ReadInOneTrip] prepared on one connection, by stmtKey,
 // least recently used first, at most limit of them. A connection serves one scope at a time, so
 // no lock is needed.
 type keptStatements struct {
@@ -263,11 +266,11 @@ type keptStatements struct {
 	opening *pgconn.StatementDescription
 	limit   int
 	order   *list.List // of *keptStatement, front = most recently used
-	bySQL   map[string]*list.Element
+	bySQL   map[stmtKey]*list.Element
 }
 
 type keptStatement struct {
-	sql  string
+	sql  stmtKey
 	name string
 	sd   *pgconn.StatementDescription // nil until its description is read
 }
@@ -278,7 +281,7 @@ func keptOf(conn *pgconn.PgConn, limit int) *keptStatements {
 	if s, ok := data[keptStatementsKey].(*keptStatements); ok {
 		return s
 	}
-	s := &keptStatements{limit: max(limit, 1), order: list.New(), bySQL: map[string]*list.Element{}}
+	s := &keptStatements{limit: max(limit, 1), order: list.New(), bySQL: map[stmtKey]*list.Element{}}
 	data[keptStatementsKey] = s
 	return s
 }
@@ -291,7 +294,7 @@ func keptName(keyed string) string {
 }
 
 // use returns the description of sql's statement when it is prepared, and marks it recently used.
-func (s *keptStatements) use(sql string) *pgconn.StatementDescription {
+func (s *keptStatements) use(sql stmtKey) *pgconn.StatementDescription {
 	e, ok := s.bySQL[sql]
 	if !ok {
 		return nil
@@ -306,7 +309,7 @@ func (s *keptStatements) use(sql string) *pgconn.StatementDescription {
 
 // add records sql as prepared under name and returns the statements to deallocate to keep the set
 // within its limit.
-func (s *keptStatements) add(sql, name string) (evict []string) {
+func (s *keptStatements) add(sql stmtKey, name string) (evict []string) {
 	if e, ok := s.bySQL[sql]; ok {
 		s.order.Remove(e)
 		delete(s.bySQL, sql)
@@ -321,14 +324,14 @@ func (s *keptStatements) add(sql, name string) (evict []string) {
 }
 
 // describe records the description of sql's statement, read when it was prepared.
-func (s *keptStatements) describe(sql string, sd *pgconn.StatementDescription) {
+func (s *keptStatements) describe(sql stmtKey, sd *pgconn.StatementDescription) {
 	if e, ok := s.bySQL[sql]; ok {
 		e.Value.(*keptStatement).sd = sd
 	}
 }
 
 // forget drops sql's statement from the set and returns its name ("" when it was not there).
-func (s *keptStatements) forget(sql string) string {
+func (s *keptStatements) forget(sql stmtKey) string {
 	e, ok := s.bySQL[sql]
 	if !ok {
 		return ""
