@@ -46,6 +46,11 @@ type Config struct {
 	// the tenant's set-up version before its own query. Defaults to booking.DefaultSetupCacheRows;
 	// negative keeps none (every request reads the profile and set-up from its tenant's tables).
 	SetupCacheRows int
+	// NoOneTripReads sends the day's appointments (GET /api/citas) and free slots (GET
+	// /api/disponibilidad) the way every other request goes: the scope's opening with the set-up
+	// version, the query, COMMIT, one round trip each. Defaults to false: those reads go in one
+	// round trip when the caller's set-up is cached (readInTenant).
+	NoOneTripReads bool
 	// LoginPerAccount limits login attempts per username or email. Defaults to a burst of 5, then
 	// one a minute (a successful login resets it).
 	LoginPerAccount auth.LimitOptions

@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/appcitas/appcitas/internal/booking"
+	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
 // The handler of free slots.
@@ -34,12 +35,15 @@ func (s *Server) availability(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	aq.Now = s.cfg.Now()
-	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
+	var a booking.Availability
+	s.readInTenant(w, r, func(m Member) (tenancy.ReadQuery, bool) {
+		return booking.FreeSlotsRead(m.Setup, s.zones, aq, &a)
+	}, func(w http.ResponseWriter) { writeAvailability(w, http.StatusOK, a) }, func(ctx context.Context, tx pgx.Tx, m Member) error {
 		a, err := s.bookings(tx, m).FreeSlots(ctx, aq)
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, a)
+		writeAvailability(w, http.StatusOK, a)
 		return nil
 	})
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/appcitas/appcitas/internal/billing"
 	"github.com/appcitas/appcitas/internal/booking"
+	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
 // appointmentRequest is the body of POST /api/citas.
@@ -224,12 +225,15 @@ func (s *Server) listAppointments(w http.ResponseWriter, r *http.Request) {
 	}
 	c, _ := callerFrom(r.Context())
 	f.Zone = c.Org.TimeZone
-	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
+	var page booking.AppointmentPage
+	s.readInTenant(w, r, func(m Member) (tenancy.ReadQuery, bool) {
+		return booking.ListAppointmentsRead(m.Setup, actor(m), f, &page)
+	}, func(w http.ResponseWriter) { writeAppointmentPage(w, http.StatusOK, page) }, func(ctx context.Context, tx pgx.Tx, m Member) error {
 		page, err := s.bookings(tx, m).ListAppointments(ctx, actor(m), f)
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, page)
+		writeAppointmentPage(w, http.StatusOK, page)
 		return nil
 	})
 }

@@ -197,6 +197,51 @@ func (s *Server) inTenant(w http.ResponseWriter, r *http.Request, fn func(ctx co
 	}
 }
 
+// readInTenant answers a read in one round trip when it can (tenancy.Manager.ReadInOneTrip), else
+// as inTenant does with fn. The caller's membership (profile and role) comes from the tenant's
+// set-up as the cache holds it; plan returns the read's one statement for that member. The
+// set-up's version is read with the statement, and its rows are used only when the transaction
+// reads the cached version: then the membership is the one inTenant would find. answer writes
+// the response after the read. Every other case goes inTenant's way: no set-up cached (or too
+// large to keep), a caller who is not a member by it (inTenant answers 403), a version that
+// moved (a member removed, a branch changed), a request plan does not take, any failure.
+func (s *Server) readInTenant(w http.ResponseWriter, r *http.Request, plan func(m Member) (tenancy.ReadQuery, bool),
+	answer func(w http.ResponseWriter), fn func(ctx context.Context, tx pgx.Tx, m Member) error) {
+	c, ok := callerFrom(r.Context())
+	if !ok || c.Tenant.Schema == "" || s.setups == nil || s.cfg.NoOneTripReads {
+		s.inTenant(w, r, fn)
+		return
+	}
+	setup, v, ok := s.setups.Cached(c.Tenant.Server + "/" + c.Tenant.Schema)
+	if !ok || setup == nil {
+		s.inTenant(w, r, fn)
+		return
+	}
+	p, found := setup.ActiveMember(c.UserID)
+	if !found {
+		s.inTenant(w, r, fn)
+		return
+	}
+	m := Member{UserID: c.UserID, ProfileID: p.ID, Role: p.Role, Setup: setup}
+	q, ok := plan(m)
+	if !ok {
+		s.inTenant(w, r, fn)
+		return
+	}
+	var got booking.SetupVersion
+	lead := &tenancy.Lead{SQL: booking.SetupVersionSQL, Dest: []any{&got.Table, &got.Version}}
+	err := s.tenancy.ReadInOneTrip(r.Context(), c.Tenant, lead, func() bool { return lead.Found && got == v }, q)
+	if err != nil {
+		if !errors.Is(err, tenancy.ErrLeadRefused) {
+			s.log.DebugContext(r.Context(), "read in one round trip failed; reading again in a scope", "err", err)
+		}
+		s.inTenant(w, r, fn)
+		return
+	}
+	infoFrom(r.Context()).membershipChecked = true
+	answer(w)
+}
+
 // profile finds the caller's active profile in the tenant's set-up at version v (read by the
 // scope's lead when versioned), fetching the set-up from s.setups into m.Setup; for a tenant
 // without a kept set-up (too large, or its version row deleted by hand) it reads the profile from

@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
 // Appointment states (citas_cita.estado).
@@ -247,27 +249,62 @@ type AppointmentPage struct {
 // ListAppointments returns a page of appointments matching f, by start time (keyset pagination).
 // Staff see only their own.
 func (b *Bookings) ListAppointments(ctx context.Context, actor Actor, f AppointmentFilter) (AppointmentPage, error) {
-	tx := b.tx
+	sql, args, limit, empty, err := listStatement(actor, f, b.setup)
+	if err != nil {
+		return AppointmentPage{}, err
+	}
+	if empty {
+		return AppointmentPage{Items: []Appointment{}}, nil
+	}
+	rows, err := b.tx.Query(ctx, sql, args...)
+	if err != nil {
+		return AppointmentPage{}, translate(err, "listing appointments")
+	}
+	page, err := collectPage(rows, limit)
+	if err != nil {
+		return AppointmentPage{}, translate(err, "listing appointments")
+	}
+	return page, nil
+}
+
+// ListAppointmentsRead is [Bookings.ListAppointments] for a read in one round trip
+// (tenancy.Manager.ReadInOneTrip): the statement it sends for actor and f with setup, whose Read
+// puts the page into page. ok is false when ListAppointments answers without that statement (a
+// refusal, or a staff member asking for another's appointments): call ListAppointments then.
+func ListAppointmentsRead(setup *Setup, actor Actor, f AppointmentFilter, page *AppointmentPage) (q tenancy.ReadQuery, ok bool) {
+	sql, args, limit, empty, err := listStatement(actor, f, setup)
+	if err != nil || empty {
+		return tenancy.ReadQuery{}, false
+	}
+	return tenancy.ReadQuery{SQL: sql, Args: args, Read: func(rows pgx.Rows) (err error) {
+		*page, err = collectPage(rows, limit)
+		return err
+	}}, true
+}
+
+// listStatement checks f and returns ListAppointments' statement and page size; empty is true
+// when the page is known to be empty without it.
+func listStatement(actor Actor, f AppointmentFilter, setup *Setup) (sql string, args []any, limit int, empty bool, err error) {
 	if f.Limit == 0 {
 		f.Limit = DefaultPageSize
 	}
 	if f.Limit < 1 || f.Limit > MaxPageSize {
-		return AppointmentPage{}, invalidField("limit", "must be between 1 and %d", MaxPageSize)
+		return "", nil, 0, false, invalidField("limit", "must be between 1 and %d", MaxPageSize)
 	}
 	if f.Status != "" && !ValidStatus(f.Status) {
-		return AppointmentPage{}, invalidField("estado", "must be one of pendiente, confirmada, completada, cancelada, no_asistio")
+		return "", nil, 0, false, invalidField("estado", "must be one of pendiente, confirmada, completada, cancelada, no_asistio")
 	}
 	if !utf8.ValidString(f.Client) || strings.ContainsRune(f.Client, 0) || utf8.RuneCountInString(f.Client) > 200 {
-		return AppointmentPage{}, invalidField("cliente", "must be valid text of at most 200 characters")
+		return "", nil, 0, false, invalidField("cliente", "must be valid text of at most 200 characters")
 	}
 	if !f.From.IsZero() && !f.To.IsZero() && !f.To.After(f.From) {
-		return AppointmentPage{}, invalidField("hasta", "must be after desde")
+		return "", nil, 0, false, invalidField("hasta", "must be after desde")
 	}
 	if !f.FromDay.IsZero() && !f.ToDay.IsZero() && f.ToDay.Before(f.FromDay) {
-		return AppointmentPage{}, invalidField("hasta", "must not be before desde")
+		return "", nil, 0, false, invalidField("hasta", "must not be before desde")
 	}
 	if (!f.FromDay.IsZero() || !f.ToDay.IsZero()) && (!f.From.IsZero() || !f.To.IsZero()) {
-		return AppointmentPage{}, invalidField("desde", "give days or instants, not both")
+		return "", nil, 0, false, invalidField("desde", "give days or instants, not both")
 	}
 	var fromDay, toDay *string
 	if !f.FromDay.IsZero() {
@@ -280,7 +317,7 @@ func (b *Bookings) ListAppointments(ctx context.Context, actor Actor, f Appointm
 	}
 	if (fromDay != nil || toDay != nil) && f.BranchID == 0 {
 		if _, err := LoadZone(f.Zone); err != nil {
-			return AppointmentPage{}, invalidField("zona_horaria", "%q is not an IANA time zone", f.Zone)
+			return "", nil, 0, false, invalidField("zona_horaria", "%q is not an IANA time zone", f.Zone)
 		}
 	}
 	if f.BranchID != 0 && f.Zone == "" {
@@ -290,7 +327,7 @@ func (b *Bookings) ListAppointments(ctx context.Context, actor Actor, f Appointm
 	}
 	if own := actor.ownOnly(); own != 0 {
 		if f.StaffID != 0 && f.StaffID != own {
-			return AppointmentPage{Items: []Appointment{}}, nil
+			return "", nil, 0, true, nil
 		}
 		f.StaffID = own
 	}
@@ -299,23 +336,24 @@ func (b *Bookings) ListAppointments(ctx context.Context, actor Actor, f Appointm
 	if f.Cursor != "" {
 		t, id, err := decodeCursor(f.Cursor)
 		if err != nil {
-			return AppointmentPage{}, invalidField("cursor", "is not a cursor returned by this API")
+			return "", nil, 0, false, invalidField("cursor", "is not a cursor returned by this API")
 		}
 		afterStart, afterID = &t, id
 	}
-	sql, args := appointmentListing(f, b.setup, afterStart, afterID, fromDay, toDay)
-	rows, err := tx.Query(ctx, sql, args...)
-	if err != nil {
-		return AppointmentPage{}, translate(err, "listing appointments")
-	}
+	sql, args = appointmentListing(f, setup, afterStart, afterID, fromDay, toDay)
+	return sql, args, f.Limit, false, nil
+}
+
+// collectPage reads the listing's rows (one more than limit when there is a next page) into a page.
+func collectPage(rows pgx.Rows, limit int) (AppointmentPage, error) {
 	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Appointment, error) { return scanAppointment(r) })
 	if err != nil {
-		return AppointmentPage{}, translate(err, "listing appointments")
+		return AppointmentPage{}, err
 	}
 	page := AppointmentPage{Items: items}
-	if len(items) > f.Limit {
-		page.Items = items[:f.Limit]
-		last := page.Items[f.Limit-1]
+	if len(items) > limit {
+		page.Items = items[:limit]
+		last := page.Items[limit-1]
 		page.NextCursor = encodeCursor(last.Start, last.ID)
 	}
 	return page, nil

@@ -4,6 +4,10 @@ import (
 	"context"
 	"slices"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
 // Availability defaults.
@@ -64,19 +68,61 @@ type Availability struct {
 // the appointment fits in the span, starts after Now + MinNotice, and its busy block (with the
 // service's buffers) overlaps no live appointment of the member, at any branch.
 func (b *Bookings) FreeSlots(ctx context.Context, q AvailabilityQuery) (Availability, error) {
+	q, err := q.checked()
+	if err != nil {
+		return Availability{}, err
+	}
+	d, err := b.load(ctx, q.loadRequest())
+	if err != nil {
+		return Availability{}, err
+	}
+	return freeSlots(q, d, b.zones)
+}
+
+// FreeSlotsRead is [Bookings.FreeSlots] for a read in one round trip
+// (tenancy.Manager.ReadInOneTrip): with the tenant's set-up, the one statement FreeSlots sends (the
+// busy blocks), whose Read puts the answer into out. ok is false when FreeSlots would answer
+// otherwise (a refusal, no staff member to read, or no set-up): call FreeSlots then.
+func FreeSlotsRead(setup *Setup, zones *Zones, q AvailabilityQuery, out *Availability) (rq tenancy.ReadQuery, ok bool) {
+	q, err := q.checked()
+	if err != nil || setup == nil {
+		return tenancy.ReadQuery{}, false
+	}
+	req := q.loadRequest()
+	var d bookingData
+	setup.fill(&d, req)
+	if d.service.ID == 0 || d.branch.ID == 0 || (q.StaffID != 0 && !d.hasStaff) {
+		return tenancy.ReadQuery{}, false
+	}
+	staff := setup.busyStaff(req.branchID, req.staffID)
+	if len(staff) == 0 {
+		return tenancy.ReadQuery{}, false
+	}
+	sql, args := busyOfStaff(req, staff)
+	return tenancy.ReadQuery{SQL: sql, Args: args, Read: func(rows pgx.Rows) (err error) {
+		if d.busy, err = scanBusy(rows); err != nil {
+			return err
+		}
+		*out, err = freeSlots(q, d, zones)
+		return err
+	}}, true
+}
+
+// checked returns q with its defaults, or why it is refused.
+func (q AvailabilityQuery) checked() (AvailabilityQuery, error) {
 	switch {
 	case q.ServiceID <= 0:
-		return Availability{}, invalidField("servicio_id", "is required")
+		return q, invalidField("servicio_id", "is required")
 	case q.BranchID <= 0:
-		return Availability{}, invalidField("sede_id", "is required")
+		return q, invalidField("sede_id", "is required")
 	case q.From.IsZero():
-		return Availability{}, invalidField("desde", "is required (YYYY-MM-DD)")
+		return q, invalidField("desde", "is required (YYYY-MM-DD)")
 	case q.To.IsZero():
-		return Availability{}, invalidField("hasta", "is required (YYYY-MM-DD)")
+		return q, invalidField("hasta", "is required (YYYY-MM-DD)")
 	case q.To.Before(q.From):
-		return Availability{}, invalidField("hasta", "must not be before desde")
+		return q, invalidField("hasta", "must not be before desde")
 	case q.From.DaysUntil(q.To) >= MaxAvailabilityDays:
-		return Availability{}, invalidField("hasta", "the range may span at most %d days", MaxAvailabilityDays)
+		return q, invalidField("hasta", "the range may span at most %d days", MaxAvailabilityDays)
 	}
 	if q.MinNotice == 0 {
 		q.MinNotice = DefaultMinNotice
@@ -84,11 +130,17 @@ func (b *Bookings) FreeSlots(ctx context.Context, q AvailabilityQuery) (Availabi
 	if q.Step <= 0 {
 		q.Step = DefaultSlotStep
 	}
-	d, err := b.load(ctx, loadRequest{serviceID: q.ServiceID, branchID: q.BranchID, staffID: q.StaffID,
-		schedule: true, busy: true, from: q.From, to: q.To})
-	if err != nil {
-		return Availability{}, err
-	}
+	return q, nil
+}
+
+// loadRequest is what FreeSlots reads.
+func (q AvailabilityQuery) loadRequest() loadRequest {
+	return loadRequest{serviceID: q.ServiceID, branchID: q.BranchID, staffID: q.StaffID,
+		schedule: true, busy: true, from: q.From, to: q.To}
+}
+
+// freeSlots computes FreeSlots' answer from what it read.
+func freeSlots(q AvailabilityQuery, d bookingData, zones *Zones) (Availability, error) {
 	svc, branch := d.service, d.branch
 	switch {
 	case svc.ID == 0:
@@ -98,7 +150,7 @@ func (b *Bookings) FreeSlots(ctx context.Context, q AvailabilityQuery) (Availabi
 	case q.StaffID != 0 && !d.hasStaff:
 		return Availability{}, invalidField("profesional_id", "member %d does not exist", q.StaffID)
 	}
-	loc, err := d.zone(b.zones)
+	loc, err := d.zone(zones)
 	if err != nil {
 		return Availability{}, err
 	}

@@ -192,7 +192,8 @@ func loadBusy(ctx context.Context, tx pgx.Tx, req loadRequest, staff []int64) (m
 	if len(staff) == 0 {
 		return map[int64][]interval{}, nil
 	}
-	rows, err := tx.Query(ctx, busyOfStaffSQL, req.from.AddDays(-1).utc(), req.to.AddDays(2).utc(), staff)
+	sql, args := busyOfStaff(req, staff)
+	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, translate(err, "reading the schedule")
 	}
@@ -201,6 +202,11 @@ func loadBusy(ctx context.Context, tx pgx.Tx, req loadRequest, staff []int64) (m
 		return nil, translate(err, "reading the schedule")
 	}
 	return busy, nil
+}
+
+// busyOfStaff returns loadBusy's statement.
+func busyOfStaff(req loadRequest, staff []int64) (string, []any) {
+	return busyOfStaffSQL, []any{req.from.AddDays(-1).utc(), req.to.AddDays(2).utc(), staff}
 }
 
 func scanBusy(rows pgx.Rows) (map[int64][]interval, error) {

@@ -276,6 +276,22 @@ func (c *SetupCache) Get(ctx context.Context, tx pgx.Tx, tenant string, v SetupV
 	return s, nil
 }
 
+// Cached returns the set-up the cache holds for tenant and its version, without loading anything
+// and without counting a hit or a miss. ok is false when none is held. A held set-up may be nil: the
+// tenant's is too large to keep. The caller must check that its transaction reads version v before
+// it relies on the set-up (a read in one round trip sends SetupVersionSQL with its query).
+func (c *SetupCache) Cached(tenant string) (s *Setup, v SetupVersion, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[tenant]
+	if !ok {
+		return nil, SetupVersion{}, false
+	}
+	ent := e.Value.(*setupEntry)
+	c.order.MoveToFront(e)
+	return ent.setup, ent.version, true
+}
+
 // put keeps s as tenant's set-up at v, unless a newer one was kept meanwhile, and evicts the
 // least recently used set-ups over the budget.
 func (c *SetupCache) put(tenant string, v SetupVersion, s *Setup, weight int) {

@@ -230,7 +230,8 @@ func (a *app) withBilling(cfg *api.Config) {
 func (a *app) apiHandler(ctx context.Context, m *tenancy.Manager, secret []byte, more ...func(*api.Config)) (http.Handler, error) {
 	store := a.backupStore()
 	cfg := api.Config{JWTSecret: secret, AccessTTL: a.cfg.AccessTokenTTL, RefreshTTL: a.cfg.RefreshTokenTTL, Backups: &store,
-		MetricsToken: a.cfg.MetricsToken, SetupCacheRows: a.cfg.SetupCacheRows, TrustedProxies: a.cfg.TrustedProxies}
+		MetricsToken: a.cfg.MetricsToken, SetupCacheRows: a.cfg.SetupCacheRows, TrustedProxies: a.cfg.TrustedProxies,
+		NoOneTripReads: a.cfg.NoOneTripReads}
 	if cfg.SetupCacheRows == 0 {
 		cfg.SetupCacheRows = -1 // APPCITAS_SETUP_CACHE_ROWS=0: keep none
 	}

@@ -47,6 +47,10 @@ type Config struct {
 	// members, working hours, exceptions) of every tenant serve keeps in memory; 0 keeps none, so
 	// that every request reads them from its tenant's tables. Defaults to 500,000 (under 200 MB).
 	SetupCacheRows int
+	// NoOneTripReads (APPCITAS_ONE_TRIP_READS=0) sends the day's appointments and free slots
+	// through the scope's three round trips, as every other request, instead of one. Defaults to
+	// false: one round trip when the caller's set-up is cached.
+	NoOneTripReads bool
 	// LogLevel (APPCITAS_LOG_LEVEL: debug, info, warn, error). Defaults to info.
 	LogLevel string
 	// LogFormat (APPCITAS_LOG_FORMAT: text, json) is how log lines are written: slog's text, or one
@@ -146,6 +150,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	case "auto", "none", "transaction":
 	default:
 		return Config{}, fmt.Errorf("APPCITAS_POOLER=%q: want auto, none or transaction", c.Pooler)
+	}
+	if v := getenv("APPCITAS_ONE_TRIP_READS"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return Config{}, fmt.Errorf("APPCITAS_ONE_TRIP_READS=%q: want 1 or 0", v)
+		}
+		c.NoOneTripReads = !b
 	}
 	if v := getenv("APPCITAS_LOG_SQL"); v != "" {
 		b, err := strconv.ParseBool(v)

@@ -77,6 +77,16 @@ func TestFromEnv(t *testing.T) {
 		}
 	})
 
+	t.Run("OneTripReadsSwitchOff", func(t *testing.T) {
+		t.Parallel()
+		for v, want := range map[string]bool{"": false, "1": false, "0": true, "false": true} {
+			c, err := config.FromEnv(env(map[string]string{"APPCITAS_ONE_TRIP_READS": v}))
+			if err != nil || c.NoOneTripReads != want {
+				t.Errorf("APPCITAS_ONE_TRIP_READS=%q: NoOneTripReads %v, %v; want %v", v, c.NoOneTripReads, err, want)
+			}
+		}
+	})
+
 	t.Run("LogSQLFalse", func(t *testing.T) {
 		t.Parallel()
 		c, err := config.FromEnv(env(map[string]string{"APPCITAS_LOG_SQL": "0"}))
@@ -90,6 +100,7 @@ func TestFromEnv(t *testing.T) {
 	}{
 		{"LogLevel", "APPCITAS_LOG_LEVEL", "verbose"},
 		{"LogSQL", "APPCITAS_LOG_SQL", "yes please"},
+		{"OneTripReads", "APPCITAS_ONE_TRIP_READS", "sí"},
 		{"LockTimeoutNotADuration", "APPCITAS_MIGRATION_LOCK_TIMEOUT", "10"},
 		{"LockTimeoutZero", "APPCITAS_MIGRATION_LOCK_TIMEOUT", "0s"},
 		{"LockTimeoutNegative", "APPCITAS_MIGRATION_LOCK_TIMEOUT", "-1s"},

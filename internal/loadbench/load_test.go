@@ -84,6 +84,7 @@ var (
 	envSettleSecs  = envInt("APPCITAS_LOADBENCH_SETTLE", 20)                 // unmeasured HTTP before each repetition after the first (after pgbench's runs)
 	envPaired      = os.Getenv("APPCITAS_LOADBENCH_PAIRED") == "1"           // fleets served by processes of their own, measured in turns (paired_test.go)
 	envWindowSecs  = envInt("APPCITAS_LOADBENCH_WINDOW", 0)                  // paired only: turns of this many seconds, alternating between the fleets through each measured run (0: one turn of _SECONDS per fleet)
+	envOneTrip     = os.Getenv("APPCITAS_LOADBENCH_ONE_TRIP") != "0"         // reads in one round trip (api.Config.NoOneTripReads off)
 )
 
 // endpoint is one measured request.
@@ -195,7 +196,7 @@ type scripts struct{ query, door string }
 // apiConfig is the API configuration of the server under test (and of the capture's).
 func apiConfig() api.Config {
 	return api.Config{JWTSecret: []byte(strings.Repeat("loadbench-secret-", 4)), AccessTTL: 6 * time.Hour,
-		OrgCacheTTL: time.Duration(envOrgTTL) * time.Second}
+		OrgCacheTTL: time.Duration(envOrgTTL) * time.Second, NoOneTripReads: !envOneTrip}
 }
 
 // withBilling gives the server under test what appcitas serve has on every tenant route: the
@@ -658,6 +659,8 @@ func describe(trip []captured) string {
 		switch {
 		case strings.HasPrefix(s, "BEGIN"):
 			parts[i] = "BEGIN+SET LOCAL"
+		case strings.Contains(r.sql, oneTripOpening):
+			parts[i] = "set_config"
 		case strings.EqualFold(s, "commit"):
 			parts[i] = "COMMIT"
 		default:
@@ -674,6 +677,10 @@ func describe(trip []captured) string {
 	}
 	return parts[0]
 }
+
+// oneTripOpening marks the statement of a read in one round trip that sets its search_path and
+// role (tenancy's scope.OpeningSQL).
+const oneTripOpening = "set_config('search_path', $1, true)"
 
 var tableName = regexp.MustCompile(`\bFROM\s+((?:public\.)?(?:citas|organizacion|usuarios)_\w+)`)
 
@@ -787,6 +794,11 @@ func makeScripts(name string, recs []captured, leads map[string]string, n int) (
 		var stmts []string
 		for _, r := range rt {
 			sql := r.sql
+			if strings.Contains(sql, oneTripOpening) {
+				// A read in one round trip sets search_path and role in a statement of its own,
+				// after BEGIN: the BEGIN below sets them for a random tenant.
+				continue
+			}
 			if strings.HasPrefix(strings.TrimSpace(sql), "BEGIN") {
 				// BEGIN; SET LOCAL search_path TO <schema>, public; SET LOCAL ROLE <schema>[; lead
 				// query]: the same settings, with the schema of a random tenant, and the lead query
@@ -811,12 +823,17 @@ func makeScripts(name string, recs []captured, leads map[string]string, n int) (
 			stmts = append(stmts, sql)
 		}
 		door.WriteString(strings.Join(stmts, " \\;\n") + ";\n")
-		// Data statements: not the scope (with the membership check), not COMMIT.
+		// Data statements: not the scope (with the membership check), not COMMIT. A read in one
+		// round trip sends them all at once: opening, lead, data, COMMIT.
 		if i >= 1 && i < len(rts)-1 {
 			data = stmts
 		}
+		if len(rts) == 1 && len(stmts) > 3 {
+			data = stmts[2 : len(stmts)-1]
+		}
 	}
-	if len(rts) < 3 || !strings.EqualFold(strings.TrimSpace(rts[len(rts)-1][0].sql), "commit") {
+	last := rts[len(rts)-1]
+	if (len(rts) < 3 && len(rts) != 1) || !strings.EqualFold(strings.TrimSpace(last[len(last)-1].sql), "commit") {
 		return s, nil, fmt.Errorf("unexpected statements: %v", trips)
 	}
 	s.door = door.String()

@@ -20,6 +20,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -59,6 +61,17 @@ func benchmarkPaired(b *testing.B, sum *summary) {
 				}
 			}
 		})
+	}
+	// serve's memory after the runs: the live heap after a collection, and what the runtime holds.
+	for _, f := range fleets {
+		if f.proc == nil {
+			continue
+		}
+		file := ""
+		if envProfileDir != "" {
+			file = filepath.Join(envProfileDir, fmt.Sprintf("heap-%d.pprof", f.n))
+		}
+		b.Logf("serve's memory at %d tenants after the runs: %s", f.n, f.proc.query(b, strings.TrimSpace("heap "+file)))
 	}
 	sum.print(b)
 }
@@ -252,6 +265,19 @@ func (p *serverProc) command(b *testing.B, c string) {
 	}
 }
 
+// query sends command c and returns what the process answered after "ok ", or why it did not.
+func (p *serverProc) query(b *testing.B, c string) string {
+	if _, err := io.WriteString(p.in, c+"\n"); err != nil {
+		b.Fatalf("server process: %v", err)
+	}
+	line, err := p.out.ReadString('\n')
+	answer, ok := strings.CutPrefix(strings.TrimSpace(line), "ok ")
+	if err != nil || !ok {
+		return fmt.Sprintf("(no answer to %q: %q %v)", c, line, err)
+	}
+	return answer
+}
+
 // close ends the process (its input closes) and waits for it, 30 s at most.
 func (p *serverProc) close() {
 	_ = p.in.Close()
@@ -334,6 +360,22 @@ func TestServeFleet(t *testing.T) {
 					prof.Close()
 					prof = nil
 				}
+			}
+		case cmd == "heap":
+			// The live heap after a collection, and what the runtime holds; with a file, a heap
+			// profile too.
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			if arg != "" {
+				var f *os.File
+				if f, err = os.Create(arg); err == nil {
+					err = errors.Join(pprof.WriteHeapProfile(f), f.Close())
+				}
+			}
+			if err == nil {
+				fmt.Printf("ok live heap %.1f MB, runtime holds %.1f MB\n", float64(ms.HeapAlloc)/(1<<20), float64(ms.Sys)/(1<<20))
+				continue
 			}
 		case cmd == "stop" && prof != nil:
 			pprof.StopCPUProfile()

@@ -30,4 +30,10 @@
 // It is for work that visits many tenants once each, such as backups.
 // [QueryUnkept] runs statements that a scope needs once in a long while without keeping them.
 // [RunOptions.Lead] sends one query in the round trip that opens the scope.
+//
+// # Reads in one round trip
+//
+// [Manager.ReadInOneTrip] sends a read-only scope's opening, a lead, one query and COMMIT together.
+// The caller checks the lead's answer before the query's rows are used.
+// Its statements are kept per tenant and connection, prepared inside the scope.
 package tenancy

@@ -141,6 +141,38 @@ func TestBehindPgBouncer(t *testing.T) {
 		}
 	})
 
+	t.Run("ReadsInOneTripOverSharedServerConnections", func(t *testing.T) {
+		var wg sync.WaitGroup
+		for w := range 8 {
+			wg.Go(func() {
+				for r := range 10 {
+					ten := a
+					if (w+r)%2 == 1 {
+						ten = b
+					}
+					var who string
+					lead := &tenancy.Lead{SQL: `SELECT current_user::text || ' ' || current_setting('search_path') WHERE $1 > 0`, Args: []int64{1}, Dest: []any{&who}}
+					var writers []string
+					err := m.ReadInOneTrip(ctx, ten, lead, func() bool { return lead.Found }, tenancy.ReadQuery{
+						SQL: `SELECT DISTINCT split_part(nombre, ' ', 1) FROM citas_servicio WHERE precio_centavos >= $1`, Args: []any{0},
+						Read: func(rows pgx.Rows) (err error) {
+							writers, err = pgx.CollectRows(rows, pgx.RowTo[string])
+							return err
+						}})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if want := ten.Schema + ` "` + ten.Schema + `", public`; who != want || len(writers) != 1 || writers[0] != ten.Schema {
+						t.Errorf("a one-trip read of %s ran as %q and read rows of %v; want %q and its own rows", ten.Schema, who, writers, want)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+	})
+
 	t.Run("NoSettingSurvivesIntoTheNextBorrower", func(t *testing.T) {
 		for range 8 {
 			c, err := pgx.Connect(ctx, bouncer)

@@ -4,5 +4,6 @@
 // Lead statements are prepared once per tenant and connection, and kept in a small LRU.
 // [Tx] is the scope's transaction; it keys statements by tenant.
 // [QueryUnkept] runs statements that the connection does not keep.
+// [ReadInOneTrip] runs a read-only scope, its queries and COMMIT in one round trip.
 // Only package tenancy uses it.
 package scope
