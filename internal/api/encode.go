@@ -122,6 +122,12 @@ func appendAppointment(b []byte, a *booking.Appointment) ([]byte, error) {
 	b = strconv.AppendInt(b, a.ServiceID, 10)
 	b = append(b, `,"profesional_id":`...)
 	b = strconv.AppendInt(b, a.StaffID, 10)
+	b = append(b, `,"cliente_id":`...)
+	if a.ClientID == nil {
+		b = append(b, "null"...)
+	} else {
+		b = strconv.AppendInt(b, *a.ClientID, 10)
+	}
 	b = append(b, `,"cliente_nombre":`...)
 	b = appendJSONString(b, a.ClientName)
 	b = append(b, `,"cliente_telefono":`...)

@@ -70,6 +70,10 @@ func randomAppointment(r *rand.Rand) booking.Appointment {
 		id := r.Int64N(100)
 		a.CreatedBy = &id
 	}
+	if r.IntN(2) == 0 {
+		id := r.Int64N(1 << 40)
+		a.ClientID = &id
+	}
 	return a
 }
 
