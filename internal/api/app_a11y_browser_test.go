@@ -174,6 +174,7 @@ func TestAppA11y(t *testing.T) {
 				b.set("bk-staff", strconv.FormatInt(bk.staffProfile, 10))
 				b.do("waiting for Juan's times", chromedp.Poll[chromedp.Void](`!!document.querySelector('#bk-slots input[value^="2026-12-09T16:30"]') && !document.getElementById('bk-slots').textContent.includes('·')`))
 				b.do("picking 16:30 for a client", chromedp.Click(chromedp.CSS(`#bk-slots input[value^="2026-12-09T16:30"]`)),
+					chromedp.Click(chromedp.CSS("#bk-client-new")), chromedp.WaitVisible(chromedp.CSS("#bk-name")),
 					chromedp.SendKeys(chromedp.CSS("#bk-name"), "Ana Torres"), chromedp.SendKeys(chromedp.CSS("#bk-phone"), "+57 300 555 0000"),
 					chromedp.Evaluate[chromedp.Void](`document.getElementById('bk-submit').scrollIntoView({ block: 'end' })`))
 				check(t, "booking dialog filled in at "+width)

@@ -193,6 +193,7 @@ func TestAppIsolation(t *testing.T) {
 		}
 		for _, s := range sides {
 			s.b.do("booking 9:00", chromedp.Click(chromedp.CSS(`#bk-slots input[value^="2026-12-09T09:00"]`)),
+				chromedp.Click(chromedp.CSS("#bk-client-new")), chromedp.WaitVisible(chromedp.CSS("#bk-name")),
 				chromedp.SendKeys(chromedp.CSS("#bk-name"), s.client), chromedp.Click(chromedp.CSS("#bk-submit")))
 		}
 		for _, s := range sides {

@@ -48,11 +48,11 @@ func TestAppWebhooksInBrowser(t *testing.T) {
 			chromedp.Poll[chromedp.Void](`document.activeElement.id === 'webhooks-title'`))
 		b.set("wh-url", rcv.URL+"/hook")
 		b.do("subscribing", chromedp.Click(chromedp.CSS("#wh-create")), chromedp.WaitVisible(chromedp.CSS("#wh-secret")),
-			chromedp.WaitVisible(chromedp.CSS("#wh-list li")))
+			chromedp.WaitVisible(chromedp.CSS("#wh-list li.wh-sub")))
 		if s := b.text("#wh-secret-value"); !strings.HasPrefix(s, "whsec_") {
 			t.Errorf("secret shown = %q", s)
 		}
-		if got := b.text("#wh-list li"); !strings.Contains(got, rcv.URL+"/hook") || !strings.Contains(got, "Activo") || !strings.Contains(got, "appointment.created") {
+		if got := b.text("#wh-list li.wh-sub"); !strings.Contains(got, rcv.URL+"/hook") || !strings.Contains(got, "Activo") || !strings.Contains(got, "appointment.created") {
 			t.Errorf("the list shows %q", got)
 		}
 	})
@@ -63,7 +63,7 @@ func TestAppWebhooksInBrowser(t *testing.T) {
 		if res, err := dev.DeliverTenant(t.Context(), ten); err != nil || res.Delivered != 1 {
 			t.Fatalf("DeliverTenant = %+v, %v", res, err)
 		}
-		b.do("opening the deliveries", chromedp.Click(chromedp.CSS(`#wh-list li button[data-act=deliveries]`)),
+		b.do("opening the deliveries", chromedp.Click(chromedp.CSS(`#wh-list li.wh-sub button[data-act=deliveries]`)),
 			chromedp.WaitVisible(chromedp.CSS("#wh-delivery-table")))
 		if got := b.text("#wh-delivery-table tbody"); !strings.Contains(got, "Entregada") || !strings.Contains(got, "204") {
 			t.Errorf("the delivery shows %q", got)
@@ -76,8 +76,8 @@ func TestAppWebhooksInBrowser(t *testing.T) {
 	})
 
 	run("SwitchesTheSubscriptionOff", func(t *testing.T) {
-		b.do("disabling", chromedp.Click(chromedp.CSS(`#wh-list li button[data-act=toggle]`)),
-			chromedp.Poll[chromedp.Void](`document.querySelector('#wh-list li .wh-off') !== null`))
+		b.do("disabling", chromedp.Click(chromedp.CSS(`#wh-list li.wh-sub button[data-act=toggle]`)),
+			chromedp.Poll[chromedp.Void](`document.querySelector('#wh-list li.wh-sub .wh-off') !== null`))
 		if n := b.eval("counting replay buttons", `document.querySelectorAll('#wh-delivery-table button[data-act=replay]').length`); n != float64(0) {
 			t.Errorf("a disabled subscription offers %v replays", n)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -12,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/appcitas/appcitas/internal/tenancy"
-	"github.com/appcitas/appcitas/internal/webhooks"
 )
 
 // ErrSameServer is returned when a tenant is asked to move to the server it is on.
@@ -102,8 +102,8 @@ func moveOnce(ctx context.Context, m *tenancy.Manager, org tenancy.Organization,
 			Server:  to,
 			Version: version,
 			Load: func(ctx context.Context, ttx pgx.Tx) error {
-				// Copied rows are not changes: no webhook events in the target.
-				if err := webhooks.Off(ctx, ttx); err != nil {
+				// Copied rows are not changes: no history rows nor webhook events in the target.
+				if err := markCopy(ctx, ttx); err != nil {
 					return err
 				}
 				snap, err := bulkCopy(ctx, m, src, ttx, tables)
@@ -254,17 +254,58 @@ func liveRound(ctx context.Context, m *tenancy.Manager, src tenancy.Tenant, ttx 
 	return next, changed, err
 }
 
+// lockWait bounds each try of the pause's LOCK; it is below PostgreSQL's default
+// deadlock_timeout (1 s), so a writer caught in a lock cycle with the pause is never the one
+// aborted.
+const lockWait = 200 * time.Millisecond
+
+// pauseWrites runs lock (a LOCK TABLE) in s1, giving way and trying again, up to 50 times, when it
+// waits longer than lockWait or meets a deadlock. Each try runs in a savepoint, so the locks of a
+// failed try are released at once.
+func pauseWrites(ctx context.Context, s1 pgx.Tx, lock string) error {
+	for attempt := 1; ; attempt++ {
+		if _, err := s1.Exec(ctx, "SAVEPOINT appcitas_pausa"); err != nil {
+			return err
+		}
+		if _, err := s1.Exec(ctx, "SET LOCAL lock_timeout = "+strconv.Itoa(int(lockWait/time.Millisecond))); err != nil {
+			return err
+		}
+		_, err := s1.Exec(ctx, lock)
+		if err == nil {
+			_, err = s1.Exec(ctx, "RELEASE SAVEPOINT appcitas_pausa")
+			if err == nil {
+				_, err = s1.Exec(ctx, "SET LOCAL lock_timeout = DEFAULT")
+			}
+			return err
+		}
+		if code := tenancy.SQLState(err); attempt >= 50 || code != "55P03" && code != "40P01" {
+			return err
+		}
+		if _, rerr := s1.Exec(ctx, "ROLLBACK TO SAVEPOINT appcitas_pausa"); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(10+rand.IntN(40)) * time.Millisecond):
+		}
+	}
+}
+
 // catchUp pauses the source's writes (s1 locks its tables), brings the target up to date with the
 // rows written since snap, and returns the sums of the tables, verified equal on both sides.
 func catchUp(ctx context.Context, s1, ttx pgx.Tx, schema string, tables []tableInfo, snap xidSnapshot) ([]TableSum, error) {
-	// Lock referencing tables before the tables they reference, in the order a writer takes them
-	// (its row, then the foreign-key checks), so that the two do not deadlock.
+	// Lock referencing tables before the tables they reference, in the order most writers take
+	// them (its row, then the foreign-key checks). Some writers take another order (a booking adds
+	// its client, then the appointment, whose triggers write history, reminders and webhook
+	// events), so the lock may meet a writer the other way round: it then gives way within
+	// lockWait, before PostgreSQL's deadlock detector could pick the writer, and tries again.
 	names := make([]string, len(tables))
 	for i, t := range tables {
 		names[len(tables)-1-i] = t.qualified(schema)
 	}
 	if len(names) > 0 {
-		if _, err := s1.Exec(ctx, "LOCK TABLE "+strings.Join(names, ", ")+" IN EXCLUSIVE MODE"); err != nil {
+		if err := pauseWrites(ctx, s1, "LOCK TABLE "+strings.Join(names, ", ")+" IN EXCLUSIVE MODE"); err != nil {
 			return nil, fmt.Errorf("pausing writes of %s: %w", schema, err)
 		}
 	}

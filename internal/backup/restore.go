@@ -13,7 +13,6 @@ import (
 	"github.com/appcitas/appcitas/internal/auth"
 	"github.com/appcitas/appcitas/internal/booking"
 	"github.com/appcitas/appcitas/internal/tenancy"
-	"github.com/appcitas/appcitas/internal/webhooks"
 )
 
 // ErrIncompatible is returned for an intact archive this binary cannot restore (a newer or
@@ -185,6 +184,16 @@ func checkCompatible(m *tenancy.Manager, man Manifest) error {
 	return nil
 }
 
+// markCopy tells the tenant's triggers that tx copies rows (appcitas.copia = 'on', transaction
+// scope): a copy is not a change, so the appointment history and webhook events are not written
+// again; they come with the copied rows.
+func markCopy(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `SELECT set_config('appcitas.copia', 'on', true)`); err != nil {
+		return fmt.Errorf("marking the copy: %w", err)
+	}
+	return nil
+}
+
 // loadArchive streams the archive's tables into the scope's fresh schema with COPY FROM, checking
 // each table's checksum as it streams (the file could have changed since it was verified) and
 // its row count, then resets the identity and serial sequences past the loaded ids.
@@ -193,8 +202,8 @@ func loadArchive(ctx context.Context, tx pgx.Tx, path, schema string, want Manif
 	if err != nil {
 		return err
 	}
-	// Restored rows are not changes: no webhook events.
-	if err := webhooks.Off(ctx, tx); err != nil {
+	// Restored rows are not changes: no history, no webhook events.
+	if err := markCopy(ctx, tx); err != nil {
 		return err
 	}
 	f, err := os.Open(path)

@@ -83,8 +83,15 @@ func TestTenantIndexesAreTheLeanSet(t *testing.T) {
 		"citas_cliente_email_key", "citas_cliente_pkey", "citas_cliente_telefono_key",
 		"citas_descanso_horario_idx", "citas_descanso_pkey",
 		"citas_excepcion_fecha_idx", "citas_excepcion_pkey",
+		// The appointment history (0009): by appointment.
+		"citas_historial_cita_idx", "citas_historial_pkey",
 		"citas_horario_pkey", "citas_horario_sin_solapamiento", "citas_idempotencia_pkey",
 		"citas_servicio_pkey", "migraciones_tenant_pkey", "organizacion_sede_pkey",
+		// Reminders (0010): the pending ones by due time.
+		"recordatorios_envio_pkey", "recordatorios_recordatorio_pendiente_idx", "recordatorios_recordatorio_pkey",
+		// Online booking (0009): holds by staff member, links by appointment, one e-mail per hold.
+		"reservas_config_pkey", "reservas_correo_pkey", "reservas_correo_retencion_id_key", "reservas_enlace_cita_idx",
+		"reservas_enlace_pkey", "reservas_retencion_pkey", "reservas_retencion_profesional_idx",
 		"usuarios_perfilusuario_pkey", "usuarios_perfilusuario_user_id_key",
 		// Webhooks (0012): the pending deliveries, the log of a subscription and of a delivery,
 		// and the cascade of old events.

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/appcitas/appcitas/internal/billing"
+	"github.com/appcitas/appcitas/internal/booking"
 	"github.com/appcitas/appcitas/internal/tenancy"
 	"github.com/appcitas/appcitas/internal/whatsapp"
 )
@@ -156,33 +157,44 @@ func expire(ctx context.Context, tx pgx.Tx, now time.Time) (int, error) {
 }
 
 // claim takes up to limit due reminders (oldest first) for sending and reads what their messages
-// say. SKIP LOCKED lets two senders of one tenant share the work without taking the same row.
+// say (booking's notices of their appointments). SKIP LOCKED lets two senders of one tenant share
+// the work without taking the same row.
 func claim(ctx context.Context, tx pgx.Tx, now time.Time, limit int) ([]due, error) {
 	rows, err := tx.Query(ctx, `WITH d AS (
 			SELECT cita_id, anticipacion_minutos FROM recordatorios_recordatorio
-			WHERE estado = 'pendiente' AND proximo_en <= $1 ORDER BY proximo_en LIMIT $2 FOR UPDATE SKIP LOCKED),
-		r AS (
-			UPDATE recordatorios_recordatorio r SET estado = 'enviando', reclamado_en = $1, intentos = r.intentos + 1, updated_at = $1
-			FROM d WHERE r.cita_id = d.cita_id AND r.anticipacion_minutos = d.anticipacion_minutos
-			RETURNING r.cita_id, r.anticipacion_minutos, r.intentos, r.email_hecho, r.whatsapp_hecho)
-		SELECT r.cita_id, r.anticipacion_minutos, r.intentos, r.email_hecho, r.whatsapp_hecho, c.inicio,
-			c.cliente_nombre, c.cliente_telefono, c.cliente_email, s.nombre, s.direccion, s.telefono, s.zona_horaria,
-			sv.nombre, p.nombre_visible
-		FROM r JOIN citas_cita c ON c.id = r.cita_id
-		JOIN organizacion_sede s ON s.id = c.sede_id
-		JOIN citas_servicio sv ON sv.id = c.servicio_id
-		JOIN usuarios_perfilusuario p ON p.id = c.profesional_id`, now, limit)
+			WHERE estado = 'pendiente' AND proximo_en <= $1 ORDER BY proximo_en LIMIT $2 FOR UPDATE SKIP LOCKED)
+		UPDATE recordatorios_recordatorio r SET estado = 'enviando', reclamado_en = $1, intentos = r.intentos + 1, updated_at = $1
+		FROM d WHERE r.cita_id = d.cita_id AND r.anticipacion_minutos = d.anticipacion_minutos
+		RETURNING r.cita_id, r.anticipacion_minutos, r.intentos, r.email_hecho, r.whatsapp_hecho`, now, limit)
 	if err != nil {
 		return nil, fmt.Errorf("claiming reminders: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (due, error) {
+	claimed, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (due, error) {
 		var d due
-		err := r.Scan(&d.AppointmentID, &d.Offset, &d.Attempt, &d.EmailDone, &d.WhatsAppDone, &d.Start,
-			&d.ClientName, &d.Phone, &d.Email, &d.BranchName, &d.BranchAddress, &d.BranchPhone, &d.TimeZone, &d.Service, &d.Staff)
+		err := r.Scan(&d.AppointmentID, &d.Offset, &d.Attempt, &d.EmailDone, &d.WhatsAppDone)
 		return d, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claiming reminders: %w", err)
+	}
+	ids := make([]int64, len(claimed))
+	for i, d := range claimed {
+		ids[i] = d.AppointmentID
+	}
+	notices, err := booking.AppointmentNotices(ctx, tx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("claiming reminders: %w", err)
+	}
+	out := claimed[:0]
+	for _, d := range claimed {
+		n, ok := notices[d.AppointmentID]
+		if !ok {
+			continue // the appointment is gone (its reminder rows go with it)
+		}
+		d.Start, d.ClientName, d.Phone, d.Email = n.Start, n.ClientName, n.ClientPhone, n.ClientEmail
+		d.BranchName, d.BranchAddress, d.BranchPhone, d.TimeZone = n.BranchName, n.BranchAddress, n.BranchPhone, n.BranchTimeZone
+		d.Service, d.Staff = n.ServiceName, n.StaffName
+		out = append(out, d)
 	}
 	return out, nil
 }

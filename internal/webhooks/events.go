@@ -1,12 +1,6 @@
 package webhooks
 
-import (
-	"context"
-	"fmt"
-	"slices"
-
-	"github.com/jackc/pgx/v5"
-)
+import "slices"
 
 // Event types a subscription may ask for.
 const (
@@ -27,13 +21,3 @@ func EventTypes() []string {
 
 // ValidEvent reports whether t is one of [EventTypes].
 func ValidEvent(t string) bool { return slices.Contains(EventTypes(), t) }
-
-// Off switches event emission off for the rest of tx: a copy of a tenant's rows (a restore, a
-// move) is not a change, and emits nothing. It sets appcitas.webhooks to 'off' with transaction
-// scope.
-func Off(ctx context.Context, tx pgx.Tx) error {
-	if _, err := tx.Exec(ctx, `SELECT set_config('appcitas.webhooks', 'off', true)`); err != nil {
-		return fmt.Errorf("switching webhook events off: %w", err)
-	}
-	return nil
-}

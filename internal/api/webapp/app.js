@@ -37,9 +37,16 @@ const T = {
   },
 };
 
-Object.assign(T.es, TEXTS.es);
-Object.assign(T.en, TEXTS.en);
-for (const l of ['es', 'en']) Object.assign(T[l], reportTexts[l], signupTexts[l], clientTexts[l], webhookTexts[l], settingsTexts[l], feedsTexts[l]);
+// Each module brings its texts. A key two modules give different texts would show one module the
+// other's words, so it stops the page (and fails the browser tests) instead.
+for (const texts of [TEXTS, reportTexts, signupTexts, clientTexts, webhookTexts, settingsTexts, feedsTexts]) {
+  for (const l of ['es', 'en']) {
+    for (const [key, text] of Object.entries(texts[l])) {
+      if (key in T[l] && T[l][key] !== text) throw new Error(`text "${key}" (${l}) is defined twice with different words`);
+      T[l][key] = text;
+    }
+  }
+}
 
 const $ = (id) => document.getElementById(id);
 const state = { lang: 'es', access: '', me: null, org: null, branches: [], members: [], hours: new Map(), serviceNames: new Map() };

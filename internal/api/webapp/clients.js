@@ -6,7 +6,7 @@ export const clientTexts = {
   es: {
     clients: 'Clientes', clientsTitle: 'Clientes', searchClients: 'Buscar por nombre, teléfono o correo', search: 'Buscar',
     newClient: 'Nuevo cliente', more: 'Ver más', noClients: 'No hay clientes que coincidan.', clientNotes: 'Notas', save: 'Guardar',
-    saved: 'Cliente guardado.', created: 'Cliente creado.', history: 'Historial de citas', noHistory: 'Sin citas todavía.',
+    clientSaved: 'Cliente guardado.', created: 'Cliente creado.', history: 'Historial de citas', noHistory: 'Sin citas todavía.',
     apptOne: 'cita', apptMany: 'citas', noShowOne: 'inasistencia', noShowMany: 'inasistencias', mergeTitle: 'Fusionar un duplicado', mergeSearch: 'Buscar el duplicado',
     mergePick: 'Duplicado a fusionar en este cliente', merge: 'Fusionar', merged: 'Clientes fusionados.',
     mergeHint: 'Las citas del duplicado pasan a este cliente y el duplicado se elimina.', pickDuplicate: 'Elige el duplicado.',
@@ -17,7 +17,7 @@ export const clientTexts = {
   en: {
     clients: 'Clients', clientsTitle: 'Clients', searchClients: 'Search by name, phone or email', search: 'Search',
     newClient: 'New client', more: 'Show more', noClients: 'No clients match.', clientNotes: 'Notes', save: 'Save',
-    saved: 'Client saved.', created: 'Client created.', history: 'Appointment history', noHistory: 'No appointments yet.',
+    clientSaved: 'Client saved.', created: 'Client created.', history: 'Appointment history', noHistory: 'No appointments yet.',
     apptOne: 'appointment', apptMany: 'appointments', noShowOne: 'no-show', noShowMany: 'no-shows', mergeTitle: 'Merge a duplicate', mergeSearch: 'Search for the duplicate',
     mergePick: 'Duplicate to merge into this client', merge: 'Merge', merged: 'Clients merged.',
     mergeHint: 'The duplicate\'s appointments move to this client and the duplicate is removed.', pickDuplicate: 'Choose the duplicate.',
@@ -129,7 +129,7 @@ export function initClients(ctx) {
     }
     const wasNew = !current;
     await openClient(c.id);
-    say(t(wasNew ? 'created' : 'saved'));
+    say(t(wasNew ? 'created' : 'clientSaved'));
     await search(false);
   }
 

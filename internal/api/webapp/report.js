@@ -7,14 +7,14 @@ export const reportTexts = {
     report: 'Reporte', reportTitle: 'Reporte de citas', backToAgenda: 'Volver a la agenda', from: 'Desde', to: 'Hasta',
     showReport: 'Ver reporte', downloadCSV: 'Descargar CSV', total: 'Citas', noShowRate: 'Tasa de inasistencia',
     revenue: 'Ingresos de citas completadas', byStatus: 'Por estado', byStaff: 'Por profesional', byService: 'Por servicio',
-    state: 'Estado', name: 'Nombre', count: 'Total', completed: 'Completadas', noShows: 'No asistió', cancelled: 'Canceladas',
+    state: 'Estado', name: 'Nombre', count: 'Total', completed: 'Completadas', noShows: 'No asistió', rptCancelled: 'Canceladas',
     income: 'Ingresos', noRevenue: 'Sin ingresos', reportFor: 'Reporte', reportNote: 'Tasa de inasistencia: citas sin asistencia entre citas completadas y sin asistencia.',
   },
   en: {
     report: 'Report', reportTitle: 'Appointments report', backToAgenda: 'Back to the agenda', from: 'From', to: 'To',
     showReport: 'Show report', downloadCSV: 'Download CSV', total: 'Appointments', noShowRate: 'No-show rate',
     revenue: 'Revenue of completed appointments', byStatus: 'By state', byStaff: 'By staff member', byService: 'By service',
-    state: 'State', name: 'Name', count: 'Total', completed: 'Completed', noShows: 'No-show', cancelled: 'Cancelled',
+    state: 'State', name: 'Name', count: 'Total', completed: 'Completed', noShows: 'No-show', rptCancelled: 'Cancelled',
     income: 'Revenue', noRevenue: 'No revenue', reportFor: 'Report', reportNote: 'No-show rate: no-shows out of completed appointments and no-shows.',
   },
 };
@@ -95,7 +95,7 @@ export function initReport(ctx) {
       d.append(el('dt', t(key)), dd);
       summary.append(d);
     }
-    const groupHead = [t('name'), t('count'), t('completed'), t('noShows'), t('cancelled'), t('income')];
+    const groupHead = [t('name'), t('count'), t('completed'), t('noShows'), t('rptCancelled'), t('income')];
     const currency = r.ingresos_completadas.length === 1 ? r.ingresos_completadas[0].moneda : '';
     const groupRows = (gs) => gs.map((g) => [g.nombre || ('#' + g.id), g.total, g.completadas, g.no_asistio, g.canceladas,
       currency ? money(g.ingresos_centavos, currency) : String(g.ingresos_centavos)]);

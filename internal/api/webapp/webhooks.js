@@ -71,7 +71,7 @@ export function initWebhooks(ctx) {
 
   function renderList() {
     const list = $('wh-list');
-    if (!subs.length) { list.replaceChildren(el('p', t('whNone'), 'hint')); return; }
+    if (!subs.length) { list.replaceChildren(el('li', t('whNone'), 'hint')); return; }
     list.replaceChildren(...subs.map((s) => {
       const li = el('li', undefined, 'card wh-sub');
       li.dataset.id = String(s.id);
