@@ -285,7 +285,11 @@ export function initSettings(ctx) {
   // --- working hours ---
   let hours = [];
   let hoursFor = '';
+  // hoursSeq numbers the loads of the hours editor: only the latest one draws, so a slow answer
+  // for another staff member never replaces the editor of the one just picked.
+  let hoursSeq = 0;
   async function loadHours() {
+    const mine = ++hoursSeq;
     const staff = members.filter((m) => m.is_active && m.role !== 'receptionist');
     const active = branches.filter((b) => b.is_active);
     if (!staff.length || !active.length) {
@@ -296,7 +300,9 @@ export function initSettings(ctx) {
     const sel = h('select', { id: 'hours-staff' }, ...staff.map((m) => new Option(m.nombre_visible || '#' + m.user_id, String(m.id))));
     sel.value = hoursFor;
     sel.addEventListener('change', guard(async () => { hoursFor = sel.value; await loadHours(); }));
-    hours = (await api(`/api/miembros/${hoursFor}/horario`)).horario.map((b) => ({ ...b, descansos: [...(b.descansos || [])] }));
+    const loaded = (await api(`/api/miembros/${hoursFor}/horario`)).horario;
+    if (mine !== hoursSeq) return;
+    hours = loaded.map((b) => ({ ...b, descansos: [...(b.descansos || [])] }));
     const editor = h('div', { id: 'hours-editor', data: { staff: hoursFor } });
     const save = h('button', { type: 'button', id: 'hours-save', text: t('saveHours'), onclick: guard(async () => {
       const body = { horario: hours.map((b) => ({ sede_id: b.sede_id, dia_semana: b.dia_semana, hora_inicio: b.hora_inicio.slice(0, 5), hora_fin: b.hora_fin.slice(0, 5),
