@@ -216,9 +216,18 @@ func TestAppSettingsInBrowser(t *testing.T) {
 	}
 
 	run("EditsHoursWithABreakThatAvailabilityFollows", func(t *testing.T) {
+		// The hours section redraws after the team's list: pick Pablo once his name is offered.
+		b.do("waiting for Pablo in the hours' staff list", chromedp.Poll[chromedp.Void](fmt.Sprintf(
+			`document.querySelector('#hours-staff option[value="%d"]') !== null`, pabloProfile)))
 		b.set("hours-staff", fmt.Sprint(pabloProfile))
-		b.do("waiting for Pablo's hours", chromedp.Poll[chromedp.Void](fmt.Sprintf(
-			`document.getElementById('hours-editor')?.dataset.staff === '%d' && document.querySelector('#hours-editor .day[data-day="3"] .add-block') !== null`, pabloProfile)))
+		if err := chromedp.Do(b.ctx, chromedp.Poll[chromedp.Void](fmt.Sprintf(
+			`document.getElementById('hours-editor')?.dataset.staff === '%d' && document.querySelector('#hours-editor .day[data-day="3"] .add-block') !== null`, pabloProfile),
+			chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+			state := b.eval("reading the hours editor", `JSON.stringify({editor: document.getElementById('hours-editor')?.dataset.staff,
+				options: [...(document.getElementById('hours-staff')?.options || [])].map((o) => o.value + ':' + o.text),
+				value: document.getElementById('hours-staff')?.value, flash: document.getElementById('flash').textContent})`)
+			t.Fatalf("waiting for Pablo's (%d) hours: %v; the page: %v", pabloProfile, err, state)
+		}
 		click("adding Wednesday's hours", `#hours-editor .day[data-day="3"] .add-block`, `document.querySelector('#hours-editor .day[data-day="3"] .block') !== null`)
 		click("adding a break", `#hours-editor .day[data-day="3"] .add-break`, `document.querySelector('#hours-editor .day[data-day="3"] .break') !== null`)
 		b.do("choosing Sede Norte", chromedp.Evaluate[chromedp.Void](fmt.Sprintf(

@@ -164,8 +164,8 @@ export function initClients(ctx) {
     $('cl-record').hidden = true;
     current = null;
     cursor = '';
-    await search(false);
     $('clients-title').focus();
+    await search(false);
   }
 
   $('clients-open').addEventListener('click', guard(open));

@@ -106,8 +106,8 @@ export function initFeeds(ctx) {
     show('feeds-view');
     flash('');
     $('feed-new').hidden = true;
-    await load();
     $('feeds-title').focus();
+    await load();
   }
 
   $('feeds-open').addEventListener('click', guard(open));

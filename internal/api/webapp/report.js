@@ -153,6 +153,8 @@ export function initReport(ctx) {
     if (state.loading) await state.loading.catch(() => {});
     show('report-view');
     flash('');
+    // The title takes the focus at once, so the keyboard is in the view while it loads.
+    $('report-title').focus();
     const sel = $('report-branch');
     const keep = sel.value || $('branch-select').value;
     sel.replaceChildren(...state.branches.map((b) => new Option(b.nombre, String(b.id))));
@@ -166,7 +168,6 @@ export function initReport(ctx) {
     if (!$('report-to').value) $('report-to').value = today(zone);
     if (!$('report-from').value) $('report-from').value = $('report-to').value.slice(0, 8) + '01';
     await load();
-    $('report-title').focus();
   }
 
   $('report-open').addEventListener('click', guard(open));

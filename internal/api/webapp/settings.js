@@ -345,10 +345,13 @@ export function initSettings(ctx) {
   }
 
   // --- days off and holidays ---
+  let daysSeq = 0; // as hoursSeq: only the latest load draws the days off
   async function loadDays() {
+    const mine = ++daysSeq;
     const zone = state.orgZone || 'America/Bogota';
     const from = today(zone);
     const items = (await api(`/api/excepciones?${new URLSearchParams({ desde: from, hasta: addDays(from, 366) })}`)).items;
+    if (mine !== daysSeq) return;
     const bName = (id) => (branches.find((b) => b.id === id) || {}).nombre || '#' + id;
     const mName = (id) => { const m = members.find((x) => x.id === id); return m ? (m.nombre_visible || '#' + m.user_id) : '#' + id; };
     const list = h('ul', { id: 'day-list', class: 'plain settings-list' });
@@ -426,8 +429,9 @@ export function initSettings(ctx) {
   async function open() {
     show('settings-view');
     flash('');
-    await load();
+    // The title takes the focus at once, so the keyboard is in the view while its sections load.
     $('settings-title').focus();
+    await load();
   }
 
   // A language switch redraws the sections, whose texts are built here.

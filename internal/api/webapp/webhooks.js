@@ -162,8 +162,8 @@ export function initWebhooks(ctx) {
     open = null;
     deliveries = [];
     renderEvents();
-    await load();
     $('webhooks-title').focus();
+    await load();
   }
 
   $('webhooks-open').addEventListener('click', guard(openView));
