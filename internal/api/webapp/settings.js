@@ -489,6 +489,9 @@ export function initSettings(ctx) {
   // openInvitation shows the invitation of tok; user is the signed-in user's name, or ''.
   async function openInvitation(tok, user) {
     token = tok;
+    // The forms appear with the invitation's summary, once the server has answered.
+    $('invite-summary').textContent = '';
+    for (const id of ['invite-session', 'invite-new-form', 'invite-login-form']) $(id).hidden = true;
     show('invite-view');
     $('session').hidden = true;
     const r = await fetch('/api/invitaciones/consultar', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ token }) });
