@@ -16,6 +16,7 @@ import (
 	"github.com/appcitas/appcitas/internal/auth"
 	"github.com/appcitas/appcitas/internal/booking"
 	"github.com/appcitas/appcitas/internal/invitations"
+	"github.com/appcitas/appcitas/internal/mail/mailtest"
 	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
@@ -26,8 +27,8 @@ import (
 func TestAppSettingsInBrowser(t *testing.T) {
 	t.Parallel()
 	be := setupBilling(t, auth.LimitOptions{Burst: 10, Every: time.Minute})
-	sink := startSMTPSink(t)
-	be.s.cfg.Mailer = sink.mailer(t)
+	sink := mailtest.NewServer(t)
+	be.s.cfg.Mailer = smtpMailer(t, sink)
 	be.s.invites = invitations.New(func(ctx context.Context) (*pgxpool.Pool, error) {
 		return be.m.Servers().Shared(ctx, tenancy.DefaultServer)
 	}, invitations.Options{Mailer: be.s.cfg.Mailer, Now: be.s.cfg.Now})
@@ -151,7 +152,7 @@ func TestAppSettingsInBrowser(t *testing.T) {
 		b.set("invite-role", "staff")
 		typeInto("invite-name", "Pablo Ruiz")
 		click("inviting", "#invite-send", `document.getElementById('pending-list').textContent.includes('pablo@example.com')`)
-		link, _ := sink.lastToken(t, "pablo@example.com")
+		link, _ := lastToken(t, sink, "pablo@example.com")
 		if !strings.HasPrefix(link, srv.URL+"/app#/invitacion/") {
 			t.Fatalf("link = %q, want one to %s/app", link, srv.URL)
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/appcitas/appcitas/internal/auth"
 	"github.com/appcitas/appcitas/internal/booking"
 	appmail "github.com/appcitas/appcitas/internal/mail"
+	"github.com/appcitas/appcitas/internal/mail/mailtest"
 	"github.com/appcitas/appcitas/internal/reservas"
 	"github.com/appcitas/appcitas/internal/tenancy"
 )
@@ -70,14 +71,14 @@ func (q *inlineMailQueue) QueueBookingMail(_ context.Context, orgID, holdID int6
 // server behind the confirmations, and a branch where the staff member works 09:00-18:00 daily.
 type publicEnv struct {
 	*bookingEnv
-	smtp  *fakeSMTP
+	smtp  *mailtest.Server
 	queue *inlineMailQueue
 	day   string // tomorrow in the branch's zone
 }
 
 func setupPublic(t testing.TB, cfg func(*PublicBookingConfig)) *publicEnv {
 	t.Helper()
-	smtp := startFakeSMTP(t)
+	smtp := mailtest.NewServer(t)
 	q := &inlineMailQueue{}
 	e := setup(t, func(c *Config) {
 		c.PublicBooking = PublicBookingConfig{Mail: q, BaseURL: "https://citas.example.co",
@@ -87,7 +88,7 @@ func setupPublic(t testing.TB, cfg func(*PublicBookingConfig)) *publicEnv {
 			cfg(&c.PublicBooking)
 		}
 	})
-	sender, err := appmail.NewSMTPMailer(appmail.SMTPConfig{Addr: smtp.ln.Addr().String(), From: "appcitas <no-reply@appcitas.co>"})
+	sender, err := appmail.NewSMTPMailer(appmail.SMTPConfig{Addr: smtp.Addr(), From: "appcitas <no-reply@appcitas.co>"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +241,7 @@ func TestPublicBookingAPI(t *testing.T) {
 		if done.Appointment.ID == 0 || done.Email != "ana@example.co" {
 			t.Fatalf("confirmed = %+v", done)
 		}
-		msgs := p.smtp.waitMessages(t, 1, 10*time.Second)
+		msgs := p.smtp.Wait(t, 1, 10*time.Second)
 		if !strings.Contains(msgs[0], "Barb=C3=ADa Juan") && !strings.Contains(msgs[0], "Barbería Juan") {
 			t.Errorf("the e-mail is not in the organization's name: %q", msgs[0][:200])
 		}
@@ -264,7 +265,7 @@ func TestPublicBookingAPI(t *testing.T) {
 			t.Fatal(err)
 		}
 		p.queue.done.Wait()
-		if n := len(p.smtp.messages()); n != 1 {
+		if n := len(p.smtp.Messages()); n != 1 {
 			t.Fatalf("%d e-mails after a second delivery, want 1", n)
 		}
 
@@ -327,7 +328,7 @@ func TestPublicBookingAPI(t *testing.T) {
 	t.Run("RefusesChangesPastTheNoticeLimitAndSaysWhomToCall", func(t *testing.T) {
 		h := p.hold("11:00")
 		p.ok("POST", p.slug()+"/reservas", p.confirmBody(h, "beto@example.co"), nil, http.StatusCreated, nil)
-		msgs := p.smtp.waitMessages(t, 2, 10*time.Second)
+		msgs := p.smtp.Wait(t, 2, 10*time.Second)
 		_, _, token := parseConfirmation(t, msgs[len(msgs)-1])
 		p.ok("PUT", "/api/reservas-en-linea", reservas.Settings{Enabled: true, BookNoticeMinutes: 60, RescheduleNoticeMinutes: 60 * 24 * 3,
 			CancelNoticeMinutes: 60 * 24 * 3, HorizonDays: 30, HoldMinutes: 10}, p.adminH, http.StatusOK, nil)

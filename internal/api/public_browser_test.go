@@ -75,7 +75,7 @@ func TestPublicBookingInBrowser(t *testing.T) {
 		t.Errorf("at 390 px the page is %v px wide for a %v px screen", w[1], w[0])
 	}
 
-	msgs := p.smtp.waitMessages(t, 1, 20*time.Second)
+	msgs := p.smtp.Wait(t, 1, 20*time.Second)
 	text, ics, _ := parseConfirmation(t, msgs[0])
 	link := manageLink.FindString(text)
 	if !strings.HasPrefix(link, srv.URL+"/r/"+p.org.Slug+"/cita/") || !strings.Contains(ics, "BEGIN:VEVENT") {

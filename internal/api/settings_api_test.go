@@ -1,121 +1,38 @@
 package api
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/appcitas/appcitas/internal/auth"
 	"github.com/appcitas/appcitas/internal/billing"
+	"github.com/appcitas/appcitas/internal/mail/mailtest"
 	"github.com/appcitas/appcitas/internal/tenancy"
 )
 
-// smtpSink is an in-process SMTP server that keeps the DATA of every message it receives.
-type smtpSink struct {
-	ln   net.Listener
-	mu   sync.Mutex
-	msgs []string
-	// refuse makes DATA fail.
-	refuse bool
-}
-
-func startSMTPSink(t testing.TB) *smtpSink {
+// smtpMailer is the real SMTP mailer, sending to the test's server.
+func smtpMailer(t testing.TB, s *mailtest.Server) billing.Mailer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &smtpSink{ln: ln}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go f.serve(c)
-		}
-	}()
-	return f
-}
-
-func (f *smtpSink) serve(c net.Conn) {
-	defer c.Close()
-	r := bufio.NewReader(c)
-	say := func(s string) { _, _ = c.Write([]byte(s + "\r\n")) }
-	say("220 sink ESMTP")
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return
-		}
-		cmd := strings.ToUpper(strings.TrimSpace(line))
-		switch {
-		case strings.HasPrefix(cmd, "EHLO"), strings.HasPrefix(cmd, "HELO"):
-			say("250 sink")
-		case strings.HasPrefix(cmd, "DATA"):
-			f.mu.Lock()
-			refuse := f.refuse
-			f.mu.Unlock()
-			if refuse {
-				say("554 refused")
-				continue
-			}
-			say("354 go on")
-			var b strings.Builder
-			for {
-				l, err := r.ReadString('\n')
-				if err != nil {
-					return
-				}
-				if l == ".\r\n" {
-					break
-				}
-				b.WriteString(l)
-			}
-			f.mu.Lock()
-			f.msgs = append(f.msgs, b.String())
-			f.mu.Unlock()
-			say("250 queued")
-		case strings.HasPrefix(cmd, "QUIT"):
-			say("221 bye")
-			return
-		default:
-			say("250 ok")
-		}
-	}
-}
-
-func (f *smtpSink) mailer(t testing.TB) billing.Mailer {
-	t.Helper()
-	m, err := billing.NewSMTPMailer(billing.SMTPConfig{Addr: f.ln.Addr().String(), From: "appcitas <no-reply@appcitas.test>"})
+	m, err := billing.NewSMTPMailer(billing.SMTPConfig{Addr: s.Addr(), From: "appcitas <no-reply@appcitas.test>"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return m
 }
 
-func (f *smtpSink) messages() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.msgs...)
-}
-
 var inviteLink = regexp.MustCompile(`(https?://\S+/app)#/invitacion/([A-Za-z0-9_-]{43})`)
 
-// lastToken returns the token of the newest invitation e-mail sent to addr.
-func (f *smtpSink) lastToken(t testing.TB, addr string) (link, token string) {
+// lastToken returns the link and the token of the newest invitation e-mail s received for addr.
+func lastToken(t testing.TB, s *mailtest.Server, addr string) (link, token string) {
 	t.Helper()
-	msgs := f.messages()
+	msgs := s.Messages()
 	for i := len(msgs) - 1; i >= 0; i-- {
 		if strings.Contains(msgs[i], "To: "+addr+"\r\n") {
 			m := inviteLink.FindStringSubmatch(msgs[i])
@@ -131,7 +48,7 @@ func (f *smtpSink) lastToken(t testing.TB, addr string) (link, token string) {
 
 type settingsEnv struct {
 	*env
-	sink  *smtpSink
+	sink  *mailtest.Server
 	org   tenancy.Organization
 	admin auth.User
 	recep auth.User
@@ -139,8 +56,8 @@ type settingsEnv struct {
 
 func setupSettings(t *testing.T) *settingsEnv {
 	t.Helper()
-	sink := startSMTPSink(t)
-	e := setup(t, func(c *Config) { c.Mailer = sink.mailer(t); c.PublicURL = "https://citas.example.com" })
+	sink := mailtest.NewServer(t)
+	e := setup(t, func(c *Config) { c.Mailer = smtpMailer(t, sink); c.PublicURL = "https://citas.example.com" })
 	org := e.createOrg("Barbería Norte")
 	admin := e.createUser("ana", false)
 	recep := e.createUser("rita", false)
@@ -247,7 +164,7 @@ func TestInvitations(t *testing.T) {
 		if rec.Code != http.StatusCreated {
 			t.Fatalf("%d %s", rec.Code, rec.Body.String())
 		}
-		link, token := se.sink.lastToken(t, "pablo@example.com")
+		link, token := lastToken(t, se.sink, "pablo@example.com")
 		if !strings.HasPrefix(link, "https://citas.example.com/app#/invitacion/") {
 			t.Fatalf("link = %q", link)
 		}
@@ -305,7 +222,7 @@ func TestInvitations(t *testing.T) {
 		if rec := se.do("POST", "/api/invitaciones", map[string]any{"email": "carla@example.com", "role": "receptionist"}, se.as(se.admin)...); rec.Code != http.StatusCreated {
 			t.Fatalf("%d %s", rec.Code, rec.Body.String())
 		}
-		_, token := se.sink.lastToken(t, "carla@example.com")
+		_, token := lastToken(t, se.sink, "carla@example.com")
 		// Her e-mail has an account: she must sign in instead of creating a user.
 		wantError(t, se.do("POST", "/api/invitaciones/aceptar", map[string]any{"token": token, "username": "carla2", "password": "tijeras-2026"}), http.StatusConflict, "email_taken")
 		wantError(t, se.do("POST", "/api/invitaciones/aceptar-con-sesion", map[string]any{"token": token}), http.StatusUnauthorized, "missing_token")
@@ -320,7 +237,7 @@ func TestInvitations(t *testing.T) {
 		if rec := se.do("POST", "/api/invitaciones", map[string]any{"email": "carla@example.com", "role": "staff"}, se.as(se.admin)...); rec.Code != http.StatusCreated {
 			t.Fatalf("%d %s", rec.Code, rec.Body.String())
 		}
-		_, token = se.sink.lastToken(t, "carla@example.com")
+		_, token = lastToken(t, se.sink, "carla@example.com")
 		wantError(t, se.do("POST", "/api/invitaciones/aceptar-con-sesion", map[string]any{"token": token}, bearer(se.token(u, 0))...), http.StatusConflict, "already_member")
 		if rec := se.do("POST", "/api/invitaciones/consultar", map[string]any{"token": token}); rec.Code != http.StatusOK {
 			t.Fatalf("the refused invitation is gone: %d %s", rec.Code, rec.Body.String())
@@ -330,10 +247,10 @@ func TestInvitations(t *testing.T) {
 		if rec := se.do("POST", "/api/invitaciones", map[string]any{"email": "dora@example.com", "role": "staff"}, se.as(se.admin)...); rec.Code != http.StatusCreated {
 			t.Fatalf("%d %s", rec.Code, rec.Body.String())
 		}
-		_, first := se.sink.lastToken(t, "dora@example.com")
+		_, first := lastToken(t, se.sink, "dora@example.com")
 		rec := se.do("POST", "/api/invitaciones", map[string]any{"email": "Dora@example.com", "role": "admin"}, se.as(se.admin)...)
 		inv := decode[map[string]any](t, rec.Body.Bytes())
-		_, second := se.sink.lastToken(t, "Dora@example.com")
+		_, second := lastToken(t, se.sink, "Dora@example.com")
 		wantError(t, se.do("POST", "/api/invitaciones/consultar", map[string]any{"token": first}), http.StatusNotFound, "invitation_not_found")
 		if rec := se.do("DELETE", "/api/invitaciones/"+itoa(int64(inv["id"].(float64))), nil, se.as(se.admin)...); rec.Code != http.StatusNoContent {
 			t.Fatalf("revoke %d %s", rec.Code, rec.Body.String())
@@ -344,17 +261,15 @@ func TestInvitations(t *testing.T) {
 		if rec := se.do("POST", "/api/invitaciones", map[string]any{"email": "eva@example.com", "role": "staff"}, se.as(se.admin)...); rec.Code != http.StatusCreated {
 			t.Fatalf("%d %s", rec.Code, rec.Body.String())
 		}
-		_, token := se.sink.lastToken(t, "eva@example.com")
+		_, token := lastToken(t, se.sink, "eva@example.com")
 		if _, err := se.pool.Exec(se.ctx, `UPDATE public.usuarios_invitacion SET expira_at = now() - interval '1 minute' WHERE email = 'eva@example.com'`); err != nil {
 			t.Fatal(err)
 		}
 		wantError(t, se.do("POST", "/api/invitaciones/aceptar", map[string]any{"token": token, "username": "eva", "password": "tijeras-2026"}), http.StatusNotFound, "invitation_not_found")
 	})
 	t.Run("RefusedEmailStoresNothing", func(t *testing.T) {
-		se.sink.mu.Lock()
-		se.sink.refuse = true
-		se.sink.mu.Unlock()
-		defer func() { se.sink.mu.Lock(); se.sink.refuse = false; se.sink.mu.Unlock() }()
+		se.sink.Refuse(true)
+		defer se.sink.Refuse(false)
 		wantError(t, se.do("POST", "/api/invitaciones", map[string]any{"email": "fede@example.com", "role": "staff"}, se.as(se.admin)...), http.StatusBadGateway, "mail_failed")
 		var n int
 		if err := se.pool.QueryRow(se.ctx, `SELECT count(*) FROM public.usuarios_invitacion WHERE email = 'fede@example.com'`).Scan(&n); err != nil || n != 0 {

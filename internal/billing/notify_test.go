@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/appcitas/appcitas/internal/billing"
+	"github.com/appcitas/appcitas/internal/mail/mailtest"
 )
 
 // syncBuffer is a log sink that tests read while the service writes.
@@ -43,12 +44,6 @@ func (m *dyingMailer) Send(ctx context.Context, msg billing.Message) error {
 	err := m.next.Send(ctx, msg)
 	m.die()
 	return err
-}
-
-func (f *fakeSMTP) messages() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.msgs...)
 }
 
 func messageID(t *testing.T, msg string) string {
@@ -132,9 +127,9 @@ func TestNotificationDelivery(t *testing.T) {
 		t.Parallel()
 		e := setup(t)
 		n := suspended(e, "Caída")
-		f := startFakeSMTP(t)
+		f := mailtest.NewServer(t)
 		ctx, die := context.WithCancel(t.Context())
-		dying := &dyingMailer{next: smtpMailer(t, f.ln.Addr().String()), die: die, claimedFirst: func() bool {
+		dying := &dyingMailer{next: smtpMailer(t, f.Addr()), die: die, claimedFirst: func() bool {
 			var claimed bool
 			err := e.pool.QueryRow(t.Context(), `SELECT reclamada_en IS NOT NULL FROM public.billing_notificacion WHERE id = $1`, n.ID).Scan(&claimed)
 			return err == nil && claimed
@@ -145,7 +140,7 @@ func TestNotificationDelivery(t *testing.T) {
 		if !dying.sawClaim {
 			t.Fatal("SMTP was reached before the claim was committed")
 		}
-		if got := len(f.messages()); got != 1 {
+		if got := len(f.Messages()); got != 1 {
 			t.Fatalf("%d mails reached SMTP, want 1", got)
 		}
 		if got := state(e, n); got.State != billing.DeliverySending || got.SentAt != nil || got.ClaimedAt == nil {
@@ -154,7 +149,7 @@ func TestNotificationDelivery(t *testing.T) {
 
 		// A restarted deliverer does not send it again, now or after the timeout.
 		log := &syncBuffer{}
-		after := withMailer(e, smtpMailer(t, f.ln.Addr().String()), log)
+		after := withMailer(e, smtpMailer(t, f.Addr()), log)
 		if sent, err := after.DeliverNotifications(t.Context(), 10); err != nil || sent != 0 {
 			t.Fatalf("DeliverNotifications after restart = %d, %v; want 0 sent", sent, err)
 		}
@@ -165,7 +160,7 @@ func TestNotificationDelivery(t *testing.T) {
 		if sent, err := after.DeliverNotifications(t.Context(), 10); err != nil || sent != 0 {
 			t.Fatalf("DeliverNotifications after the timeout = %d, %v; want 0 sent", sent, err)
 		}
-		if got := len(f.messages()); got != 1 {
+		if got := len(f.Messages()); got != 1 {
 			t.Fatalf("%d mails reached SMTP after restarts, want 1", got)
 		}
 		// Reported: logged and listed for operators.
@@ -184,7 +179,7 @@ func TestNotificationDelivery(t *testing.T) {
 		if sent, err := after.DeliverNotifications(t.Context(), 10); err != nil || sent != 1 {
 			t.Fatalf("DeliverNotifications after the resend = %d, %v; want 1", sent, err)
 		}
-		msgs := f.messages()
+		msgs := f.Messages()
 		if len(msgs) != 2 || messageID(t, msgs[0]) != messageID(t, msgs[1]) {
 			t.Fatalf("resent copy has another Message-ID: %q", msgs)
 		}
@@ -210,12 +205,12 @@ func TestNotificationDelivery(t *testing.T) {
 		if got.State != billing.DeliveryPending || got.Attempts != 1 || got.LastError == "" {
 			t.Fatalf("notice after an SMTP error = %+v, want pending with the error", got)
 		}
-		f := startFakeSMTP(t)
-		if sent, err := withMailer(e, smtpMailer(t, f.ln.Addr().String()), nil).DeliverNotifications(t.Context(), 10); err != nil || sent != 1 {
+		f := mailtest.NewServer(t)
+		if sent, err := withMailer(e, smtpMailer(t, f.Addr()), nil).DeliverNotifications(t.Context(), 10); err != nil || sent != 1 {
 			t.Fatalf("retry = %d, %v; want 1 sent", sent, err)
 		}
-		if got := state(e, n); got.State != billing.DeliverySent || got.Attempts != 2 || len(f.messages()) != 1 {
-			t.Fatalf("notice after the retry = %+v (%d mails)", got, len(f.messages()))
+		if got := state(e, n); got.State != billing.DeliverySent || got.Attempts != 2 || len(f.Messages()) != 1 {
+			t.Fatalf("notice after the retry = %+v (%d mails)", got, len(f.Messages()))
 		}
 	})
 

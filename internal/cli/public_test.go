@@ -1,91 +1,23 @@
 package cli_test
 
 import (
-	"bufio"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/appcitas/appcitas/internal/mail/mailtest"
 )
-
-// smtpSink accepts SMTP connections and keeps the DATA of each message.
-type smtpSink struct {
-	ln   net.Listener
-	mu   sync.Mutex
-	msgs []string
-}
-
-func startSMTPSink(t *testing.T) *smtpSink {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &smtpSink{ln: ln}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go s.serve(c)
-		}
-	}()
-	return s
-}
-
-func (s *smtpSink) serve(c net.Conn) {
-	defer c.Close()
-	r := bufio.NewReader(c)
-	say := func(v string) { _, _ = c.Write([]byte(v + "\r\n")) }
-	say("220 sink")
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return
-		}
-		switch cmd := strings.ToUpper(strings.TrimSpace(line)); {
-		case strings.HasPrefix(cmd, "DATA"):
-			say("354 go on")
-			var b strings.Builder
-			for {
-				l, err := r.ReadString('\n')
-				if err != nil || l == ".\r\n" {
-					break
-				}
-				b.WriteString(l)
-			}
-			s.mu.Lock()
-			s.msgs = append(s.msgs, b.String())
-			s.mu.Unlock()
-			say("250 queued")
-		case strings.HasPrefix(cmd, "QUIT"):
-			say("221 bye")
-			return
-		default:
-			say("250 ok")
-		}
-	}
-}
-
-func (s *smtpSink) messages() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.msgs...)
-}
 
 // TestServePublicBookingSendsTheConfirmation books through serve's public page API and gets the
 // confirmation e-mail through the job queue and APPCITAS_SMTP_ADDR, with the manage link at
 // APPCITAS_PUBLIC_URL.
 func TestServePublicBookingSendsTheConfirmation(t *testing.T) {
 	t.Parallel()
-	sink := startSMTPSink(t)
+	sink := mailtest.NewServer(t)
 	app, _ := newApp(t)
-	app.env = withEnv(app.env, "APPCITAS_SMTP_ADDR", sink.ln.Addr().String())
+	app.env = withEnv(app.env, "APPCITAS_SMTP_ADDR", sink.Addr())
 	app.env = withEnv(app.env, "APPCITAS_SMTP_FROM", "appcitas <no-reply@appcitas.co>")
 	app.env = withEnv(app.env, "APPCITAS_PUBLIC_URL", "https://citas.example.co/")
 	app.must(t, "migrate")
@@ -130,10 +62,10 @@ func TestServePublicBookingSendsTheConfirmation(t *testing.T) {
 		t.Fatalf("booking: %d %v", code, done)
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for len(sink.messages()) == 0 && time.Now().Before(deadline) {
+	for len(sink.Messages()) == 0 && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
-	msgs := sink.messages()
+	msgs := sink.Messages()
 	if len(msgs) != 1 || !strings.Contains(msgs[0], "https://citas.example.co/r/barberia-juan/cita/") || !strings.Contains(msgs[0], "text/calendar") {
 		t.Fatalf("e-mails = %q\nlogs:\n%s", msgs, s.logs.String())
 	}
