@@ -147,9 +147,6 @@ func (s *Server) createAppointment(w http.ResponseWriter, r *http.Request) {
 		if err := s.checkPlanLimitTx(ctx, tx, billing.LimitAppointmentsPerMonth); err != nil { // billing.go
 			return err
 		}
-		if err := setActor(ctx, tx, m); err != nil { // public_handlers.go: citas_historial's actor
-			return err
-		}
 		a, err := s.bookings(tx, m).CreateAppointment(ctx, actor(m), na, now)
 		if err != nil {
 			return err
@@ -279,9 +276,6 @@ func (s *Server) rescheduleAppointment(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.cfg.Now()
 	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
-		if err := setActor(ctx, tx, m); err != nil {
-			return err
-		}
 		a, err := s.bookings(tx, m).RescheduleAppointment(ctx, actor(m), id,
 			booking.Reschedule{Start: start, StaffID: in.ProfesionalID, Force: in.Forzar}, now)
 		if err != nil {
@@ -304,9 +298,6 @@ func (s *Server) cancelAppointment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
-		if err := setActor(ctx, tx, m); err != nil {
-			return err
-		}
 		a, err := booking.SetStatus(ctx, tx, actor(m), id, booking.StatusCancelled, in.Motivo)
 		if err != nil {
 			return err
@@ -325,9 +316,6 @@ func (s *Server) setAppointmentStatus(to string) http.HandlerFunc {
 			return
 		}
 		s.inTenant(w, r, func(ctx context.Context, tx pgx.Tx, m Member) error {
-			if err := setActor(ctx, tx, m); err != nil {
-				return err
-			}
 			a, err := booking.SetStatus(ctx, tx, actor(m), id, to, "")
 			if err != nil {
 				return err

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
-	"strconv"
 	"sync"
 	"time"
 
@@ -563,16 +562,21 @@ func (p *publicAPI) confirm(w http.ResponseWriter, r *http.Request) {
 		Appointment: publicAppointment{ID: a.ID, Start: a.Start, End: a.End, Status: a.Status, StaffID: a.StaffID}})
 }
 
-func (p *publicAPI) manage(w http.ResponseWriter, r *http.Request) {
-	org, t, err := p.org(r, false)
+// managed answers a request of the manage link: fn acts on the appointment of the URL's token in
+// the organization's scope (write: a change, rate limited as one), and the answer is what fn
+// returns, with the organization's name.
+func (p *publicAPI) managed(w http.ResponseWriter, r *http.Request, write bool,
+	fn func(ctx context.Context, tx pgx.Tx, b *booking.Bookings, set reservas.Settings, token string, now time.Time) (reservas.Managed, error)) {
+	org, t, err := p.org(r, write)
 	if err != nil {
 		p.s.fail(w, r, err)
 		return
 	}
 	now := p.s.cfg.Now()
 	var out reservas.Managed
-	err = p.run(r.Context(), t, func(tx pgx.Tx, _ *booking.Bookings, set reservas.Settings) error {
-		out, err = reservas.Manage(r.Context(), tx, set, r.PathValue("token"), now)
+	err = p.run(r.Context(), t, func(tx pgx.Tx, b *booking.Bookings, set reservas.Settings) error {
+		var err error
+		out, err = fn(r.Context(), tx, b, set, r.PathValue("token"), now)
 		return err
 	})
 	if err != nil {
@@ -581,6 +585,12 @@ func (p *publicAPI) manage(w http.ResponseWriter, r *http.Request) {
 	}
 	out.Organization = org.Name
 	writeJSON(w, http.StatusOK, out)
+}
+
+func (p *publicAPI) manage(w http.ResponseWriter, r *http.Request) {
+	p.managed(w, r, false, func(ctx context.Context, tx pgx.Tx, _ *booking.Bookings, set reservas.Settings, token string, now time.Time) (reservas.Managed, error) {
+		return reservas.Manage(ctx, tx, set, token, now)
+	})
 }
 
 // publicRescheduleRequest is the body of POST /api/publico/{slug}/citas/{token}/reprogramar.
@@ -601,47 +611,13 @@ func (p *publicAPI) reschedule(w http.ResponseWriter, r *http.Request) {
 		p.s.fail(w, r, err)
 		return
 	}
-	org, t, err := p.org(r, true)
-	if err != nil {
-		p.s.fail(w, r, err)
-		return
-	}
-	now := p.s.cfg.Now()
-	var out reservas.Managed
-	err = p.run(r.Context(), t, func(tx pgx.Tx, b *booking.Bookings, set reservas.Settings) error {
-		out, err = reservas.Reschedule(r.Context(), tx, b, set, r.PathValue("token"), start, in.ProfesionalID, now)
-		return err
+	p.managed(w, r, true, func(ctx context.Context, tx pgx.Tx, b *booking.Bookings, set reservas.Settings, token string, now time.Time) (reservas.Managed, error) {
+		return reservas.Reschedule(ctx, tx, b, set, token, start, in.ProfesionalID, now)
 	})
-	if err != nil {
-		p.s.fail(w, r, err)
-		return
-	}
-	out.Organization = org.Name
-	writeJSON(w, http.StatusOK, out)
 }
 
 func (p *publicAPI) cancel(w http.ResponseWriter, r *http.Request) {
-	org, t, err := p.org(r, true)
-	if err != nil {
-		p.s.fail(w, r, err)
-		return
-	}
-	now := p.s.cfg.Now()
-	var out reservas.Managed
-	err = p.run(r.Context(), t, func(tx pgx.Tx, _ *booking.Bookings, set reservas.Settings) error {
-		out, err = reservas.Cancel(r.Context(), tx, set, r.PathValue("token"), now)
-		return err
+	p.managed(w, r, true, func(ctx context.Context, tx pgx.Tx, _ *booking.Bookings, set reservas.Settings, token string, now time.Time) (reservas.Managed, error) {
+		return reservas.Cancel(ctx, tx, set, token, now)
 	})
-	if err != nil {
-		p.s.fail(w, r, err)
-		return
-	}
-	out.Organization = org.Name
-	writeJSON(w, http.StatusOK, out)
-}
-
-// setActor names the signed-in user as the actor of the appointment changes of tx
-// (citas_historial).
-func setActor(ctx context.Context, tx pgx.Tx, m Member) error {
-	return booking.SetActor(ctx, tx, strconv.FormatInt(m.UserID, 10))
 }

@@ -162,7 +162,9 @@ func (s *Server) inTenant(w http.ResponseWriter, r *http.Request, fn func(ctx co
 	if s.setups == nil {
 		lead = &tenancy.Lead{SQL: booking.ActiveProfileSQL, Args: []int64{c.UserID}, Dest: []any{&m.ProfileID, &m.Role}}
 	}
-	err := s.tenancy.RunWith(ctx, c.Tenant, tenancy.RunOptions{Lead: lead}, func(tx pgx.Tx) error {
+	// The caller is the actor of the appointment changes the handler makes (citas_historial).
+	opts := tenancy.RunOptions{Lead: lead, Actor: strconv.FormatInt(c.UserID, 10)}
+	err := s.tenancy.RunWith(ctx, c.Tenant, opts, func(tx pgx.Tx) error {
 		found := lead.Found
 		if s.setups != nil {
 			var err error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -38,6 +39,10 @@ type RunOptions struct {
 	// fn: what every call of a kind reads first (the API's read of the tenant's set-up version) then
 	// costs no round trip of its own.
 	Lead *Lead
+	// Actor, when set, names who acts in the scope: the transaction-local setting appcitas.actor,
+	// which the tenant's triggers read (citas_historial). It is set in the opening's round trip.
+	// Lower-case letters, digits and '_' only, at most 64.
+	Actor string
 	// Bulk runs the scope on the server's bulk pool ([PoolOptions.BulkConns]) instead of the
 	// tenant's slice: for work that visits many tenants once each (backups, checksums,
 	// cross-tenant queries), which should neither wait behind the tenant's requests nor leave its
@@ -45,6 +50,9 @@ type RunOptions struct {
 	// parsed and planned on every run.
 	Bulk bool
 }
+
+// validActor is what RunOptions.Actor may be: it is written into the opening as a literal.
+var validActor = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
 
 // Run is the one door into a tenant's data. It takes a connection from the pool of the server that
 // holds t, opens a transaction whose search_path is "<schema>, public" and whose role is the
@@ -75,6 +83,12 @@ func (m *Manager) RunWith(ctx context.Context, t Tenant, opts RunOptions, fn fun
 	b.WriteString("; SET LOCAL search_path TO " + q + ", public; SET LOCAL ROLE " + q)
 	if opts.StatementTimeoutMillis > 0 {
 		b.WriteString("; SET LOCAL statement_timeout = " + strconv.Itoa(opts.StatementTimeoutMillis))
+	}
+	if opts.Actor != "" {
+		if !validActor.MatchString(opts.Actor) {
+			return fmt.Errorf("actor %q: want lower-case letters, digits and _ (at most 64)", opts.Actor)
+		}
+		b.WriteString("; SET LOCAL appcitas.actor = '" + opts.Actor + "'")
 	}
 	server := t.Server
 	if server == "" {

@@ -557,6 +557,32 @@ func TestRun(t *testing.T) {
 			t.Errorf("err = %v; want SQLSTATE 57014 query_canceled", err)
 		}
 	})
+
+	t.Run("ActorIsSetForTheScopeOnly", func(t *testing.T) {
+		var got string
+		err := m.RunWith(ctx, ten, tenancy.RunOptions{Actor: "42"}, func(tx pgx.Tx) error {
+			return tx.QueryRow(ctx, `SELECT current_setting('appcitas.actor')`).Scan(&got)
+		})
+		if err != nil || got != "42" {
+			t.Fatalf("actor in the scope = %q, %v; want 42", got, err)
+		}
+		err = m.Run(ctx, ten, func(tx pgx.Tx) error {
+			return tx.QueryRow(ctx, `SELECT coalesce(current_setting('appcitas.actor', true), '')`).Scan(&got)
+		})
+		if err != nil || got != "" {
+			t.Fatalf("actor in the next scope = %q, %v; want none", got, err)
+		}
+	})
+
+	t.Run("RefusesAnActorThatIsNotAName", func(t *testing.T) {
+		err := m.RunWith(ctx, ten, tenancy.RunOptions{Actor: "x'; DROP TABLE citas_cita; --"}, func(pgx.Tx) error {
+			t.Error("the scope opened")
+			return nil
+		})
+		if err == nil {
+			t.Fatal("an actor with a quote was accepted")
+		}
+	})
 }
 
 // sessionState is what a backend carries that Run must not leave behind.
