@@ -151,6 +151,18 @@ SET LOCAL ROLE NONE;
 `, q, reader)
 }
 
+// grantReaderNewSchemaSQL is grantReaderSQL for a schema that has no tables yet. It leaves out
+// GRANT ... ON ALL TABLES, which reads the whole of pg_class five times (once per kind of
+// relation): with 10,000 tenants that was most of a provisioning's time. The default privileges
+// give the query role SELECT on each table as the migrations create it.
+func grantReaderNewSchemaSQL(q, reader string) string {
+	return fmt.Sprintf(`SET LOCAL ROLE %[1]s;
+GRANT USAGE ON SCHEMA %[1]s TO %[2]s;
+ALTER DEFAULT PRIVILEGES FOR ROLE %[1]s IN SCHEMA %[1]s GRANT SELECT ON TABLES TO %[2]s;
+SET LOCAL ROLE NONE;
+`, q, reader)
+}
+
 // grantReader grants the query role its rights on t's schema, in a transaction of its own that
 // holds the tenant's advisory lock.
 func (m *Manager) grantReader(ctx context.Context, t Tenant, role string) error {

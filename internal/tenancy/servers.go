@@ -66,6 +66,9 @@ type PoolOptions struct {
 	// MaxConnLifetime bounds how long a connection lives, so that no backend's catalog cache grows
 	// without bound. Defaults to 30m.
 	MaxConnLifetime time.Duration
+	// DDLRunsPerConn is how many tenant schemas one connection creates or migrates before it is
+	// closed (see ddlRunsPerConn). Defaults to 500.
+	DDLRunsPerConn int
 	// LogSQL logs every statement, with its tenant (APPCITAS_LOG_SQL=1).
 	LogSQL bool
 	// Logger receives SQL logs. Defaults to slog.Default().
@@ -93,6 +96,9 @@ func (o PoolOptions) withDefaults() PoolOptions {
 	}
 	if o.MaxConnLifetime <= 0 {
 		o.MaxConnLifetime = 30 * time.Minute
+	}
+	if o.DDLRunsPerConn <= 0 {
+		o.DDLRunsPerConn = ddlRunsPerConn
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -348,6 +354,19 @@ func (s *Servers) open(ctx context.Context, server string) (*serverPools, error)
 // how many it keeps; [Manager.RunWith] reads it.
 const statementCacheKey = "appcitas.tenancy.statements"
 
+// ddlRunsKey is where a connection records, in pgconn's CustomData, how many tenant schemas it
+// has created or migrated ([Manager.migrateTenantTx]).
+const ddlRunsKey = "appcitas.tenancy.ddl_runs"
+
+// ddlRunsPerConn is how many tenant schemas one connection creates or migrates, by default, before
+// the pool closes it. A backend keeps the catalog entries of every relation it has created; PostgreSQL 15
+// walks some of those caches whole on each invalidation and each commit of a transaction that
+// creates many relations. Building a fleet through long-lived connections grew slower with every
+// thousand tenants for that reason (profiled in BENCHMARKS.md, issue 2). A new connection costs its
+// first SET ROLE, which on PostgreSQL 15 grows with the square of the number of tenants (200 ms at
+// 10,000), once every ddlRunsPerConn schemas.
+const ddlRunsPerConn = 500
+
 // bulkConnLifetime bounds the life of a bulk pool's connections: a backend that has served a
 // backup of each of thousands of tenants holds each one's catalog entries until it ends.
 const bulkConnLifetime = 5 * time.Minute
@@ -379,6 +398,12 @@ func (s *Servers) newPool(ctx context.Context, url string, size int32, statement
 			c.PgConn().CustomData()[statementCacheKey] = statements
 			return nil
 		}
+	}
+	// A backend that has created or migrated many schemas is closed: PostgreSQL never shrinks its
+	// catalog caches, and every later DDL statement pays for their size (see ddlRunsPerConn).
+	cfg.AfterRelease = func(c *pgx.Conn) bool {
+		n, _ := c.PgConn().CustomData()[ddlRunsKey].(int)
+		return n < s.opts.DDLRunsPerConn
 	}
 	if s.opts.LogSQL {
 		cfg.ConnConfig.Tracer = tenantTracer{TraceLog: &tracelog.TraceLog{Logger: sqlLogger{s.opts.Logger}, LogLevel: tracelog.LogLevelDebug}, conns: &s.runConns}
