@@ -91,11 +91,19 @@ func setup(t testing.TB, cfg func(*Config), extra ...func(s *Server) route) *env
 // setupOn is setup on the empty database at url.
 func setupOn(t testing.TB, url string, cfg func(*Config), extra ...func(s *Server) route) *env {
 	t.Helper()
+	logs := &syncBuffer{}
+	e := setupLogged(t, url, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), cfg, extra...)
+	e.logs = logs
+	return e
+}
+
+// setupLogged is setupOn with the server's and the manager's logs going to log (benchmarks
+// discard them: a test's log buffer would grow with every request).
+func setupLogged(t testing.TB, url string, log *slog.Logger, cfg func(*Config), extra ...func(s *Server) route) *env {
+	t.Helper()
 	// The server's catalog watch lives as long as ctx: end it before the database is dropped.
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	logs := &syncBuffer{}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	tenancytest.Migrate(t, url)
 	m := tenancytest.Open(t, url, tenancy.Config{Logger: log})
 	pool, err := m.Servers().Shared(ctx, tenancy.DefaultServer)
@@ -115,7 +123,7 @@ func setupOn(t testing.TB, url string, cfg func(*Config), extra ...func(s *Serve
 		s.extraRoutes = append(s.extraRoutes, mk(s))
 	}
 	// Every exchange of the tests is checked against the OpenAPI document (openapi_contract_test.go).
-	e := &env{t: t, ctx: ctx, m: m, pool: pool, s: s, clock: clk, logs: logs}
+	e := &env{t: t, ctx: ctx, m: m, pool: pool, s: s, clock: clk, logs: &syncBuffer{}}
 	e.rebuild()
 	return e
 }

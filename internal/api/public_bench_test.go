@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,74 +20,56 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/appcitas/appcitas/internal/auth"
+	"github.com/appcitas/appcitas/internal/pgtest"
 	"github.com/appcitas/appcitas/internal/tenancy"
+	"github.com/appcitas/appcitas/internal/tenancytest"
 )
 
 // BenchmarkPublicRequests measures the public booking API over real HTTP on loopback with 8
-// concurrent clients, each request for a random tenant of a fleet of APPCITAS_PUBLIC_BENCH_TENANTS
-// (default 10) tenants:
+// concurrent clients, each request for a random tenant of a fleet:
 //
 //	disponibilidad  GET /api/publico/{slug}/disponibilidad for one service, branch and day
 //	reserva         POST .../retenciones then POST .../reservas (hold and book a random free time)
 //
-// Each tenant has a branch, a staff member working 08:00-20:00 and a 30-minute service; online
-// booking is on. It runs APPCITAS_PUBLIC_BENCH_SECONDS (default 10) per endpoint and reports
-// req/s (a booking is two requests and counts once). Run with:
+// APPCITAS_PUBLIC_BENCH_TENANTS lists the fleet sizes (default 10; e.g. 10,10000). Each fleet has
+// its own database and API server; every tenant has a branch, a staff member working 08:00-20:00
+// and a 30-minute service, and online booking is on. The fleets are measured in turns,
+// APPCITAS_PUBLIC_BENCH_REPS times (default 3), APPCITAS_PUBLIC_BENCH_SECONDS each (default 10),
+// so that load from elsewhere hits every size alike; the medians are reported, in req/s (a booking
+// is two requests and counts once), with each size's ratio to the first. Run with:
 //
-//	go test ./internal/api -run '^$' -bench PublicRequests -benchtime 1x
+//	APPCITAS_PUBLIC_BENCH_TENANTS=10,10000 go test ./internal/api -run '^$' -bench PublicRequests -benchtime 1x -timeout 60m -v
 func BenchmarkPublicRequests(b *testing.B) {
-	n := 10
-	if v, err := strconv.Atoi(os.Getenv("APPCITAS_PUBLIC_BENCH_TENANTS")); err == nil && v > 0 {
-		n = v
-	}
-	secs := 10
-	if v, err := strconv.Atoi(os.Getenv("APPCITAS_PUBLIC_BENCH_SECONDS")); err == nil && v > 0 {
-		secs = v
-	}
-	unlimited := auth.LimitOptions{Burst: 1 << 30, Every: time.Nanosecond}
-	e := setup(b, func(c *Config) {
-		c.Now = time.Now
-		c.PublicBooking = PublicBookingConfig{PerIP: unlimited, WritesPerIP: unlimited, PerOrg: unlimited, BaseURL: "http://x"}
-	})
-	slugs := make([]string, n)
-	start := time.Now()
-	for i := range n {
-		org, err := e.m.CreateOrganization(e.ctx, tenancy.NewOrganization{Name: fmt.Sprintf("Negocio %d", i)})
-		if err != nil {
-			b.Fatal(err)
+	sizes := []int{10}
+	if v := os.Getenv("APPCITAS_PUBLIC_BENCH_TENANTS"); v != "" {
+		sizes = nil
+		for f := range strings.SplitSeq(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				b.Fatalf("APPCITAS_PUBLIC_BENCH_TENANTS=%q: want fleet sizes such as 10,10000", v)
+			}
+			sizes = append(sizes, n)
 		}
-		t, _ := org.Tenant()
-		err = e.m.Run(e.ctx, t, func(tx pgx.Tx) error {
-			_, err := tx.Exec(e.ctx, `INSERT INTO organizacion_sede (id, nombre, zona_horaria) VALUES (1, 'Centro', 'America/Bogota');
-INSERT INTO usuarios_perfilusuario (id, user_id, role, nombre_visible, sede_id) VALUES (1, 1, 'staff', 'Profesional', 1);
-INSERT INTO citas_servicio (id, nombre, duracion_minutos, precio_centavos) VALUES (1, 'Corte', 30, 2500000);
-INSERT INTO citas_horario (id, profesional_id, sede_id, dia_semana, hora_inicio, hora_fin)
-  SELECT d + 1, 1, 1, d, '08:00', '20:00' FROM generate_series(0, 6) d;
-INSERT INTO reservas_config (activo, horizonte_dias) VALUES (true, 366);`)
-			return err
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		slugs[i] = org.Slug
 	}
-	b.Logf("built %d tenants in %s", n, time.Since(start).Round(time.Second))
-	srv := httptest.NewServer(e.s.handler())
-	b.Cleanup(srv.Close)
+	secs := publicBenchEnv(b, "APPCITAS_PUBLIC_BENCH_SECONDS", 10)
+	reps := publicBenchEnv(b, "APPCITAS_PUBLIC_BENCH_REPS", 3)
+	fleets := make([]*publicFleet, len(sizes))
+	for i, n := range sizes {
+		fleets[i] = buildPublicFleet(b, n)
+	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	bogota, _ := time.LoadLocation("America/Bogota")
 	day := func(r *rand.Rand) string {
 		return time.Now().In(bogota).AddDate(0, 0, 2+r.IntN(300)).Format(time.DateOnly)
 	}
-
-	get := func(url string) (int, []byte) {
+	get := func(url string) int {
 		res, err := client.Get(url)
 		if err != nil {
-			return 0, nil
+			return 0
 		}
 		defer res.Body.Close()
-		body, _ := io.ReadAll(res.Body)
-		return res.StatusCode, body
+		_, _ = io.Copy(io.Discard, res.Body)
+		return res.StatusCode
 	}
 	post := func(url string, v any) (int, []byte) {
 		js, _ := json.Marshal(v)
@@ -98,7 +82,8 @@ INSERT INTO reservas_config (activo, horizonte_dias) VALUES (true, 366);`)
 		_ = json.NewDecoder(res.Body).Decode(&out)
 		return res.StatusCode, out
 	}
-	run := func(name string, op func(r *rand.Rand) bool) {
+	// run sends op from 8 clients for secs seconds and returns the successes per second.
+	run := func(f *publicFleet, name string, op func(r *rand.Rand) bool) float64 {
 		var ok, failed atomic.Int64
 		deadline := time.Now().Add(time.Duration(secs) * time.Second)
 		var wg sync.WaitGroup
@@ -116,19 +101,20 @@ INSERT INTO reservas_config (activo, horizonte_dias) VALUES (true, 366);`)
 		}
 		wg.Wait()
 		rps := float64(ok.Load()) / float64(secs)
-		b.ReportMetric(rps, name+"/s")
-		b.Logf("%d tenants, %s: %.0f/s (%d ok, %d failed)", n, name, rps, ok.Load(), failed.Load())
+		b.Logf("%d tenants, %s: %.0f/s (%d ok, %d failed)", f.n, name, rps, ok.Load(), failed.Load())
+		return rps
 	}
-	b.ResetTimer()
-	for range b.N {
-		run("disponibilidad", func(r *rand.Rand) bool {
-			st, _ := get(fmt.Sprintf("%s/api/publico/%s/disponibilidad?sede_id=1&servicio_id=1&desde=%s&hasta=%[3]s", srv.URL, slugs[r.IntN(n)], day(r)))
-			return st == http.StatusOK
-		})
-		run("reserva", func(r *rand.Rand) bool {
-			slug := slugs[r.IntN(n)]
+	avail := func(f *publicFleet) func(r *rand.Rand) bool {
+		return func(r *rand.Rand) bool {
+			return get(fmt.Sprintf("%s/api/publico/%s/disponibilidad?sede_id=1&servicio_id=1&desde=%s&hasta=%[3]s",
+				f.srv.URL, f.slugs[r.IntN(f.n)], day(r))) == http.StatusOK
+		}
+	}
+	book := func(f *publicFleet) func(r *rand.Rand) bool {
+		return func(r *rand.Rand) bool {
+			slug := f.slugs[r.IntN(f.n)]
 			at := day(r) + fmt.Sprintf("T%02d:%02d:00-05:00", 8+r.IntN(12), 30*r.IntN(2))
-			st, body := post(srv.URL+"/api/publico/"+slug+"/retenciones", map[string]any{"sede_id": 1, "servicio_id": 1, "profesional_id": 1, "inicio": at})
+			st, body := post(f.srv.URL+"/api/publico/"+slug+"/retenciones", map[string]any{"sede_id": 1, "servicio_id": 1, "profesional_id": 1, "inicio": at})
 			if st != http.StatusCreated {
 				return false
 			}
@@ -137,9 +123,134 @@ INSERT INTO reservas_config (activo, horizonte_dias) VALUES (true, 366);`)
 				Token string `json:"token"`
 			}
 			_ = json.Unmarshal(body, &h)
-			st, _ = post(srv.URL+"/api/publico/"+slug+"/reservas", map[string]any{"retencion_id": h.ID, "retencion_token": h.Token,
+			st, _ = post(f.srv.URL+"/api/publico/"+slug+"/reservas", map[string]any{"retencion_id": h.ID, "retencion_token": h.Token,
 				"cliente_nombre": "Ana", "cliente_telefono": "300", "cliente_email": "ana@example.co", "consentimiento": true})
 			return st == http.StatusCreated
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		for range reps {
+			for _, f := range fleets {
+				f.avail = append(f.avail, run(f, "disponibilidad", avail(f)))
+				f.book = append(f.book, run(f, "reserva", book(f)))
+			}
+		}
+	}
+	b.StopTimer()
+	base := fleets[0]
+	for _, f := range fleets {
+		a, k := median(f.avail), median(f.book)
+		b.ReportMetric(a, fmt.Sprintf("disponibilidad/s@%d", f.n))
+		b.ReportMetric(k, fmt.Sprintf("reserva/s@%d", f.n))
+		b.Logf("%d tenants (built in %s): disponibilidad median %.0f/s (%.2f× %d tenants), reserva median %.0f/s (%.2f×)",
+			f.n, f.built.Round(time.Second), a, a/median(base.avail), base.n, k, k/median(base.book))
+	}
+}
+
+// publicFleet is one fleet of BenchmarkPublicRequests: its server, its tenants' slugs and the
+// rates measured on it.
+type publicFleet struct {
+	n           int
+	srv         *httptest.Server
+	slugs       []string
+	built       time.Duration
+	avail, book []float64
+}
+
+// buildPublicFleet creates n tenants ready to book online, 4 at a time, in a database of their
+// own, and serves them.
+func buildPublicFleet(b *testing.B, n int) *publicFleet {
+	url := pgtest.NewDatabase(b)
+	if n <= 1000 || pgtest.Server(b) == nil {
+		// Roles are cluster-wide: drop them, unless the throwaway cluster goes with the run.
+		tenancytest.DropTenantsAtCleanup(b, url)
+	}
+	unlimited := auth.LimitOptions{Burst: 1 << 30, Every: time.Nanosecond}
+	e := setupLogged(b, tenancytest.EmptySearchPath(b, url), slog.New(slog.DiscardHandler), func(c *Config) {
+		c.Now = time.Now
+		c.PublicBooking = PublicBookingConfig{PerIP: unlimited, WritesPerIP: unlimited, PerOrg: unlimited, BaseURL: "http://x"}
+	})
+	// Built as the superuser (tenancytest.FleetBuilder), served as the login role.
+	buildURL, grant := tenancytest.FleetBuilder(b, url)
+	// The data goes through the bulk pool: few backends, so few to process every schema's
+	// catalog invalidations while the fleet grows.
+	builder := tenancytest.OpenNoClose(b, tenancytest.EmptySearchPath(b, buildURL),
+		tenancy.Config{Logger: slog.New(slog.DiscardHandler), Pool: tenancy.PoolOptions{BulkConns: 4}})
+	f := &publicFleet{n: n, slugs: make([]string, n)}
+	start := time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				org, err := builder.CreateOrganization(e.ctx, tenancy.NewOrganization{Name: fmt.Sprintf("Negocio %d", i)})
+				if err != nil {
+					errs <- err
+					return
+				}
+				t, _ := org.Tenant()
+				err = builder.RunWith(e.ctx, t, tenancy.RunOptions{Bulk: true}, func(tx pgx.Tx) error {
+					_, err := tx.Exec(e.ctx, `INSERT INTO organizacion_sede (id, nombre, zona_horaria) VALUES (1, 'Centro', 'America/Bogota');
+INSERT INTO usuarios_perfilusuario (id, user_id, role, nombre_visible, sede_id) VALUES (1, 1, 'staff', 'Profesional', 1);
+INSERT INTO citas_servicio (id, nombre, duracion_minutos, precio_centavos) VALUES (1, 'Corte', 30, 2500000);
+INSERT INTO citas_horario (id, profesional_id, sede_id, dia_semana, hora_inicio, hora_fin)
+  SELECT d + 1, 1, 1, d, '08:00', '20:00' FROM generate_series(0, 6) d;
+INSERT INTO reservas_config (activo, horizonte_dias) VALUES (true, 366);`)
+					return err
+				})
+				if err != nil {
+					errs <- fmt.Errorf("tenant %d: %w", i, err)
+					return
+				}
+				f.slugs[i] = org.Slug
+				if testing.Verbose() && (i+1)%1000 == 0 {
+					fmt.Fprintf(os.Stderr, "public fleet %d: %d tenants after %s\n", n, i+1, time.Since(start).Round(time.Second))
+				}
+			}
 		})
 	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		b.Fatal(err)
+	default:
+	}
+	builder.Close()
+	grant()
+	f.built = time.Since(start)
+	f.srv = httptest.NewServer(e.s.handler())
+	b.Cleanup(f.srv.Close)
+	return f
+}
+
+// publicBenchEnv reads a positive integer setting of BenchmarkPublicRequests.
+func publicBenchEnv(b *testing.B, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		b.Fatalf("%s=%q: want a positive number", name, v)
+	}
+	return n
+}
+
+// median returns the middle of xs (the mean of the two middle ones for an even count).
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
