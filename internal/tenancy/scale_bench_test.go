@@ -35,6 +35,7 @@ import (
 	"github.com/appcitas/appcitas/internal/migrate"
 	"github.com/appcitas/appcitas/internal/pgtest"
 	"github.com/appcitas/appcitas/internal/tenancy"
+	"github.com/appcitas/appcitas/internal/tenancytest"
 )
 
 const (
@@ -82,7 +83,10 @@ func benchFleet(b *testing.B, n int) {
 
 	// Build the fleet: benchBuildWorkers goroutines calling CreateOrganization.
 	if n > 0 {
-		m := benchManager(b, f.url, f.set, tenancy.PoolOptions{})
+		// Built as the superuser (tenancytest.FleetBuilder); every measurement below runs as the
+		// login role, as appcitas does in production.
+		buildURL, grant := tenancytest.FleetBuilder(b, f.url)
+		m := benchManager(b, buildURL, f.set, tenancy.PoolOptions{})
 		start := time.Now()
 		var next atomic.Int64
 		var wg sync.WaitGroup
@@ -105,8 +109,9 @@ func benchFleet(b *testing.B, n int) {
 			})
 		}
 		wg.Wait()
-		took := time.Since(start)
 		m.Close()
+		grant()
+		took := time.Since(start)
 		select {
 		case err := <-errs:
 			b.Fatal(err)
