@@ -173,10 +173,10 @@ func buildPublicFleet(b *testing.B, n int) *publicFleet {
 	})
 	// Built as the superuser (tenancytest.FleetBuilder), served as the login role.
 	buildURL, grant := tenancytest.FleetBuilder(b, url)
-	// The data goes through the bulk pool: few backends, so few to process every schema's
-	// catalog invalidations while the fleet grows.
+	// The data goes through the bulk pool, and connections close after 50 tenants: few backends,
+	// each with small caches, process every schema's catalog invalidations while the fleet grows.
 	builder := tenancytest.OpenNoClose(b, tenancytest.EmptySearchPath(b, buildURL),
-		tenancy.Config{Logger: slog.New(slog.DiscardHandler), Pool: tenancy.PoolOptions{BulkConns: 4}})
+		tenancy.Config{Logger: slog.New(slog.DiscardHandler), Pool: tenancy.PoolOptions{BulkConns: 4, DDLRunsPerConn: 50, BulkRunsPerConn: 50}})
 	f := &publicFleet{n: n, slugs: make([]string, n)}
 	start := time.Now()
 	var next atomic.Int64

@@ -251,9 +251,9 @@ func buildFleet(b *testing.B, n int) *fleet {
 	workers := envWorkers
 	// Built as the superuser (tenancytest.FleetBuilder), served as f.url's login role.
 	buildURL, grant := tenancytest.FleetBuilder(b, f.url)
-	// The data goes through the bulk pool: few backends, so few to process every schema's
-	// catalog invalidations while the fleet grows.
-	build := newManager(b, buildURL, tenancy.PoolOptions{SharedConns: workers, BulkConns: workers})
+	// The data goes through the bulk pool, and connections close after 50 tenants: few backends,
+	// each with small caches, process every schema's catalog invalidations while the fleet grows.
+	build := newManager(b, buildURL, tenancy.PoolOptions{SharedConns: workers, BulkConns: workers, DDLRunsPerConn: 50, BulkRunsPerConn: 50})
 	users := auth.NewStore(mustShared(b, build), auth.StoreOptions{})
 	user, err := users.CreateUser(ctx, auth.NewUser{Username: "carga", Email: "carga@example.com", Password: "carga-appcitas-123"})
 	if err != nil {

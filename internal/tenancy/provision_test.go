@@ -105,3 +105,30 @@ func TestConnectionsCloseAfterManySchemas(t *testing.T) {
 		t.Fatalf("after %d schemas the shared connection still runs on backend %d; want a new one", 2, got)
 	}
 }
+
+// TestBulkConnectionsCloseAfterManyTenants checks that a bulk connection that has served
+// BulkRunsPerConn tenant runs is closed when it returns to its pool.
+func TestBulkConnectionsCloseAfterManyTenants(t *testing.T) {
+	t.Parallel()
+	m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{BulkConns: 1, BulkRunsPerConn: 2}})
+	ctx := t.Context()
+	ten := tenantOf(t, createOrgs(t, m, "Conexión Masiva")[0])
+	backend := func() int32 {
+		t.Helper()
+		var pid int32
+		err := m.RunWith(ctx, ten, tenancy.RunOptions{Bulk: true}, func(tx pgx.Tx) error {
+			return tx.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pid
+	}
+	first, second, third := backend(), backend(), backend()
+	if second != first {
+		t.Errorf("the second bulk run moved from backend %d to %d; want the same", first, second)
+	}
+	if third == first {
+		t.Errorf("the third bulk run still ran on backend %d; want a new one after 2 runs", third)
+	}
+}

@@ -69,6 +69,9 @@ type PoolOptions struct {
 	// DDLRunsPerConn is how many tenant schemas one connection creates or migrates before it is
 	// closed (see ddlRunsPerConn). Defaults to 500.
 	DDLRunsPerConn int
+	// BulkRunsPerConn is how many tenant runs one bulk connection serves before it is closed, for
+	// the same reason. Defaults to 500.
+	BulkRunsPerConn int
 	// LogSQL logs every statement, with its tenant (APPCITAS_LOG_SQL=1).
 	LogSQL bool
 	// Logger receives SQL logs. Defaults to slog.Default().
@@ -99,6 +102,9 @@ func (o PoolOptions) withDefaults() PoolOptions {
 	}
 	if o.DDLRunsPerConn <= 0 {
 		o.DDLRunsPerConn = ddlRunsPerConn
+	}
+	if o.BulkRunsPerConn <= 0 {
+		o.BulkRunsPerConn = ddlRunsPerConn
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -252,6 +258,9 @@ func (s *Servers) acquireBulkConn(ctx context.Context, server string) (*pgxpool.
 	if err != nil {
 		return nil, nil, err
 	}
+	data := c.Conn().PgConn().CustomData()
+	n, _ := data[bulkRunsKey].(int)
+	data[bulkRunsKey] = n + 1
 	return c, c.Release, nil
 }
 
@@ -358,6 +367,10 @@ const statementCacheKey = "appcitas.tenancy.statements"
 // has created or migrated ([Manager.migrateTenantTx]).
 const ddlRunsKey = "appcitas.tenancy.ddl_runs"
 
+// bulkRunsKey is where a bulk connection records, in pgconn's CustomData, how many tenant runs it
+// has served.
+const bulkRunsKey = "appcitas.tenancy.bulk_runs"
+
 // ddlRunsPerConn is how many tenant schemas one connection creates or migrates, by default, before
 // the pool closes it. A backend keeps the catalog entries of every relation it has created; PostgreSQL 15
 // walks some of those caches whole on each invalidation and each commit of a transaction that
@@ -402,8 +415,10 @@ func (s *Servers) newPool(ctx context.Context, url string, size int32, statement
 	// A backend that has created or migrated many schemas is closed: PostgreSQL never shrinks its
 	// catalog caches, and every later DDL statement pays for their size (see ddlRunsPerConn).
 	cfg.AfterRelease = func(c *pgx.Conn) bool {
-		n, _ := c.PgConn().CustomData()[ddlRunsKey].(int)
-		return n < s.opts.DDLRunsPerConn
+		data := c.PgConn().CustomData()
+		ddl, _ := data[ddlRunsKey].(int)
+		bulk, _ := data[bulkRunsKey].(int)
+		return ddl < s.opts.DDLRunsPerConn && bulk < s.opts.BulkRunsPerConn
 	}
 	if s.opts.LogSQL {
 		cfg.ConnConfig.Tracer = tenantTracer{TraceLog: &tracelog.TraceLog{Logger: sqlLogger{s.opts.Logger}, LogLevel: tracelog.LogLevelDebug}, conns: &s.runConns}
