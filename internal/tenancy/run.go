@@ -95,33 +95,45 @@ func (m *Manager) RunWith(ctx context.Context, t Tenant, opts RunOptions, fn fun
 		server = DefaultServer
 	}
 	ctx = withLogTenant(ctx, t.Schema)
-	var pc *pgxpool.Conn
-	var release func()
-	if opts.Bulk {
-		pc, release, err = m.servers.acquireBulkConn(ctx, server)
-	} else {
-		pc, release, err = m.servers.acquireTenantConn(ctx, server, t.Schema)
-	}
-	if err != nil {
-		return fmt.Errorf("opening scope of %s: %w", t.Schema, classifyUnavailable(err))
-	}
-	defer release()
-	conn := pc.Conn()
-	if m.servers.opts.LogSQL {
-		m.servers.runConns.Store(conn, t.Schema)
-		defer m.servers.runConns.Delete(conn)
-	}
-	// The connection says whether it keeps statements (see newPool): the bulk pool's never do, nor
-	// the tenant pools' of a server behind a pooler.
-	keep, _ := conn.PgConn().CustomData()[statementCacheKey].(int)
 	var log func(ctx context.Context, sql string, args []any)
 	if m.servers.opts.LogSQL {
 		log = func(ctx context.Context, sql string, args []any) {
 			m.servers.logStatement(withLogTenant(ctx, t.Schema), sql, args)
 		}
 	}
-	if err := scope.Open(ctx, conn, b.String(), t.Schema, opts.Lead, keep, log); err != nil {
-		return fmt.Errorf("opening scope of %s: %w", t.Schema, classifyUnavailable(translateScopeError(err)))
+	var conn *pgx.Conn
+	var keep int
+	for attempt := 1; ; attempt++ {
+		var pc *pgxpool.Conn
+		var release func()
+		if opts.Bulk {
+			pc, release, err = m.servers.acquireBulkConn(ctx, server)
+		} else {
+			pc, release, err = m.servers.acquireTenantConn(ctx, server, t.Schema)
+		}
+		if err != nil {
+			return fmt.Errorf("opening scope of %s: %w", t.Schema, classifyUnavailable(err))
+		}
+		conn = pc.Conn()
+		// The connection says whether it keeps statements (see newPool): the bulk pool's never do,
+		// nor the tenant pools' of a server behind a pooler.
+		keep, _ = conn.PgConn().CustomData()[statementCacheKey].(int)
+		err = scope.Open(ctx, conn, b.String(), t.Schema, opts.Lead, keep, log)
+		if err == nil {
+			defer release()
+			break
+		}
+		// A backend with a stale list of the login role's memberships refuses SET ROLE to a tenant
+		// granted moments ago (see membership.go): it is closed, and another opens the scope.
+		retry := attempt < openingAttempts && m.refusedByStaleBackend(ctx, conn.PgConn(), t.Schema, err)
+		release()
+		if !retry {
+			return fmt.Errorf("opening scope of %s: %w", t.Schema, classifyUnavailable(translateScopeError(err)))
+		}
+	}
+	if m.servers.opts.LogSQL {
+		m.servers.runConns.Store(conn, t.Schema)
+		defer m.servers.runConns.Delete(conn)
 	}
 	var key string
 	if keep > 0 {
