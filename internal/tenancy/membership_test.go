@@ -206,3 +206,107 @@ func TestFirstRunAfterCreateOrganization(t *testing.T) {
 	}
 	t.Logf("stale backends closed: %d", strings.Count(logs.String(), "stale list"))
 }
+
+// TestSharedPoolOnStaleBackend migrates and drops tenants, and grants the query role its rights on
+// them, on a backend whose list of the login role's memberships lacks the tenant's role although
+// it is granted. The shared pool has one
+// connection, made stale the way TestPostgresMembershipCache shows: the tenant's role is granted
+// again while that backend rebuilds its list for another tenant's migration. Migrating and dropping
+// pass on such a backend: when its list says the login role is no member, they grant the role
+// first, and that GRANT (a no-op) makes PostgreSQL rebuild the list. The query role's grant enters
+// the tenant's role at once: the stale backend is closed, and the grant runs on another.
+func TestSharedPoolOnStaleBackend(t *testing.T) {
+	t.Parallel()
+	m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{SharedConns: 1}})
+	url := databaseURL(t, m)
+	padMemberships(t, url, 3000)
+	ctx := t.Context()
+	grantor, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer grantor.Close(context.Background())
+	pool, err := m.Servers().Shared(ctx, tenancy.DefaultServer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := tenantOf(t, createOrgs(t, m, "Vecina")[0])
+	stale := 0
+	// makeStale revokes ten's role from the login role and grants it again while the shared
+	// backend rebuilds its list, migrating other. It counts the times the backend went stale.
+	makeStale := func(t *testing.T, ten tenancy.Tenant) {
+		t.Helper()
+		if _, err := grantor.Exec(ctx, "REVOKE "+quote(ten.Schema)+" FROM CURRENT_USER"); err != nil {
+			t.Fatal(err)
+		}
+		rebuilt := make(chan error, 1)
+		go func() {
+			_, err := m.MigrateTenant(ctx, other)
+			rebuilt <- err
+		}()
+		time.Sleep(2 * time.Millisecond)
+		if _, err := grantor.Exec(ctx, "GRANT "+quote(ten.Schema)+" TO CURRENT_USER"); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-rebuilt; err != nil {
+			t.Fatal(err)
+		}
+		var inCatalog, hasRole bool
+		err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+				WHERE m.roleid = $1::regrole AND m.member = session_user::regrole),
+			pg_has_role(session_user, $1::regrole, 'MEMBER')`, ten.Schema).Scan(&inCatalog, &hasRole)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inCatalog && !hasRole {
+			stale++
+		}
+	}
+	const trials = 5
+	t.Run("MigrateTenant", func(t *testing.T) {
+		for i := range trials {
+			ten := tenantOf(t, createOrgs(t, m, fmt.Sprintf("Migrada %d", i))[0])
+			makeStale(t, ten)
+			if _, err := m.MigrateTenant(ctx, ten); err != nil {
+				t.Errorf("trial %d: %v", i, err)
+			}
+		}
+	})
+	t.Run("DropSchema", func(t *testing.T) {
+		for i := range trials {
+			ten := tenantOf(t, createOrgs(t, m, fmt.Sprintf("Borrada %d", i))[0])
+			makeStale(t, ten)
+			if err := m.DropSchema(ctx, ten); err != nil {
+				t.Errorf("trial %d: %v", i, err)
+			}
+		}
+	})
+	t.Run("ReaderGrant", func(t *testing.T) {
+		r, err := m.OpenReader(ctx, tenancy.DefaultServer, tenancy.ReaderOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close(context.Background())
+		admin := shared(t, m)
+		for i := range trials {
+			ten := tenantOf(t, createOrgs(t, m, fmt.Sprintf("Consultada %d", i))[0])
+			// As for a tenant made before the query role existed: Query grants the role its rights.
+			_, err := admin.Exec(ctx, `DO $$ DECLARE r text; BEGIN
+				SELECT rol INTO r FROM public.rol_consulta WHERE database_name = 'default';
+				EXECUTE format('REVOKE USAGE ON SCHEMA %I FROM %I', '`+ten.Schema+`', r);
+			END $$`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			makeStale(t, ten)
+			rr, err := r.Query(ctx, ten, "SELECT count(*) FROM citas_servicio")
+			if err == nil {
+				_, err = rr.Close()
+			}
+			if err != nil {
+				t.Errorf("trial %d: %v", i, err)
+			}
+		}
+	})
+	t.Logf("the shared backend was stale in %d of %d trials", stale, 3*trials)
+}
