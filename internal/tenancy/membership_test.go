@@ -15,50 +15,8 @@ import (
 
 	"github.com/appcitas/appcitas/internal/pgtest"
 	"github.com/appcitas/appcitas/internal/tenancy"
+	"github.com/appcitas/appcitas/internal/tenancytest"
 )
-
-// padMemberships makes the login role of url a member of n bare roles, as a fleet of n tenants
-// does. PostgreSQL 15 rebuilds the login role's list of roles with one catalog lookup per role it
-// is a member of, so the window in which a backend can end up with a stale list grows with n.
-// The roles are dropped when the test ends.
-func padMemberships(t *testing.T, url string, n int) {
-	t.Helper()
-	ctx := t.Context()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	var prefix string
-	if err := conn.QueryRow(ctx, "SELECT current_database() || '_pad_'").Scan(&prefix); err != nil {
-		t.Fatal(err)
-	}
-	_, err = conn.Exec(ctx, fmt.Sprintf(`DO $$ BEGIN FOR i IN 1..%d LOOP
-		EXECUTE format('CREATE ROLE %%I NOLOGIN', '%s' || i);
-		EXECUTE format('GRANT %%I TO CURRENT_USER', '%s' || i);
-	END LOOP; END $$`, n, prefix, prefix))
-	if err != nil {
-		t.Fatalf("padding memberships: %v", err)
-	}
-	admin := pgtest.SuperuserURL(t, url)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			t.Logf("cleanup: %v", err)
-			return
-		}
-		defer conn.Close(ctx)
-		_, err = conn.Exec(ctx, fmt.Sprintf(`DO $$ DECLARE r text; BEGIN
-			FOR r IN SELECT rolname FROM pg_roles WHERE starts_with(rolname, '%s') LOOP
-				EXECUTE format('DROP ROLE %%I', r);
-			END LOOP; END $$`, prefix))
-		if err != nil {
-			t.Logf("cleanup: dropping padding roles: %v", err)
-		}
-	})
-}
 
 // TestPostgresMembershipCache pins down the PostgreSQL 15 behaviour behind the refused first run
 // of a new tenant, with two plain connections of the login role and no appcitas code.
@@ -71,7 +29,7 @@ func TestPostgresMembershipCache(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	url := pgtest.NewDatabase(t)
-	padMemberships(t, url, 3000)
+	tenancytest.PadMemberships(t, url, 3000)
 	a, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
@@ -162,7 +120,7 @@ func TestFirstRunAfterCreateOrganization(t *testing.T) {
 	t.Parallel()
 	var logs lockedBuffer
 	m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Slices: 4}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	padMemberships(t, databaseURL(t, m), 3000)
+	tenancytest.PadMemberships(t, databaseURL(t, m), 3000)
 	ctx := t.Context()
 	const tenants = 100
 	var next, refused atomic.Int64
@@ -219,7 +177,7 @@ func TestSharedPoolOnStaleBackend(t *testing.T) {
 	t.Parallel()
 	m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{SharedConns: 1}})
 	url := databaseURL(t, m)
-	padMemberships(t, url, 3000)
+	tenancytest.PadMemberships(t, url, 3000)
 	ctx := t.Context()
 	grantor, err := pgx.Connect(ctx, url)
 	if err != nil {
