@@ -60,6 +60,8 @@ var validActor = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
 // runs fn, and commits (or rolls back when fn returns an error). Nothing is set at session level, so
 // the pooled connection leaves Run exactly as it came. Inside fn, SQL that names another tenant's
 // schema fails with "permission denied": the tenant role owns only its own schema.
+// A backend that refuses the tenant's role although the login role is a member (PostgreSQL 15 can
+// keep a stale list of memberships, see membership.go) is closed, and another opens the scope.
 func (m *Manager) Run(ctx context.Context, t Tenant, fn func(tx pgx.Tx) error) error {
 	return m.RunWith(ctx, t, RunOptions{}, fn)
 }
