@@ -29,7 +29,7 @@ func TestFirstRequestAfterSignup(t *testing.T) {
 		t.Fatal(err)
 	}
 	tenancytest.PadMemberships(t, url, 3000)
-	const signups = 60
+	const signups = 100
 	var next, refused atomic.Int64
 	var wg sync.WaitGroup
 	for range 4 {
