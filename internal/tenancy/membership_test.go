@@ -122,7 +122,7 @@ func TestFirstRunAfterCreateOrganization(t *testing.T) {
 	m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Slices: 4}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	tenancytest.PadMemberships(t, databaseURL(t, m), 3000)
 	ctx := t.Context()
-	const tenants = 100
+	const tenants = 80
 	var next, refused atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, tenants)
