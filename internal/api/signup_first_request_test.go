@@ -15,8 +15,8 @@ import (
 )
 
 // TestFirstRequestAfterSignup signs businesses up from 4 clients at once, each asking for its
-// branches as soon as its signup answers. The login role is a member of 3,000 other roles, as in
-// a fleet of 3,000 tenants, and the pool has 4 slices: the backend that serves a new business has
+// branches as soon as its signup answers. The login role is a member of 5,000 other roles, as in
+// a fleet of 5,000 tenants, and the pool has 4 slices: the backend that serves a new business has
 // often just rebuilt its list of the login role's memberships while the business's role was being
 // granted, the case in which PostgreSQL 15 keeps a list without it (package tenancy's
 // membership.go). Every first request must be answered.
@@ -28,7 +28,7 @@ func TestFirstRequestAfterSignup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tenancytest.PadMemberships(t, url, 3000)
+	tenancytest.PadMemberships(t, url, 5000)
 	const signups = 100
 	var next, refused atomic.Int64
 	var wg sync.WaitGroup

@@ -112,7 +112,7 @@ func TestPostgresMembershipCache(t *testing.T) {
 
 // TestFirstRunAfterCreateOrganization creates tenants from 4 goroutines, each running a write in
 // its new tenant as soon as CreateOrganization returns, as a signup's first request does. The
-// login role is a member of 3,000 other roles, as in a fleet of 3,000 tenants, and the pool has
+// login role is a member of 5,000 other roles, as in a fleet of 5,000 tenants, and the pool has
 // 4 slices, so that the backend a new tenant is served by has often just rebuilt its list of
 // memberships while the tenant's role was being granted (see TestPostgresMembershipCache).
 // Every first write must succeed.
@@ -120,7 +120,7 @@ func TestFirstRunAfterCreateOrganization(t *testing.T) {
 	t.Parallel()
 	var logs lockedBuffer
 	m := setupConfig(t, tenancy.Config{Pool: tenancy.PoolOptions{Slices: 4}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	tenancytest.PadMemberships(t, databaseURL(t, m), 3000)
+	tenancytest.PadMemberships(t, databaseURL(t, m), 5000)
 	ctx := t.Context()
 	const tenants = 80
 	var next, refused atomic.Int64
