@@ -24,7 +24,8 @@ import (
 // the login role's memberships (invalidated by an earlier grant of r1). b consumes r2's
 // invalidation in the middle of the rebuild, then stores the list it read before r2 existed: b
 // keeps refusing SET ROLE r2, in every later transaction, until another change to the roles
-// reaches it. The catalog, read on b itself, shows the membership; pg_has_role does not.
+// reaches it. The catalog, read on b itself, shows the membership; pg_has_role does not (when no
+// other test changes roles on the cluster in between).
 func TestPostgresMembershipCache(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -98,10 +99,11 @@ func TestPostgresMembershipCache(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if sqlStateOf(again) != "42501" || !inCatalog || hasRole {
-			t.Errorf("after a refusal: SET ROLE again: %v; in pg_auth_members %v, pg_has_role %v; want refused, true, false",
-				again, inCatalog, hasRole)
+		if !inCatalog {
+			t.Errorf("SET ROLE %s refused, and pg_auth_members has no membership: want it there", r2)
 		}
+		// Any role change on the cluster (another test's) clears b's list: these are only logged.
+		t.Logf("trial %d: SET ROLE again: %v; pg_has_role: %v", k, again, hasRole)
 	}
 	t.Logf("SET ROLE refused in %d of %d trials", stale, trials)
 	if stale == 0 {
