@@ -14,6 +14,7 @@ import (
 	"github.com/appcitas/appcitas/internal/auth"
 	"github.com/appcitas/appcitas/internal/billing"
 	"github.com/appcitas/appcitas/internal/onboarding"
+	"github.com/appcitas/appcitas/internal/tenancy"
 	"github.com/appcitas/appcitas/internal/wompi"
 	"github.com/appcitas/appcitas/internal/wompi/wompisim"
 )
@@ -29,6 +30,12 @@ type billingEnv struct {
 // API's webhook.
 func setupBilling(t *testing.T, limit auth.LimitOptions) *billingEnv {
 	t.Helper()
+	return setupBillingManager(t, limit, tenancy.Config{})
+}
+
+// setupBillingManager is setupBilling with the Manager configured by mcfg.
+func setupBillingManager(t *testing.T, limit auth.LimitOptions, mcfg tenancy.Config) *billingEnv {
+	t.Helper()
 	fake := wompisim.New(wompisim.Options{})
 	t.Cleanup(fake.Close)
 	wc, err := wompi.New(wompi.Config{Keys: fake.Keys(), BaseURL: fake.URL})
@@ -37,7 +44,7 @@ func setupBilling(t *testing.T, limit auth.LimitOptions) *billingEnv {
 	}
 	be := &billingEnv{fake: fake, wompi: wc}
 	// The services need the env's manager: they are set on the server after setup.
-	be.env = setup(t, func(c *Config) { c.SignupPerIP = limit })
+	be.env = setupManager(t, mcfg, func(c *Config) { c.SignupPerIP = limit })
 	ctx := context.Background()
 	be.billing, err = billing.New(ctx, be.m, billing.Options{Wompi: wc, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

@@ -83,29 +83,42 @@ func (b *syncBuffer) String() string {
 // routes are added to the table (test-only handlers).
 func setup(t testing.TB, cfg func(*Config), extra ...func(s *Server) route) *env {
 	t.Helper()
+	return setupManager(t, tenancy.Config{}, cfg, extra...)
+}
+
+// setupManager is setup with the Manager configured by mcfg (its Servers and Logger are set here).
+func setupManager(t testing.TB, mcfg tenancy.Config, cfg func(*Config), extra ...func(s *Server) route) *env {
+	t.Helper()
 	url := pgtest.NewDatabase(t)
 	tenancytest.DropTenantsAtCleanup(t, url)
-	return setupOn(t, tenancytest.EmptySearchPath(t, url), cfg, extra...)
+	return setupOnManager(t, tenancytest.EmptySearchPath(t, url), mcfg, cfg, extra...)
 }
 
 // setupOn is setup on the empty database at url.
 func setupOn(t testing.TB, url string, cfg func(*Config), extra ...func(s *Server) route) *env {
 	t.Helper()
+	return setupOnManager(t, url, tenancy.Config{}, cfg, extra...)
+}
+
+// setupOnManager is setupOn with the Manager configured by mcfg.
+func setupOnManager(t testing.TB, url string, mcfg tenancy.Config, cfg func(*Config), extra ...func(s *Server) route) *env {
+	t.Helper()
 	logs := &syncBuffer{}
-	e := setupLogged(t, url, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), cfg, extra...)
+	e := setupLogged(t, url, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), mcfg, cfg, extra...)
 	e.logs = logs
 	return e
 }
 
-// setupLogged is setupOn with the server's and the manager's logs going to log (benchmarks
+// setupLogged is setupOnManager with the server's and the manager's logs going to log (benchmarks
 // discard them: a test's log buffer would grow with every request).
-func setupLogged(t testing.TB, url string, log *slog.Logger, cfg func(*Config), extra ...func(s *Server) route) *env {
+func setupLogged(t testing.TB, url string, log *slog.Logger, mcfg tenancy.Config, cfg func(*Config), extra ...func(s *Server) route) *env {
 	t.Helper()
 	// The server's catalog watch lives as long as ctx: end it before the database is dropped.
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	tenancytest.Migrate(t, url)
-	m := tenancytest.Open(t, url, tenancy.Config{Logger: log})
+	mcfg.Logger = log
+	m := tenancytest.Open(t, url, mcfg)
 	pool, err := m.Servers().Shared(ctx, tenancy.DefaultServer)
 	if err != nil {
 		t.Fatal(err)

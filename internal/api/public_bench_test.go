@@ -167,7 +167,7 @@ func buildPublicFleet(b *testing.B, n int) *publicFleet {
 		tenancytest.DropTenantsAtCleanup(b, url)
 	}
 	unlimited := auth.LimitOptions{Burst: 1 << 30, Every: time.Nanosecond}
-	e := setupLogged(b, tenancytest.EmptySearchPath(b, url), slog.New(slog.DiscardHandler), func(c *Config) {
+	e := setupLogged(b, tenancytest.EmptySearchPath(b, url), slog.New(slog.DiscardHandler), tenancy.Config{}, func(c *Config) {
 		c.Now = time.Now
 		c.PublicBooking = PublicBookingConfig{PerIP: unlimited, WritesPerIP: unlimited, PerOrg: unlimited, BaseURL: "http://x"}
 	})

@@ -10,6 +10,8 @@
 // Both are set with SET LOCAL, in the same round trip as BEGIN.
 // Nothing is set at session level, so the connection goes back to the pool as it came.
 // SQL that names another tenant's schema fails with "permission denied".
+// A backend may refuse the role of a tenant granted moments ago (a stale cache of PostgreSQL 15).
+// Run then closes that connection and opens the scope on another (see membership.go).
 // [Manager.RunSnapshot] is Run in a REPEATABLE READ READ ONLY transaction.
 // [WithinTx] scopes a transaction the caller already owns, for a signup that writes public and
 // tenant rows together.

@@ -32,6 +32,8 @@ var ErrLeadRefused = errors.New("the lead's answer was refused")
 // lead.Args are bound as parameters here, not written into the SQL.
 // Every error leaves nothing behind: the transaction only read, and it is over.
 // Callers fall back to [Manager.RunWith] on any error.
+// A connection whose backend refused the tenant's role by mistake (see membership.go) is closed
+// first, so that the fallback runs on another.
 func (m *Manager) ReadInOneTrip(ctx context.Context, t Tenant, lead *Lead, accept func() bool, q ReadQuery) error {
 	ident, err := Ident(t.Schema)
 	if err != nil {
@@ -87,6 +89,9 @@ func (m *Manager) ReadInOneTrip(ctx context.Context, t Tenant, lead *Lead, accep
 	}}
 	err = scope.ReadInOneTrip(ctx, conn, ident+", public", t.Schema, key, keep, []ReadQuery{leadQuery, q}, log)
 	if err != nil && !errors.Is(err, ErrLeadRefused) {
+		// A stale backend (see membership.go) is closed here; the caller's fallback, RunWith, runs
+		// on another.
+		m.refusedByStaleBackend(ctx, conn.PgConn(), t.Schema, err)
 		return fmt.Errorf("reading in %s: %w", t.Schema, classifyUnavailable(translateScopeError(err)))
 	}
 	return err

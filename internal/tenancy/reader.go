@@ -174,11 +174,7 @@ func (m *Manager) grantReader(ctx context.Context, t Tenant, role string) error 
 	if err != nil {
 		return err
 	}
-	pool, err := m.servers.Shared(ctx, cmpOr(t.Server, DefaultServer))
-	if err != nil {
-		return err
-	}
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+	err = m.sharedTx(ctx, cmpOr(t.Server, DefaultServer), t.Schema, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, fmt.Sprintf("SELECT pg_advisory_xact_lock(%d, hashtext('%s'));\n", tenantLockKey, t.Schema)+grantReaderSQL(q, r))
 		return err
 	})

@@ -60,6 +60,8 @@ var validActor = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
 // runs fn, and commits (or rolls back when fn returns an error). Nothing is set at session level, so
 // the pooled connection leaves Run exactly as it came. Inside fn, SQL that names another tenant's
 // schema fails with "permission denied": the tenant role owns only its own schema.
+// A backend that refuses the tenant's role although the login role is a member (PostgreSQL 15 can
+// keep a stale list of memberships, see membership.go) is closed, and another opens the scope.
 func (m *Manager) Run(ctx context.Context, t Tenant, fn func(tx pgx.Tx) error) error {
 	return m.RunWith(ctx, t, RunOptions{}, fn)
 }
@@ -95,33 +97,45 @@ func (m *Manager) RunWith(ctx context.Context, t Tenant, opts RunOptions, fn fun
 		server = DefaultServer
 	}
 	ctx = withLogTenant(ctx, t.Schema)
-	var pc *pgxpool.Conn
-	var release func()
-	if opts.Bulk {
-		pc, release, err = m.servers.acquireBulkConn(ctx, server)
-	} else {
-		pc, release, err = m.servers.acquireTenantConn(ctx, server, t.Schema)
-	}
-	if err != nil {
-		return fmt.Errorf("opening scope of %s: %w", t.Schema, classifyUnavailable(err))
-	}
-	defer release()
-	conn := pc.Conn()
-	if m.servers.opts.LogSQL {
-		m.servers.runConns.Store(conn, t.Schema)
-		defer m.servers.runConns.Delete(conn)
-	}
-	// The connection says whether it keeps statements (see newPool): the bulk pool's never do, nor
-	// the tenant pools' of a server behind a pooler.
-	keep, _ := conn.PgConn().CustomData()[statementCacheKey].(int)
 	var log func(ctx context.Context, sql string, args []any)
 	if m.servers.opts.LogSQL {
 		log = func(ctx context.Context, sql string, args []any) {
 			m.servers.logStatement(withLogTenant(ctx, t.Schema), sql, args)
 		}
 	}
-	if err := scope.Open(ctx, conn, b.String(), t.Schema, opts.Lead, keep, log); err != nil {
-		return fmt.Errorf("opening scope of %s: %w", t.Schema, classifyUnavailable(translateScopeError(err)))
+	var conn *pgx.Conn
+	var keep int
+	for attempt := 1; ; attempt++ {
+		var pc *pgxpool.Conn
+		var release func()
+		if opts.Bulk {
+			pc, release, err = m.servers.acquireBulkConn(ctx, server)
+		} else {
+			pc, release, err = m.servers.acquireTenantConn(ctx, server, t.Schema)
+		}
+		if err != nil {
+			return fmt.Errorf("opening scope of %s: %w", t.Schema, classifyUnavailable(err))
+		}
+		conn = pc.Conn()
+		// The connection says whether it keeps statements (see newPool): the bulk pool's never do,
+		// nor the tenant pools' of a server behind a pooler.
+		keep, _ = conn.PgConn().CustomData()[statementCacheKey].(int)
+		err = scope.Open(ctx, conn, b.String(), t.Schema, opts.Lead, keep, log)
+		if err == nil {
+			defer release()
+			break
+		}
+		// A backend with a stale list of the login role's memberships refuses SET ROLE to a tenant
+		// granted moments ago (see membership.go): it is closed, and another opens the scope.
+		retry := attempt < openingAttempts && m.refusedByStaleBackend(ctx, conn.PgConn(), t.Schema, err)
+		release()
+		if !retry {
+			return fmt.Errorf("opening scope of %s: %w", t.Schema, classifyUnavailable(translateScopeError(err)))
+		}
+	}
+	if m.servers.opts.LogSQL {
+		m.servers.runConns.Store(conn, t.Schema)
+		defer m.servers.runConns.Delete(conn)
 	}
 	var key string
 	if keep > 0 {

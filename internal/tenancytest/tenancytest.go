@@ -11,6 +11,7 @@ package tenancytest
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"testing"
@@ -117,6 +118,7 @@ func DropTenantsAtCleanup(t testing.TB, dbURL string) {
 			return
 		}
 		defer conn.Close(ctx)
+		// One transaction per tenant: a hundred tenants' tables in one would exhaust the lock table.
 		_, err = conn.Exec(ctx, `DO $$ DECLARE s text; BEGIN
 			FOR s IN SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenant\_%' LOOP
 				EXECUTE format('DROP SCHEMA %I CASCADE', s);
@@ -124,6 +126,7 @@ func DropTenantsAtCleanup(t testing.TB, dbURL string) {
 					EXECUTE format('DROP OWNED BY %I CASCADE', s);
 					EXECUTE format('DROP ROLE %I', s);
 				END IF;
+				COMMIT;
 			END LOOP; END $$`)
 		if err != nil {
 			t.Logf("cleanup: dropping tenant schemas and roles: %v", err)
@@ -175,4 +178,54 @@ func Pool(t testing.TB, dbURL string) *pgxpool.Pool {
 	}
 	t.Cleanup(pool.Close)
 	return pool
+}
+
+// PadMemberships makes the login role of dbURL a member of n bare roles, as a fleet of n tenants
+// does, and drops the roles when the test ends. It skips the test when that role is a superuser.
+// PostgreSQL 15 rebuilds a backend's list of the login role's memberships with one catalog lookup
+// per role, so the list takes long to rebuild when n is large: tests use it to widen the window
+// in which a backend can keep a stale list (see package tenancy's membership.go).
+func PadMemberships(t testing.TB, dbURL string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatalf("tenancytest: connecting: %v", err)
+	}
+	defer conn.Close(ctx)
+	var prefix string
+	var superuser bool
+	err = conn.QueryRow(ctx, "SELECT current_database() || '_pad_', rolsuper FROM pg_roles WHERE rolname = current_user").Scan(&prefix, &superuser)
+	if err != nil {
+		t.Fatalf("tenancytest: %v", err)
+	}
+	if superuser {
+		t.Skip("the login role is a superuser: PostgreSQL never checks its memberships")
+	}
+	// prefix is a pgtest database name: lower-case letters, digits and '_'.
+	_, err = conn.Exec(ctx, fmt.Sprintf(`DO $$ BEGIN FOR i IN 1..%d LOOP
+		EXECUTE format('CREATE ROLE %%I NOLOGIN', '%s' || i);
+		EXECUTE format('GRANT %%I TO CURRENT_USER', '%s' || i);
+	END LOOP; END $$`, n, prefix, prefix))
+	if err != nil {
+		t.Fatalf("tenancytest: padding memberships: %v", err)
+	}
+	admin := pgtest.SuperuserURL(t, dbURL)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			t.Logf("cleanup: %v", err)
+			return
+		}
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, fmt.Sprintf(`DO $$ DECLARE r text; BEGIN
+			FOR r IN SELECT rolname FROM pg_roles WHERE starts_with(rolname, '%s') LOOP
+				EXECUTE format('DROP ROLE %%I', r);
+			END LOOP; END $$`, prefix))
+		if err != nil {
+			t.Logf("cleanup: dropping padding roles: %v", err)
+		}
+	})
 }
