@@ -54,8 +54,10 @@ func touch(typ input.DispatchTouchEventType, p [2]float64) chromedp.Action[chrom
 
 // TestAppDragMove walks moving appointments on the agenda by dragging them: with the mouse to a
 // free time of another staff member, onto a taken time (the API's 409, explained, nothing moves),
-// Escape in the middle of a drag, a tap that still opens the appointment, Alt + arrows from the
-// keyboard, a staff member who can move only their own, and a finger's long press at 390 px.
+// into a break (422), Escape in the middle of a drag, a drop outside the agenda, a click that
+// still opens the appointment, Alt + arrows from the keyboard, another day in the week view, a
+// finger's long press at 390 px (and a quick swipe that only scrolls), and a staff member who can
+// move only their own.
 func TestAppDragMove(t *testing.T) {
 	t.Parallel()
 	bk := setupBookingOn(setup(t, nil))
@@ -134,17 +136,22 @@ func TestAppDragMove(t *testing.T) {
 		v := b.eval("finding the appointment", fmt.Sprintf(`(() => { const r = document.querySelector('%s').getBoundingClientRect(); return [r.left + r.width / 2, r.top + 8]; })()`, box(id))).([]any)
 		return [2]float64{v[0].(float64), v[1].(float64)}
 	}
-	// slotPoint returns the viewport point 8 px below the line of hhmm in the staff member's column.
-	slotPoint := func(staff int64, hhmm string) [2]float64 {
+	// colPoint returns the viewport point 8 px below the line of hhmm in the column col selects.
+	colPoint := func(col, hhmm string) [2]float64 {
 		b.t.Helper()
 		h, m, _ := strings.Cut(hhmm, ":")
 		hh, _ := strconv.Atoi(h)
 		mm, _ := strconv.Atoi(m)
 		v := b.eval("finding the time", fmt.Sprintf(`(() => {
 			const g = document.getElementById('agenda'); const lo = Number(g.dataset.lo), hi = Number(g.dataset.hi);
-			const r = document.querySelector('.col[data-staff="%d"] .col-body').getBoundingClientRect();
-			return [r.left + r.width / 2, r.top + (%d - lo) * r.height / (hi - lo) + 8]; })()`, staff, hh*60+mm)).([]any)
+			const r = document.querySelector('%s .col-body').getBoundingClientRect();
+			return [r.left + r.width / 2, r.top + (%d - lo) * r.height / (hi - lo) + 8]; })()`, col, hh*60+mm)).([]any)
 		return [2]float64{v[0].(float64), v[1].(float64)}
+	}
+	// slotPoint is colPoint in the staff member's column of the day view.
+	slotPoint := func(staff int64, hhmm string) [2]float64 {
+		b.t.Helper()
+		return colPoint(fmt.Sprintf(`.col[data-staff="%d"]`, staff), hhmm)
 	}
 	flash := func() string {
 		b.t.Helper()
@@ -209,7 +216,11 @@ func TestAppDragMove(t *testing.T) {
 
 	run("DropOnATakenTimeIsExplainedAndNothingMoves", func(t *testing.T) {
 		from, to := point(beto.ID), slotPoint(bk.staffProfile, "15:00")
-		b.do("dragging Beto onto Darío", mouseDrag(from, to, 8, false)...)
+		b.do("dragging Beto onto Darío", mouseDrag(from, to, 8, true)...)
+		if ghost := b.text(".drag-ghost.clash"); !strings.HasSuffix(ghost, "· ocupado") {
+			t.Errorf("the preview over Darío says %q, want it marked ocupado", ghost)
+		}
+		b.do("dropping", chromedp.MouseEvent(chromedp.MouseReleased, to[0], to[1], held, func(p *input.DispatchMouseEventParams) { p.ClickCount = 1 }))
 		b.do("confirming", chromedp.WaitVisible(chromedp.CSS("#dm-dialog[open] #dm-ok")), chromedp.Click(chromedp.CSS("#dm-ok")),
 			chromedp.Poll[chromedp.Void](`!document.getElementById('dm-dialog').open && document.getElementById('flash').classList.contains('error')`))
 		if f := flash(); f != "Ese horario ya está ocupado. La cita sigue en su hora." {
@@ -222,6 +233,21 @@ func TestAppDragMove(t *testing.T) {
 			t.Errorf("the refused move changed the appointment: %v with %d", got.Start, got.StaffID)
 		}
 		b.do("waiting for the box back in place", chromedp.Poll[chromedp.Void](`document.querySelector('`+box(beto.ID)+`')?.dataset.start === '720' && !document.querySelector('.drag-ghost')`))
+	})
+
+	run("DropInABreakIsExplainedAndNothingMoves", func(t *testing.T) {
+		// Juan rests from 13:00 to 14:00: the API answers 422 outside_working_hours.
+		from, to := point(dario.ID), slotPoint(bk.staffProfile, "13:15")
+		b.do("dragging Darío into Juan's break", mouseDrag(from, to, 8, false)...)
+		b.do("confirming", chromedp.WaitVisible(chromedp.CSS("#dm-dialog[open] #dm-ok")), chromedp.Click(chromedp.CSS("#dm-ok")),
+			chromedp.Poll[chromedp.Void](`!document.getElementById('dm-dialog').open && document.getElementById('flash').textContent.includes('fuera')`))
+		if f := flash(); f != "Ese horario está fuera del horario de trabajo. La cita sigue en su hora." {
+			t.Errorf("the refusal says %q", f)
+		}
+		if got := get(dario.ID); !got.Start.Equal(dario.Start) {
+			t.Errorf("the refused move changed the appointment to %v", got.Start)
+		}
+		b.do("waiting for the box in place", chromedp.Poll[chromedp.Void](`document.querySelector('`+box(dario.ID)+`')?.dataset.start === '900'`))
 	})
 
 	run("EscapeCancelsADrag", func(t *testing.T) {
@@ -239,6 +265,22 @@ func TestAppDragMove(t *testing.T) {
 		}
 		if got := get(beto.ID); !got.Start.Equal(beto.Start) {
 			t.Errorf("Escape moved the appointment to %v", got.Start)
+		}
+	})
+
+	run("DropOutsideTheAgendaCancels", func(t *testing.T) {
+		from := point(beto.ID)
+		left := b.eval("finding the agenda", `document.getElementById('agenda').getBoundingClientRect().left`).(float64)
+		b.do("dragging Beto out of the agenda", mouseDrag(from, [2]float64{left / 2, from[1] + 100}, 6, false)...)
+		b.do("waiting", chromedp.Sleep(500*time.Millisecond))
+		if !b.eval("checking the dialogs", noDialogs).(bool) {
+			t.Error("a drop outside the agenda opened a dialog")
+		}
+		if n := b.eval("looking for the preview", `document.querySelectorAll('.drag-ghost, .appt.dragging').length`).(float64); n != 0 {
+			t.Error("the preview stayed after a drop outside the agenda")
+		}
+		if got := get(beto.ID); !got.Start.Equal(beto.Start) {
+			t.Errorf("a drop outside the agenda moved the appointment to %v", got.Start)
 		}
 	})
 
@@ -290,6 +332,31 @@ func TestAppDragMove(t *testing.T) {
 			chromedp.KeyEvent(kb.Escape), chromedp.Poll[chromedp.Void](`!document.getElementById('cita-dialog').open`))
 	})
 
+	run("WeekViewMovesToAnotherDay", func(t *testing.T) {
+		other := day.AddDate(0, 0, 1)
+		if day.Weekday() == time.Sunday {
+			other = day.AddDate(0, 0, -1)
+		}
+		b.set("view-select", "week")
+		b.set("staff-select", strconv.FormatInt(bk.staffProfile, 10))
+		col := fmt.Sprintf(`.col[data-day="%s"]`, other.Format("2006-01-02"))
+		b.do("waiting for the week", chromedp.WaitVisible(chromedp.CSS(col)), chromedp.WaitVisible(chromedp.CSS(box(beto.ID))))
+		from, to := point(beto.ID), colPoint(col, "12:30")
+		b.do("dragging Beto to the other day", mouseDrag(from, to, 8, false)...)
+		b.do("waiting for the confirmation", chromedp.WaitVisible(chromedp.CSS("#dm-dialog[open] #dm-ok")))
+		if q := b.text("#dm-text"); !strings.HasPrefix(q, "¿Mover la cita de Beto Gil a las 12:30 del ") || !strings.Contains(q, other.Format(" 2 de ")) || strings.Contains(q, " con ") {
+			t.Errorf("the confirmation asks %q, want 12:30 on the %s", q, other.Format("2"))
+		}
+		b.do("confirming", chromedp.Click(chromedp.CSS("#dm-ok")),
+			chromedp.Poll[chromedp.Void](`document.querySelector('`+col+` `+box(beto.ID)+`')?.dataset.start === '750'`))
+		want := at("12:30").AddDate(0, 0, int(other.Sub(day).Hours()/24))
+		if got := get(beto.ID); !got.Start.Equal(want) || got.StaffID != bk.staffProfile {
+			t.Errorf("after the week move: %v with %d, want %v with Juan", got.Start, got.StaffID, want)
+		}
+		b.set("view-select", "day")
+		b.do("waiting for the day", chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`.col[data-staff="%d"]`, pabloProfile))), chromedp.WaitVisible(chromedp.CSS(box(dario.ID))))
+	})
+
 	run("AFingerMovesAfterALongPressAtPhoneWidth", func(t *testing.T) {
 		b.do("narrowing to 390 px with touch", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch),
 			chromedp.Evaluate[chromedp.Void](`document.querySelector('`+box(dario.ID)+`').scrollIntoView({ block: 'center' })`),
@@ -338,13 +405,15 @@ func TestAppDragMove(t *testing.T) {
 		b.login("juan", "password-juan")
 		b.do("waiting for Juan's agenda", chromedp.WaitVisible(chromedp.CSS("#agenda .col-head")))
 		b.set("branch-select", strconv.FormatInt(bk.branchID, 10))
-		b.set("day", dayStr)
-		b.do("waiting for Juan's appointment", chromedp.WaitVisible(chromedp.CSS(box(beto.ID)+".movable")))
+		// The agenda empties as the last render starts: the appointment that appears is that render's.
+		b.do("opening the day", chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(() => { document.getElementById('agenda').replaceChildren();
+			const e = document.getElementById('day'); e.value = %q; e.dispatchEvent(new Event('change')); })()`, dayStr)))
+		b.do("waiting for Juan's appointment", chromedp.WaitVisible(chromedp.CSS(box(dario.ID)+".movable")))
 		if n := b.eval("counting", fmt.Sprintf(`[document.querySelectorAll('%s').length, document.querySelectorAll('.col[data-staff]').length]`, box(carla.ID))).([]any); n[0].(float64) != 0 || n[1].(float64) != 1 {
 			t.Errorf("Juan's agenda shows Pablo's appointment (%v) or %v columns, want only his own", n[0], n[1])
 		}
 		// Alt+ArrowRight has no other column to go to: the move stays with Juan.
-		b.do("focusing Beto", chromedp.Focus(chromedp.CSS(box(beto.ID))), chromedp.KeyEvent(kb.ArrowRight, chromedp.KeyModifiers(chromedp.ModifierAlt)))
+		b.do("focusing Darío", chromedp.Focus(chromedp.CSS(box(dario.ID))), chromedp.KeyEvent(kb.ArrowRight, chromedp.KeyModifiers(chromedp.ModifierAlt)))
 		if f := flash(); strings.Contains(f, "Pablo") {
 			t.Errorf("Juan's keyboard move offers Pablo: %q", f)
 		}

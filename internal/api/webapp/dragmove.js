@@ -14,7 +14,7 @@ export const dragmoveTexts = {
     dmState: 'Esta cita ya no se puede mover: cambió de estado. La cita sigue en su hora.',
     dmNotYours: 'No puedes mover esta cita.',
     dmKeyHint: 'Alt y las flechas mueven la cita; Intro confirma y Escape cancela.',
-    dmKeyAt: 'Nueva hora: {time}{day}{staff}. Intro para mover, Escape para cancelar.',
+    dmKeyAt: 'Nueva hora: {time}{day}{staff}{busy}. Intro para mover, Escape para cancelar.', dmBusy: 'ocupado',
   },
   en: {
     dmTitle: 'Move appointment', dmMove: 'Move', dmKeep: 'Do not move',
@@ -25,7 +25,7 @@ export const dragmoveTexts = {
     dmState: 'This appointment can no longer move: its state changed. The appointment keeps its time.',
     dmNotYours: 'You cannot move this appointment.',
     dmKeyHint: 'Alt and the arrow keys move the appointment; Enter confirms and Escape cancels.',
-    dmKeyAt: 'New time: {time}{day}{staff}. Enter to move, Escape to cancel.',
+    dmKeyAt: 'New time: {time}{day}{staff}{busy}. Enter to move, Escape to cancel.', dmBusy: 'taken',
   },
 };
 
@@ -100,6 +100,7 @@ export function setupDragMove(deps) {
 
   // decorate marks the movable appointments of a fresh render.
   function decorate() {
+    if (move && move.how !== 'asking') end();
     hint.textContent = t('dmKeyHint');
     for (const box of grid.querySelectorAll('.appt[data-id]')) {
       const can = movable(box);
@@ -146,13 +147,23 @@ export function setupDragMove(deps) {
   // where describes a place for the texts: the time, the day when it changes, the staff member when it changes.
   function where(to) {
     const week = to.col.dataset.staff === move.from.col.dataset.staff && to.col.dataset.day !== move.from.col.dataset.day;
-    const day = week ? fill('dmOnDay', { day: fmtDay(to.col.dataset.day, { weekday: 'short', day: 'numeric', month: 'short' }) }) : '';
+    const day = week ? fill('dmOnDay', { day: fmtDay(to.col.dataset.day, { weekday: 'long', day: 'numeric', month: 'long' }) }) : '';
     const staff = to.col.dataset.staff !== move.from.col.dataset.staff ? fill('dmWith', { staff: staffName(to.col.dataset.staff) }) : '';
     return { time: hhmm(to.min), day, staff, client: move.client };
   }
 
-  // place draws the ghost at move.to.
+  // busy tells whether move.to overlaps another live appointment drawn in its column. It is a
+  // hint only: the API decides, with the buffers the agenda does not draw.
+  function busy() {
+    const from = move.to.min;
+    const to = from + move.dur;
+    return [...move.to.col.querySelectorAll('.appt[data-id]')].some((b) => b !== move.box && !b.classList.contains('cancelada')
+      && Number(b.dataset.start) < to && Number(b.dataset.start) + (Number(b.dataset.dur) || 15) > from);
+  }
+
+  // place draws the ghost at move.to, or takes it away when the pointer left the agenda.
   function place() {
+    if (!move.to) { move.ghost?.remove(); return; }
     const { lo } = bounds();
     let g = move.ghost;
     if (!g) {
@@ -166,7 +177,10 @@ export function setupDragMove(deps) {
     g.style.top = `calc(${(move.to.min - lo) / 60} * var(--hour))`;
     g.style.height = `calc(${Math.max(move.dur, 15) / 60} * var(--hour))`;
     const w = where(move.to);
-    g.textContent = `${w.time}–${hhmm(Math.min(move.to.min + move.dur, 24 * 60))}${w.staff}${w.day}`;
+    const taken = busy();
+    g.classList.toggle('clash', taken);
+    g.textContent = `${w.time}–${hhmm(Math.min(move.to.min + move.dur, 24 * 60))}${w.staff}${taken ? ' · ' + t('dmBusy') : ''}`;
+    return taken;
   }
 
   function end() {
@@ -188,7 +202,7 @@ export function setupDragMove(deps) {
   // commit asks for confirmation and then moves the appointment.
   async function commit() {
     const m = move;
-    if (m.to.col === m.from.col && m.to.min === m.from.min) { cancel(); return; }
+    if (!m.to || (m.to.col === m.from.col && m.to.min === m.from.min)) { cancel(); return; }
     const { zone } = bounds();
     const inicio = instant(m.to.col.dataset.day, m.to.min, zone);
     const w = where(m.to);
@@ -236,6 +250,8 @@ export function setupDragMove(deps) {
 
   function pointAt(ev) {
     const { lo, hi } = bounds();
+    const g = grid.getBoundingClientRect();
+    if (ev.clientX < g.left || ev.clientX > g.right || ev.clientY < g.top || ev.clientY > g.bottom) return null;
     const cols = columns();
     let col = cols.find((c) => { const r = c.getBoundingClientRect(); return ev.clientX >= r.left && ev.clientX < r.right; });
     if (!col) {
@@ -303,7 +319,7 @@ export function setupDragMove(deps) {
     swallowClick = true;
     setTimeout(() => { swallowClick = false; }, 400);
     // A finger that held but never moved taps: the appointment opens.
-    if (p.held && move.to.col === move.from.col && move.to.min === move.from.min) { swallowClick = false; cancel(); return; }
+    if (p.held && move.to && move.to.col === move.from.col && move.to.min === move.from.min) { swallowClick = false; cancel(); return; }
     commit().catch((err) => { end(); flash(t('failed') + err.message, true); });
   }
   grid.addEventListener('pointerup', release);
@@ -353,8 +369,8 @@ export function setupDragMove(deps) {
       const i = cols.indexOf(move.to.col) + (ev.key === 'ArrowLeft' ? -1 : 1);
       if (i >= 0 && i < cols.length) move.to = { col: cols[i], min: move.to.min };
     }
-    place();
-    flash(fill('dmKeyAt', where(move.to)));
+    const taken = place();
+    flash(fill('dmKeyAt', { ...where(move.to), busy: taken ? ` (${t('dmBusy')})` : '' }));
   }, true);
   grid.addEventListener('keyup', (ev) => {
     if (ev.key !== 'Enter' || !move || move.how !== 'keys' || !move.enter || ev.target !== move.box) return;
