@@ -178,6 +178,9 @@ func TestAppDragMove(t *testing.T) {
 		if got := b.eval("reading the description", `document.querySelector('`+box(ana.ID)+`').getAttribute('aria-describedby')`); got != "dm-hint" {
 			t.Errorf("a movable appointment is described by %v, want dm-hint", got)
 		}
+		if hint := b.eval("reading the hint", `document.getElementById('dm-hint').textContent`).(string); !strings.Contains(hint, "Alt") {
+			t.Errorf("the hint for keyboard users is %q", hint)
+		}
 	})
 
 	run("DragsToAFreeTimeOfAnotherStaffMember", func(t *testing.T) {
@@ -197,6 +200,7 @@ func TestAppDragMove(t *testing.T) {
 		if q := b.text("#dm-text"); q != "¿Mover la cita de Ana Torres a las 15:30 con Pablo Díaz?" {
 			t.Errorf("the confirmation asks %q", q)
 		}
+		b.axeCheck(t, "the move's confirmation")
 		if got := get(ana.ID); !got.Start.Equal(ana.Start) {
 			t.Errorf("the appointment moved before the confirmation: %v", got.Start)
 		}
@@ -332,6 +336,20 @@ func TestAppDragMove(t *testing.T) {
 			chromedp.KeyEvent(kb.Escape), chromedp.Poll[chromedp.Void](`!document.getElementById('cita-dialog').open`))
 	})
 
+	run("SpeaksEnglish", func(t *testing.T) {
+		b.do("switching to English", chromedp.Click(chromedp.CSS("#lang")),
+			chromedp.Poll[chromedp.Void](`document.documentElement.lang === 'en' && document.getElementById('dm-hint').textContent.startsWith('Alt and')`))
+		b.do("waiting for the agenda", chromedp.WaitVisible(chromedp.CSS(box(dario.ID))))
+		b.do("Alt+ArrowDown on Darío", chromedp.Evaluate[chromedp.Void](`document.querySelector('`+box(dario.ID)+`').focus()`),
+			chromedp.KeyEvent(kb.ArrowDown, chromedp.KeyModifiers(chromedp.ModifierAlt)))
+		if f := flash(); f != "New time: 15:15. Enter to move, Escape to cancel." {
+			t.Errorf("the English announcement is %q", f)
+		}
+		b.do("Escape, back to Spanish", chromedp.KeyEvent(kb.Escape), chromedp.Click(chromedp.CSS("#lang")),
+			chromedp.Poll[chromedp.Void](`document.documentElement.lang === 'es' && document.getElementById('dm-hint').textContent.startsWith('Alt y')`))
+		b.do("waiting for the agenda", chromedp.WaitVisible(chromedp.CSS(box(dario.ID))))
+	})
+
 	run("WeekViewMovesToAnotherDay", func(t *testing.T) {
 		other := day.AddDate(0, 0, 1)
 		if day.Weekday() == time.Sunday {
@@ -389,6 +407,7 @@ func TestAppDragMove(t *testing.T) {
 		}
 		b.do("lifting the finger", touch(input.DispatchTouchEventTypeTouchEnd, to), chromedp.WaitVisible(chromedp.CSS("#dm-dialog[open] #dm-ok")))
 		b.fitsWidth(t, "the confirmation at 390 px")
+		b.axeCheck(t, "the move's confirmation at 390 px")
 		b.do("confirming", chromedp.Click(chromedp.CSS("#dm-ok")),
 			chromedp.Poll[chromedp.Void](`document.querySelector('`+box(dario.ID)+`')?.dataset.start === '945'`))
 		if got := get(dario.ID); !got.Start.Equal(at("15:45")) {

@@ -71,7 +71,7 @@ export function setupDragMove(deps) {
   keep.type = 'button';
   actions.append(ok, keep);
   dialog.append(title, text, actions);
-  document.body.append(dialog);
+  document.querySelector('main').append(dialog);
 
   // ask shows the confirmation and resolves true when the user confirms.
   function ask(msg) {
@@ -101,6 +101,7 @@ export function setupDragMove(deps) {
   // decorate marks the movable appointments of a fresh render.
   function decorate() {
     if (move && move.how !== 'asking') end();
+    if (press) { clearTimeout(press.timer); press = null; }
     hint.textContent = t('dmKeyHint');
     for (const box of grid.querySelectorAll('.appt[data-id]')) {
       const can = movable(box);
