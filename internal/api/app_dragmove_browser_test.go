@@ -380,6 +380,11 @@ func TestAppDragMove(t *testing.T) {
 			chromedp.Evaluate[chromedp.Void](`document.querySelector('`+box(dario.ID)+`').scrollIntoView({ block: 'center' })`),
 			chromedp.Sleep(200*time.Millisecond))
 		b.fitsWidth(t, "the agenda at 390 px")
+		// The hours stay in their own column: a finger needs them to aim.
+		if out := b.eval("measuring the hours", `(() => { const c = document.querySelector('#agenda .col[data-staff]').getBoundingClientRect();
+			return [...document.querySelectorAll('#agenda .hour-label')].filter((l) => l.getBoundingClientRect().right > c.left + 1).length; })()`).(float64); out != 0 {
+			t.Errorf("at 390 px %v hour labels lie outside the hours column, under the first staff member's", out)
+		}
 		// A quick swipe scrolls: it does not move the appointment.
 		from := point(dario.ID)
 		b.do("swiping over Darío", touch(input.DispatchTouchEventTypeTouchStart, from),
