@@ -421,6 +421,31 @@ func TestAppDragMove(t *testing.T) {
 		b.do("widening", chromedp.EmulateViewport(1400, 1700))
 	})
 
+	run("RestingNearTheBottomEdgeScrolls", func(t *testing.T) {
+		b.do("shortening the window", chromedp.EmulateViewport(1400, 600),
+			chromedp.Evaluate[chromedp.Void](`document.querySelector('`+box(carla.ID)+`').scrollIntoView({ block: 'start' })`),
+			chromedp.Sleep(100*time.Millisecond))
+		from := point(carla.ID)
+		edge := [2]float64{from[0], 590}
+		ghostTime := func() string {
+			return b.eval("reading the preview", `document.querySelector('.drag-ghost').textContent.split('–')[0]`).(string)
+		}
+		b.do("dragging Carla to the bottom edge", mouseDrag(from, edge, 6, true)...)
+		before, y0 := ghostTime(), b.eval("reading the scroll", `window.scrollY`).(float64)
+		b.do("resting there", chromedp.Sleep(600*time.Millisecond))
+		after, y1 := ghostTime(), b.eval("reading the scroll", `window.scrollY`).(float64)
+		if y1 <= y0 || after <= before {
+			t.Errorf("resting at the edge: the page scrolled from %v to %v and the preview went from %s to %s; want both later", y0, y1, before, after)
+		}
+		b.do("dropping and keeping the time", chromedp.MouseEvent(chromedp.MouseReleased, edge[0], edge[1], held, func(p *input.DispatchMouseEventParams) { p.ClickCount = 1 }),
+			chromedp.WaitVisible(chromedp.CSS("#dm-dialog[open] #dm-keep")), chromedp.Click(chromedp.CSS("#dm-keep")),
+			chromedp.Poll[chromedp.Void](noDialogs+` && !document.querySelector('.drag-ghost')`))
+		if got := get(carla.ID); !got.Start.Equal(carla.Start) {
+			t.Errorf("keeping the time moved the appointment to %v", got.Start)
+		}
+		b.do("widening", chromedp.EmulateViewport(1400, 1700))
+	})
+
 	run("StaffMoveOnlyTheirOwnAppointments", func(t *testing.T) {
 		// The API refuses: Juan cannot see Pablo's appointment, nor give his own to Pablo.
 		bk.ok("POST", fmt.Sprintf("/api/citas/%d/reprogramar", carla.ID), map[string]any{"inicio": at("16:00").Format(time.RFC3339)}, bk.staffH, http.StatusNotFound, nil)

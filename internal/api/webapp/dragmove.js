@@ -162,7 +162,7 @@ export function setupDragMove(deps) {
       && Number(b.dataset.start) < to && Number(b.dataset.start) + (Number(b.dataset.dur) || 15) > from);
   }
 
-  // place draws the ghost at move.to, or takes it away when the pointer left the agenda.
+  // place draws the ghost at move.to, or takes it away when the pointer left the agenda's side.
   function place() {
     if (!move.to) { move.ghost?.remove(); return; }
     const { lo } = bounds();
@@ -186,6 +186,7 @@ export function setupDragMove(deps) {
 
   function end() {
     if (!move) return;
+    cancelAnimationFrame(move.frame);
     move.ghost?.remove();
     move.box.classList.remove('dragging');
     document.body.classList.remove('drag-active');
@@ -252,7 +253,8 @@ export function setupDragMove(deps) {
   function pointAt(ev) {
     const { lo, hi } = bounds();
     const g = grid.getBoundingClientRect();
-    if (ev.clientX < g.left || ev.clientX > g.right || ev.clientY < g.top || ev.clientY > g.bottom) return null;
+    // Beside the agenda is nowhere; above or below it is its first or last time.
+    if (ev.clientX < g.left || ev.clientX > g.right) return null;
     const cols = columns();
     let col = cols.find((c) => { const r = c.getBoundingClientRect(); return ev.clientX >= r.left && ev.clientX < r.right; });
     if (!col) {
@@ -261,25 +263,42 @@ export function setupDragMove(deps) {
     }
     const body = col.querySelector('.col-body').getBoundingClientRect();
     const perPx = (hi - lo) / body.height;
-    let min = lo + Math.round(((ev.clientY - press.dy - body.top) * perPx) / STEP) * STEP;
+    let min = lo + Math.round(((ev.clientY - move.dy - body.top) * perPx) / STEP) * STEP;
     min = Math.max(lo, Math.min(min, hi - Math.min(move.dur, hi - lo)));
     return { col, min };
   }
 
-  // edgeScroll scrolls the page and the agenda when the pointer nears their edges.
-  function edgeScroll(ev) {
+  // edgeScroll scrolls the page and the agenda a little when the pointer is near their edges,
+  // and tells whether anything scrolled.
+  function edgeScroll(p) {
     const edge = 40;
-    if (ev.clientY < edge) window.scrollBy(0, -20);
-    else if (ev.clientY > window.innerHeight - edge) window.scrollBy(0, 20);
+    const step = 12;
+    const y = window.scrollY;
+    const x = grid.scrollLeft;
+    if (p.clientY < edge) window.scrollBy(0, -step);
+    else if (p.clientY > window.innerHeight - edge) window.scrollBy(0, step);
     const r = grid.getBoundingClientRect();
-    if (ev.clientX < r.left + edge) grid.scrollLeft -= 20;
-    else if (ev.clientX > r.right - edge) grid.scrollLeft += 20;
+    if (p.clientX < r.left + edge) grid.scrollLeft -= step;
+    else if (p.clientX > r.right - edge) grid.scrollLeft += step;
+    return window.scrollY !== y || grid.scrollLeft !== x;
+  }
+
+  // scrolling keeps scrolling, once a frame, while a dragging pointer rests near an edge.
+  function scrolling() {
+    if (!move || move.how !== 'pointer') return;
+    if (move.last && edgeScroll(move.last)) {
+      move.to = pointAt(move.last);
+      place();
+    }
+    move.frame = requestAnimationFrame(scrolling);
   }
 
   function startDrag() {
     begin(press.box, 'pointer');
+    move.dy = press.dy;
     try { press.box.setPointerCapture(press.id); } catch { /* the pointer is gone */ }
     place();
+    move.frame = requestAnimationFrame(scrolling);
   }
 
   grid.addEventListener('pointerdown', (ev) => {
@@ -304,7 +323,7 @@ export function setupDragMove(deps) {
     }
     if (move.how !== 'pointer') return;
     ev.preventDefault();
-    edgeScroll(ev);
+    move.last = { clientX: ev.clientX, clientY: ev.clientY };
     move.to = pointAt(ev);
     place();
   });
