@@ -12,7 +12,7 @@ export const dragmoveTexts = {
     dmOutside: 'Ese horario está fuera del horario de trabajo. La cita sigue en su hora.',
     dmPast: 'No se puede mover una cita al pasado. La cita sigue en su hora.',
     dmState: 'Esta cita ya no se puede mover: cambió de estado. La cita sigue en su hora.',
-    dmNotYours: 'No puedes mover esta cita.',
+    dmNotYours: 'No puedes mover esta cita.', dmUnknown: 'No sabemos si la cita se movió: la agenda muestra cómo quedó.',
     dmKeyHint: 'Alt y las flechas mueven la cita; Intro confirma y Escape cancela.',
     dmKeyAt: 'Nueva hora: {time}{day}{staff}{busy}. Intro para mover, Escape para cancelar.', dmBusy: 'ocupado',
   },
@@ -23,7 +23,7 @@ export const dragmoveTexts = {
     dmOutside: 'That time is outside the working hours. The appointment keeps its time.',
     dmPast: 'An appointment cannot move to the past. The appointment keeps its time.',
     dmState: 'This appointment can no longer move: its state changed. The appointment keeps its time.',
-    dmNotYours: 'You cannot move this appointment.',
+    dmNotYours: 'You cannot move this appointment.', dmUnknown: 'We do not know whether the appointment moved: the agenda shows where it is.',
     dmKeyHint: 'Alt and the arrow keys move the appointment; Enter confirms and Escape cancels.',
     dmKeyAt: 'New time: {time}{day}{staff}{busy}. Enter to move, Escape to cancel.', dmBusy: 'taken',
   },
@@ -244,6 +244,7 @@ export function setupDragMove(deps) {
     if (err.code === 'invalid_transition') return t('dmState');
     if (err.status === 422 && /future/.test(err.message)) return t('dmPast');
     if (err.status === 403 || err.status === 404) return t('dmNotYours');
+    if (err.code === 'outcome_unknown') return t('dmUnknown');
     return t('failed') + err.message;
   }
 
