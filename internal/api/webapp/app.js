@@ -9,6 +9,7 @@ import { clientTexts, initClients } from '/app/clients.js';
 import { initWebhooks, webhookTexts } from '/app/webhooks.js';
 import { initSettings, settingsTexts, takeInvitation } from '/app/settings.js';
 import { initFeeds, feedsTexts } from '/app/feeds.js';
+import { setupDragMove, dragmoveTexts } from '/app/dragmove.js';
 
 const T = {
   es: {
@@ -39,7 +40,7 @@ const T = {
 
 // Each module brings its texts. A key two modules give different texts would show one module the
 // other's words, so it stops the page (and fails the browser tests) instead.
-for (const texts of [TEXTS, reportTexts, signupTexts, clientTexts, webhookTexts, settingsTexts, feedsTexts]) {
+for (const texts of [TEXTS, reportTexts, signupTexts, clientTexts, webhookTexts, settingsTexts, feedsTexts, dragmoveTexts]) {
   for (const l of ['es', 'en']) {
     for (const [key, text] of Object.entries(texts[l])) {
       if (key in T[l] && T[l][key] !== text) throw new Error(`text "${key}" (${l}) is defined twice with different words`);
@@ -351,6 +352,7 @@ async function render() {
       const box = el('article', 'appt ' + p.a.estado);
       box.dataset.id = String(p.a.id);
       box.dataset.start = String(p.s.min);
+      box.dataset.dur = String(Math.round((Date.parse(p.a.fin) - Date.parse(p.a.inicio)) / 60000));
       box.tabIndex = 0;
       box.style.top = px(p.s.min);
       box.style.height = `calc(${Math.max(end - p.s.min, 15) / 60} * var(--hour))`;
@@ -364,6 +366,7 @@ async function render() {
     return col;
   });
   grid.replaceChildren(hoursCol, ...columns);
+  drag?.decorate();
 }
 
 // moveNow keeps the "now" line at the branch's current minute between renders.
@@ -444,6 +447,8 @@ function wire() {
 
 // settings is what initSettings returns: openInvitation.
 let settings = null;
+// drag is what setupDragMove returns: decorate, which marks the movable appointments.
+let drag = null;
 
 async function step(dir) {
   const n = $('view-select').value === 'week' ? 7 : 1;
@@ -466,6 +471,7 @@ async function start() {
   applyLang();
   wire();
   setupAppointments({ $, t, api, state, branch, render, flash, fmtTime, guard, todayIn });
+  drag = setupDragMove({ $, t, api, state, render, flash, fmtDay });
   setInterval(moveNow, 30 * 1000);
   const invitation = takeInvitation();
   if (invitation) {
