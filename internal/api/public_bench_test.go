@@ -179,47 +179,32 @@ func buildPublicFleet(b *testing.B, n int) *publicFleet {
 		tenancy.Config{Logger: slog.New(slog.DiscardHandler), Pool: tenancy.PoolOptions{BulkConns: 4, DDLRunsPerConn: 50, BulkRunsPerConn: 50}})
 	f := &publicFleet{n: n, slugs: make([]string, n)}
 	start := time.Now()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, 4)
-	for range 4 {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				org, err := builder.CreateOrganization(e.ctx, tenancy.NewOrganization{Name: fmt.Sprintf("Negocio %d", i)})
-				if err != nil {
-					errs <- err
-					return
-				}
-				t, _ := org.Tenant()
-				err = builder.RunWith(e.ctx, t, tenancy.RunOptions{Bulk: true}, func(tx pgx.Tx) error {
-					_, err := tx.Exec(e.ctx, `INSERT INTO organizacion_sede (id, nombre, zona_horaria) VALUES (1, 'Centro', 'America/Bogota');
+	err := tenancytest.Parallel(n, 4, func(i int) error {
+		org, err := builder.CreateOrganization(e.ctx, tenancy.NewOrganization{Name: fmt.Sprintf("Negocio %d", i)})
+		if err != nil {
+			return err
+		}
+		t, _ := org.Tenant()
+		err = builder.RunWith(e.ctx, t, tenancy.RunOptions{Bulk: true}, func(tx pgx.Tx) error {
+			_, err := tx.Exec(e.ctx, `INSERT INTO organizacion_sede (id, nombre, zona_horaria) VALUES (1, 'Centro', 'America/Bogota');
 INSERT INTO usuarios_perfilusuario (id, user_id, role, nombre_visible, sede_id) VALUES (1, 1, 'staff', 'Profesional', 1);
 INSERT INTO citas_servicio (id, nombre, duracion_minutos, precio_centavos) VALUES (1, 'Corte', 30, 2500000);
 INSERT INTO citas_horario (id, profesional_id, sede_id, dia_semana, hora_inicio, hora_fin)
   SELECT d + 1, 1, 1, d, '08:00', '20:00' FROM generate_series(0, 6) d;
 INSERT INTO reservas_config (activo, horizonte_dias) VALUES (true, 366);`)
-					return err
-				})
-				if err != nil {
-					errs <- fmt.Errorf("tenant %d: %w", i, err)
-					return
-				}
-				f.slugs[i] = org.Slug
-				if testing.Verbose() && (i+1)%1000 == 0 {
-					fmt.Fprintf(os.Stderr, "public fleet %d: %d tenants after %s\n", n, i+1, time.Since(start).Round(time.Second))
-				}
-			}
+			return err
 		})
-	}
-	wg.Wait()
-	select {
-	case err := <-errs:
+		if err != nil {
+			return fmt.Errorf("tenant %d: %w", i, err)
+		}
+		f.slugs[i] = org.Slug
+		if testing.Verbose() && (i+1)%1000 == 0 {
+			fmt.Fprintf(os.Stderr, "public fleet %d: %d tenants after %s\n", n, i+1, time.Since(start).Round(time.Second))
+		}
+		return nil
+	})
+	if err != nil {
 		b.Fatal(err)
-	default:
 	}
 	builder.Close()
 	grant()

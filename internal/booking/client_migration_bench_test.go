@@ -5,12 +5,11 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/appcitas/appcitas/internal/migrate"
 	"github.com/appcitas/appcitas/internal/pgtest"
@@ -62,41 +61,27 @@ func benchClientMigration(b *testing.B, n int) {
 		b.Fatal(err)
 	}
 	start := time.Now()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, 4)
-	for range 4 {
-		wg.Go(func() {
-			for {
-				i := next.Add(1)
-				if i > int64(n) {
-					return
-				}
-				org, err := old.CreateOrganization(ctx, tenancy.NewOrganization{Name: fmt.Sprintf("Clientes %05d", i)})
-				if err == nil {
-					ten, _ := org.Tenant()
-					err = old.Run(ctx, ten, func(tx pgx.Tx) error {
-						_, err := tx.Exec(ctx, benchTenantData)
-						return err
-					})
-				}
-				if err != nil {
-					errs <- fmt.Errorf("tenant %d: %w", i, err)
-					return
-				}
-				if testing.Verbose() && i%1000 == 0 {
-					fmt.Fprintf(os.Stderr, "client fleet %d: %d tenants after %s\n", n, i, time.Since(start).Round(time.Second))
-				}
-			}
-		})
-	}
-	wg.Wait()
+	err = tenancytest.Parallel(n, 4, func(i int) error {
+		org, err := old.CreateOrganization(ctx, tenancy.NewOrganization{Name: fmt.Sprintf("Clientes %05d", i+1)})
+		if err == nil {
+			ten, _ := org.Tenant()
+			err = old.Run(ctx, ten, func(tx pgx.Tx) error {
+				_, err := tx.Exec(ctx, benchTenantData)
+				return err
+			})
+		}
+		if err != nil {
+			return fmt.Errorf("tenant %d: %w", i+1, err)
+		}
+		if testing.Verbose() && (i+1)%1000 == 0 {
+			fmt.Fprintf(os.Stderr, "client fleet %d: %d tenants after %s\n", n, i+1, time.Since(start).Round(time.Second))
+		}
+		return nil
+	})
 	old.Close()
 	grant()
-	select {
-	case err := <-errs:
+	if err != nil {
 		b.Fatal(err)
-	default:
 	}
 	b.Logf("built %d tenants at 0006 with %d appointments each in %s", n, benchClientAppointments,
 		time.Since(start).Round(time.Millisecond))
@@ -233,40 +218,25 @@ func benchClientMigrationFloor(b *testing.B, url string, m migrate.Migration) (t
 		}
 	}
 	body := migrate.Script([]migrate.Migration{m}, "migraciones_tenant")
-	start := time.Now()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, 4)
-	for range 4 {
-		wg.Go(func() {
-			c, err := pgx.Connect(ctx, url)
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer c.Close(ctx)
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(schemas) {
-					return
-				}
-				s := schemas[i]
-				q := pgx.Identifier{s}.Sanitize()
-				sql := fmt.Sprintf("BEGIN; SELECT pg_advisory_xact_lock(%d, hashtext('%s')); SET LOCAL ROLE %s; SET LOCAL search_path TO %[3]s, public;\n%s"+
-					"SET LOCAL ROLE NONE; UPDATE public.migraciones_ledger SET version = %d, migrado_en = now() WHERE schema_name = '%[2]s'; COMMIT;",
-					0x74656e6d, s, q, body, m.Version)
-				if _, err := c.Exec(ctx, sql); err != nil {
-					errs <- fmt.Errorf("%s: %w", s, err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	select {
-	case err := <-errs:
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
 		b.Fatal(err)
-	default:
+	}
+	defer pool.Close()
+	start := time.Now()
+	err = tenancytest.Parallel(len(schemas), 4, func(i int) error {
+		s := schemas[i]
+		q := pgx.Identifier{s}.Sanitize()
+		sql := fmt.Sprintf("BEGIN; SELECT pg_advisory_xact_lock(%d, hashtext('%s')); SET LOCAL ROLE %s; SET LOCAL search_path TO %[3]s, public;\n%s"+
+			"SET LOCAL ROLE NONE; UPDATE public.migraciones_ledger SET version = %d, migrado_en = now() WHERE schema_name = '%[2]s'; COMMIT;",
+			0x74656e6d, s, q, body, m.Version)
+		if _, err := pool.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("%s: %w", s, err)
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
 	}
 	return time.Since(start), len(schemas)
 }

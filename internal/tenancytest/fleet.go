@@ -3,6 +3,8 @@ package tenancytest
 import (
 	"context"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -55,4 +57,31 @@ func FleetBuilder(t testing.TB, dbURL string) (buildURL string, grant func()) {
 			t.Fatalf("tenancytest: granting the tenant roles to %s: %v", login, err)
 		}
 	}
+}
+
+// Parallel calls fn(i) for every i in [0, n) from workers goroutines, each i once, and returns the
+// first error. After an error no new i starts. Benchmarks build their fleets with it.
+func Parallel(n, workers int, fn func(i int) error) error {
+	var next atomic.Int64
+	var first error
+	var once sync.Once
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for !failed.Load() {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if err := fn(i); err != nil {
+					once.Do(func() { first = err })
+					failed.Store(true)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return first
 }
