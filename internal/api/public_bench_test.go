@@ -177,10 +177,7 @@ type publicFleet struct {
 // own, and serves them.
 func buildPublicFleet(b *testing.B, n int) *publicFleet {
 	url := pgtest.NewDatabase(b)
-	if n <= 1000 || pgtest.Server(b) == nil {
-		// Roles are cluster-wide: drop them, unless the throwaway cluster goes with the run.
-		tenancytest.DropTenantsAtCleanup(b, url)
-	}
+	tenancytest.SetAsideAtCleanup(b, url, n)
 	unlimited := auth.LimitOptions{Burst: 1 << 30, Every: time.Nanosecond}
 	e := setupLogged(b, tenancytest.EmptySearchPath(b, url), slog.New(slog.DiscardHandler), tenancy.Config{}, func(c *Config) {
 		c.Now = time.Now

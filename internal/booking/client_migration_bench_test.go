@@ -50,7 +50,7 @@ func benchClientMigration(b *testing.B, n int) {
 	ctx := context.Background()
 	url := pgtest.NewDatabase(b)
 	tenancytest.Migrate(b, url)
-	benchSetAsideAtCleanup(b, url, n)
+	tenancytest.SetAsideAtCleanup(b, url, n)
 	before, err := migrate.NewSet(migrate.Tenant().All()[:6]...)
 	if err != nil {
 		b.Fatal(err)
@@ -157,38 +157,6 @@ func benchClientMigration(b *testing.B, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-}
-
-// benchSetAsideAtCleanup removes the fleet when the benchmark ends. Small fleets are dropped. A
-// large one on pgtest's throwaway cluster (deleted as a whole when the binary exits) is only
-// renamed out of pgtest's way: dropping 10,000 schemas takes minutes.
-func benchSetAsideAtCleanup(b *testing.B, url string, n int) {
-	if n <= 1000 || pgtest.Server(b) == nil {
-		tenancytest.DropTenantsAtCleanup(b, url)
-		return
-	}
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		cfg, err := pgx.ParseConfig(url)
-		if err != nil {
-			b.Logf("cleanup: %v", err)
-			return
-		}
-		admin, err := pgx.Connect(ctx, pgtest.AdminURL(b))
-		if err != nil {
-			b.Logf("cleanup: %v", err)
-			return
-		}
-		defer admin.Close(ctx)
-		_, err = admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, cfg.Database)
-		if err == nil {
-			_, err = admin.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{cfg.Database}.Sanitize()+" RENAME TO "+pgx.Identifier{cfg.Database + "_old"}.Sanitize())
-		}
-		if err != nil {
-			b.Logf("cleanup: setting the fleet database aside: %v", err)
-		}
-	})
 }
 
 // benchClientMigrationFloor applies m (0007) to every tenth tenant of the fleet at url without
