@@ -412,13 +412,15 @@ func (s *Servers) newPool(ctx context.Context, url string, size int32, statement
 			return nil
 		}
 	}
-	// A backend that has created or migrated many schemas is closed: PostgreSQL never shrinks its
-	// catalog caches, and every later DDL statement pays for their size (see ddlRunsPerConn).
-	cfg.AfterRelease = func(c *pgx.Conn) bool {
+	// A backend that has created or migrated many schemas, or served many bulk runs, is closed:
+	// PostgreSQL never shrinks its catalog caches, and every later DDL statement pays for their size
+	// (see ddlRunsPerConn). The check runs when the connection is next taken, so that releasing a
+	// connection stays synchronous (pgxpool releases through a goroutine when AfterRelease is set).
+	cfg.PrepareConn = func(_ context.Context, c *pgx.Conn) (bool, error) {
 		data := c.PgConn().CustomData()
 		ddl, _ := data[ddlRunsKey].(int)
 		bulk, _ := data[bulkRunsKey].(int)
-		return ddl < s.opts.DDLRunsPerConn && bulk < s.opts.BulkRunsPerConn
+		return ddl < s.opts.DDLRunsPerConn && bulk < s.opts.BulkRunsPerConn, nil
 	}
 	if s.opts.LogSQL {
 		cfg.ConnConfig.Tracer = tenantTracer{TraceLog: &tracelog.TraceLog{Logger: sqlLogger{s.opts.Logger}, LogLevel: tracelog.LogLevelDebug}, conns: &s.runConns}
